@@ -1,0 +1,395 @@
+//! The viewer window: layers, three linked world-space views, window/level, status bar.
+//! Loading runs on a background thread; the UI never waits for it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use eframe::egui::{self, Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
+use nalgebra::Point3;
+
+use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
+use crate::volume::{Interpolation, Volume};
+
+/// How a layer's values become colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colormap {
+    Grey,
+    Hot,
+}
+
+/// One image shown in the views.
+#[derive(Clone)]
+pub struct Layer {
+    pub name: String,
+    pub volume: Arc<Volume>,
+    pub visible: bool,
+    pub opacity: f32,
+    pub colormap: Colormap,
+    /// Window centre and width, in the image's units (HU for CT).
+    pub window: (f32, f32),
+}
+
+impl Layer {
+    /// A layer with a window from the image's 1st and 99th percentiles.
+    pub fn new(name: impl Into<String>, volume: Volume) -> Self {
+        let window = auto_window(&volume);
+        Layer {
+            name: name.into(),
+            volume: Arc::new(volume),
+            visible: true,
+            opacity: 1.0,
+            colormap: Colormap::Grey,
+            window,
+        }
+    }
+}
+
+/// Window (centre, width) covering the 1st to 99th percentile of a sample of voxels.
+pub fn auto_window(v: &Volume) -> (f32, f32) {
+    let step = (v.data.len() / 100_000).max(1);
+    let mut s: Vec<f32> = v.data.iter().step_by(step).copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return (0.0, 1.0);
+    }
+    s.sort_by(f32::total_cmp);
+    let lo = s[s.len() / 100];
+    let hi = s[(s.len() * 99) / 100];
+    ((lo + hi) / 2.0, (hi - lo).max(1e-3))
+}
+
+type LoadResult = Result<Vec<Layer>, String>;
+
+/// The application state.
+pub struct ViewerApp {
+    pub layers: Vec<Layer>,
+    /// The linked crosshair, in world LPS mm.
+    pub crosshair: Point3<f64>,
+    pub interpolation: Interpolation,
+    pub error: Option<String>,
+    pub status: String,
+    loading: Option<Receiver<LoadResult>>,
+    textures: [Option<(TextureHandle, SliceImage)>; 3],
+    dirty: bool,
+}
+
+const PLANES: [Plane; 3] = [Plane::Axial, Plane::Coronal, Plane::Sagittal];
+
+impl ViewerApp {
+    /// Starts loading the given images (or the demo volume) in the background.
+    pub fn start(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Self {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_layers(ct, mr));
+        });
+        let mut app = Self::with_layers(Vec::new());
+        app.loading = Some(rx);
+        app
+    }
+
+    /// An app showing the given layers at once (used by tests).
+    pub fn with_layers(layers: Vec<Layer>) -> Self {
+        let crosshair = layers
+            .first()
+            .map(|l| l.volume.geometry.center_mm())
+            .unwrap_or_else(Point3::origin);
+        ViewerApp {
+            layers,
+            crosshair,
+            interpolation: Interpolation::Linear,
+            error: None,
+            status: String::new(),
+            loading: None,
+            textures: [None, None, None],
+            dirty: true,
+        }
+    }
+
+    /// Whether a background load is still running.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    fn poll_loading(&mut self) {
+        if let Some(rx) = &self.loading
+            && let Ok(result) = rx.try_recv()
+        {
+            self.loading = None;
+            match result {
+                Ok(layers) => {
+                    *self = Self::with_layers(layers);
+                }
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    /// Moves the crosshair along a plane's normal by `steps` voxels of the base layer
+    /// (its spacing along the grid axis closest to the normal).
+    pub fn scroll(&mut self, plane: Plane, steps: f64) {
+        let Some(base) = self.layers.first() else { return };
+        let (_, _, n) = plane.axes();
+        let g = &base.volume.geometry;
+        let alignment = |a: usize| n.dot(&g.direction.column(a)).abs();
+        let axis = (0..3).max_by(|&a, &b| alignment(a).total_cmp(&alignment(b))).unwrap_or(2);
+        self.crosshair += n * (steps * g.spacing_mm[axis]);
+        self.dirty = true;
+    }
+
+    /// Values of every layer at a world point.
+    pub fn values_at(&self, p: &Point3<f64>) -> Vec<(String, Option<f32>)> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let g = &l.volume.geometry;
+                let idx = g.world_to_index(p);
+                let data = l.volume.data.as_slice();
+                let v = data.and_then(|d| crate::volume::interpolate::sample_nearest(d, g.size, idx));
+                (l.name.clone(), v)
+            })
+            .collect()
+    }
+
+    fn refresh_textures(&mut self, ctx: &egui::Context) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let Some(base) = self.layers.first() else {
+            self.textures = [None, None, None];
+            return;
+        };
+        for (n, plane) in PLANES.iter().enumerate() {
+            let slice = render_slice(&base.volume, *plane, self.crosshair, self.interpolation);
+            let mut rgba = vec![Color32::BLACK; slice.width * slice.height];
+            for (li, layer) in self.layers.iter().enumerate() {
+                if !layer.visible {
+                    continue;
+                }
+                let values = if li == 0 {
+                    slice.values.clone()
+                } else {
+                    sample_on_slice(&layer.volume, *plane, &slice, self.interpolation)
+                };
+                for (px, v) in rgba.iter_mut().zip(values.iter()) {
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let c = colour(layer, *v);
+                    *px = blend(*px, c, if li == 0 { 1.0 } else { layer.opacity });
+                }
+            }
+            let image = ColorImage::new([slice.width, slice.height], rgba);
+            let tex = ctx.load_texture(format!("slice-{n}"), image, TextureOptions::NEAREST);
+            self.textures[n] = Some((tex, slice));
+        }
+    }
+
+    fn view(&mut self, ui: &mut egui::Ui, n: usize, size: Vec2) {
+        let plane = PLANES[n];
+        let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::from_gray(10));
+        let Some((tex, slice)) = self.textures[n].clone() else { return };
+        // Fit the slice into the view keeping square pixels.
+        let scale = (rect.width() / slice.width as f32).min(rect.height() / slice.height as f32);
+        let img_size = Vec2::new(slice.width as f32 * scale, slice.height as f32 * scale);
+        let img_rect = Rect::from_center_size(rect.center(), img_size);
+        painter.image(tex.id(), img_rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+        // Crosshair.
+        let (cx, cy) = slice.pixel_of(plane, &self.crosshair);
+        let to_screen = |x: f64, y: f64| img_rect.min + Vec2::new((x as f32 + 0.5) * scale, (y as f32 + 0.5) * scale);
+        let c = to_screen(cx, cy);
+        let stroke = egui::Stroke::new(1.0, Color32::from_rgba_unmultiplied(0, 220, 255, 160));
+        painter.line_segment([Pos2::new(img_rect.min.x, c.y), Pos2::new(img_rect.max.x, c.y)], stroke);
+        painter.line_segment([Pos2::new(c.x, img_rect.min.y), Pos2::new(c.x, img_rect.max.y)], stroke);
+        // Orientation letters and the view name.
+        let [l, r, t, b] = plane.edge_letters();
+        let font = egui::FontId::proportional(16.0);
+        let col = Color32::from_rgb(255, 200, 0);
+        painter.text(Pos2::new(rect.min.x + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, l, font.clone(), col);
+        painter.text(Pos2::new(rect.max.x - 6.0, rect.center().y), egui::Align2::RIGHT_CENTER, r, font.clone(), col);
+        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, t, font.clone(), col);
+        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, b, font, col);
+        let (_, _, normal) = plane.axes();
+        painter.text(
+            rect.min + Vec2::new(6.0, 4.0),
+            egui::Align2::LEFT_TOP,
+            format!("{}  {:.1} mm", plane.name(), normal.dot(&self.crosshair.coords)),
+            egui::FontId::proportional(13.0),
+            Color32::LIGHT_GRAY,
+        );
+        let world_under = |pos: Pos2| {
+            let x = ((pos.x - img_rect.min.x) / scale) as f64 - 0.5;
+            let y = ((pos.y - img_rect.min.y) / scale) as f64 - 0.5;
+            slice.world_at(plane, x, y)
+        };
+        if let Some(pos) = response.hover_pos() {
+            let p = world_under(pos);
+            let values = self.values_at(&p);
+            let vals: Vec<String> = values
+                .iter()
+                .map(|(name, v)| match v {
+                    Some(v) => format!("{name} {v:.1}"),
+                    None => format!("{name} -"),
+                })
+                .collect();
+            self.status = format!("({:.1}, {:.1}, {:.1}) mm LPS   {}", p.x, p.y, p.z, vals.join("   "));
+            let scroll: f32 = ui.input(|i| {
+                i.raw
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        egui::Event::MouseWheel { delta, .. } => Some(delta.y),
+                        _ => None,
+                    })
+                    .sum()
+            });
+            if scroll != 0.0 {
+                self.scroll(plane, scroll.signum() as f64);
+            }
+        }
+        if (response.clicked() || response.dragged_by(egui::PointerButton::Primary))
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            let p = world_under(pos);
+            let (_, _, normal) = plane.axes();
+            // Keep the slice; move within the plane.
+            self.crosshair = p + normal * normal.dot(&(self.crosshair - p));
+            self.dirty = true;
+        }
+        if response.dragged_by(egui::PointerButton::Secondary)
+            && let Some(base) = self.layers.first_mut()
+        {
+            let d = response.drag_delta();
+            let (c, w) = base.window;
+            base.window = (c - d.y * w / 200.0, (w * (1.0 + d.x / 200.0)).max(1e-3));
+            self.dirty = true;
+        }
+    }
+}
+
+fn colour(layer: &Layer, v: f32) -> Color32 {
+    let (c, w) = layer.window;
+    let t = ((v - (c - w / 2.0)) / w).clamp(0.0, 1.0);
+    match layer.colormap {
+        Colormap::Grey => {
+            let g = (t * 255.0) as u8;
+            Color32::from_rgb(g, g, g)
+        }
+        Colormap::Hot => {
+            let r = (t * 3.0).min(1.0);
+            let g = (t * 3.0 - 1.0).clamp(0.0, 1.0);
+            let b = (t * 3.0 - 2.0).clamp(0.0, 1.0);
+            Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8)
+        }
+    }
+}
+
+fn blend(under: Color32, over: Color32, alpha: f32) -> Color32 {
+    let mix = |a: u8, b: u8| (a as f32 * (1.0 - alpha) + b as f32 * alpha) as u8;
+    Color32::from_rgb(mix(under.r(), over.r()), mix(under.g(), over.g()), mix(under.b(), over.b()))
+}
+
+fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>) -> LoadResult {
+    let mut layers = Vec::new();
+    if ct.is_none() && mr.is_none() {
+        let mut l = Layer::new("demo CT", super::demo::demo_ct());
+        l.window = (400.0, 1800.0);
+        layers.push(l);
+        return Ok(layers);
+    }
+    for (name, path) in [("CT", ct), ("MR", mr)] {
+        if let Some(p) = path {
+            let img = crate::io::read_image(&p, None).map_err(|e| e.to_string())?;
+            let mut layer = Layer::new(name, img.volume);
+            if !layers.is_empty() {
+                layer.colormap = Colormap::Hot;
+                layer.opacity = 0.4;
+            }
+            layers.push(layer);
+        }
+    }
+    Ok(layers)
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll_loading();
+        self.refresh_textures(&ctx);
+        egui::Panel::left("layers").default_size(260.0).show(ui, |ui| {
+            ui.heading("Layers");
+            if self.is_loading() {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("loading...");
+                });
+                ctx.request_repaint();
+            }
+            if let Some(e) = &self.error {
+                ui.colored_label(Color32::from_rgb(255, 90, 90), e);
+            }
+            let mut changed = false;
+            for layer in &mut self.layers {
+                ui.separator();
+                changed |= ui.checkbox(&mut layer.visible, layer.name.as_str()).changed();
+                let g = &layer.volume.geometry;
+                ui.small(format!(
+                    "{}x{}x{}  {:.3}x{:.3}x{:.3} mm",
+                    g.size[0], g.size[1], g.size[2], g.spacing_mm[0], g.spacing_mm[1], g.spacing_mm[2]
+                ));
+                changed |= ui.add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0).text("level")).changed();
+                changed |= ui
+                    .add(egui::Slider::new(&mut layer.window.1, 1.0..=5000.0).logarithmic(true).text("window"))
+                    .changed();
+                changed |= ui.add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity")).changed();
+                ui.horizontal(|ui| {
+                    if ui.button("CT bone").clicked() {
+                        layer.window = (400.0, 1800.0);
+                        changed = true;
+                    }
+                    if ui.button("CT soft").clicked() {
+                        layer.window = (40.0, 400.0);
+                        changed = true;
+                    }
+                    if ui.button("auto").clicked() {
+                        layer.window = auto_window(&layer.volume);
+                        changed = true;
+                    }
+                });
+            }
+            ui.separator();
+            let mut linear = self.interpolation == Interpolation::Linear;
+            if ui.checkbox(&mut linear, "linear interpolation").changed() {
+                self.interpolation = if linear { Interpolation::Linear } else { Interpolation::Nearest };
+                changed = true;
+            }
+            ui.separator();
+            ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");
+            ui.small("Research use only.");
+            if changed {
+                self.dirty = true;
+            }
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.label(self.status.as_str());
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            let avail = ui.available_size();
+            let w = (avail.x - 8.0) / 2.0;
+            let h = (avail.y - 8.0) / 2.0;
+            let size = Vec2::new(w.max(50.0), h.max(50.0));
+            ui.horizontal(|ui| {
+                self.view(ui, 0, size);
+                self.view(ui, 1, size);
+            });
+            ui.horizontal(|ui| {
+                self.view(ui, 2, size);
+            });
+        });
+        if self.dirty {
+            ctx.request_repaint();
+        }
+    }
+}

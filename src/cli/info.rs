@@ -1,0 +1,87 @@
+//! `srrd info`, `srrd series` and `srrd convert`.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::io::{self, WriteDtype};
+
+/// Prints an image's geometry and range.
+pub fn info(path: &Path, series: Option<&str>, json: bool) -> Result<()> {
+    let image = io::read_image(path, series)?;
+    let info = image.info(path);
+    if json {
+        println!("{}", serde_json::to_string(&info)?);
+        return Ok(());
+    }
+    for w in &info.warnings {
+        eprintln!("warning: {w}");
+    }
+    let d = info.direction;
+    println!("{}", info.path);
+    println!("  format      {}", info.format);
+    if let Some(s) = &info.series {
+        println!("  series      {} ({} files, {} {})", s.uid, s.files, s.modality, s.description);
+    }
+    println!("  size        {} x {} x {}", info.size[0], info.size[1], info.size[2]);
+    println!(
+        "  spacing     {} x {} x {} mm",
+        fmt(info.spacing[0]),
+        fmt(info.spacing[1]),
+        fmt(info.spacing[2])
+    );
+    println!(
+        "  origin      ({}, {}, {}) mm LPS",
+        fmt(info.origin[0]),
+        fmt(info.origin[1]),
+        fmt(info.origin[2])
+    );
+    println!("  direction   [{} {} {}]", fmt(d[0]), fmt(d[1]), fmt(d[2]));
+    println!("              [{} {} {}]", fmt(d[3]), fmt(d[4]), fmt(d[5]));
+    println!("              [{} {} {}]", fmt(d[6]), fmt(d[7]), fmt(d[8]));
+    println!("  pixel type  {}", info.pixel_type);
+    println!("  range       {} .. {}", fmt(info.min), fmt(info.max));
+    Ok(())
+}
+
+fn fmt(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// Lists the DICOM series of a folder.
+pub fn series(folder: &Path, json: bool) -> Result<()> {
+    let list = io::list_series(folder)?;
+    if json {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        bail!("{}: no DICOM image series found", folder.display());
+    }
+    for s in list {
+        println!("{}  {:>5} files  {:<3} {}", s.uid, s.files, s.modality, s.description);
+    }
+    Ok(())
+}
+
+/// Converts any readable image to NIfTI.
+pub fn convert(input: &Path, output: &Path, series: Option<&str>, dtype: &str) -> Result<()> {
+    let dtype = match dtype {
+        "float32" => WriteDtype::F32,
+        "int16" => WriteDtype::I16,
+        "uint8" => WriteDtype::U8,
+        other => bail!("unknown --dtype {other} (use float32, int16 or uint8)"),
+    };
+    let name = output.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        bail!("{}: output must end in .nii or .nii.gz", output.display());
+    }
+    let image = io::read_image(input, series)?;
+    for w in &image.warnings {
+        eprintln!("warning: {w}");
+    }
+    io::write_nifti(output, &image.volume, dtype)?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The `srrd` command line (clap). Subcommands print one JSON object on stdout with
+//! `--json`; errors are one line on stderr and exit code 1.
+
+mod info;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// SRRD workstation: knee CT/MR subchondral trabecular bone analysis (research use only).
+#[derive(Debug, Parser)]
+#[command(name = "srrd", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the workstation (the demo volume when no image is given).
+    View {
+        /// CT image: .nii/.nii.gz, DICOM file or DICOM folder.
+        #[arg(long)]
+        ct: Option<PathBuf>,
+        /// MR image: .nii/.nii.gz, DICOM file or DICOM folder.
+        #[arg(long)]
+        mr: Option<PathBuf>,
+    },
+    /// Size, spacing, origin, direction (LPS), pixel type and range of an image.
+    Info {
+        /// .nii/.nii.gz file, DICOM file or DICOM folder.
+        path: PathBuf,
+        /// In a DICOM folder with several series: the SeriesInstanceUID to read.
+        #[arg(long)]
+        series: Option<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the DICOM series in a folder, largest first.
+    Series {
+        /// Folder to scan (recursively).
+        folder: PathBuf,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert an image (NIfTI or DICOM) to NIfTI (.nii or .nii.gz), float32 by default.
+    Convert {
+        /// Input image.
+        input: PathBuf,
+        /// Output .nii or .nii.gz.
+        output: PathBuf,
+        /// In a DICOM folder with several series: the SeriesInstanceUID to read.
+        #[arg(long)]
+        series: Option<String>,
+        /// Voxel type written: float32, int16 or uint8.
+        #[arg(long, default_value = "float32")]
+        dtype: String,
+    },
+}
+
+/// Runs the command line; the binary's `main` reports the error.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => crate::app::run(None, None),
+        Some(Command::View { ct, mr }) => crate::app::run(ct, mr),
+        Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
+        Some(Command::Series { folder, json }) => info::series(&folder, json),
+        Some(Command::Convert {
+            input,
+            output,
+            series,
+            dtype,
+        }) => info::convert(&input, &output, series.as_deref(), &dtype),
+    }
+}

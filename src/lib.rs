@@ -1,0 +1,10 @@
+//! SRRD workstation: knee CT (and MR) to subchondral trabecular bone parameters and a KOA
+//! score, following the SRRD method. Data flows io -> volume -> stages -> pipeline -> app/cli.
+
+pub mod error;
+pub mod volume;
+
+pub use error::{Error, Result};
+pub mod io;
+pub mod app;
+pub mod cli;

@@ -1,0 +1,16 @@
+//! The shared volume model: geometry in LPS mm, scalar volumes, interpolation,
+//! resampling, rigid/affine transforms and dense displacement fields.
+
+pub mod field;
+pub mod geometry;
+pub mod image;
+pub mod interpolate;
+pub mod resample;
+pub mod transform;
+
+pub use field::DisplacementField;
+pub use geometry::Geometry;
+pub use image::Volume;
+pub use interpolate::Interpolation;
+pub use resample::resample;
+pub use transform::{AffineTransform, PointTransform, RigidTransform, Transform};
