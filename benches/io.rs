@@ -30,7 +30,10 @@ fn main() {
         eprintln!("run scripts/setup-refvenv.sh first (the reference venv is missing)");
         std::process::exit(1);
     }
-    let repeats: usize = std::env::var("SRRD_BENCH_REPEATS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let repeats: usize = std::env::var("SRRD_BENCH_REPEATS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let data = root.join("target/bench-data");
     let out = Command::new(&python)
         .arg(root.join("benches/io_reference.py"))
@@ -39,7 +42,10 @@ fn main() {
         .output()
         .expect("run the reference script");
     if !out.status.success() {
-        eprintln!("reference script failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "reference script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::process::exit(1);
     }
     let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
@@ -69,13 +75,39 @@ fn main() {
         rayon::current_num_threads(),
         reference["threads"]
     );
-    println!("{:<52} {:>9} {:>11} {:>7}", "task", "srrd (s)", "ref (s)", "ratio");
+    println!(
+        "{:<52} {:>9} {:>11} {:>7}",
+        "task", "srrd (s)", "ref (s)", "ratio"
+    );
     let row = |task: &str, ours: f64, theirs: f64| {
-        println!("{task:<52} {ours:>9.3} {theirs:>11.3} {:>7.2}", theirs / ours);
+        println!(
+            "{task:<52} {ours:>9.3} {theirs:>11.3} {:>7.2}",
+            theirs / ours
+        );
     };
-    row("read 640x640x120 int16 .nii.gz vs nibabel get_fdata", ours_nifti, r("nibabel_get_fdata_s"));
-    row("read 640x640x120 int16 .nii.gz vs SimpleITK", ours_nifti, r("sitk_read_nifti_s"));
-    row("read 120-slice CT series vs pydicom+numpy stack", ours_dicom, r("pydicom_stack_s"));
-    row("trilinear 640x640x120 -> 150x150x90 vs SimpleITK", ours_down, r("sitk_resample_mr_to_ct_s"));
-    row("trilinear 150x150x90 -> 640x640x120 vs SimpleITK", ours_up, r("sitk_resample_ct_to_mr_s"));
+    row(
+        "read 640x640x120 int16 .nii.gz vs nibabel get_fdata",
+        ours_nifti,
+        r("nibabel_get_fdata_s"),
+    );
+    row(
+        "read 640x640x120 int16 .nii.gz vs SimpleITK",
+        ours_nifti,
+        r("sitk_read_nifti_s"),
+    );
+    row(
+        "read 120-slice CT series vs pydicom+numpy stack",
+        ours_dicom,
+        r("pydicom_stack_s"),
+    );
+    row(
+        "trilinear 640x640x120 -> 150x150x90 vs SimpleITK",
+        ours_down,
+        r("sitk_resample_mr_to_ct_s"),
+    );
+    row(
+        "trilinear 150x150x90 -> 640x640x120 vs SimpleITK",
+        ours_up,
+        r("sitk_resample_ct_to_mr_s"),
+    );
 }

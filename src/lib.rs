@@ -5,6 +5,6 @@ pub mod error;
 pub mod volume;
 
 pub use error::{Error, Result};
-pub mod io;
 pub mod app;
 pub mod cli;
+pub mod io;

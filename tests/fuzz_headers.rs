@@ -30,23 +30,63 @@ fn valid_dicom() -> &'static Vec<u8> {
         let mut put = |tag, vr, v: PrimitiveValue| {
             obj.put(DataElement::new(tag, vr, v));
         };
-        put(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(uids::CT_IMAGE_STORAGE));
-        put(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.3.4.5"));
+        put(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(uids::CT_IMAGE_STORAGE),
+        );
+        put(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4.5"),
+        );
         put(tags::MODALITY, VR::CS, PrimitiveValue::from("CT"));
-        put(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.3"));
-        put(tags::IMAGE_POSITION_PATIENT, VR::DS, PrimitiveValue::from("1\\2\\3"));
-        put(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, PrimitiveValue::from("1\\0\\0\\0\\1\\0"));
-        put(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::from("0.5\\0.5"));
+        put(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3"),
+        );
+        put(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from("1\\2\\3"),
+        );
+        put(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from("1\\0\\0\\0\\1\\0"),
+        );
+        put(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            PrimitiveValue::from("0.5\\0.5"),
+        );
         put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
-        put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2"));
+        put(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            PrimitiveValue::from("MONOCHROME2"),
+        );
         put(tags::ROWS, VR::US, PrimitiveValue::from(4u16));
         put(tags::COLUMNS, VR::US, PrimitiveValue::from(4u16));
         put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
         put(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16));
         put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16));
-        put(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(1u16));
-        put(tags::RESCALE_INTERCEPT, VR::DS, PrimitiveValue::from("-1024"));
-        put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8((0u8..32).collect::<Vec<_>>().into()));
+        put(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        );
+        put(
+            tags::RESCALE_INTERCEPT,
+            VR::DS,
+            PrimitiveValue::from("-1024"),
+        );
+        put(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U8((0u8..32).collect::<Vec<_>>().into()),
+        );
         let file = obj
             .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
             .expect("meta");
@@ -69,7 +109,11 @@ fn mutate(base: &[u8], edits: &[(f64, u8)], cut: Option<f64>, header_bias: usize
     let mut b = base.to_vec();
     for (at, v) in edits {
         // Half of the edits land in the header, where the interesting fields are.
-        let span = if (*v as usize) % 2 == 0 { header_bias.min(b.len()) } else { b.len() };
+        let span = if (*v as usize) % 2 == 0 {
+            header_bias.min(b.len())
+        } else {
+            b.len()
+        };
         let i = ((at * span as f64) as usize).min(b.len() - 1);
         b[i] = *v;
     }
@@ -109,5 +153,8 @@ fn unmutated_inputs_read() {
     std::fs::write(&p, valid_dicom()).expect("write");
     let d = read_image(&p, None).expect("valid dicom");
     assert_eq!(d.volume.geometry.size, [4, 4, 1]);
-    assert_eq!(d.volume.data[[0, 0, 0]], (u16::from_le_bytes([0, 1]) as i16) as f32 - 1024.0);
+    assert_eq!(
+        d.volume.data[[0, 0, 0]],
+        (u16::from_le_bytes([0, 1]) as i16) as f32 - 1024.0
+    );
 }

@@ -4,9 +4,18 @@
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-fn net(p: &nn::Path) -> impl Module {
+fn net(p: &nn::Path) -> nn::Sequential {
     nn::seq()
-        .add(nn::conv3d(p / "c1", 1, 4, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
+        .add(nn::conv3d(
+            p / "c1",
+            1,
+            4,
+            3,
+            nn::ConvConfig {
+                padding: 1,
+                ..Default::default()
+            },
+        ))
         .add_fn(|x| x.relu())
         .add_fn(|x| x.mean_dim(&[2i64, 3, 4][..], false, Kind::Float))
         .add(nn::linear(p / "fc", 4, 2, Default::default()))
@@ -26,7 +35,10 @@ fn forward_backward_save_load() {
         let loss = model.forward(&x).mse_loss(&target, tch::Reduction::Mean);
         opt.backward_step(&loss);
     }
-    let l1 = model.forward(&x).mse_loss(&target, tch::Reduction::Mean).double_value(&[]);
+    let l1 = model
+        .forward(&x)
+        .mse_loss(&target, tch::Reduction::Mean)
+        .double_value(&[]);
     assert!(l1 < l0, "training lowers the loss: {l0} -> {l1}");
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -35,6 +47,9 @@ fn forward_backward_save_load() {
     let mut vs2 = nn::VarStore::new(Device::Cpu);
     let model2 = net(&vs2.root());
     vs2.load(&file).expect("load");
-    let diff = (model.forward(&x) - model2.forward(&x)).abs().max().double_value(&[]);
+    let diff = (model.forward(&x) - model2.forward(&x))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(diff < 1e-7, "loaded model gives the same output: {diff}");
 }

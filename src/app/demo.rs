@@ -21,7 +21,8 @@ pub fn demo_ct() -> Volume {
 fn bone_distance(x: f64, y: f64, z: f64) -> f64 {
     let shaft = ((x * x + y * y).sqrt() - 14.0).max(if z > 0.0 { 10.0 - z } else { z + 10.0 });
     if z > 0.0 {
-        let condyle = |cx: f64| ((x - cx).powi(2) + (y - 2.0).powi(2) + (z - 14.0).powi(2)).sqrt() - 12.5;
+        let condyle =
+            |cx: f64| ((x - cx).powi(2) + (y - 2.0).powi(2) + (z - 14.0).powi(2)).sqrt() - 12.5;
         shaft.min(condyle(-13.0)).min(condyle(13.0))
     } else {
         let plateau_r = ((x / 1.4).powi(2) + y.powi(2)).sqrt() - 22.0;

@@ -61,7 +61,12 @@ pub struct SliceImage {
 
 /// Samples `volume` on `plane` through `center` over the volume's whole extent.
 /// Pixels outside the volume are NaN.
-pub fn render_slice(volume: &Volume, plane: Plane, center: Point3<f64>, interpolation: Interpolation) -> SliceImage {
+pub fn render_slice(
+    volume: &Volume,
+    plane: Plane,
+    center: Point3<f64>,
+    interpolation: Interpolation,
+) -> SliceImage {
     let g = &volume.geometry;
     let (u, v, _) = plane.axes();
     let pixel_mm = g.spacing_mm.min();
@@ -83,7 +88,12 @@ pub fn render_slice(volume: &Volume, plane: Plane, center: Point3<f64>, interpol
 
 /// Samples any volume on the pixel grid of an existing slice (NaN outside the volume), so
 /// layers on different grids line up where their world coordinates agree.
-pub fn sample_on_slice(volume: &Volume, plane: Plane, grid: &SliceImage, interpolation: Interpolation) -> Vec<f32> {
+pub fn sample_on_slice(
+    volume: &Volume,
+    plane: Plane,
+    grid: &SliceImage,
+    interpolation: Interpolation,
+) -> Vec<f32> {
     let g = &volume.geometry;
     let (u, v, _) = plane.axes();
     let data = volume.data.as_standard_layout();
@@ -91,7 +101,8 @@ pub fn sample_on_slice(volume: &Volume, plane: Plane, grid: &SliceImage, interpo
     let mut values = vec![f32::NAN; grid.width * grid.height];
     for (y, row) in values.chunks_mut(grid.width).enumerate() {
         for (x, out) in row.iter_mut().enumerate() {
-            let p = grid.corner_mm + u * (x as f64 * grid.pixel_mm) + v * (y as f64 * grid.pixel_mm);
+            let p =
+                grid.corner_mm + u * (x as f64 * grid.pixel_mm) + v * (y as f64 * grid.pixel_mm);
             if let Some(s) = sample(data, g.size, g.world_to_index(&p), interpolation) {
                 *out = s;
             }
@@ -117,12 +128,29 @@ impl SliceImage {
 
 /// The range of the grid's corners projected on u and v.
 fn extent_along(g: &Geometry, u: &Vector3<f64>, v: &Vector3<f64>) -> (f64, f64, f64, f64) {
-    let mut r = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let mut r = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for c in 0..8 {
         let idx = Vector3::new(
-            if c & 1 == 0 { -0.5 } else { g.size[0] as f64 - 0.5 },
-            if c & 2 == 0 { -0.5 } else { g.size[1] as f64 - 0.5 },
-            if c & 4 == 0 { -0.5 } else { g.size[2] as f64 - 0.5 },
+            if c & 1 == 0 {
+                -0.5
+            } else {
+                g.size[0] as f64 - 0.5
+            },
+            if c & 2 == 0 {
+                -0.5
+            } else {
+                g.size[1] as f64 - 0.5
+            },
+            if c & 4 == 0 {
+                -0.5
+            } else {
+                g.size[2] as f64 - 0.5
+            },
         );
         let p = g.index_to_world(idx).coords;
         r.0 = r.0.min(u.dot(&p));
@@ -146,7 +174,12 @@ mod tests {
             let p = geo.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
             (p.x + 100.0 * p.z) as f32
         });
-        let s = render_slice(&v, Plane::Axial, Point3::new(0.0, 0.0, 4.0), Interpolation::Linear);
+        let s = render_slice(
+            &v,
+            Plane::Axial,
+            Point3::new(0.0, 0.0, 4.0),
+            Interpolation::Linear,
+        );
         // Left of the screen is patient right (small x), right is patient left.
         let row = s.height / 2;
         let first = s.values[row * s.width + 1];

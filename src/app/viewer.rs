@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
-use eframe::egui::{self, Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
+use eframe::egui::{
+    self, Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2,
+};
 use nalgebra::Point3;
 
 use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
@@ -48,7 +50,13 @@ impl Layer {
 /// Window (centre, width) covering the 1st to 99th percentile of a sample of voxels.
 pub fn auto_window(v: &Volume) -> (f32, f32) {
     let step = (v.data.len() / 100_000).max(1);
-    let mut s: Vec<f32> = v.data.iter().step_by(step).copied().filter(|x| x.is_finite()).collect();
+    let mut s: Vec<f32> = v
+        .data
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
     if s.is_empty() {
         return (0.0, 1.0);
     }
@@ -127,11 +135,15 @@ impl ViewerApp {
     /// Moves the crosshair along a plane's normal by `steps` voxels of the base layer
     /// (its spacing along the grid axis closest to the normal).
     pub fn scroll(&mut self, plane: Plane, steps: f64) {
-        let Some(base) = self.layers.first() else { return };
+        let Some(base) = self.layers.first() else {
+            return;
+        };
         let (_, _, n) = plane.axes();
         let g = &base.volume.geometry;
         let alignment = |a: usize| n.dot(&g.direction.column(a)).abs();
-        let axis = (0..3).max_by(|&a, &b| alignment(a).total_cmp(&alignment(b))).unwrap_or(2);
+        let axis = (0..3)
+            .max_by(|&a, &b| alignment(a).total_cmp(&alignment(b)))
+            .unwrap_or(2);
         self.crosshair += n * (steps * g.spacing_mm[axis]);
         self.dirty = true;
     }
@@ -144,7 +156,8 @@ impl ViewerApp {
                 let g = &l.volume.geometry;
                 let idx = g.world_to_index(p);
                 let data = l.volume.data.as_slice();
-                let v = data.and_then(|d| crate::volume::interpolate::sample_nearest(d, g.size, idx));
+                let v =
+                    data.and_then(|d| crate::volume::interpolate::sample_nearest(d, g.size, idx));
                 (l.name.clone(), v)
             })
             .collect()
@@ -190,32 +203,81 @@ impl ViewerApp {
         let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(10));
-        let Some((tex, slice)) = self.textures[n].clone() else { return };
+        let Some((tex, slice)) = self.textures[n].clone() else {
+            return;
+        };
         // Fit the slice into the view keeping square pixels.
         let scale = (rect.width() / slice.width as f32).min(rect.height() / slice.height as f32);
         let img_size = Vec2::new(slice.width as f32 * scale, slice.height as f32 * scale);
         let img_rect = Rect::from_center_size(rect.center(), img_size);
-        painter.image(tex.id(), img_rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+        painter.image(
+            tex.id(),
+            img_rect,
+            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+            Color32::WHITE,
+        );
         // Crosshair.
         let (cx, cy) = slice.pixel_of(plane, &self.crosshair);
-        let to_screen = |x: f64, y: f64| img_rect.min + Vec2::new((x as f32 + 0.5) * scale, (y as f32 + 0.5) * scale);
+        let to_screen = |x: f64, y: f64| {
+            img_rect.min + Vec2::new((x as f32 + 0.5) * scale, (y as f32 + 0.5) * scale)
+        };
         let c = to_screen(cx, cy);
         let stroke = egui::Stroke::new(1.0, Color32::from_rgba_unmultiplied(0, 220, 255, 160));
-        painter.line_segment([Pos2::new(img_rect.min.x, c.y), Pos2::new(img_rect.max.x, c.y)], stroke);
-        painter.line_segment([Pos2::new(c.x, img_rect.min.y), Pos2::new(c.x, img_rect.max.y)], stroke);
+        painter.line_segment(
+            [
+                Pos2::new(img_rect.min.x, c.y),
+                Pos2::new(img_rect.max.x, c.y),
+            ],
+            stroke,
+        );
+        painter.line_segment(
+            [
+                Pos2::new(c.x, img_rect.min.y),
+                Pos2::new(c.x, img_rect.max.y),
+            ],
+            stroke,
+        );
         // Orientation letters and the view name.
         let [l, r, t, b] = plane.edge_letters();
         let font = egui::FontId::proportional(16.0);
         let col = Color32::from_rgb(255, 200, 0);
-        painter.text(Pos2::new(rect.min.x + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, l, font.clone(), col);
-        painter.text(Pos2::new(rect.max.x - 6.0, rect.center().y), egui::Align2::RIGHT_CENTER, r, font.clone(), col);
-        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, t, font.clone(), col);
-        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, b, font, col);
+        painter.text(
+            Pos2::new(rect.min.x + 6.0, rect.center().y),
+            egui::Align2::LEFT_CENTER,
+            l,
+            font.clone(),
+            col,
+        );
+        painter.text(
+            Pos2::new(rect.max.x - 6.0, rect.center().y),
+            egui::Align2::RIGHT_CENTER,
+            r,
+            font.clone(),
+            col,
+        );
+        painter.text(
+            Pos2::new(rect.center().x, rect.min.y + 4.0),
+            egui::Align2::CENTER_TOP,
+            t,
+            font.clone(),
+            col,
+        );
+        painter.text(
+            Pos2::new(rect.center().x, rect.max.y - 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            b,
+            font,
+            col,
+        );
         let (_, _, normal) = plane.axes();
         painter.text(
             rect.min + Vec2::new(6.0, 4.0),
             egui::Align2::LEFT_TOP,
-            format!("{}  {:.1} mm", plane.name(), normal.dot(&self.crosshair.coords)),
+            format!(
+                "{}  {:.1} mm",
+                plane.name(),
+                normal.dot(&self.crosshair.coords)
+            ),
             egui::FontId::proportional(13.0),
             Color32::LIGHT_GRAY,
         );
@@ -234,7 +296,13 @@ impl ViewerApp {
                     None => format!("{name} -"),
                 })
                 .collect();
-            self.status = format!("({:.1}, {:.1}, {:.1}) mm LPS   {}", p.x, p.y, p.z, vals.join("   "));
+            self.status = format!(
+                "({:.1}, {:.1}, {:.1}) mm LPS   {}",
+                p.x,
+                p.y,
+                p.z,
+                vals.join("   ")
+            );
             let scroll: f32 = ui.input(|i| {
                 i.raw
                     .events
@@ -288,7 +356,11 @@ fn colour(layer: &Layer, v: f32) -> Color32 {
 
 fn blend(under: Color32, over: Color32, alpha: f32) -> Color32 {
     let mix = |a: u8, b: u8| (a as f32 * (1.0 - alpha) + b as f32 * alpha) as u8;
-    Color32::from_rgb(mix(under.r(), over.r()), mix(under.g(), over.g()), mix(under.b(), over.b()))
+    Color32::from_rgb(
+        mix(under.r(), over.r()),
+        mix(under.g(), over.g()),
+        mix(under.b(), over.b()),
+    )
 }
 
 fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>) -> LoadResult {
@@ -318,60 +390,81 @@ impl eframe::App for ViewerApp {
         let ctx = ui.ctx().clone();
         self.poll_loading();
         self.refresh_textures(&ctx);
-        egui::Panel::left("layers").default_size(260.0).show(ui, |ui| {
-            ui.heading("Layers");
-            if self.is_loading() {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("loading...");
-                });
-                ctx.request_repaint();
-            }
-            if let Some(e) = &self.error {
-                ui.colored_label(Color32::from_rgb(255, 90, 90), e);
-            }
-            let mut changed = false;
-            for layer in &mut self.layers {
+        egui::Panel::left("layers")
+            .default_size(260.0)
+            .show(ui, |ui| {
+                ui.heading("Layers");
+                if self.is_loading() {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("loading...");
+                    });
+                    ctx.request_repaint();
+                }
+                if let Some(e) = &self.error {
+                    ui.colored_label(Color32::from_rgb(255, 90, 90), e);
+                }
+                let mut changed = false;
+                for layer in &mut self.layers {
+                    ui.separator();
+                    changed |= ui
+                        .checkbox(&mut layer.visible, layer.name.as_str())
+                        .changed();
+                    let g = &layer.volume.geometry;
+                    ui.small(format!(
+                        "{}x{}x{}  {:.3}x{:.3}x{:.3} mm",
+                        g.size[0],
+                        g.size[1],
+                        g.size[2],
+                        g.spacing_mm[0],
+                        g.spacing_mm[1],
+                        g.spacing_mm[2]
+                    ));
+                    changed |= ui
+                        .add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0).text("level"))
+                        .changed();
+                    changed |= ui
+                        .add(
+                            egui::Slider::new(&mut layer.window.1, 1.0..=5000.0)
+                                .logarithmic(true)
+                                .text("window"),
+                        )
+                        .changed();
+                    changed |= ui
+                        .add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"))
+                        .changed();
+                    ui.horizontal(|ui| {
+                        if ui.button("CT bone").clicked() {
+                            layer.window = (400.0, 1800.0);
+                            changed = true;
+                        }
+                        if ui.button("CT soft").clicked() {
+                            layer.window = (40.0, 400.0);
+                            changed = true;
+                        }
+                        if ui.button("auto").clicked() {
+                            layer.window = auto_window(&layer.volume);
+                            changed = true;
+                        }
+                    });
+                }
                 ui.separator();
-                changed |= ui.checkbox(&mut layer.visible, layer.name.as_str()).changed();
-                let g = &layer.volume.geometry;
-                ui.small(format!(
-                    "{}x{}x{}  {:.3}x{:.3}x{:.3} mm",
-                    g.size[0], g.size[1], g.size[2], g.spacing_mm[0], g.spacing_mm[1], g.spacing_mm[2]
-                ));
-                changed |= ui.add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0).text("level")).changed();
-                changed |= ui
-                    .add(egui::Slider::new(&mut layer.window.1, 1.0..=5000.0).logarithmic(true).text("window"))
-                    .changed();
-                changed |= ui.add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity")).changed();
-                ui.horizontal(|ui| {
-                    if ui.button("CT bone").clicked() {
-                        layer.window = (400.0, 1800.0);
-                        changed = true;
-                    }
-                    if ui.button("CT soft").clicked() {
-                        layer.window = (40.0, 400.0);
-                        changed = true;
-                    }
-                    if ui.button("auto").clicked() {
-                        layer.window = auto_window(&layer.volume);
-                        changed = true;
-                    }
-                });
-            }
-            ui.separator();
-            let mut linear = self.interpolation == Interpolation::Linear;
-            if ui.checkbox(&mut linear, "linear interpolation").changed() {
-                self.interpolation = if linear { Interpolation::Linear } else { Interpolation::Nearest };
-                changed = true;
-            }
-            ui.separator();
-            ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");
-            ui.small("Research use only.");
-            if changed {
-                self.dirty = true;
-            }
-        });
+                let mut linear = self.interpolation == Interpolation::Linear;
+                if ui.checkbox(&mut linear, "linear interpolation").changed() {
+                    self.interpolation = if linear {
+                        Interpolation::Linear
+                    } else {
+                        Interpolation::Nearest
+                    };
+                    changed = true;
+                }
+                ui.separator();
+                ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");
+                ui.small("Research use only.");
+                if changed {
+                    self.dirty = true;
+                }
+            });
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(self.status.as_str());
         });

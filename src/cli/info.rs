@@ -21,9 +21,15 @@ pub fn info(path: &Path, series: Option<&str>, json: bool) -> Result<()> {
     println!("{}", info.path);
     println!("  format      {}", info.format);
     if let Some(s) = &info.series {
-        println!("  series      {} ({} files, {} {})", s.uid, s.files, s.modality, s.description);
+        println!(
+            "  series      {} ({} files, {} {})",
+            s.uid, s.files, s.modality, s.description
+        );
     }
-    println!("  size        {} x {} x {}", info.size[0], info.size[1], info.size[2]);
+    println!(
+        "  size        {} x {} x {}",
+        info.size[0], info.size[1], info.size[2]
+    );
     println!(
         "  spacing     {} x {} x {} mm",
         fmt(info.spacing[0]),
@@ -61,7 +67,10 @@ pub fn series(folder: &Path, json: bool) -> Result<()> {
         bail!("{}: no DICOM image series found", folder.display());
     }
     for s in list {
-        println!("{}  {:>5} files  {:<3} {}", s.uid, s.files, s.modality, s.description);
+        println!(
+            "{}  {:>5} files  {:<3} {}",
+            s.uid, s.files, s.modality, s.description
+        );
     }
     Ok(())
 }

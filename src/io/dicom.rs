@@ -58,13 +58,19 @@ struct SliceHeader {
     bits_stored: u16,
     signed: bool,
     rescale: (f64, f64),
+    /// MONOCHROME1: low values are bright.
+    monochrome1: bool,
     /// Per-frame positions of an enhanced multi-frame file.
     frame_positions: Vec<Vector3<f64>>,
 }
 
 fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     let opts = OpenFileOptions::new();
-    let opts = if header_only { opts.read_until(tags::PIXEL_DATA) } else { opts };
+    let opts = if header_only {
+        opts.read_until(tags::PIXEL_DATA)
+    } else {
+        opts
+    };
     guard_panics(|| opts.open_file(path))
         .and_then(|r| r.map_err(|e| Error::invalid(format!("not a readable DICOM file ({e})"))))
         .map_err(|e| e.in_file(path))
@@ -72,12 +78,16 @@ fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
 
 fn get_str(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    e.to_str().ok().map(|s| s.trim().trim_end_matches('\0').to_string())
+    e.to_str()
+        .ok()
+        .map(|s| s.trim().trim_end_matches('\0').to_string())
 }
 
 fn get_f64s(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    e.to_multi_float64().ok().filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
+    e.to_multi_float64()
+        .ok()
+        .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
 }
 
 fn get_f64(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
@@ -110,13 +120,20 @@ fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader {
         .map(|items| items.iter().collect())
         .unwrap_or_default();
     let first_frame = per_frame.first().copied();
-    let from_groups = |seq: Tag, tag: Tag| in_macro(shared, seq, tag).or_else(|| in_macro(first_frame, seq, tag));
+    let from_groups =
+        |seq: Tag, tag: Tag| in_macro(shared, seq, tag).or_else(|| in_macro(first_frame, seq, tag));
     let iop = get_f64s(o, tags::IMAGE_ORIENTATION_PATIENT)
-        .or_else(|| from_groups(tags::PLANE_ORIENTATION_SEQUENCE, tags::IMAGE_ORIENTATION_PATIENT))
+        .or_else(|| {
+            from_groups(
+                tags::PLANE_ORIENTATION_SEQUENCE,
+                tags::IMAGE_ORIENTATION_PATIENT,
+            )
+        })
         .filter(|v| v.len() >= 6)
         .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
     let pixel_spacing = get_f64s(o, tags::PIXEL_SPACING)
         .or_else(|| from_groups(tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING))
+        .or_else(|| get_f64s(o, tags::IMAGER_PIXEL_SPACING))
         .filter(|v| v.len() >= 2)
         .map(|v| [v[0], v[1]]);
     let spacing_between_slices = get_f64(o, tags::SPACING_BETWEEN_SLICES).or_else(|| {
@@ -124,7 +141,13 @@ fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader {
     });
     let frame_positions: Vec<Vector3<f64>> = per_frame
         .iter()
-        .filter_map(|f| in_macro(Some(f), tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT))
+        .filter_map(|f| {
+            in_macro(
+                Some(f),
+                tags::PLANE_POSITION_SEQUENCE,
+                tags::IMAGE_POSITION_PATIENT,
+            )
+        })
         .filter(|v| v.len() >= 3)
         .map(|v| Vector3::new(v[0], v[1], v[2]))
         .collect();
@@ -132,10 +155,20 @@ fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader {
         .filter(|v| v.len() >= 3)
         .map(|v| Vector3::new(v[0], v[1], v[2]))
         .or_else(|| frame_positions.first().copied());
-    let slope = get_f64(o, tags::RESCALE_SLOPE)
-        .or_else(|| from_groups(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, tags::RESCALE_SLOPE).map(|v| v[0]));
-    let inter = get_f64(o, tags::RESCALE_INTERCEPT)
-        .or_else(|| from_groups(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, tags::RESCALE_INTERCEPT).map(|v| v[0]));
+    let slope = get_f64(o, tags::RESCALE_SLOPE).or_else(|| {
+        from_groups(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            tags::RESCALE_SLOPE,
+        )
+        .map(|v| v[0])
+    });
+    let inter = get_f64(o, tags::RESCALE_INTERCEPT).or_else(|| {
+        from_groups(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            tags::RESCALE_INTERCEPT,
+        )
+        .map(|v| v[0])
+    });
     let slope = match slope {
         Some(s) if s != 0.0 => s,
         _ => 1.0,
@@ -159,6 +192,8 @@ fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader {
             .unwrap_or(16) as u16,
         signed: get_int(o, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
         rescale: (slope, inter.unwrap_or(0.0)),
+        monochrome1: get_str(o, tags::PHOTOMETRIC_INTERPRETATION)
+            .is_some_and(|p| p == "MONOCHROME1"),
         frame_positions,
     }
 }
@@ -183,18 +218,27 @@ pub fn read_dicom(path: &Path, series_uid: Option<&str>) -> Result<LoadedImage> 
 
 fn check_image(h: &SliceHeader) -> Result<()> {
     if h.rows == 0 || h.cols == 0 {
-        return Err(Error::file(&h.path, "DICOM file holds no image (no Rows/Columns)"));
+        return Err(Error::file(
+            &h.path,
+            "DICOM file holds no image (no Rows/Columns)",
+        ));
     }
     if (h.rows as u64) * (h.cols as u64) * (h.frames as u64) > 1 << 31 {
         return Err(Error::file(
             &h.path,
-            format!("implausible image size {}x{} with {} frames", h.cols, h.rows, h.frames),
+            format!(
+                "implausible image size {}x{} with {} frames",
+                h.cols, h.rows, h.frames
+            ),
         ));
     }
     if h.samples_per_pixel != 1 {
         return Err(Error::file(
             &h.path,
-            format!("colour DICOM image ({} samples per pixel) is not a scalar volume", h.samples_per_pixel),
+            format!(
+                "colour DICOM image ({} samples per pixel) is not a scalar volume",
+                h.samples_per_pixel
+            ),
         ));
     }
     Ok(())
@@ -266,7 +310,11 @@ fn group_series(headers: &[SliceHeader]) -> Vec<(SeriesInfo, Vec<usize>)> {
             )),
         }
     }
-    groups.sort_by(|a, b| b.0.files.cmp(&a.0.files).then_with(|| a.0.uid.cmp(&b.0.uid)));
+    groups.sort_by(|a, b| {
+        b.0.files
+            .cmp(&a.0.files)
+            .then_with(|| a.0.uid.cmp(&b.0.uid))
+    });
     groups
 }
 
@@ -286,7 +334,11 @@ fn read_folder(folder: &Path, series_uid: Option<&str>) -> Result<LoadedImage> {
                 folder,
                 format!(
                     "no series with UID {uid}; the folder holds: {}",
-                    groups.iter().map(|(s, _)| s.uid.as_str()).collect::<Vec<_>>().join(", ")
+                    groups
+                        .iter()
+                        .map(|(s, _)| s.uid.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?,
@@ -343,18 +395,28 @@ fn in_plane_spacing(h: &SliceHeader) -> Result<[f64; 2]> {
     let fix = |v: f64| if v == 0.0 { 1.0 } else { v };
     let (row_spacing, col_spacing) = (fix(ps[0]), fix(ps[1]));
     if !(row_spacing > 0.0 && col_spacing > 0.0) {
-        return Err(Error::file(&h.path, format!("PixelSpacing {ps:?} is not positive")));
+        return Err(Error::file(
+            &h.path,
+            format!("PixelSpacing {ps:?} is not positive"),
+        ));
     }
     // PixelSpacing is (between rows, between columns) = (y, x).
     Ok([col_spacing, row_spacing])
 }
 
-fn read_series(folder: &Path, slices: &[&SliceHeader], warnings: Vec<String>) -> Result<LoadedImage> {
+fn read_series(
+    folder: &Path,
+    slices: &[&SliceHeader],
+    warnings: Vec<String>,
+) -> Result<LoadedImage> {
     let first = slices[0];
     for h in slices {
         check_image(h)?;
         if h.frames > 1 {
-            return Err(Error::file(folder, "series mixes multi-frame files with other files"));
+            return Err(Error::file(
+                folder,
+                "series mixes multi-frame files with other files",
+            ));
         }
         if (h.rows, h.cols) != (first.rows, first.cols) {
             return Err(Error::file(
@@ -382,7 +444,10 @@ fn read_series(folder: &Path, slices: &[&SliceHeader], warnings: Vec<String>) ->
             ));
         }
         if h.ipp.is_none() {
-            return Err(Error::file(&h.path, "slice has no ImagePositionPatient; cannot place it"));
+            return Err(Error::file(
+                &h.path,
+                "slice has no ImagePositionPatient; cannot place it",
+            ));
         }
     }
     let direction = direction_from_iop(first.iop);
@@ -412,28 +477,30 @@ fn read_series(folder: &Path, slices: &[&SliceHeader], warnings: Vec<String>) ->
     let spacing_z = (last_pos - first_pos).norm() / (n - 1) as f64;
     let mean_step = (order[n - 1].0 - order[0].0) / (n - 1) as f64;
     let tolerance = 0.01 * mean_step.abs().max(1e-3) + 1e-3;
-    if let Some(at) = steps.iter().position(|s| (s - mean_step).abs() > tolerance) {
-        let s = steps[at];
-        let kind = if s > 1.5 * min_step && ((s / min_step).round() - s / min_step).abs() < 0.1 {
+    if steps.iter().any(|s| (s - mean_step).abs() > tolerance) {
+        let max_step = steps.iter().cloned().fold(0.0, f64::max);
+        let multiple =
+            |s: f64| ((s / min_step).round() - s / min_step).abs() * min_step <= tolerance;
+        let at = steps.iter().position(|s| *s == max_step).unwrap_or(0);
+        let problem = if steps.iter().all(|s| multiple(*s)) {
             format!(
-                "missing slice(s): a gap of {s:.3} mm between {:.3} and {:.3} mm where slices are {min_step:.3} mm apart",
+                "missing slice(s): a gap of {max_step:.3} mm between {:.3} and {:.3} mm where slices are {min_step:.3} mm apart",
                 order[at].0,
                 order[at + 1].0
             )
         } else {
-            format!(
-                "uneven slice spacing: steps from {min_step:.3} to {:.3} mm (at {:.3} mm)",
-                steps.iter().cloned().fold(0.0, f64::max),
-                order[at].0
-            )
+            format!("uneven slice spacing: steps from {min_step:.3} to {max_step:.3} mm")
         };
-        return Err(Error::file(folder, kind));
+        return Err(Error::file(folder, problem));
     }
     // Gantry tilt: positions that drift sideways from the normal through the first slice.
     let [sx, sy] = in_plane_spacing(first)?;
     let drift = (last_pos - first_pos) - normal * (order[n - 1].0 - order[0].0);
     if drift.norm() > 0.25 * sx.min(sy) {
-        let angle = drift.norm().atan2((order[n - 1].0 - order[0].0).abs()).to_degrees();
+        let angle = drift
+            .norm()
+            .atan2((order[n - 1].0 - order[0].0).abs())
+            .to_degrees();
         return Err(Error::file(
             folder,
             format!(
@@ -462,8 +529,12 @@ fn read_series(folder: &Path, slices: &[&SliceHeader], warnings: Vec<String>) ->
         origin_mm: Point3::from(first_pos),
         direction,
     };
-    let volume = Volume::from_data(geometry, Array3::from_shape_vec((n, nj, ni), data).map_err(|e| Error::file(folder, e.to_string()))?)
-        .map_err(|e| e.in_file(folder))?;
+    let volume = Volume::from_data(
+        geometry,
+        Array3::from_shape_vec((n, nj, ni), data)
+            .map_err(|e| Error::file(folder, e.to_string()))?,
+    )
+    .map_err(|e| e.in_file(folder))?;
     Ok(LoadedImage {
         volume,
         pixel_type: pixel_type_name(first),
@@ -481,8 +552,24 @@ fn decode_frames(obj: &DefaultDicomObject, h: &SliceHeader) -> Result<Vec<f32>> 
         return Err(Error::invalid("colour pixel data is not a scalar volume"));
     }
     let opts = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
-    let raw: Vec<f32> = guard_panics(|| pixels.to_vec_with_options::<f32>(&opts))?
-        .map_err(|e| Error::invalid(format!("cannot convert pixel data ({e})")))?;
+    let converted = guard_panics(|| pixels.to_vec_with_options::<f32>(&opts))?;
+    let mut raw: Vec<f32> = match converted {
+        Ok(v) => v,
+        // 32-bit integer pixels: dicom-pixeldata converts only 8 and 16 bits.
+        Err(_) if h.bits_allocated == 32 => pixels
+            .data()
+            .chunks_exact(4)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                if h.signed {
+                    i32::from_le_bytes(b) as f32
+                } else {
+                    u32::from_le_bytes(b) as f32
+                }
+            })
+            .collect(),
+        Err(e) => return Err(Error::invalid(format!("cannot convert pixel data ({e})"))),
+    };
     let expected = h.rows * h.cols * h.frames;
     if raw.len() < expected {
         return Err(Error::invalid(format!(
@@ -494,16 +581,37 @@ fn decode_frames(obj: &DefaultDicomObject, h: &SliceHeader) -> Result<Vec<f32>> 
             h.frames
         )));
     }
+    let bits = h.bits_stored.clamp(1, 32) as i32;
+    if h.signed && bits < 32 {
+        // A decoder that ignored PixelRepresentation (seen with JPEG 2000) leaves values
+        // above the signed range: sign-extend them from BitsStored, as the header says.
+        let half = 2f64.powi(bits - 1) as f32;
+        let full = 2f64.powi(bits) as f32;
+        raw.par_iter_mut().for_each(|v| {
+            if *v >= half {
+                *v -= full;
+            }
+        });
+    }
+    if h.monochrome1 && !h.signed {
+        // As GDCM (and so SimpleITK): invert MONOCHROME1 before the rescale.
+        let max = (2f64.powi(bits) - 1.0) as f32;
+        raw.par_iter_mut().for_each(|v| *v = max - *v);
+    }
     let (slope, inter) = h.rescale;
-    let mut raw = raw;
     raw.truncate(expected);
     if slope != 1.0 || inter != 0.0 {
-        raw.par_iter_mut().for_each(|v| *v = (*v as f64 * slope + inter) as f32);
+        raw.par_iter_mut()
+            .for_each(|v| *v = (*v as f64 * slope + inter) as f32);
     }
     Ok(raw)
 }
 
-fn read_single(obj: &DefaultDicomObject, h: &SliceHeader, mut warnings: Vec<String>) -> Result<LoadedImage> {
+fn read_single(
+    obj: &DefaultDicomObject,
+    h: &SliceHeader,
+    mut warnings: Vec<String>,
+) -> Result<LoadedImage> {
     let data = decode_frames(obj, h).map_err(|e| e.in_file(&h.path))?;
     let [sx, sy] = in_plane_spacing(h)?;
     let mut direction = direction_from_iop(h.iop);
@@ -515,8 +623,13 @@ fn read_single(obj: &DefaultDicomObject, h: &SliceHeader, mut warnings: Vec<Stri
         let normal = direction.column(2).into_owned();
         let d: Vec<f64> = h.frame_positions.iter().map(|p| normal.dot(p)).collect();
         let mean = (d[nf - 1] - d[0]) / (nf - 1) as f64;
-        if d.windows(2).any(|w| ((w[1] - w[0]) - mean).abs() > 1e-3 + 0.01 * mean.abs()) {
-            return Err(Error::file(&h.path, "frames are unevenly spaced or out of order"));
+        if d.windows(2)
+            .any(|w| ((w[1] - w[0]) - mean).abs() > 1e-3 + 0.01 * mean.abs())
+        {
+            return Err(Error::file(
+                &h.path,
+                "frames are unevenly spaced or out of order",
+            ));
         }
         origin = h.frame_positions[0];
         if mean.abs() > 0.0 {
@@ -550,8 +663,12 @@ fn read_single(obj: &DefaultDicomObject, h: &SliceHeader, mut warnings: Vec<Stri
         origin_mm: Point3::from(origin),
         direction,
     };
-    let volume = Volume::from_data(geometry, Array3::from_shape_vec((nf, h.rows, h.cols), data).map_err(|e| Error::file(&h.path, e.to_string()))?)
-        .map_err(|e| e.in_file(&h.path))?;
+    let volume = Volume::from_data(
+        geometry,
+        Array3::from_shape_vec((nf, h.rows, h.cols), data)
+            .map_err(|e| Error::file(&h.path, e.to_string()))?,
+    )
+    .map_err(|e| e.in_file(&h.path))?;
     Ok(LoadedImage {
         volume,
         pixel_type: pixel_type_name(h),

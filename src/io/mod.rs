@@ -52,6 +52,13 @@ impl LoadedImage {
     pub fn info(&self, path: &Path) -> ImageInfo {
         let g = &self.volume.geometry;
         let (min, max) = self.volume.min_max().unwrap_or((f32::NAN, f32::NAN));
+        let mut warnings = self.warnings.clone();
+        let non_finite = self.volume.count_non_finite();
+        if non_finite > 0 {
+            warnings.push(format!(
+                "{non_finite} voxels are NaN or infinite (min/max ignore them)"
+            ));
+        }
         ImageInfo {
             path: path.display().to_string(),
             format: self.format.to_string(),
@@ -63,7 +70,7 @@ impl LoadedImage {
             min: min as f64,
             max: max as f64,
             series: self.series.clone(),
-            warnings: self.warnings.clone(),
+            warnings,
         }
     }
 }
@@ -97,11 +104,11 @@ pub fn read_image(path: &Path, series_uid: Option<&str>) -> Result<LoadedImage> 
     if n == 0 {
         return Err(Error::file(path, "file is empty"));
     }
-    if nifti::is_gzip(head) || looks_like_nifti(head) {
-        return read_nifti(path);
-    }
     if dicom::has_dicom_marker(head) {
         return read_dicom(path, None);
+    }
+    if nifti::is_gzip(head) || looks_like_nifti(head) {
+        return read_nifti(path);
     }
     Err(Error::file(
         path,
@@ -120,7 +127,10 @@ fn looks_like_nifti(head: &[u8]) -> bool {
 
 /// Writes a file through a temporary name in the same folder, renamed into place only
 /// when the whole content was written, so no reader ever sees a half-written file.
-pub fn atomic_write(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub fn atomic_write(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),

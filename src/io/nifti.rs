@@ -243,13 +243,19 @@ impl NiftiDtype {
             64 => Self::F64,
             1 => return Err(Error::invalid("1-bit (binary) NIfTI data is not supported")),
             32 | 1792 | 2048 => {
-                return Err(Error::invalid("complex-valued NIfTI data is not a scalar volume"));
+                return Err(Error::invalid(
+                    "complex-valued NIfTI data is not a scalar volume",
+                ));
             }
             128 | 2304 => {
                 return Err(Error::invalid("RGB/RGBA NIfTI data is not a scalar volume"));
             }
             1536 => return Err(Error::invalid("float128 NIfTI data is not supported")),
-            other => return Err(Error::invalid(format!("unknown NIfTI datatype code {other}"))),
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown NIfTI datatype code {other}"
+                )));
+            }
         })
     }
 
@@ -303,30 +309,36 @@ impl NiftiDtype {
 fn decode(bytes: &[u8], dtype: NiftiDtype, big: bool, slope: f64, inter: f64, out: &mut [f32]) {
     let w = dtype.bytes();
     let scale = slope != 1.0 || inter != 0.0;
-    out.par_chunks_mut(1 << 15).enumerate().for_each(|(c, chunk)| {
-        let base = c * (1 << 15);
-        for (n, o) in chunk.iter_mut().enumerate() {
-            let s = &bytes[(base + n) * w..(base + n + 1) * w];
-            let mut a = [0u8; 8];
-            a[..w].copy_from_slice(s);
-            if big {
-                a[..w].reverse();
+    out.par_chunks_mut(1 << 15)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let base = c * (1 << 15);
+            for (n, o) in chunk.iter_mut().enumerate() {
+                let s = &bytes[(base + n) * w..(base + n + 1) * w];
+                let mut a = [0u8; 8];
+                a[..w].copy_from_slice(s);
+                if big {
+                    a[..w].reverse();
+                }
+                let v: f64 = match dtype {
+                    NiftiDtype::U8 => a[0] as f64,
+                    NiftiDtype::I8 => a[0] as i8 as f64,
+                    NiftiDtype::I16 => i16::from_le_bytes([a[0], a[1]]) as f64,
+                    NiftiDtype::U16 => u16::from_le_bytes([a[0], a[1]]) as f64,
+                    NiftiDtype::I32 => i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+                    NiftiDtype::U32 => u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+                    NiftiDtype::F32 => f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+                    NiftiDtype::I64 => i64::from_le_bytes(a) as f64,
+                    NiftiDtype::U64 => u64::from_le_bytes(a) as f64,
+                    NiftiDtype::F64 => f64::from_le_bytes(a),
+                };
+                *o = if scale {
+                    (v * slope + inter) as f32
+                } else {
+                    v as f32
+                };
             }
-            let v: f64 = match dtype {
-                NiftiDtype::U8 => a[0] as f64,
-                NiftiDtype::I8 => a[0] as i8 as f64,
-                NiftiDtype::I16 => i16::from_le_bytes([a[0], a[1]]) as f64,
-                NiftiDtype::U16 => u16::from_le_bytes([a[0], a[1]]) as f64,
-                NiftiDtype::I32 => i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                NiftiDtype::U32 => u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                NiftiDtype::F32 => f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                NiftiDtype::I64 => i64::from_le_bytes(a) as f64,
-                NiftiDtype::U64 => u64::from_le_bytes(a) as f64,
-                NiftiDtype::F64 => f64::from_le_bytes(a),
-            };
-            *o = if scale { (v * slope + inter) as f32 } else { v as f32 };
-        }
-    });
+        });
 }
 
 /// Parses a whole NIfTI file already in memory (gzip-compressed or not).
@@ -343,7 +355,9 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
     let mut warnings = Vec::new();
     let ndim = h.dim[0];
     if !(1..=7).contains(&ndim) {
-        return Err(Error::invalid(format!("dim[0] = {ndim} is not between 1 and 7")));
+        return Err(Error::invalid(format!(
+            "dim[0] = {ndim} is not between 1 and 7"
+        )));
     }
     let ndim = ndim as usize;
     let mut dims = [1i64; 7];
@@ -364,7 +378,9 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
     let vox_offset = h.vox_offset;
     let min_offset = if h.version == 1 { 348.0 } else { 540.0 };
     if !vox_offset.is_finite() || vox_offset < min_offset {
-        return Err(Error::invalid(format!("vox_offset {vox_offset} points inside the header")));
+        return Err(Error::invalid(format!(
+            "vox_offset {vox_offset} points inside the header"
+        )));
     }
     let vox_offset = vox_offset as usize;
     let size = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
@@ -390,15 +406,35 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
     }
     let geometry = nifti_geometry(&h, ndim)?;
     let (slope, inter) = {
-        let s = if h.scl_slope.is_finite() { h.scl_slope } else { 0.0 };
-        let i = if h.scl_inter.is_finite() { h.scl_inter } else { 0.0 };
+        let s = if h.scl_slope.is_finite() {
+            h.scl_slope
+        } else {
+            0.0
+        };
+        let i = if h.scl_inter.is_finite() {
+            h.scl_inter
+        } else {
+            0.0
+        };
         (if s.abs() < f64::EPSILON { 1.0 } else { s }, i)
     };
     let scaled = slope != 1.0 || inter != 0.0;
     let mut out = vec![0f32; nvox3];
-    decode(&b[vox_offset..vox_offset + nvox3 * dtype.bytes()], dtype, big, slope, inter, &mut out);
-    let data = Array3::from_shape_vec((size[2], size[1], size[0]), out).expect("shape matches length");
-    let pixel_type = if scaled && !dtype.is_float() { "float32" } else { dtype.name() };
+    decode(
+        &b[vox_offset..vox_offset + nvox3 * dtype.bytes()],
+        dtype,
+        big,
+        slope,
+        inter,
+        &mut out,
+    );
+    let data =
+        Array3::from_shape_vec((size[2], size[1], size[0]), out).expect("shape matches length");
+    let pixel_type = if scaled && !dtype.is_float() {
+        "float32"
+    } else {
+        dtype.name()
+    };
     Ok(LoadedImage {
         volume: Volume { geometry, data },
         pixel_type: pixel_type.to_string(),
@@ -443,7 +479,8 @@ fn qform_matrix(h: &Header) -> Matrix4<f64> {
     );
     let m = r * Matrix3::from_diagonal(&Vector3::new(xd, yd, zd));
     let mut out = m.to_homogeneous();
-    out.fixed_view_mut::<3, 1>(0, 3).copy_from(&Vector3::from(h.qoffset));
+    out.fixed_view_mut::<3, 1>(0, 3)
+        .copy_from(&Vector3::from(h.qoffset));
     out
 }
 
@@ -496,8 +533,16 @@ fn nifti_geometry(h: &Header, ndim: usize) -> Result<Geometry> {
     let mut geometry = Geometry::new([1, 1, 1], spacing, [0.0; 3]);
     geometry.size = [
         h.dim[1].max(1) as usize,
-        if ndim >= 2 { h.dim[2].max(1) as usize } else { 1 },
-        if ndim >= 3 { h.dim[3].max(1) as usize } else { 1 },
+        if ndim >= 2 {
+            h.dim[2].max(1) as usize
+        } else {
+            1
+        },
+        if ndim >= 3 {
+            h.dim[3].max(1) as usize
+        } else {
+            1
+        },
     ];
     let qcode = h.qform_code.max(0);
     let scode = h.sform_code.max(0);
@@ -507,7 +552,12 @@ fn nifti_geometry(h: &Header, ndim: usize) -> Result<Geometry> {
     let q = if qcode > 0 {
         qform_matrix(h)
     } else {
-        Matrix4::from_diagonal(&nalgebra::Vector4::new(h.pixdim[1], h.pixdim[2], h.pixdim[3], 1.0))
+        Matrix4::from_diagonal(&nalgebra::Vector4::new(
+            h.pixdim[1],
+            h.pixdim[2],
+            h.pixdim[3],
+            1.0,
+        ))
     };
     let s = if scode > 0 {
         let mut m = Matrix4::identity();
@@ -520,8 +570,14 @@ fn nifti_geometry(h: &Header, ndim: usize) -> Result<Geometry> {
     } else {
         Matrix4::zeros()
     };
-    let similar = (s.fixed_view::<3, 3>(0, 0) - q.fixed_view::<3, 3>(0, 0)).abs().max() <= 1e-5
-        && (s.fixed_view::<3, 1>(0, 3) - q.fixed_view::<3, 1>(0, 3)).abs().sum() <= 1e-7;
+    let similar = (s.fixed_view::<3, 3>(0, 0) - q.fixed_view::<3, 3>(0, 0))
+        .abs()
+        .max()
+        <= 1e-5
+        && (s.fixed_view::<3, 1>(0, 3) - q.fixed_view::<3, 1>(0, 3))
+            .abs()
+            .sum()
+            <= 1e-7;
     let mut use_s = similar;
     if !similar || scode != 0 {
         if sform_is_orthonormal(&s) {
@@ -549,7 +605,8 @@ fn nifti_geometry(h: &Header, ndim: usize) -> Result<Geometry> {
         lps[(0, c)] = -lin[(0, c)];
         lps[(1, c)] = -lin[(1, c)];
     }
-    let mut dir = normalized_columns(&lps).ok_or_else(|| Error::invalid("spatial transform has a zero axis"))?;
+    let mut dir = normalized_columns(&lps)
+        .ok_or_else(|| Error::invalid("spatial transform has a zero axis"))?;
     for a in 0..3 {
         if flip[a] {
             let col = -dir.column(a);
@@ -584,7 +641,10 @@ fn forms_agree(s: &Matrix4<f64>, q: &Matrix4<f64>) -> bool {
         return false;
     };
     let norms_agree = (0..3).all(|c| (sl.column(c).norm() - ql.column(c).norm()).abs() <= 1e-4);
-    let offsets_agree = (s.fixed_view::<3, 1>(0, 3) - q.fixed_view::<3, 1>(0, 3)).abs().max() <= 1e-4;
+    let offsets_agree = (s.fixed_view::<3, 1>(0, 3) - q.fixed_view::<3, 1>(0, 3))
+        .abs()
+        .max()
+        <= 1e-4;
     norms_agree && offsets_agree && (sd - qd).abs().max() <= 1e-4
 }
 
@@ -629,7 +689,9 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
             }
         });
     let _ = nd.code();
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     super::atomic_write(path, |w| {
         if gz {
             let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(3));
@@ -647,15 +709,27 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
 /// The 352 bytes (header + empty extension flag) of a NIfTI-1 file for this grid.
 fn build_header(g: &Geometry, dtype: WriteDtype) -> Vec<u8> {
     let mut h = vec![0u8; 352];
-    let put_i16 = |h: &mut Vec<u8>, off: usize, v: i16| h[off..off + 2].copy_from_slice(&v.to_le_bytes());
-    let put_f32 = |h: &mut Vec<u8>, off: usize, v: f64| h[off..off + 4].copy_from_slice(&(v as f32).to_le_bytes());
+    let put_i16 =
+        |h: &mut Vec<u8>, off: usize, v: i16| h[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |h: &mut Vec<u8>, off: usize, v: f64| {
+        h[off..off + 4].copy_from_slice(&(v as f32).to_le_bytes())
+    };
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     let (code, bitpix) = match dtype {
         WriteDtype::U8 => (2i16, 8i16),
         WriteDtype::I16 => (4, 16),
         WriteDtype::F32 => (16, 32),
     };
-    let dims = [3i16, g.size[0] as i16, g.size[1] as i16, g.size[2] as i16, 1, 1, 1, 1];
+    let dims = [
+        3i16,
+        g.size[0] as i16,
+        g.size[1] as i16,
+        g.size[2] as i16,
+        1,
+        1,
+        1,
+        1,
+    ];
     for (n, d) in dims.iter().enumerate() {
         put_i16(&mut h, 40 + 2 * n, *d);
     }
@@ -677,7 +751,11 @@ fn build_header(g: &Geometry, dtype: WriteDtype) -> Vec<u8> {
         1.0
     };
     let q = UnitQuaternion::from_matrix(&rot);
-    let q = if q.w < 0.0 { -q.into_inner() } else { q.into_inner() };
+    let q = if q.w < 0.0 {
+        -q.into_inner()
+    } else {
+        q.into_inner()
+    };
     put_f32(&mut h, 76, qfac);
     for a in 0..3 {
         put_f32(&mut h, 80 + 4 * a, g.spacing_mm[a]);
@@ -723,14 +801,20 @@ mod tests {
     fn oblique_volume() -> Volume {
         let rot = Rotation3::from_euler_angles(0.2, -0.4, 0.9).into_inner();
         let g = Geometry::new([7, 5, 4], [0.5, 0.8, 1.5], [12.0, -33.5, 7.25]).with_direction(rot);
-        Volume::from_fn(g, |i, j, k| (i as f32 - 3.0) * 10.0 + j as f32 * 0.25 + k as f32 * 100.0)
+        Volume::from_fn(g, |i, j, k| {
+            (i as f32 - 3.0) * 10.0 + j as f32 * 0.25 + k as f32 * 100.0
+        })
     }
 
     #[test]
     fn round_trip_geometry_and_values() {
         let dir = tempfile::tempdir().expect("tempdir");
         let v = oblique_volume();
-        for (name, dt) in [("a.nii", WriteDtype::F32), ("b.nii.gz", WriteDtype::F32), ("c.nii.gz", WriteDtype::I16)] {
+        for (name, dt) in [
+            ("a.nii", WriteDtype::F32),
+            ("b.nii.gz", WriteDtype::F32),
+            ("c.nii.gz", WriteDtype::I16),
+        ] {
             let p = dir.path().join(name);
             write_nifti(&p, &v, dt).expect("write");
             let back = read_nifti(&p).expect("read");
@@ -770,7 +854,9 @@ mod tests {
         write_nifti(&p, &v, WriteDtype::F32).expect("write");
         let good = std::fs::read(&p).expect("read");
         // Truncated data.
-        let e = parse_nifti(&good[..good.len() - 10]).unwrap_err().to_string();
+        let e = parse_nifti(&good[..good.len() - 10])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("truncated"), "{e}");
         // Zero spacing.
         let mut z = good.clone();
@@ -785,7 +871,12 @@ mod tests {
         c[70..72].copy_from_slice(&32i16.to_le_bytes());
         assert!(parse_nifti(&c).unwrap_err().to_string().contains("complex"));
         // Not an image at all.
-        assert!(parse_nifti(b"hello world").unwrap_err().to_string().contains("not a NIfTI"));
+        assert!(
+            parse_nifti(b"hello world")
+                .unwrap_err()
+                .to_string()
+                .contains("not a NIfTI")
+        );
         // Dims larger than the data.
         let mut d = good.clone();
         d[46..48].copy_from_slice(&400i16.to_le_bytes());

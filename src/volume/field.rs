@@ -38,27 +38,35 @@ impl DisplacementField {
                 geometry.size
             )));
         }
-        Ok(DisplacementField { geometry, vectors_mm })
+        Ok(DisplacementField {
+            geometry,
+            vectors_mm,
+        })
     }
 
     /// Samples any transform on a grid as the field `u(x) = T(x) - x`.
     pub fn from_transform(geometry: Geometry, transform: &dyn PointTransform) -> Self {
         let [nk, nj, ni] = geometry.shape_kji();
         let mut v = vec![0f32; nk * nj * ni * 3];
-        v.par_chunks_mut(nj * ni * 3).enumerate().for_each(|(k, slab)| {
-            for j in 0..nj {
-                for i in 0..ni {
-                    let p = geometry.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
-                    let d = transform.transform_point(&p) - p;
-                    let o = (j * ni + i) * 3;
-                    slab[o] = d.x as f32;
-                    slab[o + 1] = d.y as f32;
-                    slab[o + 2] = d.z as f32;
+        v.par_chunks_mut(nj * ni * 3)
+            .enumerate()
+            .for_each(|(k, slab)| {
+                for j in 0..nj {
+                    for i in 0..ni {
+                        let p = geometry.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
+                        let d = transform.transform_point(&p) - p;
+                        let o = (j * ni + i) * 3;
+                        slab[o] = d.x as f32;
+                        slab[o + 1] = d.y as f32;
+                        slab[o + 2] = d.z as f32;
+                    }
                 }
-            }
-        });
+            });
         let vectors_mm = Array4::from_shape_vec((nk, nj, ni, 3), v).expect("shape matches");
-        DisplacementField { geometry, vectors_mm }
+        DisplacementField {
+            geometry,
+            vectors_mm,
+        }
     }
 
     /// Trilinearly interpolated displacement at a world point (zero outside the grid).
@@ -99,7 +107,11 @@ impl DisplacementField {
                             let o = (j * ni + i) * 3;
                             let v = prev.vectors_mm.as_slice().expect("contiguous");
                             let base = (k * nj * ni) * 3 + o;
-                            let vx = Vector3::new(v[base] as f64, v[base + 1] as f64, v[base + 2] as f64);
+                            let vx = Vector3::new(
+                                v[base] as f64,
+                                v[base + 1] as f64,
+                                v[base + 2] as f64,
+                            );
                             let u = self.displacement_at(&(x + vx));
                             slab[o] = -u.x as f32;
                             slab[o + 1] = -u.y as f32;

@@ -52,7 +52,10 @@ impl Geometry {
     /// invertible direction matrix with unit columns.
     pub fn validate(&self) -> Result<()> {
         if self.size.contains(&0) {
-            return Err(Error::invalid(format!("empty grid of size {:?}", self.size)));
+            return Err(Error::invalid(format!(
+                "empty grid of size {:?}",
+                self.size
+            )));
         }
         for (axis, s) in self.spacing_mm.iter().enumerate() {
             if !s.is_finite() || *s <= 0.0 {

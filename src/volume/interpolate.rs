@@ -90,7 +90,12 @@ pub fn sample_nearest(data: &[f32], size: [usize; 3], idx: Vector3<f64>) -> Opti
 
 /// Samples with the chosen interpolation.
 #[inline]
-pub fn sample(data: &[f32], size: [usize; 3], idx: Vector3<f64>, how: Interpolation) -> Option<f32> {
+pub fn sample(
+    data: &[f32],
+    size: [usize; 3],
+    idx: Vector3<f64>,
+    how: Interpolation,
+) -> Option<f32> {
     match how {
         Interpolation::Nearest => sample_nearest(data, size, idx),
         Interpolation::Linear => sample_linear(data, size, idx),
@@ -121,7 +126,13 @@ mod tests {
         assert!((e as f64 - f(3.0, 0.0, 0.0)).abs() < 1e-5);
         assert!(sample_linear(&data, size, Vector3::new(3.5, 0.0, 0.0)).is_none());
         assert!(sample_linear(&data, size, Vector3::new(-0.51, 0.0, 0.0)).is_none());
-        assert_eq!(sample_nearest(&data, size, Vector3::new(0.5, 0.0, 0.0)), Some(data[1]));
-        assert_eq!(sample_nearest(&data, size, Vector3::new(0.49, 0.0, 0.0)), Some(data[0]));
+        assert_eq!(
+            sample_nearest(&data, size, Vector3::new(0.5, 0.0, 0.0)),
+            Some(data[1])
+        );
+        assert_eq!(
+            sample_nearest(&data, size, Vector3::new(0.49, 0.0, 0.0)),
+            Some(data[0])
+        );
     }
 }

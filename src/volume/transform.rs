@@ -61,7 +61,11 @@ impl AffineTransform {
     }
 
     /// Builds `y = A x + o` re-expressed about `center_mm`.
-    pub fn from_matrix_offset(matrix: Matrix3<f64>, offset_mm: Vector3<f64>, center_mm: Point3<f64>) -> Self {
+    pub fn from_matrix_offset(
+        matrix: Matrix3<f64>,
+        offset_mm: Vector3<f64>,
+        center_mm: Point3<f64>,
+    ) -> Self {
         let translation_mm = offset_mm - center_mm.coords + matrix * center_mm.coords;
         AffineTransform {
             matrix,
@@ -81,7 +85,11 @@ impl AffineTransform {
     pub fn inverse(&self) -> Option<AffineTransform> {
         let inv = self.matrix.try_inverse()?;
         let offset = -(inv * self.offset_mm());
-        Some(AffineTransform::from_matrix_offset(inv, offset, self.center_mm))
+        Some(AffineTransform::from_matrix_offset(
+            inv,
+            offset,
+            self.center_mm,
+        ))
     }
 }
 
@@ -118,7 +126,11 @@ impl Default for RigidTransform {
 impl RigidTransform {
     /// From ITK `Euler3DTransform` parameters (angles about x, y, z in radians, ITK's
     /// default order `R = Rz Rx Ry`), a translation and a centre.
-    pub fn from_euler_zxy(angles_rad: [f64; 3], translation_mm: Vector3<f64>, center_mm: Point3<f64>) -> Self {
+    pub fn from_euler_zxy(
+        angles_rad: [f64; 3],
+        translation_mm: Vector3<f64>,
+        center_mm: Point3<f64>,
+    ) -> Self {
         let rotation = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(
             euler_zxy_matrix(angles_rad),
         ));
@@ -131,7 +143,11 @@ impl RigidTransform {
 
     /// From a versor (the vector part of a unit quaternion, as ITK's
     /// `VersorRigid3DTransform` parameters), a translation and a centre.
-    pub fn from_versor(versor: Vector3<f64>, translation_mm: Vector3<f64>, center_mm: Point3<f64>) -> Self {
+    pub fn from_versor(
+        versor: Vector3<f64>,
+        translation_mm: Vector3<f64>,
+        center_mm: Point3<f64>,
+    ) -> Self {
         let n2 = versor.norm_squared().min(1.0);
         let w = (1.0 - n2).sqrt();
         let q = nalgebra::Quaternion::new(w, versor.x, versor.y, versor.z);
@@ -240,9 +256,11 @@ impl PointTransform for Transform {
         match self {
             Transform::Affine(a) => Some(a.clone()),
             Transform::Field(_) => None,
-            Transform::Chain(list) => list.iter().try_fold(AffineTransform::identity(), |acc, t| {
-                t.as_affine().map(|a| acc.then(&a))
-            }),
+            Transform::Chain(list) => {
+                list.iter().try_fold(AffineTransform::identity(), |acc, t| {
+                    t.as_affine().map(|a| acc.then(&a))
+                })
+            }
         }
     }
 }
@@ -272,7 +290,11 @@ mod tests {
         let r = rt.rotation.to_rotation_matrix().into_inner();
         assert!((r - m).norm() < 1e-12);
         // A pure z rotation by 90 degrees maps x to y.
-        let z90 = RigidTransform::from_euler_zxy([0.0, 0.0, std::f64::consts::FRAC_PI_2], Vector3::zeros(), Point3::origin());
+        let z90 = RigidTransform::from_euler_zxy(
+            [0.0, 0.0, std::f64::consts::FRAC_PI_2],
+            Vector3::zeros(),
+            Point3::origin(),
+        );
         let p = z90.transform_point(&Point3::new(1.0, 0.0, 0.0));
         assert!((p - Point3::new(0.0, 1.0, 0.0)).norm() < 1e-12);
     }
@@ -288,8 +310,16 @@ mod tests {
 
     #[test]
     fn inverse_and_composition() {
-        let r1 = RigidTransform::from_euler_zxy([0.3, -0.2, 0.5], Vector3::new(1.0, 2.0, 3.0), Point3::new(4.0, -2.0, 1.0));
-        let r2 = RigidTransform::from_versor(Vector3::new(0.1, 0.05, -0.2), Vector3::new(-3.0, 0.5, 2.0), Point3::new(0.0, 1.0, 0.0));
+        let r1 = RigidTransform::from_euler_zxy(
+            [0.3, -0.2, 0.5],
+            Vector3::new(1.0, 2.0, 3.0),
+            Point3::new(4.0, -2.0, 1.0),
+        );
+        let r2 = RigidTransform::from_versor(
+            Vector3::new(0.1, 0.05, -0.2),
+            Vector3::new(-3.0, 0.5, 2.0),
+            Point3::new(0.0, 1.0, 0.0),
+        );
         let a = AffineTransform {
             matrix: Matrix3::new(1.1, 0.1, 0.0, -0.05, 0.9, 0.2, 0.0, 0.1, 1.3),
             translation_mm: Vector3::new(2.0, -1.0, 0.5),
@@ -305,7 +335,10 @@ mod tests {
             assert!((ai.transform_point(&a.transform_point(&p)) - p).norm() < 1e-10);
             let ca = a.then(&r2.to_affine()).transform_point(&p);
             assert!((ca - r2.transform_point(&a.transform_point(&p))).norm() < 1e-10);
-            let chain = Transform::Chain(vec![Transform::Affine(a.clone()), Transform::Affine(r1.to_affine())]);
+            let chain = Transform::Chain(vec![
+                Transform::Affine(a.clone()),
+                Transform::Affine(r1.to_affine()),
+            ]);
             let direct = r1.transform_point(&a.transform_point(&p));
             assert!((chain.transform_point(&p) - direct).norm() < 1e-10);
             let flat = chain.as_affine().expect("affine chain");
