@@ -76,6 +76,8 @@ pub struct ViewerApp {
     pub interpolation: Interpolation,
     pub error: Option<String>,
     pub status: String,
+    /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
+    pub view_rects: [Rect; 3],
     loading: Option<Receiver<LoadResult>>,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
     dirty: bool,
@@ -107,6 +109,7 @@ impl ViewerApp {
             interpolation: Interpolation::Linear,
             error: None,
             status: String::new(),
+            view_rects: [Rect::NOTHING; 3],
             loading: None,
             textures: [None, None, None],
             dirty: true,
@@ -201,6 +204,7 @@ impl ViewerApp {
     fn view(&mut self, ui: &mut egui::Ui, n: usize, size: Vec2) {
         let plane = PLANES[n];
         let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+        self.view_rects[n] = rect;
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(10));
         let Some((tex, slice)) = self.textures[n].clone() else {
@@ -387,6 +391,13 @@ fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>) -> LoadResult {
 
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+impl ViewerApp {
+    /// Draws the whole window into `ui` (the eframe app and the UI tests call this).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll_loading();
         self.refresh_textures(&ctx);

@@ -60,6 +60,10 @@ struct SliceHeader {
     rescale: (f64, f64),
     /// MONOCHROME1: low values are bright.
     monochrome1: bool,
+    /// PhotometricInterpretation PALETTE COLOR (indices into a colour table).
+    palette: bool,
+    /// RT Dose frame offsets (GridFrameOffsetVector), in mm.
+    grid_frame_offsets: Vec<f64>,
     /// Per-frame positions of an enhanced multi-frame file.
     frame_positions: Vec<Vector3<f64>>,
 }
@@ -194,6 +198,9 @@ fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader {
         rescale: (slope, inter.unwrap_or(0.0)),
         monochrome1: get_str(o, tags::PHOTOMETRIC_INTERPRETATION)
             .is_some_and(|p| p == "MONOCHROME1"),
+        palette: get_str(o, tags::PHOTOMETRIC_INTERPRETATION)
+            .is_some_and(|p| p.starts_with("PALETTE")),
+        grid_frame_offsets: get_f64s(o, tags::GRID_FRAME_OFFSET_VECTOR).unwrap_or_default(),
         frame_positions,
     }
 }
@@ -230,6 +237,12 @@ fn check_image(h: &SliceHeader) -> Result<()> {
                 "implausible image size {}x{} with {} frames",
                 h.cols, h.rows, h.frames
             ),
+        ));
+    }
+    if h.palette {
+        return Err(Error::file(
+            &h.path,
+            "palette colour DICOM image is not a scalar volume",
         ));
     }
     if h.samples_per_pixel != 1 {
@@ -546,6 +559,8 @@ fn read_series(
 
 /// Decodes every frame of one file to f32 with that file's rescale applied.
 fn decode_frames(obj: &DefaultDicomObject, h: &SliceHeader) -> Result<Vec<f32>> {
+    // Explicit VR Big Endian pixel data is decoded as 16-bit words.
+    let big_endian = obj.meta().transfer_syntax().trim_end_matches('\0') == "1.2.840.10008.1.2.2";
     let pixels = guard_panics(|| obj.decode_pixel_data())?
         .map_err(|e| Error::invalid(format!("cannot decode pixel data ({e})")))?;
     if pixels.samples_per_pixel() != 1 {
@@ -560,7 +575,12 @@ fn decode_frames(obj: &DefaultDicomObject, h: &SliceHeader) -> Result<Vec<f32>> 
             .data()
             .chunks_exact(4)
             .map(|b| {
-                let b = [b[0], b[1], b[2], b[3]];
+                // Big-endian OW data arrives as swapped 16-bit words: high word first.
+                let b = if big_endian {
+                    [b[2], b[3], b[0], b[1]]
+                } else {
+                    [b[0], b[1], b[2], b[3]]
+                };
                 if h.signed {
                     i32::from_le_bytes(b) as f32
                 } else {
@@ -635,6 +655,17 @@ fn read_single(
         if mean.abs() > 0.0 {
             sz = mean.abs();
             if mean < 0.0 {
+                let col = -direction.column(2);
+                direction.set_column(2, &col);
+            }
+        }
+    } else if h.modality.eq_ignore_ascii_case("RTDOSE") && nf > 1 && h.grid_frame_offsets.len() >= 2
+    {
+        // RT Dose: frames at GridFrameOffsetVector along the normal.
+        let step = h.grid_frame_offsets[1] - h.grid_frame_offsets[0];
+        if step != 0.0 {
+            sz = step.abs();
+            if step < 0.0 {
                 let col = -direction.column(2);
                 direction.set_column(2, &col);
             }
