@@ -259,21 +259,6 @@ impl NiftiDtype {
         })
     }
 
-    fn code(self) -> i16 {
-        match self {
-            Self::U8 => 2,
-            Self::I8 => 256,
-            Self::I16 => 4,
-            Self::U16 => 512,
-            Self::I32 => 8,
-            Self::U32 => 768,
-            Self::I64 => 1024,
-            Self::U64 => 1280,
-            Self::F32 => 16,
-            Self::F64 => 64,
-        }
-    }
-
     /// Bytes per voxel.
     pub fn bytes(self) -> usize {
         match self {
@@ -664,17 +649,23 @@ pub enum WriteDtype {
 /// so a failure never leaves a half-written file.
 pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()> {
     volume.geometry.validate().map_err(|e| e.in_file(path))?;
+    if volume.geometry.size.iter().any(|&n| n > i16::MAX as usize) {
+        return Err(Error::file(
+            path,
+            format!("size {:?} is too large for NIfTI-1", volume.geometry.size),
+        ));
+    }
     let header = build_header(&volume.geometry, dtype);
-    let nd = match dtype {
-        WriteDtype::U8 => NiftiDtype::U8,
-        WriteDtype::I16 => NiftiDtype::I16,
-        WriteDtype::F32 => NiftiDtype::F32,
+    let bytes_per_voxel = match dtype {
+        WriteDtype::U8 => 1,
+        WriteDtype::I16 => 2,
+        WriteDtype::F32 => 4,
     };
     let std = volume.data.as_standard_layout();
     let src = std.as_slice().expect("standard layout");
-    let mut payload = vec![0u8; src.len() * nd.bytes()];
+    let mut payload = vec![0u8; src.len() * bytes_per_voxel];
     payload
-        .par_chunks_mut(nd.bytes() * 4096)
+        .par_chunks_mut(bytes_per_voxel * 4096)
         .zip(src.par_chunks(4096))
         .for_each(|(dst, s)| {
             for (n, v) in s.iter().enumerate() {
@@ -688,7 +679,6 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
                 }
             }
         });
-    let _ = nd.code();
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));

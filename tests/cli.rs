@@ -1,0 +1,133 @@
+//! The `srrd` binary as a user runs it: `info --json` prints one JSON object with the
+//! documented keys; bad input gives one line naming the file and exit code 1; `convert`
+//! writes a file that reads back the same, and never leaves a half-written one.
+
+use std::process::Command;
+
+use nalgebra::Rotation3;
+use srrd::io::{WriteDtype, read_image, write_nifti};
+use srrd::volume::{Geometry, Volume};
+
+fn srrd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(args)
+        .output()
+        .expect("run srrd")
+}
+
+fn sample_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let rot = Rotation3::from_euler_angles(0.1, 0.2, -0.3).into_inner();
+    let g = Geometry::new([6, 5, 4], [0.9, 0.8, 2.5], [-5.0, 10.0, 20.0]).with_direction(rot);
+    let v = Volume::from_fn(g, |i, j, k| i as f32 - 2.0 * j as f32 + 10.0 * k as f32);
+    let p = dir.join("scan.nii.gz");
+    write_nifti(&p, &v, WriteDtype::F32).expect("write");
+    p
+}
+
+#[test]
+fn info_json_has_the_documented_keys_and_values() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = sample_file(dir.path());
+    let out = srrd(&["info", p.to_str().expect("utf8"), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object on one line"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    for key in [
+        "size",
+        "spacing",
+        "origin",
+        "direction",
+        "pixel_type",
+        "min",
+        "max",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["size"], serde_json::json!([6, 5, 4]));
+    assert!((v["spacing"][2].as_f64().expect("num") - 2.5).abs() < 1e-6);
+    assert!((v["origin"][1].as_f64().expect("num") - 10.0).abs() < 1e-4);
+    assert_eq!(v["direction"].as_array().expect("array").len(), 9);
+    assert_eq!(v["pixel_type"], "float32");
+    assert_eq!(v["min"].as_f64(), Some(-8.0));
+    assert_eq!(v["max"].as_f64(), Some(35.0));
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_file_and_exit_1() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = std::fs::read(sample_file(dir.path())).expect("read");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.nii.gz", good[..good.len() / 2].to_vec()),
+        ("text.nii", b"just some text, not an image".to_vec()),
+        ("empty.nii", Vec::new()),
+    ];
+    for (name, bytes) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write");
+        let out = srrd(&["info", p.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
+    }
+    let empty_dir = dir.path().join("no_dicom_here");
+    std::fs::create_dir(&empty_dir).expect("mkdir");
+    let out = srrd(&["info", empty_dir.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no DICOM image series"));
+}
+
+#[test]
+fn convert_round_trips_and_refuses_cleanly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = sample_file(dir.path());
+    let out_path = dir.path().join("copy.nii");
+    let out = srrd(&[
+        "convert",
+        p.to_str().expect("utf8"),
+        out_path.to_str().expect("utf8"),
+        "--dtype",
+        "int16",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = read_image(&p, None).expect("a");
+    let b = read_image(&out_path, None).expect("b");
+    assert_eq!(b.pixel_type, "int16");
+    assert!((a.volume.geometry.direction - b.volume.geometry.direction).norm() < 1e-5);
+    assert_eq!(
+        a.volume.data, b.volume.data,
+        "integer-valued data survives int16"
+    );
+    // A failed conversion leaves nothing behind.
+    let bad = dir.path().join("bad.nii");
+    std::fs::write(&bad, b"nope").expect("write");
+    let target = dir.path().join("never.nii.gz");
+    let out = srrd(&[
+        "convert",
+        bad.to_str().expect("utf8"),
+        target.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!target.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left");
+}
