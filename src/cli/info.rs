@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::io::{self, WriteDtype};
+use crate::volume::{self, Interpolation};
 
 /// Prints an image's geometry and range.
 pub fn info(path: &Path, series: Option<&str>, json: bool) -> Result<()> {
@@ -75,6 +76,41 @@ pub fn series(folder: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Resamples `input` onto the grid of `like` through the identity (world stays world).
+pub fn resample(
+    input: &Path,
+    like: &Path,
+    output: &Path,
+    interpolation: &str,
+    fill: f32,
+) -> Result<()> {
+    let how = match interpolation {
+        "linear" => Interpolation::Linear,
+        "nearest" => Interpolation::Nearest,
+        other => bail!("unknown --interpolation {other} (use linear or nearest)"),
+    };
+    check_nifti_name(output)?;
+    let moving = io::read_image(input, None)?;
+    let reference = io::read_image(like, None)?;
+    let out = volume::resample(
+        &moving.volume,
+        &reference.volume.geometry,
+        &volume::AffineTransform::identity(),
+        how,
+        fill,
+    );
+    io::write_nifti(output, &out, WriteDtype::F32)?;
+    Ok(())
+}
+
+fn check_nifti_name(output: &Path) -> Result<()> {
+    let name = output.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        bail!("{}: output must end in .nii or .nii.gz", output.display());
+    }
+    Ok(())
+}
+
 /// Converts any readable image to NIfTI.
 pub fn convert(input: &Path, output: &Path, series: Option<&str>, dtype: &str) -> Result<()> {
     let dtype = match dtype {
@@ -83,10 +119,7 @@ pub fn convert(input: &Path, output: &Path, series: Option<&str>, dtype: &str) -
         "uint8" => WriteDtype::U8,
         other => bail!("unknown --dtype {other} (use float32, int16 or uint8)"),
     };
-    let name = output.to_string_lossy();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        bail!("{}: output must end in .nii or .nii.gz", output.display());
-    }
+    check_nifti_name(output)?;
     let image = io::read_image(input, series)?;
     for w in &image.warnings {
         eprintln!("warning: {w}");

@@ -59,6 +59,23 @@ pub enum Command {
         #[arg(long, default_value = "float32")]
         dtype: String,
     },
+    /// Resample an image onto another image's grid (world coordinates kept), as
+    /// SimpleITK's Resample with an identity transform.
+    Resample {
+        /// Image to resample.
+        input: PathBuf,
+        /// Image whose grid (size, spacing, origin, direction) the output takes.
+        #[arg(long)]
+        like: PathBuf,
+        /// Output .nii or .nii.gz (float32).
+        output: PathBuf,
+        /// linear or nearest.
+        #[arg(long, default_value = "linear")]
+        interpolation: String,
+        /// Value outside the input.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        fill: f32,
+    },
 }
 
 /// Runs the command line; the binary's `main` reports the error.
@@ -74,5 +91,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             series,
             dtype,
         }) => info::convert(&input, &output, series.as_deref(), &dtype),
+        Some(Command::Resample {
+            input,
+            like,
+            output,
+            interpolation,
+            fill,
+        }) => info::resample(&input, &like, &output, &interpolation, fill),
     }
 }
