@@ -76,12 +76,14 @@ pub fn series(folder: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Resamples `input` onto the grid of `like` through the identity (world stays world).
+/// Resamples `input` onto the grid of `like`, through an ITK transform file if given
+/// (else the identity: world stays world).
 pub fn resample(
     input: &Path,
     like: &Path,
     output: &Path,
     interpolation: &str,
+    transform: Option<&Path>,
     fill: f32,
 ) -> Result<()> {
     let how = match interpolation {
@@ -92,10 +94,14 @@ pub fn resample(
     check_nifti_name(output)?;
     let moving = io::read_image(input, None)?;
     let reference = io::read_image(like, None)?;
+    let transform = match transform {
+        Some(p) => io::read_transform(p)?,
+        None => volume::Transform::Affine(volume::AffineTransform::identity()),
+    };
     let out = volume::resample(
         &moving.volume,
         &reference.volume.geometry,
-        &volume::AffineTransform::identity(),
+        &transform,
         how,
         fill,
     );

@@ -72,6 +72,9 @@ pub enum Command {
         /// linear or nearest.
         #[arg(long, default_value = "linear")]
         interpolation: String,
+        /// ITK transform file mapping output (fixed) points to input (moving) points.
+        #[arg(long)]
+        transform: Option<PathBuf>,
         /// Value outside the input.
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         fill: f32,
@@ -96,7 +99,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             like,
             output,
             interpolation,
+            transform,
             fill,
-        }) => info::resample(&input, &like, &output, &interpolation, fill),
+        }) => info::resample(
+            &input,
+            &like,
+            &output,
+            &interpolation,
+            transform.as_deref(),
+            fill,
+        ),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod dicom;
 pub mod nifti;
+pub mod transform_file;
 
 use std::cell::Cell;
 use std::io::{BufWriter, Read, Write};
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 pub use dicom::{SeriesInfo, list_series, read_dicom};
 pub use nifti::{WriteDtype, read_nifti, write_nifti};
+pub use transform_file::{read_transform, write_affine, write_rigid};
 
 use crate::error::{Error, Result};
 use crate::volume::Volume;

@@ -44,6 +44,24 @@ def make_reference(path, spacing, rot, origin, size):
     return sitk.ReadImage(str(path))
 
 
+def transforms():
+    """Transforms written by SimpleITK, as (name, transform): ITK direction, fixed -> moving."""
+    euler = sitk.Euler3DTransform()
+    euler.SetCenter((2.0, -3.0, 4.0))
+    euler.SetRotation(0.12, -0.08, 0.2)
+    euler.SetTranslation((1.5, -2.0, 0.7))
+    versor = sitk.VersorRigid3DTransform()
+    versor.SetCenter((-1.0, 0.5, 2.0))
+    versor.SetRotation((0.3, 0.2, 0.9), 0.15)
+    versor.SetTranslation((0.5, 1.0, -1.5))
+    affine = sitk.AffineTransform(3)
+    affine.SetMatrix((1.05, 0.04, 0.0, -0.03, 0.95, 0.06, 0.02, 0.0, 1.1))
+    affine.SetCenter((0.0, 1.0, -2.0))
+    affine.SetTranslation((-0.8, 0.3, 1.2))
+    composite = sitk.CompositeTransform([euler, affine])
+    return [("euler3d", euler), ("versor", versor), ("affine", affine), ("composite", composite)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--srrd", required=True)
@@ -85,6 +103,32 @@ def main():
                       f"{int(inside.sum())} voxels, {disagree_inside} inside/outside disagreements")
                 passed += ok
                 failed += not ok
+        # Transform files: SimpleITK writes them, srrd reads them and resamples through them.
+        ref_path = tmp / "ref.nii.gz"
+        reference = make_reference(ref_path, (0.8, 0.8, 1.2), rotation(0.05, 0.0, -0.1), (-12.0, 0.0, -14.0),
+                                   (36, 40, 26))
+        for name, transform in transforms():
+            tfm = tmp / f"{name}.tfm"
+            sitk.WriteTransform(transform, str(tfm))
+            out = tmp / "out_t.nii.gz"
+            run = subprocess.run(
+                [args.srrd, "resample", str(tmp / "moving.nii.gz"), "--like", str(ref_path), str(out),
+                 "--transform", str(tfm), "--fill", "-7"],
+                capture_output=True, text=True, timeout=120)
+            if run.returncode != 0:
+                print(f"FAIL transform {name}: srrd exit {run.returncode}: {run.stderr.strip()}")
+                failed += 1
+                continue
+            expect = sitk.GetArrayFromImage(sitk.Resample(moving, reference, transform, sitk.sitkLinear, -7.0))
+            got = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+            inside = (expect != -7.0) & (got != -7.0)
+            disagree = int(((expect == -7.0) != (got == -7.0)).sum())
+            worst = float(np.abs(expect[inside] - got[inside]).max()) if inside.any() else 0.0
+            ok = worst < 1e-2 and disagree <= 0.002 * expect.size and inside.sum() > 100
+            print(f"{'PASS' if ok else 'FAIL'} transform {name}: max|diff| {worst:.3g} over "
+                  f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
+            passed += ok
+            failed += not ok
     print(f"resample: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
