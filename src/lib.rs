@@ -8,3 +8,4 @@ pub use error::{Error, Result};
 pub mod app;
 pub mod cli;
 pub mod io;
+pub mod morphometry;
