@@ -10,4 +10,5 @@ scripts/setup-refvenv.sh
 cargo build --bin srrd
 .venv-ref/bin/python tests/real_files/compare.py --srrd target/debug/srrd
 .venv-ref/bin/python tests/real_files/resample_check.py --srrd target/debug/srrd
+.venv-ref/bin/python tests/real_files/morph_check.py --srrd target/debug/srrd
 cargo test

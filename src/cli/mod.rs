@@ -2,6 +2,7 @@
 //! `--json`; errors are one line on stderr and exit code 1.
 
 mod info;
+mod morph;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,32 @@ pub enum Command {
         #[arg(long, default_value = "float32")]
         dtype: String,
     },
+    /// Trabecular parameters (BV/TV, Tb.Th, Tb.Sp, Tb.N) of a binary or grey image.
+    Morph {
+        /// Binary (0/1) image, or grey image to binarize.
+        image: PathBuf,
+        /// Region to measure (non-zero voxels), on the image's grid.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+        /// bonej (3D local thickness, default) or paper (the authors' 2D skeleton method).
+        #[arg(long, default_value = "bonej")]
+        method: String,
+        /// For grey images: local (mean of 11x11 block minus 1, per slice), otsu, or a value.
+        #[arg(long, default_value = "local", allow_negative_numbers = true)]
+        threshold: String,
+        /// For grey images: is bone bright (CT) or dark (MR)?
+        #[arg(long, default_value = "bright")]
+        bone: String,
+        /// For grey images: remove bone specks and marrow holes smaller than this (voxels).
+        #[arg(long, default_value_t = 64)]
+        min_object: usize,
+        /// Write the local thickness map (mm) as NIfTI.
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Resample an image onto another image's grid (world coordinates kept), as
     /// SimpleITK's Resample with an identity transform.
     Resample {
@@ -88,6 +115,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::View { ct, mr }) => crate::app::run(ct, mr),
         Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
+        Some(Command::Morph {
+            image,
+            mask,
+            method,
+            threshold,
+            bone,
+            min_object,
+            map,
+            json,
+        }) => morph::morph(morph::MorphArgs {
+            image: &image,
+            mask: mask.as_deref(),
+            method: &method,
+            threshold: &threshold,
+            bone: &bone,
+            min_object_voxels: min_object,
+            map: map.as_deref(),
+            json,
+        }),
         Some(Command::Convert {
             input,
             output,
