@@ -82,6 +82,15 @@ pub enum Command {
         /// Write the local thickness map (mm) as NIfTI.
         #[arg(long)]
         map: Option<PathBuf>,
+        /// Write per-patch parameter maps (bv_tv, tb_th_mm, tb_sp_mm, tb_n_per_mm .nii.gz) here.
+        #[arg(long)]
+        patch_maps: Option<PathBuf>,
+        /// Patch size in voxels (i,j,k) for --patch-maps.
+        #[arg(long, default_value = "48,48,16", value_parser = parse_triple)]
+        patch: [usize; 3],
+        /// Distance between patch centres in voxels (i,j,k) for --patch-maps.
+        #[arg(long, default_value = "24,24,8", value_parser = parse_triple)]
+        stride: [usize; 3],
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -123,6 +132,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bone,
             min_object,
             map,
+            patch_maps,
+            patch,
+            stride,
             json,
         }) => morph::morph(morph::MorphArgs {
             image: &image,
@@ -132,6 +144,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bone: &bone,
             min_object_voxels: min_object,
             map: map.as_deref(),
+            patch_maps: patch_maps.as_deref(),
+            patch,
+            stride,
             json,
         }),
         Some(Command::Convert {
@@ -155,5 +170,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             transform.as_deref(),
             fill,
         ),
+    }
+}
+
+/// Parses "a,b,c" into three positive integers.
+fn parse_triple(s: &str) -> Result<[usize; 3], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{t}' is not a whole number"))
+        })
+        .collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [a, b, c] if *a > 0 && *b > 0 && *c > 0 => Ok([*a, *b, *c]),
+        _ => Err(format!("'{s}': give three positive numbers, e.g. 48,48,16")),
     }
 }

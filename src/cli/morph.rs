@@ -17,6 +17,9 @@ pub struct MorphArgs<'a> {
     pub bone: &'a str,
     pub min_object_voxels: usize,
     pub map: Option<&'a Path>,
+    pub patch_maps: Option<&'a Path>,
+    pub patch: [usize; 3],
+    pub stride: [usize; 3],
     pub json: bool,
 }
 
@@ -101,6 +104,24 @@ pub fn morph(args: MorphArgs) -> Result<()> {
         )?;
         let map = Volume::from_data(image.geometry.clone(), data)?;
         io::write_nifti(map_path, &map, WriteDtype::F32)?;
+    }
+    if let Some(dir) = args.patch_maps {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create folder", dir.display()))?;
+        let maps = morphometry::patch_maps(
+            &bone,
+            &mask,
+            &image.geometry,
+            args.patch,
+            args.stride,
+            method,
+        )?;
+        for (name, map) in ["bv_tv", "tb_th_mm", "tb_sp_mm", "tb_n_per_mm"]
+            .iter()
+            .zip(maps.iter())
+        {
+            io::write_nifti(&dir.join(format!("{name}.nii.gz")), map, WriteDtype::F32)?;
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string(&params)?);

@@ -41,6 +41,22 @@ fn maybe_gunzip(raw: Vec<u8>) -> Result<Vec<u8>> {
     if !is_gzip(&raw) {
         return Ok(raw);
     }
+    // Fast path: one gzip member whose trailer gives the size (libdeflate, whole buffer).
+    if raw.len() >= 18 {
+        let n = raw.len();
+        let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize;
+        // Deflate cannot expand more than 1032:1, so a hostile trailer cannot force a huge buffer.
+        if isize > 0 && isize <= raw.len().saturating_mul(1032) {
+            let mut out = vec![0u8; isize];
+            let mut d = libdeflater::Decompressor::new();
+            if let Ok(written) = d.gzip_decompress(&raw, &mut out)
+                && written == isize
+            {
+                return Ok(out);
+            }
+        }
+    }
+    // General path: streaming, several members, sizes over 4 GiB, and clear errors.
     let mut out = Vec::with_capacity(raw.len() * 3);
     flate2::read::MultiGzDecoder::new(&raw[..])
         .read_to_end(&mut out)
@@ -290,38 +306,62 @@ impl NiftiDtype {
     }
 }
 
-/// Decodes `n` voxels of type `dtype` into f32, applying `v * slope + inter`.
+/// Decodes voxels of type `dtype` into f32, applying `v * slope + inter`, in parallel.
 fn decode(bytes: &[u8], dtype: NiftiDtype, big: bool, slope: f64, inter: f64, out: &mut [f32]) {
+    const CHUNK: usize = 1 << 16;
     let w = dtype.bytes();
     let scale = slope != 1.0 || inter != 0.0;
-    out.par_chunks_mut(1 << 15)
-        .enumerate()
-        .for_each(|(c, chunk)| {
-            let base = c * (1 << 15);
-            for (n, o) in chunk.iter_mut().enumerate() {
-                let s = &bytes[(base + n) * w..(base + n + 1) * w];
-                let mut a = [0u8; 8];
-                a[..w].copy_from_slice(s);
-                if big {
-                    a[..w].reverse();
-                }
-                let v: f64 = match dtype {
-                    NiftiDtype::U8 => a[0] as f64,
-                    NiftiDtype::I8 => a[0] as i8 as f64,
-                    NiftiDtype::I16 => i16::from_le_bytes([a[0], a[1]]) as f64,
-                    NiftiDtype::U16 => u16::from_le_bytes([a[0], a[1]]) as f64,
-                    NiftiDtype::I32 => i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                    NiftiDtype::U32 => u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                    NiftiDtype::F32 => f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
-                    NiftiDtype::I64 => i64::from_le_bytes(a) as f64,
-                    NiftiDtype::U64 => u64::from_le_bytes(a) as f64,
-                    NiftiDtype::F64 => f64::from_le_bytes(a),
+    out.par_chunks_mut(CHUNK)
+        .zip(bytes.par_chunks(CHUNK * w))
+        .for_each(|(o, b)| {
+            // One tight loop per type: the compiler vectorises these.
+            macro_rules! convert {
+                ($t:ty, $n:expr) => {
+                    for (dst, src) in o.iter_mut().zip(b.chunks_exact($n)) {
+                        let mut a = [0u8; $n];
+                        a.copy_from_slice(src);
+                        let v = if big {
+                            <$t>::from_be_bytes(a)
+                        } else {
+                            <$t>::from_le_bytes(a)
+                        };
+                        *dst = v as f32;
+                    }
                 };
-                *o = if scale {
-                    (v * slope + inter) as f32
+            }
+            match dtype {
+                NiftiDtype::U8 => o.iter_mut().zip(b).for_each(|(d, s)| *d = *s as f32),
+                NiftiDtype::I8 => o.iter_mut().zip(b).for_each(|(d, s)| *d = *s as i8 as f32),
+                NiftiDtype::I16 => convert!(i16, 2),
+                NiftiDtype::U16 => convert!(u16, 2),
+                NiftiDtype::I32 => convert!(i32, 4),
+                NiftiDtype::U32 => convert!(u32, 4),
+                NiftiDtype::F32 => convert!(f32, 4),
+                NiftiDtype::I64 => convert!(i64, 8),
+                NiftiDtype::U64 => convert!(u64, 8),
+                NiftiDtype::F64 => convert!(f64, 8),
+            }
+            if scale {
+                if dtype == NiftiDtype::F64 || dtype.bytes() == 8 {
+                    // Re-read in f64 for precision.
+                    for (dst, src) in o.iter_mut().zip(b.chunks_exact(8)) {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(src);
+                        let v = match (dtype, big) {
+                            (NiftiDtype::F64, false) => f64::from_le_bytes(a),
+                            (NiftiDtype::F64, true) => f64::from_be_bytes(a),
+                            (NiftiDtype::I64, false) => i64::from_le_bytes(a) as f64,
+                            (NiftiDtype::I64, true) => i64::from_be_bytes(a) as f64,
+                            (_, false) => u64::from_le_bytes(a) as f64,
+                            (_, true) => u64::from_be_bytes(a) as f64,
+                        };
+                        *dst = (v * slope + inter) as f32;
+                    }
                 } else {
-                    v as f32
-                };
+                    for d in o.iter_mut() {
+                        *d = (*d as f64 * slope + inter) as f32;
+                    }
+                }
             }
         });
 }
