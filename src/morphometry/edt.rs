@@ -45,39 +45,49 @@ pub fn squared_edt(foreground: &[bool], size: [usize; 3], spacing_mm: [f64; 3]) 
             }
         },
     );
-    // Along k: lines of stride ni*nj; parallel over j (each task owns a set of columns).
+    // Along k: for each j, the rows (k, j) for all k form a tile; tasks own distinct j, so
+    // they touch disjoint rows of `d`.
     let w = spacing_mm[2] * spacing_mm[2];
     if nk > 1 {
         let plane = ni * nj;
-        let src = d.clone();
-        let results: Vec<(usize, Vec<f64>)> = (0..nj)
-            .into_par_iter()
-            .map_init(
-                || Scratch::new(nk),
-                |s, j| {
-                    let mut block = vec![0f64; ni * nk];
-                    let mut out = vec![0f64; nk];
-                    for i in 0..ni {
-                        for k in 0..nk {
-                            s.f[k] = src[k * plane + j * ni + i];
-                        }
-                        lower_envelope(&s.f[..nk], w, &mut s.v, &mut s.z, &mut out);
-                        block[i * nk..(i + 1) * nk].copy_from_slice(&out);
-                    }
-                    (j, block)
-                },
-            )
-            .collect();
-        for (j, block) in results {
-            for i in 0..ni {
+        let base = SharedRows(d.as_mut_ptr());
+        (0..nj).into_par_iter().for_each_init(
+            || (Scratch::new(nk), vec![0f64; ni * nk], vec![0f64; nk]),
+            |(s, tile, out), j| {
+                let base = &base;
                 for k in 0..nk {
-                    d[k * plane + j * ni + i] = block[i * nk + k];
+                    // SAFETY: row (k, j) lies inside `d` and only task j touches it.
+                    let row =
+                        unsafe { std::slice::from_raw_parts(base.0.add(k * plane + j * ni), ni) };
+                    tile[k * ni..(k + 1) * ni].copy_from_slice(row);
                 }
-            }
-        }
+                for i in 0..ni {
+                    for k in 0..nk {
+                        s.f[k] = tile[k * ni + i];
+                    }
+                    lower_envelope(&s.f[..nk], w, &mut s.v, &mut s.z, out);
+                    for k in 0..nk {
+                        tile[k * ni + i] = out[k];
+                    }
+                }
+                for k in 0..nk {
+                    // SAFETY: as above; the rows of different j never overlap.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(base.0.add(k * plane + j * ni), ni)
+                    };
+                    row.copy_from_slice(&tile[k * ni..(k + 1) * ni]);
+                }
+            },
+        );
     }
     d
 }
+
+/// A pointer to the distance buffer shared by tasks that write disjoint rows.
+struct SharedRows(*mut f64);
+// SAFETY: used only where each task reads and writes its own, disjoint rows.
+unsafe impl Sync for SharedRows {}
+unsafe impl Send for SharedRows {}
 
 struct Scratch {
     f: Vec<f64>,

@@ -90,6 +90,20 @@ pub fn local_thickness(
         })
         .collect();
     // Ridge: balls not contained in a 26-neighbour's ball.
+    let mut offsets = Vec::with_capacity(26);
+    for dk in -1i64..=1 {
+        for dj in -1i64..=1 {
+            for di in -1i64..=1 {
+                if (di, dj, dk) != (0, 0, 0) {
+                    let step = ((di as f64 * spacing_mm[0]).powi(2)
+                        + (dj as f64 * spacing_mm[1]).powi(2)
+                        + (dk as f64 * spacing_mm[2]).powi(2))
+                    .sqrt();
+                    offsets.push((di, dj, dk, step));
+                }
+            }
+        }
+    }
     let ridge: Vec<(usize, usize, usize, f64)> = (0..n)
         .into_par_iter()
         .filter_map(|c| {
@@ -98,34 +112,22 @@ pub fn local_thickness(
             }
             let (i, j, k) = (c % ni, (c / ni) % nj, c / (ni * nj));
             let r = radius[c];
-            for dk in -1i64..=1 {
-                for dj in -1i64..=1 {
-                    for di in -1i64..=1 {
-                        if di == 0 && dj == 0 && dk == 0 {
-                            continue;
-                        }
-                        let (x, y, z) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                        if x < 0
-                            || y < 0
-                            || z < 0
-                            || x >= ni as i64
-                            || y >= nj as i64
-                            || z >= nk as i64
-                        {
-                            continue;
-                        }
-                        let m = idx(x as usize, y as usize, z as usize);
-                        if !foreground[m] {
-                            continue;
-                        }
-                        let step = ((di as f64 * spacing_mm[0]).powi(2)
-                            + (dj as f64 * spacing_mm[1]).powi(2)
-                            + (dk as f64 * spacing_mm[2]).powi(2))
-                        .sqrt();
-                        if radius[m] >= r + step - 1e-9 {
-                            return None;
-                        }
-                    }
+            let interior = i > 0 && j > 0 && k > 0 && i + 1 < ni && j + 1 < nj && k + 1 < nk;
+            for &(di, dj, dk, step) in &offsets {
+                let (x, y, z) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                if !interior
+                    && (x < 0
+                        || y < 0
+                        || z < 0
+                        || x >= ni as i64
+                        || y >= nj as i64
+                        || z >= nk as i64)
+                {
+                    continue;
+                }
+                let m = idx(x as usize, y as usize, z as usize);
+                if foreground[m] && radius[m] >= r + step - 1e-9 {
+                    return None;
                 }
             }
             Some((i, j, k, r))
@@ -161,24 +163,28 @@ pub fn local_thickness(
                         continue;
                     }
                     let value = (2.0 * r) as f32;
-                    let span_j = (rr.sqrt() / spacing_mm[1]).floor() as usize;
+                    // Largest offset n with (n * spacing)^2 < limit (strictly inside).
+                    let strict_span = |limit: f64, sp: f64| -> usize {
+                        let mut n = (limit.sqrt() / sp).ceil() as usize;
+                        while n > 0 && (n as f64 * sp).powi(2) >= limit {
+                            n -= 1;
+                        }
+                        n
+                    };
+                    let span_j = strict_span(rr, spacing_mm[1]);
                     let j0 = jc.saturating_sub(span_j);
                     let j1 = (jc + span_j).min(nj - 1);
                     for j in j0..=j1 {
                         let dy = (j as f64 - jc as f64) * spacing_mm[1];
                         let rem = rr - dy * dy;
-                        if rem <= 0.0 {
-                            continue;
-                        }
-                        let span_i = (rem.sqrt() / spacing_mm[0]).floor() as usize;
+                        let span_i = strict_span(rem, spacing_mm[0]);
                         let i0 = ic.saturating_sub(span_i);
                         let i1 = (ic + span_i).min(ni - 1);
-                        let row = &mut slab[j * ni..(j + 1) * ni];
-                        let fg_row = &foreground[(k * nj + j) * ni..(k * nj + j + 1) * ni];
-                        for i in i0..=i1 {
-                            let dx = (i as f64 - ic as f64) * spacing_mm[0];
-                            if dx * dx < rem && fg_row[i] && row[i] < value {
-                                row[i] = value;
+                        let row = &mut slab[j * ni + i0..=j * ni + i1];
+                        let fg_row = &foreground[(k * nj + j) * ni + i0..=(k * nj + j) * ni + i1];
+                        for (t, f) in row.iter_mut().zip(fg_row) {
+                            if *f && *t < value {
+                                *t = value;
                             }
                         }
                     }
