@@ -109,7 +109,7 @@ fn mutate(base: &[u8], edits: &[(f64, u8)], cut: Option<f64>, header_bias: usize
     let mut b = base.to_vec();
     for (at, v) in edits {
         // Half of the edits land in the header, where the interesting fields are.
-        let span = if (*v as usize) % 2 == 0 {
+        let span = if (*v as usize).is_multiple_of(2) {
             header_bias.min(b.len())
         } else {
             b.len()

@@ -386,12 +386,12 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
     }
     let ndim = ndim as usize;
     let mut dims = [1i64; 7];
-    for d in 0..ndim {
+    for (d, slot) in dims.iter_mut().enumerate().take(ndim) {
         let n = h.dim[d + 1];
         if n <= 0 {
             return Err(Error::invalid(format!("dimension {} has size {n}", d + 1)));
         }
-        dims[d] = n;
+        *slot = n;
     }
     if dims[4..].iter().any(|&n| n > 1) || matches!(h.intent_code, 1005..=1007) {
         return Err(Error::invalid(format!(
@@ -632,8 +632,8 @@ fn nifti_geometry(h: &Header, ndim: usize) -> Result<Geometry> {
     }
     let mut dir = normalized_columns(&lps)
         .ok_or_else(|| Error::invalid("spatial transform has a zero axis"))?;
-    for a in 0..3 {
-        if flip[a] {
+    for (a, flipped) in flip.iter().enumerate() {
+        if *flipped {
             let col = -dir.column(a);
             dir.set_column(a, &col);
         }
@@ -799,8 +799,8 @@ fn build_header(g: &Geometry, dtype: WriteDtype) -> Vec<u8> {
     put_f32(&mut h, 260, q.j);
     put_f32(&mut h, 264, q.k);
     let o = [-g.origin_mm.x, -g.origin_mm.y, g.origin_mm.z];
-    for a in 0..3 {
-        put_f32(&mut h, 268 + 4 * a, o[a]);
+    for (a, v) in o.iter().enumerate() {
+        put_f32(&mut h, 268 + 4 * a, *v);
     }
     let s = ras * Matrix3::from_diagonal(&g.spacing_mm);
     for row in 0..3 {

@@ -226,7 +226,7 @@ mod tests {
         let mask = vec![true; values.len()];
         let t = otsu(&values, &mask);
         assert!(
-            t >= 14.0 && t < 100.0,
+            (14.0..100.0).contains(&t),
             "separates 10..14 from 100..106: {t}"
         );
     }
@@ -254,8 +254,8 @@ mod tests {
             BonePolarity::Dark,
             0,
         );
-        for n in 0..ni * nj {
-            assert_eq!(bone[n], n % ni % 6 == 0, "pixel {n}");
+        for (n, b) in bone.iter().enumerate() {
+            assert_eq!(*b, n % ni % 6 == 0, "pixel {n}");
         }
         // A global threshold cannot do this on a ramp.
         let global = binarize(

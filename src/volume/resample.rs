@@ -108,7 +108,7 @@ mod tests {
         let v = ramp();
         // Output x samples the input at x + one voxel along i.
         let step = v.geometry.direction.column(0) * v.geometry.spacing_mm[0];
-        let t = AffineTransform::translation(step.into());
+        let t = AffineTransform::translation(step);
         let r = resample(&v, &v.geometry, &t, Interpolation::Linear, -1.0);
         let [ni, nj, nk] = v.geometry.size;
         for k in 0..nk {
