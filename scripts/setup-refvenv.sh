@@ -9,7 +9,7 @@
 # Set PYTHON to choose the interpreter that creates the venv (default: python3).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-venv="$root/.venv-ref"
+venv="${SRRD_REFVENV_DIR:-$root/.venv-ref}"
 
 requirements=(
   "numpy==2.4.6"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions libtorch and the reference venv (idempotent), runs the
-# comparison against SimpleITK/nibabel on real files shipped by pydicom and nibabel, then
-# cargo test.
+# The whole test suite: provisions libtorch and the reference venv (idempotent), checks the
+# readers on real files shipped by pydicom and nibabel against SimpleITK/nibabel, resampling
+# against SimpleITK, morphometry against porespy/localthickness/scikit-image, then cargo test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/setup-libtorch.sh
 scripts/setup-refvenv.sh
+py="${SRRD_REFVENV_DIR:-$root/.venv-ref}/bin/python"
 cargo build --bin srrd
-.venv-ref/bin/python tests/real_files/compare.py --srrd target/debug/srrd
-.venv-ref/bin/python tests/real_files/resample_check.py --srrd target/debug/srrd
-.venv-ref/bin/python tests/real_files/morph_check.py --srrd target/debug/srrd
-cargo test
+srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
+"$py" tests/real_files/compare.py --srrd "$srrd"
+"$py" tests/real_files/resample_check.py --srrd "$srrd"
+"$py" tests/real_files/morph_check.py --srrd "$srrd"
+# Library, binary and integration tests (benches are run by hand: see README).
+cargo test --lib --bins --tests
