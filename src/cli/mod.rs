@@ -108,7 +108,8 @@ pub enum Command {
         /// linear or nearest.
         #[arg(long, default_value = "linear")]
         interpolation: String,
-        /// ITK transform file mapping output (fixed) points to input (moving) points.
+        /// ITK transform file (.tfm/.txt), or a displacement field (.nii/.nii.gz), mapping
+        /// output (fixed) points to input (moving) points.
         #[arg(long)]
         transform: Option<PathBuf>,
         /// Value outside the input.

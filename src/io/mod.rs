@@ -12,7 +12,9 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use dicom::{SeriesInfo, list_series, read_dicom};
-pub use nifti::{WriteDtype, read_nifti, write_nifti};
+pub use nifti::{
+    WriteDtype, read_displacement_field, read_nifti, write_displacement_field, write_nifti,
+};
 pub use transform_file::{read_transform, write_affine, write_rigid};
 
 use crate::error::{Error, Result};

@@ -129,6 +129,35 @@ def main():
                   f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
             passed += ok
             failed += not ok
+        # A displacement field written by SimpleITK (vector NIfTI, LPS mm vectors).
+        field_grid = make_reference(tmp / "fg.nii.gz", (1.5, 1.5, 2.0), rotation(0.1, 0.0, 0.05),
+                                    (-20.0, -10.0, -25.0), (30, 36, 26))
+        k, j, i = np.meshgrid(*[np.arange(n) for n in (26, 36, 30)], indexing="ij")
+        vec = np.stack([1.5 * np.sin(j / 6.0), -1.0 * np.cos(k / 5.0), 0.8 * np.sin(i / 7.0)], axis=-1)
+        field = sitk.GetImageFromArray(vec.astype(np.float64), isVector=True)
+        field.CopyInformation(field_grid)
+        sitk.WriteImage(field, str(tmp / "field.nii.gz"))
+        field_read = sitk.ReadImage(str(tmp / "field.nii.gz"), sitk.sitkVectorFloat64)
+        transform = sitk.DisplacementFieldTransform(sitk.Image(field_read))
+        out = tmp / "out_f.nii.gz"
+        run = subprocess.run(
+            [args.srrd, "resample", str(tmp / "moving.nii.gz"), "--like", str(ref_path), str(out),
+             "--transform", str(tmp / "field.nii.gz"), "--fill", "-7"],
+            capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            print(f"FAIL displacement field: srrd exit {run.returncode}: {run.stderr.strip()}")
+            failed += 1
+        else:
+            expect = sitk.GetArrayFromImage(sitk.Resample(moving, reference, transform, sitk.sitkLinear, -7.0))
+            got = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+            inside = (expect != -7.0) & (got != -7.0)
+            disagree = int(((expect == -7.0) != (got == -7.0)).sum())
+            worst = float(np.abs(expect[inside] - got[inside]).max()) if inside.any() else 0.0
+            ok = worst < 1e-2 and disagree <= 0.002 * expect.size and inside.sum() > 100
+            print(f"{'PASS' if ok else 'FAIL'} displacement field: max|diff| {worst:.3g} over "
+                  f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
+            passed += ok
+            failed += not ok
     print(f"resample: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
