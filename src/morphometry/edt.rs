@@ -19,15 +19,34 @@ pub fn squared_edt(foreground: &[bool], size: [usize; 3], spacing_mm: [f64; 3]) 
         .par_iter()
         .map(|&f| if f { f64::INFINITY } else { 0.0 })
         .collect();
-    // Along i: contiguous rows.
-    let w = spacing_mm[0] * spacing_mm[0];
-    d.par_chunks_mut(ni).for_each_init(
-        || Scratch::new(ni),
-        |s, row| {
-            s.f[..ni].copy_from_slice(row);
-            lower_envelope(&s.f[..ni], w, &mut s.v, &mut s.z, row);
-        },
-    );
+    // Along i: contiguous rows of 0 / infinity, so two scans give the nearest background.
+    let si = spacing_mm[0];
+    d.par_chunks_mut(ni).for_each(|row| {
+        let mut last: Option<usize> = None;
+        let mut gap = vec![usize::MAX; row.len()];
+        for (x, g) in gap.iter_mut().enumerate() {
+            if row[x] == 0.0 {
+                last = Some(x);
+            }
+            if let Some(l) = last {
+                *g = x - l;
+            }
+        }
+        last = None;
+        for x in (0..row.len()).rev() {
+            if row[x] == 0.0 {
+                last = Some(x);
+            }
+            if let Some(l) = last {
+                gap[x] = gap[x].min(l - x);
+            }
+            row[x] = if gap[x] == usize::MAX {
+                f64::INFINITY
+            } else {
+                (gap[x] as f64 * si).powi(2)
+            };
+        }
+    });
     // Along j: within each k-slab, columns of stride ni.
     let w = spacing_mm[1] * spacing_mm[1];
     d.par_chunks_mut(ni * nj).for_each_init(

@@ -89,12 +89,13 @@ pub fn local_thickness(
             if plateau { dc } else { dc - half }
         })
         .collect();
-    // Ridge: balls not contained in a 26-neighbour's ball.
-    let mut offsets = Vec::with_capacity(26);
+    // Ridge: balls not contained in a face neighbour's ball. (Testing all 26 neighbours
+    // prunes almost nothing more on discrete distance maps and costs more than it saves.)
+    let mut offsets = Vec::with_capacity(6);
     for dk in -1i64..=1 {
         for dj in -1i64..=1 {
             for di in -1i64..=1 {
-                if (di, dj, dk) != (0, 0, 0) {
+                if di.abs() + dj.abs() + dk.abs() == 1 {
                     let step = ((di as f64 * spacing_mm[0]).powi(2)
                         + (dj as f64 * spacing_mm[1]).powi(2)
                         + (dk as f64 * spacing_mm[2]).powi(2))
@@ -150,41 +151,58 @@ pub fn local_thickness(
         })
         .collect();
     let reach_k = (r_max / spacing_mm[2]).ceil() as usize + 1;
-    out.par_chunks_mut(ni * nj)
+    // Paint in chunks of slices (several per thread for balance): each ball is visited by
+    // the one or two chunks it reaches and painted there, clipped to the chunk.
+    let plane = ni * nj;
+    let chunk_k = nk.div_ceil(4 * rayon::current_num_threads()).max(1);
+    let [si, sj, sk] = spacing_mm;
+    out.par_chunks_mut(chunk_k * plane)
         .enumerate()
-        .for_each(|(k, slab)| {
-            let lo = k.saturating_sub(reach_k);
-            let hi = (k + reach_k).min(nk - 1);
-            for (kc, balls) in by_slice.iter().enumerate().take(hi + 1).skip(lo) {
-                let dz = (kc as f64 - k as f64) * spacing_mm[2];
+        .for_each(|(chunk, slabs)| {
+            let k0 = chunk * chunk_k;
+            let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
+            let lo = k0.saturating_sub(reach_k);
+            let hi = (k1 + reach_k).min(nk);
+            for (kc, balls) in by_slice.iter().enumerate().take(hi).skip(lo) {
                 for &(ic, jc, r) in balls {
-                    let rr = r * r - dz * dz;
-                    if rr <= 0.0 {
-                        continue;
-                    }
+                    let r2 = r * r;
+                    let span_k = strict_span(r2, sk);
+                    let z0 = kc.saturating_sub(span_k).max(k0);
+                    let z1 = (kc + span_k + 1).min(k1);
                     let value = (2.0 * r) as f32;
-                    // Largest offset n with (n * spacing)^2 < limit (strictly inside).
-                    let strict_span = |limit: f64, sp: f64| -> usize {
-                        let mut n = (limit.sqrt() / sp).ceil() as usize;
-                        while n > 0 && (n as f64 * sp).powi(2) >= limit {
-                            n -= 1;
-                        }
-                        n
-                    };
-                    let span_j = strict_span(rr, spacing_mm[1]);
-                    let j0 = jc.saturating_sub(span_j);
-                    let j1 = (jc + span_j).min(nj - 1);
-                    for j in j0..=j1 {
-                        let dy = (j as f64 - jc as f64) * spacing_mm[1];
-                        let rem = rr - dy * dy;
-                        let span_i = strict_span(rem, spacing_mm[0]);
-                        let i0 = ic.saturating_sub(span_i);
-                        let i1 = (ic + span_i).min(ni - 1);
-                        let row = &mut slab[j * ni + i0..=j * ni + i1];
-                        let fg_row = &foreground[(k * nj + j) * ni + i0..=(k * nj + j) * ni + i1];
-                        for (t, f) in row.iter_mut().zip(fg_row) {
-                            if *f && *t < value {
-                                *t = value;
+                    for k in z0..z1 {
+                        let dz = (k as f64 - kc as f64) * sk;
+                        let rr = r2 - dz * dz;
+                        let slab = &mut slabs[(k - k0) * plane..(k - k0 + 1) * plane];
+                        let fg_slab = &foreground[k * plane..(k + 1) * plane];
+                        // Rows outward from the centre: the i-span only shrinks, so it is
+                        // found by stepping down, without a square root per row.
+                        let span_j = strict_span(rr, sj);
+                        let mut span_i = strict_span(rr, si);
+                        for dj in 0..=span_j {
+                            let dy = dj as f64 * sj;
+                            let rem = rr - dy * dy;
+                            while span_i > 0 && (span_i as f64 * si).powi(2) >= rem {
+                                span_i -= 1;
+                            }
+                            let i0 = ic.saturating_sub(span_i);
+                            let i1 = (ic + span_i).min(ni - 1);
+                            let rows = [
+                                jc.checked_sub(dj),
+                                if dj > 0 && jc + dj < nj {
+                                    Some(jc + dj)
+                                } else {
+                                    None
+                                },
+                            ];
+                            for j in rows.into_iter().flatten() {
+                                let row = &mut slab[j * ni + i0..=j * ni + i1];
+                                let fg_row = &fg_slab[j * ni + i0..=j * ni + i1];
+                                for (t, f) in row.iter_mut().zip(fg_row) {
+                                    if *f && *t < value {
+                                        *t = value;
+                                    }
+                                }
                             }
                         }
                     }
@@ -192,4 +210,16 @@ pub fn local_thickness(
             }
         });
     Some(out)
+}
+
+/// The largest whole number of steps `n` with `(n * step)^2 < limit` (strictly inside).
+fn strict_span(limit: f64, step: f64) -> usize {
+    if limit <= 0.0 {
+        return 0;
+    }
+    let mut n = (limit.sqrt() / step).ceil() as usize;
+    while n > 0 && (n as f64 * step).powi(2) >= limit {
+        n -= 1;
+    }
+    n
 }
