@@ -131,3 +131,67 @@ fn convert_round_trips_and_refuses_cleanly() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary files left");
 }
+
+#[test]
+fn tre_of_a_known_translation() {
+    use srrd::io::{Landmark, write_landmarks, write_rigid};
+    use srrd::volume::RigidTransform;
+    let dir = tempfile::tempdir().expect("tmp");
+    let fixed: Vec<Landmark> = (0..4)
+        .map(|n| Landmark {
+            label: format!("p{n}"),
+            position_mm: [n as f64 * 10.0, 5.0, -3.0],
+        })
+        .collect();
+    // The moving points are the fixed ones shifted by (1, 2, 2): 3 mm apart.
+    let moving: Vec<Landmark> = fixed
+        .iter()
+        .map(|l| Landmark {
+            label: l.label.clone(),
+            position_mm: [
+                l.position_mm[0] + 1.0,
+                l.position_mm[1] + 2.0,
+                l.position_mm[2] + 2.0,
+            ],
+        })
+        .collect();
+    let (f, m) = (dir.path().join("f.fcsv"), dir.path().join("m.mrk.json"));
+    write_landmarks(&f, &fixed).expect("write");
+    write_landmarks(&m, &moving).expect("write");
+    let out = srrd(&[
+        "tre",
+        "--fixed",
+        f.to_str().expect("utf8"),
+        "--moving",
+        m.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["n"], 4);
+    assert!((v["mean_mm"].as_f64().expect("num") - 3.0).abs() < 1e-9);
+    // With the true transform (fixed -> moving) the error vanishes.
+    let t = RigidTransform::from_euler_zxy(
+        [0.0; 3],
+        nalgebra::Vector3::new(1.0, 2.0, 2.0),
+        nalgebra::Point3::origin(),
+    );
+    let tfm = dir.path().join("t.tfm");
+    write_rigid(&tfm, &t).expect("write");
+    let out = srrd(&[
+        "tre",
+        "--fixed",
+        f.to_str().expect("utf8"),
+        "--moving",
+        m.to_str().expect("utf8"),
+        "--transform",
+        tfm.to_str().expect("utf8"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["max_mm"].as_f64().expect("num") < 1e-9);
+}

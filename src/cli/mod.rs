@@ -3,6 +3,7 @@
 
 mod info;
 mod morph;
+mod tre;
 
 use std::path::PathBuf;
 
@@ -95,6 +96,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Target registration error between landmarks of the fixed and moving images.
+    Tre {
+        /// Landmarks in the fixed image (.json, .mrk.json or .fcsv; LPS or Slicer's RAS).
+        #[arg(long)]
+        fixed: PathBuf,
+        /// Landmarks in the moving image; pairs match by label.
+        #[arg(long)]
+        moving: PathBuf,
+        /// Transform fixed -> moving (ITK .tfm or displacement field .nii.gz); identity if absent.
+        #[arg(long)]
+        transform: Option<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Resample an image onto another image's grid (world coordinates kept), as
     /// SimpleITK's Resample with an identity transform.
     Resample {
@@ -125,6 +141,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::View { ct, mr }) => crate::app::run(ct, mr),
         Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
+        Some(Command::Tre {
+            fixed,
+            moving,
+            transform,
+            json,
+        }) => tre::tre(&fixed, &moving, transform.as_deref(), json),
         Some(Command::Morph {
             image,
             mask,
