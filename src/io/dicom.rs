@@ -465,9 +465,10 @@ fn read_series(
     }
     let direction = direction_from_iop(first.iop);
     let normal = direction.column(2).into_owned();
-    let mut order: Vec<(f64, &SliceHeader)> = slices
+    // (position along the normal, header, ImagePositionPatient); every ipp was checked above.
+    let mut order: Vec<(f64, &SliceHeader, Vector3<f64>)> = slices
         .iter()
-        .map(|h| (normal.dot(&h.ipp.expect("checked above")), *h))
+        .filter_map(|h| h.ipp.map(|p| (normal.dot(&p), *h, p)))
         .collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n = order.len();
@@ -485,8 +486,8 @@ fn read_series(
             ),
         ));
     }
-    let first_pos = order[0].1.ipp.expect("checked");
-    let last_pos = order[n - 1].1.ipp.expect("checked");
+    let first_pos = order[0].2;
+    let last_pos = order[n - 1].2;
     let spacing_z = (last_pos - first_pos).norm() / (n - 1) as f64;
     let mean_step = (order[n - 1].0 - order[0].0) / (n - 1) as f64;
     let tolerance = 0.01 * mean_step.abs().max(1e-3) + 1e-3;
@@ -526,7 +527,7 @@ fn read_series(
     let plane = ni * nj;
     let decoded: Vec<Result<Vec<f32>>> = order
         .par_iter()
-        .map(|(_, h)| {
+        .map(|(_, h, _)| {
             let obj = open(&h.path, false)?;
             decode_frames(&obj, h).map_err(|e| e.in_file(&h.path))
         })
