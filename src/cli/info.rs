@@ -94,16 +94,7 @@ pub fn resample(
     check_nifti_name(output)?;
     let moving = io::read_image(input, None)?;
     let reference = io::read_image(like, None)?;
-    let transform = match transform {
-        Some(p)
-            if p.to_string_lossy().ends_with(".nii")
-                || p.to_string_lossy().ends_with(".nii.gz") =>
-        {
-            volume::Transform::Field(io::read_displacement_field(p)?)
-        }
-        Some(p) => io::read_transform(p)?,
-        None => volume::Transform::Affine(volume::AffineTransform::identity()),
-    };
+    let transform = io::read_any_transform(transform)?;
     let out = volume::resample(
         &moving.volume,
         &reference.volume.geometry,

@@ -7,7 +7,7 @@ use nalgebra::Point3;
 use serde::Serialize;
 
 use crate::io;
-use crate::volume::{AffineTransform, PointTransform, Transform};
+use crate::volume::PointTransform;
 
 #[derive(Serialize)]
 struct PairError {
@@ -30,16 +30,7 @@ struct Report {
 pub fn tre(fixed: &Path, moving: &Path, transform: Option<&Path>, json: bool) -> Result<()> {
     let a = io::read_landmarks(fixed)?;
     let b = io::read_landmarks(moving)?;
-    let t = match transform {
-        Some(p)
-            if p.to_string_lossy().ends_with(".nii")
-                || p.to_string_lossy().ends_with(".nii.gz") =>
-        {
-            Transform::Field(io::read_displacement_field(p)?)
-        }
-        Some(p) => io::read_transform(p)?,
-        None => Transform::Affine(AffineTransform::identity()),
-    };
+    let t = io::read_any_transform(transform)?;
     let pairs = io::pair_by_label(&a, &b);
     if pairs.is_empty() {
         bail!(

@@ -131,6 +131,23 @@ fn looks_like_nifti(head: &[u8]) -> bool {
     matches!(le, 348 | 540) || matches!(be, 348 | 540)
 }
 
+/// Reads a transform (fixed -> moving): a displacement field for `.nii`/`.nii.gz`, an ITK
+/// transform file otherwise; the identity when no path is given.
+pub fn read_any_transform(path: Option<&Path>) -> Result<crate::volume::Transform> {
+    use crate::volume::{AffineTransform, Transform};
+    match path {
+        Some(p) => {
+            let name = p.to_string_lossy();
+            if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+                Ok(Transform::Field(read_displacement_field(p)?))
+            } else {
+                read_transform(p)
+            }
+        }
+        None => Ok(Transform::Affine(AffineTransform::identity())),
+    }
+}
+
 /// Writes a file through a temporary name in the same folder, renamed into place only
 /// when the whole content was written, so no reader ever sees a half-written file.
 pub fn atomic_write(

@@ -450,8 +450,8 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
         inter,
         &mut out,
     );
-    let data =
-        Array3::from_shape_vec((size[2], size[1], size[0]), out).expect("shape matches length");
+    let data = Array3::from_shape_vec((size[2], size[1], size[0]), out)
+        .map_err(|e| Error::invalid(e.to_string()))?;
     let pixel_type = if scaled && !dtype.is_float() {
         "float32"
     } else {
@@ -699,7 +699,9 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
         WriteDtype::F32 => 4,
     };
     let std = volume.data.as_standard_layout();
-    let src = std.as_slice().expect("standard layout");
+    let src = std
+        .as_slice()
+        .ok_or_else(|| Error::file(path, "voxels are not contiguous"))?;
     let mut payload = vec![0u8; src.len() * bytes_per_voxel];
     payload
         .par_chunks_mut(bytes_per_voxel * 4096)
@@ -716,21 +718,7 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
                 }
             }
         });
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    super::atomic_write(path, |w| {
-        if gz {
-            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(3));
-            enc.write_all(&header)?;
-            enc.write_all(&payload)?;
-            enc.finish()?;
-        } else {
-            w.write_all(&header)?;
-            w.write_all(&payload)?;
-        }
-        Ok(())
-    })
+    write_file(path, &header, &payload)
 }
 
 /// The 352 bytes (header + empty extension flag) of a NIfTI-1 file for this grid.
@@ -820,6 +808,25 @@ fn orthonormalize(m: &Matrix3<f64>) -> Matrix3<f64> {
     }
 }
 
+/// Writes header and voxels, gzip-compressed when the name ends in `.gz`, atomically.
+fn write_file(path: &Path, header: &[u8], payload: &[u8]) -> Result<()> {
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    super::atomic_write(path, |w| {
+        if gz {
+            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(3));
+            enc.write_all(header)?;
+            enc.write_all(payload)?;
+            enc.finish()?;
+        } else {
+            w.write_all(header)?;
+            w.write_all(payload)?;
+        }
+        Ok(())
+    })
+}
+
 /// Whether a NIfTI header in `b` is big-endian (its size field reads 348/540 swapped).
 fn is_big_endian(b: &[u8]) -> bool {
     let le = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -888,8 +895,8 @@ fn parse_field(b: &[u8]) -> Result<DisplacementField> {
         }
     }
     let [nk, nj, ni] = geometry.shape_kji();
-    let array =
-        ndarray::Array4::from_shape_vec((nk, nj, ni, 3), vectors).expect("shape matches length");
+    let array = ndarray::Array4::from_shape_vec((nk, nj, ni, 3), vectors)
+        .map_err(|e| Error::invalid(e.to_string()))?;
     DisplacementField::from_data(geometry, array)
 }
 
@@ -921,7 +928,9 @@ pub fn write_displacement_field(path: &Path, field: &DisplacementField) -> Resul
     header[68..70].copy_from_slice(&1007i16.to_le_bytes()); // NIFTI_INTENT_VECTOR
     let nvox = g.num_voxels();
     let src = field.vectors_mm.as_standard_layout();
-    let src = src.as_slice().expect("standard layout");
+    let src = src
+        .as_slice()
+        .ok_or_else(|| Error::file(path, "vectors are not contiguous"))?;
     let mut payload = vec![0u8; 3 * nvox * 4];
     for c in 0..3 {
         for n in 0..nvox {
@@ -929,21 +938,7 @@ pub fn write_displacement_field(path: &Path, field: &DisplacementField) -> Resul
             payload[o..o + 4].copy_from_slice(&src[3 * n + c].to_le_bytes());
         }
     }
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    super::atomic_write(path, |w| {
-        if gz {
-            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(3));
-            enc.write_all(&header)?;
-            enc.write_all(&payload)?;
-            enc.finish()?;
-        } else {
-            w.write_all(&header)?;
-            w.write_all(&payload)?;
-        }
-        Ok(())
-    })
+    write_file(path, &header, &payload)
 }
 
 #[cfg(test)]

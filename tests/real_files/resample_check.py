@@ -62,6 +62,27 @@ def transforms():
     return [("euler3d", euler), ("versor", versor), ("affine", affine), ("composite", composite)]
 
 
+def check_through(srrd, tmp, ref_path, moving, reference, transform_file, transform, name):
+    """srrd resample through `transform_file` against SimpleITK through `transform`."""
+    out = tmp / "out_t.nii.gz"
+    run = subprocess.run(
+        [srrd, "resample", str(tmp / "moving.nii.gz"), "--like", str(ref_path), str(out),
+         "--transform", str(transform_file), "--fill", "-7"],
+        capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        print(f"FAIL {name}: srrd exit {run.returncode}: {run.stderr.strip()}")
+        return False
+    expect = sitk.GetArrayFromImage(sitk.Resample(moving, reference, transform, sitk.sitkLinear, -7.0))
+    got = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    inside = (expect != -7.0) & (got != -7.0)
+    disagree = int(((expect == -7.0) != (got == -7.0)).sum())
+    worst = float(np.abs(expect[inside] - got[inside]).max()) if inside.any() else 0.0
+    ok = worst < 1e-2 and disagree <= 0.002 * expect.size and inside.sum() > 100
+    print(f"{'PASS' if ok else 'FAIL'} {name}: max|diff| {worst:.3g} over "
+          f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--srrd", required=True)
@@ -110,23 +131,7 @@ def main():
         for name, transform in transforms():
             tfm = tmp / f"{name}.tfm"
             sitk.WriteTransform(transform, str(tfm))
-            out = tmp / "out_t.nii.gz"
-            run = subprocess.run(
-                [args.srrd, "resample", str(tmp / "moving.nii.gz"), "--like", str(ref_path), str(out),
-                 "--transform", str(tfm), "--fill", "-7"],
-                capture_output=True, text=True, timeout=120)
-            if run.returncode != 0:
-                print(f"FAIL transform {name}: srrd exit {run.returncode}: {run.stderr.strip()}")
-                failed += 1
-                continue
-            expect = sitk.GetArrayFromImage(sitk.Resample(moving, reference, transform, sitk.sitkLinear, -7.0))
-            got = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
-            inside = (expect != -7.0) & (got != -7.0)
-            disagree = int(((expect == -7.0) != (got == -7.0)).sum())
-            worst = float(np.abs(expect[inside] - got[inside]).max()) if inside.any() else 0.0
-            ok = worst < 1e-2 and disagree <= 0.002 * expect.size and inside.sum() > 100
-            print(f"{'PASS' if ok else 'FAIL'} transform {name}: max|diff| {worst:.3g} over "
-                  f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
+            ok = check_through(args.srrd, tmp, ref_path, moving, reference, tfm, transform, f"transform {name}")
             passed += ok
             failed += not ok
         # A displacement field written by SimpleITK (vector NIfTI, LPS mm vectors).
@@ -139,25 +144,10 @@ def main():
         sitk.WriteImage(field, str(tmp / "field.nii.gz"))
         field_read = sitk.ReadImage(str(tmp / "field.nii.gz"), sitk.sitkVectorFloat64)
         transform = sitk.DisplacementFieldTransform(sitk.Image(field_read))
-        out = tmp / "out_f.nii.gz"
-        run = subprocess.run(
-            [args.srrd, "resample", str(tmp / "moving.nii.gz"), "--like", str(ref_path), str(out),
-             "--transform", str(tmp / "field.nii.gz"), "--fill", "-7"],
-            capture_output=True, text=True, timeout=120)
-        if run.returncode != 0:
-            print(f"FAIL displacement field: srrd exit {run.returncode}: {run.stderr.strip()}")
-            failed += 1
-        else:
-            expect = sitk.GetArrayFromImage(sitk.Resample(moving, reference, transform, sitk.sitkLinear, -7.0))
-            got = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
-            inside = (expect != -7.0) & (got != -7.0)
-            disagree = int(((expect == -7.0) != (got == -7.0)).sum())
-            worst = float(np.abs(expect[inside] - got[inside]).max()) if inside.any() else 0.0
-            ok = worst < 1e-2 and disagree <= 0.002 * expect.size and inside.sum() > 100
-            print(f"{'PASS' if ok else 'FAIL'} displacement field: max|diff| {worst:.3g} over "
-                  f"{int(inside.sum())} voxels, {disagree} inside/outside disagreements")
-            passed += ok
-            failed += not ok
+        ok = check_through(args.srrd, tmp, ref_path, moving, reference, tmp / "field.nii.gz", transform,
+                           "displacement field")
+        passed += ok
+        failed += not ok
     print(f"resample: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
