@@ -3,6 +3,7 @@
 
 mod info;
 mod morph;
+pub mod phantom;
 mod tre;
 
 use std::path::PathBuf;
@@ -111,6 +112,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a synthetic knee (CT, MR, labels, landmarks, true transforms, truth.json).
+    Phantom {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed: the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// normal (KL 0), mild (KL 1-2) or advanced (KL 3-4).
+        #[arg(long, default_value = "normal")]
+        grade: String,
+        /// paper (the paper's image sizes) or small (same physics, fewer voxels).
+        #[arg(long, default_value = "paper")]
+        preset: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write N synthetic knees with the paper's group mix (30/25/25 per 80) and a manifest.
+    Cohort {
+        /// Output folder (sub-000, sub-001, ..., manifest.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of subjects.
+        #[arg(long, default_value_t = 80)]
+        n: usize,
+        /// Cohort seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// paper or small.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Resample an image onto another image's grid (world coordinates kept), as
     /// SimpleITK's Resample with an identity transform.
     Resample {
@@ -172,6 +209,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stride,
             json,
         }),
+        Some(Command::Phantom {
+            out,
+            seed,
+            grade,
+            preset,
+            json,
+        }) => phantom::phantom(&out, seed, &grade, &preset, json),
+        Some(Command::Cohort {
+            out,
+            n,
+            seed,
+            preset,
+            json,
+        }) => phantom::cohort(&out, n, seed, &preset, json),
         Some(Command::Convert {
             input,
             output,

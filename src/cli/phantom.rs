@@ -1,0 +1,131 @@
+//! `srrd phantom` and `srrd cohort`: synthetic knees with known truth.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::phantom::{self, Config, Grade, Preset};
+use crate::progress::Progress;
+
+/// Runs `work` on a worker thread while this thread draws a progress bar (on a terminal).
+pub fn with_progress<T: Send>(
+    work: impl FnOnce(&Progress) -> crate::Result<T> + Send,
+) -> crate::Result<T> {
+    let progress = Progress::new();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(1000);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg:36} [{bar:30}] {percent:>3}%  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    });
+    std::thread::scope(|s| {
+        let handle = s.spawn(|| work(&progress));
+        while !handle.is_finished() {
+            if let Some(b) = &bar {
+                b.set_message(progress.stage());
+                b.set_position((progress.fraction() * 1000.0) as u64);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(crate::Error::invalid("the worker thread panicked")))
+    })
+}
+
+/// `srrd phantom`.
+pub fn phantom(out: &Path, seed: u64, grade: &str, preset: &str, json: bool) -> anyhow::Result<()> {
+    let config = Config {
+        seed,
+        grade: Grade::parse(grade)?,
+        preset: Preset::parse(preset)?,
+    };
+    let p = with_progress(|progress| {
+        let p = phantom::generate(config, progress)?;
+        p.write(out, progress)?;
+        Ok(p)
+    })
+    .with_context(|| format!("writing the phantom to {}", out.display()))?;
+    let timings: Vec<String> = p
+        .timings_s
+        .iter()
+        .map(|(n, t)| format!("{n} {t:.2} s"))
+        .collect();
+    eprintln!(
+        "phantom seed {} ({}, KL {}, preset {}) written to {} [{}]",
+        seed,
+        config.grade.name(),
+        p.truth.kl_grade,
+        config.preset.name(),
+        out.display(),
+        timings.join(", ")
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "out": out,
+                "seed": seed,
+                "grade": config.grade.name(),
+                "kl_grade": p.truth.kl_grade,
+                "preset": config.preset.name(),
+                "ct": out.join("ct.nii.gz"),
+                "mr": out.join("mr.nii.gz"),
+                "truth": out.join("truth.json"),
+                "flexion_deg": p.truth.flexion_deg,
+                "trabecular": p.truth.trabecular.subregions,
+            })
+        );
+    } else {
+        println!("subregion                   BV/TV   Tb.Th mm  Tb.Sp mm  Tb.N /mm");
+        for s in &p.truth.trabecular.subregions {
+            println!(
+                "{:<27} {:.3}   {:.3}     {:.3}     {:.3}",
+                format!("{} {}", s.bone, s.subregion),
+                s.bv_tv,
+                s.tb_th_mm,
+                s.tb_sp_mm,
+                s.tb_n_per_mm
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `srrd cohort`.
+pub fn cohort(out: &Path, n: usize, seed: u64, preset: &str, json: bool) -> anyhow::Result<()> {
+    if n == 0 {
+        anyhow::bail!("--n must be at least 1");
+    }
+    let preset = Preset::parse(preset)?;
+    let entries = with_progress(|progress| {
+        phantom::write_cohort(out, n, seed, preset, progress, |i, p| {
+            eprintln!(
+                "  sub-{i:03}: {} (KL {})",
+                p.config.grade.name(),
+                p.truth.kl_grade
+            );
+        })
+    })
+    .with_context(|| format!("writing the cohort to {}", out.display()))?;
+    eprintln!(
+        "{} subjects and manifest.json written to {}",
+        entries.len(),
+        out.display()
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "out": out, "manifest": out.join("manifest.json"), "count": entries.len() })
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,622 @@
+//! Synthetic knee phantoms with known truth: the demo case, the test fixture and the
+//! training set. One subject = a right knee (shape and trabecular knobs drawn from a seed)
+//! scanned twice: a CT (axial, HU, PSF, noise, table and clothing) and an MR (sagittal,
+//! balanced-FFE-like contrast, bias field, Rician noise), in different poses and with
+//! different knee flexion. Everything is known: labels, subregions, landmarks, the true
+//! CT -> MR transforms per bone and the trabecular parameters per subregion.
+
+pub mod anatomy;
+pub mod rng;
+pub mod scanner;
+pub mod sdf;
+pub mod trabecular;
+pub mod truth;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nalgebra::{Isometry3, Matrix3, Point3, Translation3, UnitQuaternion, Vector3};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::io::landmarks::{Landmark, write_landmarks};
+use crate::io::nifti::{WriteDtype, write_labels, write_nifti};
+use crate::io::transform_file::write_rigid;
+use crate::progress::Progress;
+use crate::volume::transform::euler_zxy_matrix;
+use crate::volume::{Geometry, RigidTransform, Volume};
+
+use anatomy::{FEMUR, LANDMARK_INSET_MM, PATELLA, PosedKnee, Room, SUBREGIONS, Shape, Tissue};
+use rng::Rng;
+use scanner::{Modality, ScanSpec};
+use trabecular::{Structure, TrabecularModel};
+use truth::{Flexion, LandmarkInfo, RigidTruth, Transforms, Truth, TruthSampling};
+
+/// Image sizes: `paper` is the paper's geometry, `small` the same physics on fewer voxels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Preset {
+    Small,
+    Paper,
+}
+
+impl Preset {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "small" => Ok(Preset::Small),
+            "paper" => Ok(Preset::Paper),
+            o => Err(Error::invalid(format!(
+                "unknown preset '{o}' (use small or paper)"
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Small => "small",
+            Preset::Paper => "paper",
+        }
+    }
+}
+
+/// KOA group: normal (KL 0), mild (KL 1-2), advanced (KL 3-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Grade {
+    Normal,
+    Mild,
+    Advanced,
+}
+
+impl Grade {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "normal" => Ok(Grade::Normal),
+            "mild" => Ok(Grade::Mild),
+            "advanced" => Ok(Grade::Advanced),
+            o => Err(Error::invalid(format!(
+                "unknown grade '{o}' (use normal, mild or advanced)"
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Grade::Normal => "normal",
+            Grade::Mild => "mild",
+            Grade::Advanced => "advanced",
+        }
+    }
+}
+
+/// What to generate.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub seed: u64,
+    pub grade: Grade,
+    pub preset: Preset,
+}
+
+/// A generated subject, in memory.
+pub struct Phantom {
+    pub config: Config,
+    pub ct: Volume,
+    pub ct_labels: Vec<u8>,
+    pub ct_subregions: Vec<u8>,
+    pub mr: Volume,
+    pub mr_labels: Vec<u8>,
+    pub mr_subregions: Vec<u8>,
+    pub landmarks_ct: Vec<Landmark>,
+    pub landmarks_mr: Vec<Landmark>,
+    /// True CT -> MR transforms (ITK direction): tibia/global and femur.
+    pub ct_to_mr_global: RigidTransform,
+    pub ct_to_mr_femur: RigidTransform,
+    pub truth: Truth,
+    /// Seconds per step (not written to files, which depend on the seed only).
+    pub timings_s: Vec<(String, f64)>,
+}
+
+/// The paper's sagittal MR direction: i -> posterior, j -> inferior, k -> right.
+fn sagittal() -> Matrix3<f64> {
+    Matrix3::from_columns(&[Vector3::y(), -Vector3::z(), -Vector3::x()])
+}
+
+fn grid(
+    size: [usize; 3],
+    spacing: [f64; 3],
+    direction: Matrix3<f64>,
+    center: Point3<f64>,
+) -> Geometry {
+    let half = Vector3::from_fn(|a, _| spacing[a] * (size[a] as f64 - 1.0) / 2.0);
+    let origin = center - direction * half;
+    Geometry::new(size, spacing, origin.coords.into()).with_direction(direction)
+}
+
+/// The two scanners of a preset.
+pub fn scan_specs(preset: Preset) -> (ScanSpec, ScanSpec) {
+    let c = Point3::origin();
+    match preset {
+        Preset::Paper => (
+            ScanSpec {
+                geometry: grid([150, 150, 90], [0.977, 0.977, 1.0], Matrix3::identity(), c),
+                modality: Modality::Ct,
+                tile_sub: [4, 4, 4],
+                anatomy_sub: [2, 2, 2],
+                noise_sd: 20.0,
+                psf_sd_mm: [0.4, 0.4, 0.45],
+            },
+            ScanSpec {
+                geometry: grid([640, 640, 120], [0.234, 0.234, 1.5], sagittal(), c),
+                modality: Modality::Mr,
+                tile_sub: [2, 2, 3],
+                anatomy_sub: [1, 1, 3],
+                noise_sd: 25.0,
+                psf_sd_mm: [0.0; 3],
+            },
+        ),
+        Preset::Small => (
+            ScanSpec {
+                geometry: grid([75, 75, 45], [1.954, 1.954, 2.0], Matrix3::identity(), c),
+                modality: Modality::Ct,
+                tile_sub: [4, 4, 4],
+                anatomy_sub: [2, 2, 2],
+                noise_sd: 20.0,
+                psf_sd_mm: [0.4, 0.4, 0.45],
+            },
+            ScanSpec {
+                geometry: grid([192, 192, 48], [0.78, 0.78, 3.75], sagittal(), c),
+                modality: Modality::Mr,
+                tile_sub: [2, 2, 6],
+                anatomy_sub: [1, 1, 3],
+                noise_sd: 25.0,
+                psf_sd_mm: [0.0; 3],
+            },
+        ),
+    }
+}
+
+fn truth_sampling(preset: Preset) -> TruthSampling {
+    match preset {
+        Preset::Paper => TruthSampling {
+            cubes_per_subregion: 2,
+            cube_mm: 2.4,
+            voxel_mm: 0.04,
+        },
+        Preset::Small => TruthSampling {
+            cubes_per_subregion: 1,
+            cube_mm: 2.0,
+            voxel_mm: 0.04,
+        },
+    }
+}
+
+/// A random scanner pose (world from knee): rotation sd (deg, per axis) and shift sd (mm).
+fn pose(rng: &mut Rng, rot_sd_deg: [f64; 3], shift_sd_mm: f64) -> Isometry3<f64> {
+    let a: [f64; 3] =
+        std::array::from_fn(|i| (rot_sd_deg[i] * rng.normal().clamp(-2.0, 2.0)).to_radians());
+    let r = UnitQuaternion::from_matrix(&euler_zxy_matrix(a));
+    let t = Vector3::from_fn(|_, _| shift_sd_mm * rng.normal().clamp(-2.0, 2.0));
+    Isometry3::from_parts(Translation3::from(t), r)
+}
+
+/// The rigid transform equal to `iso`, written about centre `c` (ITK's parameterization).
+fn rigid_about(iso: &Isometry3<f64>, c: &Point3<f64>) -> RigidTransform {
+    let t = iso.translation.vector + iso.rotation * c.coords - c.coords;
+    RigidTransform {
+        rotation: iso.rotation,
+        translation_mm: t,
+        center_mm: *c,
+    }
+}
+
+fn rigid_truth(t: &RigidTransform, file: &str) -> RigidTruth {
+    let m = t.rotation.to_rotation_matrix().into_inner();
+    RigidTruth {
+        file: file.into(),
+        matrix: std::array::from_fn(|n| m[(n / 3, n % 3)]),
+        translation_mm: t.translation_mm.into(),
+        center_mm: t.center_mm.coords.into(),
+        euler_zxy_rad: t.euler_zxy(),
+    }
+}
+
+/// Generates one subject.
+pub fn generate(config: Config, progress: &Progress) -> Result<Phantom> {
+    let seed = config.seed;
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
+        timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+    let mut rng = Rng::new(seed, "subject");
+    let kl = match config.grade {
+        Grade::Normal => 0,
+        Grade::Mild => 1 + (rng.uniform() < 0.5) as u8,
+        Grade::Advanced => 3 + (rng.uniform() < 0.5) as u8,
+    };
+    let shape = Shape::random(&mut Rng::new(seed, "shape"), kl);
+    let model = TrabecularModel::random(&mut Rng::new(seed, "knobs"), kl);
+    let structure = Structure::new(seed);
+    lap("structure", &mut timings);
+
+    let mut prng = Rng::new(seed, "pose");
+    let world_ct_from_knee = pose(&mut prng, [2.0, 2.0, 4.0], 3.0);
+    let world_mr_from_knee = pose(&mut prng, [5.0, 5.0, 8.0], 5.0);
+    let flex_ct_deg = prng.range(0.0, 4.0);
+    let flex_mr_deg = flex_ct_deg + prng.range(3.0, 15.0);
+    let knee_from_femur_ct = anatomy::knee_from_femur(&shape, flex_ct_deg.to_radians());
+    let knee_from_femur_mr = anatomy::knee_from_femur(&shape, flex_mr_deg.to_radians());
+    let mut room_rng = Rng::new(seed, "room");
+    let clothing_gap_mm = room_rng.range(1.0, 4.0);
+    let clothing_mm = room_rng.range(0.8, 1.6);
+    let posterior = shape.limb_y_mm + shape.thigh_semi_mm[1].max(shape.shank_semi_mm[1]);
+    let room = Room {
+        table_top_y_mm: world_ct_from_knee.translation.vector.y
+            + posterior
+            + clothing_gap_mm
+            + clothing_mm
+            + 2.0,
+        table_curvature: 0.0015,
+        table_shell_mm: 1.5,
+        table_thickness_mm: 12.0,
+        clothing_gap_mm,
+        clothing_mm,
+    };
+    let (ct_spec, mr_spec) = scan_specs(config.preset);
+    let knee_ct = PosedKnee::new(
+        &shape,
+        world_ct_from_knee.inverse(),
+        knee_from_femur_ct.inverse(),
+        Some(&room),
+    );
+    let knee_mr = PosedKnee::new(
+        &shape,
+        world_mr_from_knee.inverse(),
+        knee_from_femur_mr.inverse(),
+        None,
+    );
+
+    let noise = rng::mix(seed ^ 0x5EED);
+    let ct = scanner::render(&ct_spec, &knee_ct, &structure, &model, noise ^ 1, progress)?;
+    lap("ct", &mut timings);
+    let mr = scanner::render(&mr_spec, &knee_mr, &structure, &model, noise ^ 2, progress)?;
+    lap("mr", &mut timings);
+
+    // Landmarks: bone rest frame -> each scanner's world.
+    let mut landmarks_ct = Vec::new();
+    let mut landmarks_mr = Vec::new();
+    for d in shape.landmark_defs() {
+        let pb = shape.landmark(&d);
+        let femoral = d.bone == FEMUR || d.bone == PATELLA;
+        let (kc, km) = if femoral {
+            (knee_from_femur_ct * pb, knee_from_femur_mr * pb)
+        } else {
+            (pb, pb)
+        };
+        let (pc, pm) = (world_ct_from_knee * kc, world_mr_from_knee * km);
+        landmarks_ct.push(Landmark {
+            label: d.label.into(),
+            position_mm: pc.coords.into(),
+        });
+        landmarks_mr.push(Landmark {
+            label: d.label.into(),
+            position_mm: pm.coords.into(),
+        });
+    }
+
+    // True transforms, CT world -> MR world.
+    let global = world_mr_from_knee * world_ct_from_knee.inverse();
+    let femur = world_mr_from_knee
+        * knee_from_femur_mr
+        * knee_from_femur_ct.inverse()
+        * world_ct_from_knee.inverse();
+    let c = ct_spec.geometry.center_mm();
+    let ct_to_mr_global = rigid_about(&global, &c);
+    let ct_to_mr_femur = rigid_about(&femur, &c);
+    let (axis_p, axis_d) = shape.flexion_axis();
+    let axis_ct_p = world_ct_from_knee * axis_p;
+    let axis_ct_d = world_ct_from_knee.rotation * axis_d;
+
+    let trabecular = truth::measure_trabecular(
+        &shape,
+        &structure,
+        &model,
+        truth_sampling(config.preset),
+        seed,
+        progress,
+    )?;
+    lap("truth", &mut timings);
+
+    let files: BTreeMap<String, String> = [
+        ("ct.nii.gz", "CT in HU (int16), axial"),
+        (
+            "mr.nii.gz",
+            "MR, raw balanced-FFE-like signal (int16), sagittal",
+        ),
+        (
+            "ct_labels.nii.gz",
+            "tissue labels on the CT grid (see labels)",
+        ),
+        ("mr_labels.nii.gz", "tissue labels on the MR grid"),
+        (
+            "ct_subregions.nii.gz",
+            "subchondral trabecular subregions on the CT grid (see subregion_labels)",
+        ),
+        (
+            "mr_subregions.nii.gz",
+            "subchondral trabecular subregions on the MR grid",
+        ),
+        (
+            "landmarks_ct.json",
+            "anatomical landmarks, CT world LPS mm (srrd JSON)",
+        ),
+        (
+            "landmarks_mr.json",
+            "the same landmarks, MR world LPS mm (srrd JSON)",
+        ),
+        (
+            "landmarks_ct.mrk.json",
+            "landmarks_ct as a 3D Slicer markups file",
+        ),
+        (
+            "landmarks_mr.mrk.json",
+            "landmarks_mr as a 3D Slicer markups file",
+        ),
+        (
+            "ct_to_mr_global.tfm",
+            "true CT -> MR rigid transform of the tibia, fibula and soft tissue (ITK)",
+        ),
+        (
+            "ct_to_mr_femur.tfm",
+            "true CT -> MR rigid transform of the femur and patella (ITK)",
+        ),
+        ("truth.json", "this file"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let labels = Tissue::ALL
+        .iter()
+        .map(|t| (*t as u8, t.name().to_string()))
+        .collect();
+    let mut subregion_labels = BTreeMap::new();
+    subregion_labels.insert(0u8, "outside".to_string());
+    for (b, bone) in ["femur", "tibia"].iter().enumerate() {
+        for (s, name) in SUBREGIONS.iter().enumerate() {
+            subregion_labels.insert((b * 6 + s + 1) as u8, format!("{bone}_{name}"));
+        }
+    }
+    let truth = Truth {
+        format: "srrd-phantom-truth/1".into(),
+        seed,
+        preset: config.preset.name().into(),
+        grade: config.grade.name().into(),
+        kl_grade: kl,
+        side: "right".into(),
+        files,
+        labels,
+        subregion_labels,
+        subregion_rule: "Bone frames: x toward the patient's left (medial for this right knee), \
+            y posterior, z superior; the femur's frame rotates with it. Femoral region: the \
+            femoral marrow cavity (inside the cortex) below z = zc + 5 mm, zc the height of the \
+            condyles' centres of curvature. Tibial region: the tibial marrow cavity within 15 mm \
+            under the plateau. Medial: x > 0. Anterior/central/posterior: thirds of the \
+            antero-posterior extent (femur: condyles, y from yc - R - 4 to yc + R; tibia: the \
+            plateau's y range)."
+            .into(),
+        flexion_deg: Flexion {
+            ct: flex_ct_deg,
+            mr: flex_mr_deg,
+            femur_extra: flex_mr_deg - flex_ct_deg,
+        },
+        transforms: Transforms {
+            ct_to_mr_global: rigid_truth(&ct_to_mr_global, "ct_to_mr_global.tfm"),
+            ct_to_mr_femur: rigid_truth(&ct_to_mr_femur, "ct_to_mr_femur.tfm"),
+            flexion_axis_ct: [axis_ct_p.coords.into(), axis_ct_d.into()],
+        },
+        trabecular,
+        scanners: [
+            ("ct".to_string(), ct_spec.clone()),
+            ("mr".to_string(), mr_spec.clone()),
+        ]
+        .into_iter()
+        .collect(),
+        anatomy: shape.clone(),
+        knobs: model.clone(),
+        landmarks: LandmarkInfo {
+            count: landmarks_ct.len(),
+            inset_mm: LANDMARK_INSET_MM,
+            files: vec![
+                "landmarks_ct.json".into(),
+                "landmarks_mr.json".into(),
+                "landmarks_ct.mrk.json".into(),
+                "landmarks_mr.mrk.json".into(),
+            ],
+        },
+    };
+    let to_volume = |g: &Geometry, v: Vec<f32>| {
+        let [ni, nj, nk] = g.size;
+        ndarray::Array3::from_shape_vec((nk, nj, ni), v)
+            .map_err(|e| Error::invalid(e.to_string()))
+            .and_then(|a| Volume::from_data(g.clone(), a))
+    };
+    Ok(Phantom {
+        config,
+        ct: to_volume(&ct_spec.geometry, ct.values)?,
+        ct_labels: ct.labels,
+        ct_subregions: ct.subregions,
+        mr: to_volume(&mr_spec.geometry, mr.values)?,
+        mr_labels: mr.labels,
+        mr_subregions: mr.subregions,
+        landmarks_ct,
+        landmarks_mr,
+        ct_to_mr_global,
+        ct_to_mr_femur,
+        truth,
+        timings_s: timings,
+    })
+}
+
+impl Phantom {
+    /// Writes every file into `dir` (created if needed); `truth.json` last, so its presence
+    /// means the set is complete.
+    pub fn write(&self, dir: &Path, progress: &Progress) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        progress.start("writing files", 13);
+        let step = |r: Result<()>| -> Result<()> {
+            r?;
+            progress.advance(1);
+            progress.check()
+        };
+        let (cg, mg) = (&self.ct.geometry, &self.mr.geometry);
+        // The images in parallel (compression is the slow part).
+        let images: Vec<Box<dyn Fn() -> Result<()> + Sync>> = vec![
+            Box::new(|| write_nifti(&dir.join("mr.nii.gz"), &self.mr, WriteDtype::I16)),
+            Box::new(|| write_labels(&dir.join("mr_labels.nii.gz"), mg, &self.mr_labels)),
+            Box::new(|| write_labels(&dir.join("mr_subregions.nii.gz"), mg, &self.mr_subregions)),
+            Box::new(|| write_nifti(&dir.join("ct.nii.gz"), &self.ct, WriteDtype::I16)),
+            Box::new(|| write_labels(&dir.join("ct_labels.nii.gz"), cg, &self.ct_labels)),
+            Box::new(|| write_labels(&dir.join("ct_subregions.nii.gz"), cg, &self.ct_subregions)),
+        ];
+        images.par_iter().try_for_each(|w| step(w()))?;
+        step(write_landmarks(
+            &dir.join("landmarks_ct.json"),
+            &self.landmarks_ct,
+        ))?;
+        step(write_landmarks(
+            &dir.join("landmarks_mr.json"),
+            &self.landmarks_mr,
+        ))?;
+        step(write_landmarks(
+            &dir.join("landmarks_ct.mrk.json"),
+            &self.landmarks_ct,
+        ))?;
+        step(write_landmarks(
+            &dir.join("landmarks_mr.mrk.json"),
+            &self.landmarks_mr,
+        ))?;
+        step(write_rigid(
+            &dir.join("ct_to_mr_global.tfm"),
+            &self.ct_to_mr_global,
+        ))?;
+        step(write_rigid(
+            &dir.join("ct_to_mr_femur.tfm"),
+            &self.ct_to_mr_femur,
+        ))?;
+        let json =
+            serde_json::to_string_pretty(&self.truth).map_err(|e| Error::invalid(e.to_string()))?;
+        let path = dir.join("truth.json");
+        step(crate::io::atomic_write(&path, |w| {
+            w.write_all(json.as_bytes())
+        }))
+    }
+}
+
+/// One subject of a cohort manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct CohortEntry {
+    pub id: String,
+    pub seed: u64,
+    pub grade: String,
+    pub kl_grade: u8,
+    pub dir: String,
+}
+
+/// The grades of an N-subject cohort with the paper's mix (30 normal, 25 mild, 25
+/// advanced per 80), in a seeded shuffled order.
+pub fn cohort_grades(n: usize, seed: u64) -> Vec<Grade> {
+    let normal = (n as f64 * 30.0 / 80.0).round() as usize;
+    let mild = ((n - normal) as f64 / 2.0).round() as usize;
+    let mut g: Vec<Grade> = (0..n)
+        .map(|i| {
+            if i < normal {
+                Grade::Normal
+            } else if i < normal + mild {
+                Grade::Mild
+            } else {
+                Grade::Advanced
+            }
+        })
+        .collect();
+    let mut rng = Rng::new(seed, "cohort order");
+    for i in (1..g.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        g.swap(i, j);
+    }
+    g
+}
+
+/// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`.
+pub fn write_cohort(
+    dir: &Path,
+    n: usize,
+    seed: u64,
+    preset: Preset,
+    progress: &Progress,
+    mut on_subject: impl FnMut(usize, &Phantom),
+) -> Result<Vec<CohortEntry>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut entries = Vec::new();
+    for (i, grade) in cohort_grades(n, seed).into_iter().enumerate() {
+        let sub_seed = rng::mix(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        let id = format!("sub-{i:03}");
+        let p = generate(
+            Config {
+                seed: sub_seed,
+                grade,
+                preset,
+            },
+            progress,
+        )?;
+        p.write(&dir.join(&id), progress)?;
+        on_subject(i, &p);
+        entries.push(CohortEntry {
+            id: id.clone(),
+            seed: sub_seed,
+            grade: grade.name().into(),
+            kl_grade: p.truth.kl_grade,
+            dir: id,
+        });
+    }
+    let manifest = serde_json::json!({
+        "format": "srrd-phantom-cohort/1",
+        "seed": seed,
+        "preset": preset.name(),
+        "count": n,
+        "subjects": entries,
+    });
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid(e.to_string()))?;
+    crate::io::atomic_write(&dir.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
+    Ok(entries)
+}
+
+/// The demo knee's configuration.
+pub const DEMO: Config = Config {
+    seed: 7,
+    grade: Grade::Advanced,
+    preset: Preset::Paper,
+};
+
+/// Where the demo knee is cached: `$SRRD_DEMO_DIR`, else `$XDG_CACHE_HOME/srrd/demo-knee`,
+/// else `~/.cache/srrd/demo-knee`.
+pub fn demo_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SRRD_DEMO_DIR") {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("srrd").join("demo-knee")
+}
+
+/// The demo knee's folder, generating it the first time (a one-time step).
+pub fn ensure_demo(progress: &Progress) -> Result<PathBuf> {
+    let dir = demo_dir();
+    if dir.join("truth.json").is_file() {
+        return Ok(dir);
+    }
+    let p = generate(DEMO, progress)?;
+    p.write(&dir, progress)?;
+    Ok(dir)
+}
