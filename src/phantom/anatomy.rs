@@ -217,7 +217,7 @@ impl Shape {
     // ---- bones, each in its own rest frame ----
 
     /// The intercondylar notch: an arch (elliptic cylinder along y, roof at zm + 6 mm)
-    /// open posteriorly from y = yc - 8 mm.
+    /// open posteriorly from y = yc - 14 mm.
     fn notch(&self, p: &Point3<f64>) -> f64 {
         let (yc, zm) = (self.condyle_y_mm, self.condyle_zm_mm());
         let (a, b) = (self.notch_half_width_mm, 20.0);
@@ -225,7 +225,7 @@ impl Shape {
         let k0 = ((x / a).powi(2) + (z / b).powi(2)).sqrt();
         let k1 = ((x / (a * a)).powi(2) + (z / (b * b)).powi(2)).sqrt();
         let arch = if k1 < 1e-12 { -a } else { k0 * (k0 - 1.0) / k1 };
-        smax(arch, (yc - 8.0) - p.y, 2.0)
+        smax(arch, (yc - 14.0) - p.y, 2.0)
     }
 
     /// Femur signed distance (femur frame).
@@ -251,8 +251,8 @@ impl Shape {
         );
         let meta = ellipsoid(
             p,
-            &Point3::new(0.0, yc - 4.0, zm + 12.0),
-            &Vector3::new(cx + hw - 4.0, 20.0, 30.0),
+            &Point3::new(0.0, yc - 4.0, zm + 16.0),
+            &Vector3::new(cx + hw - 4.0, 20.0, 28.0),
         );
         let shaft = capsule(
             p,
@@ -330,8 +330,8 @@ impl Shape {
         let spine = |x: f64| ellipsoid(p, &Point3::new(x, py, zb), &Vector3::new(3.2, 7.0, 7.5));
         let meta = ellipsoid(
             p,
-            &Point3::new(0.0, py + 1.0, zb - 14.0),
-            &Vector3::new(a - 3.0, b - 2.0, 24.0),
+            &Point3::new(0.0, py + 1.0, zb - 20.0),
+            &Vector3::new(a - 3.0, b - 2.0, 20.0),
         );
         let tuber = ellipsoid(
             p,
@@ -606,7 +606,9 @@ impl<'a> PosedKnee<'a> {
         let thigh = elliptic_cylinder_z(pf, &c, s.thigh_semi_mm[0], s.thigh_semi_mm[1]);
         let shank = elliptic_cylinder_z(pk, &c, s.shank_semi_mm[0], s.shank_semi_mm[1]);
         let w = smoothstep(-25.0, 25.0, pk.z);
-        w * thigh + (1.0 - w) * shank
+        // The patella and the tibial tuberosity lie under a thin soft-tissue cover.
+        let limb = w * thigh + (1.0 - w) * shank;
+        smin(limb, s.patella(pf) - 9.0, 12.0)
     }
 
     /// What lies at world point `p`.
@@ -667,7 +669,7 @@ impl<'a> PosedKnee<'a> {
         let ct = s.by_side(pk.x, s.tibial_cartilage_mm);
         let notch = s.notch(&pf);
         let femoral_zone = (pf.z < zm + 12.0 || (pf.y < s.condyle_y_mm - 15.0 && pf.z < zm + 30.0))
-            && (notch > 1.0 || pf.y < s.condyle_y_mm - 10.0);
+            && (notch > 1.0 || pf.y < s.condyle_y_mm - 16.0);
         let radial = s.plateau_radial(&pk);
         let tibial_zone = pk.z > s.plateau_base_mm() - 4.0 && radial < -1.5 && pk.x.abs() > 8.5;
         let pc = s.patella_center();
@@ -683,7 +685,7 @@ impl<'a> PosedKnee<'a> {
                 .min((pf.z - zm - 12.0).abs())
                 .min((pf.z - zm - 30.0).abs())
                 .min((pf.y - yc + 15.0).abs())
-                .min((pf.y - yc + 10.0).abs())
+                .min((pf.y - yc + 16.0).abs())
                 .min((notch - 1.0).abs());
         }
         if d[1] < ct + 2.0 {
@@ -880,7 +882,7 @@ impl Shape {
             def(
                 "femur_trochlear_groove",
                 FEMUR,
-                [0.0, yc - 10.0, zm + 6.0],
+                [0.0, yc - 16.0, zm + 8.0],
                 -y,
             ),
             def(
@@ -896,10 +898,10 @@ impl Shape {
                 -y,
             ),
             def(
-                "femur_anterior_metaphysis",
+                "femur_posterior_metaphysis",
                 FEMUR,
-                [0.0, yc - 3.0, zm + 10.0],
-                -y,
+                [0.0, yc - 3.0, zm + 14.0],
+                y,
             ),
             def("tibia_medial_plateau", TIBIA, [cx, py, zb - 8.0], z),
             def("tibia_lateral_plateau", TIBIA, [-cx, py, zb - 8.0], z),
@@ -941,5 +943,61 @@ impl Shape {
             }
         }
         d.from + d.dir * (0.5 * (lo + hi) - LANDMARK_INSET_MM)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Femur and tibia never overlap and keep a joint space, at every grade and flexion.
+    #[test]
+    fn bones_keep_a_joint_space() {
+        for seed in 0..6u64 {
+            for kl in [0u8, 2, 4] {
+                let shape = Shape::random(&mut Rng::new(seed, "shape"), kl);
+                for deg in [0.0f64, 10.0, 20.0] {
+                    let femur_from_knee = knee_from_femur(&shape, deg.to_radians()).inverse();
+                    let mut closest = f64::MAX;
+                    let mut at = Point3::origin();
+                    for i in -40..=40 {
+                        for j in -30..=30 {
+                            for k in -10..=10 {
+                                let pk = Point3::new(i as f64, j as f64, k as f64 * 0.5);
+                                let (df, dt) =
+                                    (shape.femur(&(femur_from_knee * pk)), shape.tibia(&pk));
+                                if df < 0.0 && dt < closest {
+                                    closest = dt;
+                                    at = pk;
+                                }
+                            }
+                        }
+                    }
+                    assert!(
+                        closest > 1.0,
+                        "seed {seed} KL {kl} flexion {deg}: femur {closest} mm from the tibia at {at:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn landmarks_start_inside_and_sit_inside_their_bone() {
+        let shape = Shape::random(&mut Rng::new(3, "shape"), 2);
+        for d in shape.landmark_defs() {
+            assert!(
+                shape.bone(d.bone, &d.from) < 0.0,
+                "{} starts outside",
+                d.label
+            );
+            let p = shape.landmark(&d);
+            let depth = -shape.bone(d.bone, &p);
+            assert!(
+                depth > 1.0 && depth <= LANDMARK_INSET_MM + 1e-6,
+                "{}: {depth} mm deep",
+                d.label
+            );
+        }
     }
 }

@@ -385,10 +385,12 @@ pub struct TrabecularModel {
 impl TrabecularModel {
     /// Draws the subject's knobs.
     pub fn random(rng: &mut Rng, kl: u8) -> Self {
+        // Always draw, so two grades of one seed share every other knob.
+        let jitter = rng.normal();
         let severity = if kl == 0 {
             0.0
         } else {
-            (kl as f64 / 4.0 + 0.06 * rng.normal()).clamp(0.05, 1.1)
+            (kl as f64 / 4.0 + 0.06 * jitter).clamp(0.05, 1.1)
         };
         let mut bone = |bv: f64, ap_weight: [f64; 3]| BoneKnobs {
             bv_tv0: (bv + 0.02 * rng.normal()).clamp(0.12, 0.32),
