@@ -11,6 +11,7 @@ use eframe::egui::{
 use nalgebra::Point3;
 
 use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
+use crate::progress::Progress;
 use crate::volume::{Interpolation, Volume};
 
 /// How a layer's values become colours.
@@ -66,7 +67,8 @@ pub fn auto_window(v: &Volume) -> (f32, f32) {
     ((lo + hi) / 2.0, (hi - lo).max(1e-3))
 }
 
-type LoadResult = Result<Vec<Layer>, String>;
+/// Loaded layers and a note for the user (e.g. why the demo fell back), or an error.
+type LoadResult = Result<(Vec<Layer>, Option<String>), String>;
 
 /// The application state.
 pub struct ViewerApp {
@@ -78,7 +80,7 @@ pub struct ViewerApp {
     pub status: String,
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     pub view_rects: [Rect; 3],
-    loading: Option<Receiver<LoadResult>>,
+    loading: Option<(Receiver<LoadResult>, Arc<Progress>)>,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
     dirty: bool,
 }
@@ -89,11 +91,13 @@ impl ViewerApp {
     /// Starts loading the given images (or the demo volume) in the background.
     pub fn start(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Self {
         let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(load_layers(ct, mr));
+            let _ = tx.send(load_layers(ct, mr, &worker));
         });
         let mut app = Self::with_layers(Vec::new());
-        app.loading = Some(rx);
+        app.loading = Some((rx, progress));
         app
     }
 
@@ -122,13 +126,14 @@ impl ViewerApp {
     }
 
     fn poll_loading(&mut self) {
-        if let Some(rx) = &self.loading
+        if let Some((rx, _)) = &self.loading
             && let Ok(result) = rx.try_recv()
         {
             self.loading = None;
             match result {
-                Ok(layers) => {
+                Ok((layers, note)) => {
                     *self = Self::with_layers(layers);
+                    self.error = note;
                 }
                 Err(e) => self.error = Some(e),
             }
@@ -367,18 +372,32 @@ fn blend(under: Color32, over: Color32, alpha: f32) -> Color32 {
     )
 }
 
-fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>) -> LoadResult {
+fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) -> LoadResult {
+    let (ct, mr) = if ct.is_none() && mr.is_none() {
+        // The demo knee: generated once into the cache, then read from there.
+        match crate::phantom::ensure_demo(progress) {
+            Ok(dir) => (Some(dir.join("ct.nii.gz")), Some(dir.join("mr.nii.gz"))),
+            Err(e) => {
+                let mut l = Layer::new("demo CT (analytic)", super::demo::demo_ct());
+                l.window = (400.0, 1800.0);
+                let why = format!(
+                    "the demo knee could not be prepared ({e}); showing a simple analytic volume"
+                );
+                return Ok((vec![l], Some(why)));
+            }
+        }
+    } else {
+        (ct, mr)
+    };
     let mut layers = Vec::new();
-    if ct.is_none() && mr.is_none() {
-        let mut l = Layer::new("demo CT", super::demo::demo_ct());
-        l.window = (400.0, 1800.0);
-        layers.push(l);
-        return Ok(layers);
-    }
     for (name, path) in [("CT", ct), ("MR", mr)] {
         if let Some(p) = path {
+            progress.start(&format!("reading {name}"), 1);
             let img = crate::io::read_image(&p, None).map_err(|e| e.to_string())?;
             let mut layer = Layer::new(name, img.volume);
+            if name == "CT" {
+                layer.window = (400.0, 1800.0);
+            }
             if !layers.is_empty() {
                 layer.colormap = Colormap::Hot;
                 layer.opacity = 0.4;
@@ -386,7 +405,7 @@ fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>) -> LoadResult {
             layers.push(layer);
         }
     }
-    Ok(layers)
+    Ok((layers, None))
 }
 
 impl eframe::App for ViewerApp {
@@ -405,12 +424,18 @@ impl ViewerApp {
             .default_size(260.0)
             .show(ui, |ui| {
                 ui.heading("Layers");
-                if self.is_loading() {
+                if let Some((_, progress)) = &self.loading {
+                    ui.label(progress.stage());
+                    ui.add(egui::ProgressBar::new(progress.fraction() as f32).show_percentage());
                     ui.horizontal(|ui| {
                         ui.spinner();
-                        ui.label("loading...");
+                        if progress.is_cancelled() {
+                            ui.label("cancelling...");
+                        } else if ui.button("Cancel").clicked() {
+                            progress.cancel();
+                        }
                     });
-                    ctx.request_repaint();
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
                 }
                 if let Some(e) = &self.error {
                     ui.colored_label(Color32::from_rgb(255, 90, 90), e);
