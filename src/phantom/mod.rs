@@ -173,7 +173,8 @@ pub fn scan_specs(preset: Preset) -> (ScanSpec, ScanSpec) {
     }
 }
 
-fn truth_sampling(preset: Preset) -> TruthSampling {
+/// How a preset measures the trabecular truth.
+pub fn truth_sampling(preset: Preset) -> TruthSampling {
     match preset {
         Preset::Paper => TruthSampling {
             cubes_per_subregion: 2,
@@ -218,8 +219,42 @@ fn rigid_truth(t: &RigidTransform, file: &str) -> RigidTruth {
     }
 }
 
+/// The paper preset's scanners with every grid scaled by `scale` in voxels per axis (same
+/// fields of view): for measuring how generation time grows with resolution.
+pub fn scan_specs_scaled(scale: f64) -> (ScanSpec, ScanSpec) {
+    let (mut ct, mut mr) = scan_specs(Preset::Paper);
+    for spec in [&mut ct, &mut mr] {
+        let g = &spec.geometry;
+        let size: [usize; 3] =
+            std::array::from_fn(|a| ((g.size[a] as f64 * scale).round() as usize).max(2));
+        let spacing: [f64; 3] = std::array::from_fn(|a| {
+            g.spacing_mm[a] * (g.size[a] - 1) as f64 / (size[a] - 1) as f64
+        });
+        spec.geometry = grid(size, spacing, g.direction, g.center_mm());
+    }
+    (ct, mr)
+}
+
 /// Generates one subject.
 pub fn generate(config: Config, progress: &Progress) -> Result<Phantom> {
+    let (ct_spec, mr_spec) = scan_specs(config.preset);
+    generate_with(
+        config,
+        ct_spec,
+        mr_spec,
+        truth_sampling(config.preset),
+        progress,
+    )
+}
+
+/// Generates one subject on the given scanners (`generate` uses the preset's).
+pub fn generate_with(
+    config: Config,
+    ct_spec: ScanSpec,
+    mr_spec: ScanSpec,
+    sampling: TruthSampling,
+    progress: &Progress,
+) -> Result<Phantom> {
     let seed = config.seed;
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -261,7 +296,6 @@ pub fn generate(config: Config, progress: &Progress) -> Result<Phantom> {
         clothing_gap_mm,
         clothing_mm,
     };
-    let (ct_spec, mr_spec) = scan_specs(config.preset);
     let knee_ct = PosedKnee::new(
         &shape,
         world_ct_from_knee.inverse(),
@@ -320,7 +354,7 @@ pub fn generate(config: Config, progress: &Progress) -> Result<Phantom> {
         &shape,
         &structure,
         &model,
-        truth_sampling(config.preset),
+        sampling,
         seed,
         progress,
     )?;
