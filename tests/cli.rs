@@ -195,3 +195,108 @@ fn tre_of_a_known_translation() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["max_mm"].as_f64().expect("num") < 1e-9);
 }
+
+#[test]
+fn phantom_writes_a_knee_and_tre_with_the_truth_is_zero() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_dir = dir.path().join("knee");
+    let o = out_dir.to_str().expect("utf8");
+    let out = srrd(&[
+        "phantom", "--out", o, "--preset", "small", "--seed", "3", "--grade", "advanced", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object: {stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["grade"], "advanced");
+    assert!(v["kl_grade"].as_u64().expect("kl") >= 3);
+    assert_eq!(v["trabecular"].as_array().expect("subregions").len(), 12);
+    // TRE of the femoral landmarks: the femur's true transform gives 0, the global one
+    // misses the extra flexion.
+    let tre = |tfm: &str| -> f64 {
+        let out = srrd(&[
+            "tre",
+            "--fixed",
+            out_dir.join("landmarks_ct.json").to_str().expect("utf8"),
+            "--moving",
+            out_dir
+                .join("landmarks_mr.mrk.json")
+                .to_str()
+                .expect("utf8"),
+            "--transform",
+            out_dir.join(tfm).to_str().expect("utf8"),
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let pairs = v["pairs"].as_array().expect("pairs");
+        pairs
+            .iter()
+            .filter(|p| p["label"].as_str().is_some_and(|l| l.starts_with("femur")))
+            .map(|p| p["error_mm"].as_f64().expect("error"))
+            .fold(0.0, f64::max)
+    };
+    assert!(tre("ct_to_mr_femur.tfm") < 1e-6);
+    assert!(tre("ct_to_mr_global.tfm") > 1.0);
+    // Bad arguments: one line, exit 1, nothing written.
+    let bad = srrd(&[
+        "phantom",
+        "--out",
+        dir.path().join("x").to_str().expect("utf8"),
+        "--grade",
+        "severe",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("severe"));
+    assert!(!dir.path().join("x").exists());
+}
+
+#[test]
+fn cohort_writes_subjects_and_a_manifest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = dir.path().join("cohort");
+    let out = srrd(&[
+        "cohort",
+        "--out",
+        o.to_str().expect("utf8"),
+        "--n",
+        "2",
+        "--seed",
+        "9",
+        "--preset",
+        "small",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let subjects = m["subjects"].as_array().expect("subjects");
+    assert_eq!(subjects.len(), 2);
+    for s in subjects {
+        let d = o.join(s["dir"].as_str().expect("dir"));
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).expect("truth"))
+                .expect("json");
+        assert_eq!(t["grade"], s["grade"]);
+        assert_eq!(t["seed"], s["seed"]);
+        assert!(d.join("ct.nii.gz").is_file() && d.join("mr.nii.gz").is_file());
+    }
+    assert_ne!(subjects[0]["seed"], subjects[1]["seed"]);
+}

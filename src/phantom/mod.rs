@@ -350,14 +350,8 @@ pub fn generate_with(
     let axis_ct_p = world_ct_from_knee * axis_p;
     let axis_ct_d = world_ct_from_knee.rotation * axis_d;
 
-    let trabecular = truth::measure_trabecular(
-        &shape,
-        &structure,
-        &model,
-        sampling,
-        seed,
-        progress,
-    )?;
+    let trabecular =
+        truth::measure_trabecular(&shape, &structure, &model, sampling, seed, progress)?;
     lap("truth", &mut timings);
 
     let files: BTreeMap<String, String> = [
