@@ -48,6 +48,8 @@ pub fn phantom(out: &Path, seed: u64, grade: &str, preset: &str, json: bool) -> 
         grade: Grade::parse(grade)?,
         preset: Preset::parse(preset)?,
     };
+    // Fail before the work if the folder cannot be made.
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let p = with_progress(|progress| {
         let p = phantom::generate(config, progress)?;
         p.write(out, progress)?;
@@ -106,6 +108,7 @@ pub fn cohort(out: &Path, n: usize, seed: u64, preset: &str, json: bool) -> anyh
         anyhow::bail!("--n must be at least 1");
     }
     let preset = Preset::parse(preset)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let entries = with_progress(|progress| {
         phantom::write_cohort(out, n, seed, preset, progress, |i, p| {
             eprintln!(
