@@ -11,3 +11,5 @@ pub mod io;
 pub mod morphometry;
 pub mod phantom;
 pub mod progress;
+pub mod registration;
+pub mod segmentation;

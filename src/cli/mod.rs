@@ -4,6 +4,7 @@
 mod info;
 mod morph;
 pub mod phantom;
+mod register;
 mod tre;
 
 use std::path::PathBuf;
@@ -112,6 +113,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Register an MR (moving) to a CT (fixed): coarse rigid, mutual information.
+    Register {
+        /// The CT (fixed image).
+        #[arg(long)]
+        fixed: PathBuf,
+        /// The MR (moving image).
+        #[arg(long)]
+        moving: PathBuf,
+        /// Output folder: coarse.tfm (CT -> MR, ITK), crMR.nii.gz (MR on the CT grid).
+        #[arg(long)]
+        out: PathBuf,
+        /// coarse (rigid); refined and all come with bone segmentation.
+        #[arg(long, default_value = "coarse")]
+        stage: String,
+        /// mi (Mattes mutual information), ncc or ms.
+        #[arg(long, default_value = "mi")]
+        metric: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic knee (CT, MR, labels, landmarks, true transforms, truth.json).
     Phantom {
         /// Output folder.
@@ -207,6 +229,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             patch_maps: patch_maps.as_deref(),
             patch,
             stride,
+            json,
+        }),
+        Some(Command::Register {
+            fixed,
+            moving,
+            out,
+            stage,
+            metric,
+            json,
+        }) => register::register(register::RegisterArgs {
+            fixed: &fixed,
+            moving: &moving,
+            out: &out,
+            stage: &stage,
+            metric: &metric,
             json,
         }),
         Some(Command::Phantom {

@@ -13,6 +13,7 @@ use super::trabecular::{Structure, TrabecularModel};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::volume::Geometry;
+use crate::volume::filter::{blur3, gaussian_kernel};
 
 /// Which scanner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -306,70 +307,5 @@ impl Ctx<'_> {
             }
         }
         sum / (na[0] * na[1] * na[2]) as f32
-    }
-}
-
-/// Normalized Gaussian kernel of `sigma` samples (a delta when sigma is tiny).
-fn gaussian_kernel(sigma: f64) -> Vec<f32> {
-    if sigma < 0.05 {
-        return vec![1.0];
-    }
-    let r = (3.0 * sigma).ceil() as i32;
-    let w: Vec<f64> = (-r..=r)
-        .map(|x| (-(x * x) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let s: f64 = w.iter().sum();
-    w.iter().map(|v| (v / s) as f32).collect()
-}
-
-/// Separable convolution along i, j, k with clamped edges.
-fn blur3(v: &mut [f32], size: [usize; 3], kernels: &[Vec<f32>]) {
-    let [ni, nj, nk] = size;
-    let plane = ni * nj;
-    let strides = [1usize, ni, plane];
-    let lens = [ni, nj, nk];
-    for axis in 0..3 {
-        let k = &kernels[axis];
-        if k.len() == 1 {
-            continue;
-        }
-        let r = (k.len() / 2) as isize;
-        let src = v.to_vec();
-        let (len, stride) = (lens[axis] as isize, strides[axis]);
-        v.par_chunks_mut(plane).enumerate().for_each(|(kk, out)| {
-            for j in 0..nj {
-                for i in 0..ni {
-                    let idx = kk * plane + j * ni + i;
-                    let pos = [i, j, kk][axis] as isize;
-                    let base = idx - pos as usize * stride;
-                    let mut s = 0.0f32;
-                    for (t, w) in k.iter().enumerate() {
-                        let q = (pos + t as isize - r).clamp(0, len - 1) as usize;
-                        s += w * src[base + q * stride];
-                    }
-                    out[j * ni + i] = s;
-                }
-            }
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blur_keeps_constants_and_mass() {
-        let k = gaussian_kernel(0.8);
-        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        let size = [9, 8, 7];
-        let mut v = vec![5.0f32; 9 * 8 * 7];
-        blur3(&mut v, size, &[k.clone(), k.clone(), k.clone()]);
-        assert!(v.iter().all(|x| (x - 5.0).abs() < 1e-4));
-        let mut d = vec![0.0f32; 9 * 8 * 7];
-        d[(3 * 8 + 4) * 9 + 4] = 1.0;
-        blur3(&mut d, size, &[k.clone(), k.clone(), k]);
-        assert!((d.iter().sum::<f32>() - 1.0).abs() < 1e-5);
-        assert!(d[(3 * 8 + 4) * 9 + 4] < 0.5);
     }
 }

@@ -2,6 +2,7 @@
 //! resampling, rigid/affine transforms and dense displacement fields.
 
 pub mod field;
+pub mod filter;
 pub mod geometry;
 pub mod image;
 pub mod interpolate;

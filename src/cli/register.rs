@@ -1,0 +1,98 @@
+//! `srrd register`: MR (moving) to CT (fixed).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::phantom::with_progress;
+use crate::io::nifti::{WriteDtype, write_labels, write_nifti};
+use crate::io::{read_image, write_rigid};
+use crate::registration::{Metric, RigidOptions, register_rigid};
+use crate::segmentation::body::{ct_body_mask, remove_outside_body};
+use crate::segmentation::components::morph_box;
+use crate::volume::{Interpolation, resample};
+
+/// Arguments of `srrd register`.
+pub struct RegisterArgs<'a> {
+    pub fixed: &'a Path,
+    pub moving: &'a Path,
+    pub out: &'a Path,
+    pub stage: &'a str,
+    pub metric: &'a str,
+    pub json: bool,
+}
+
+/// Runs the registration and writes its outputs.
+pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
+    if a.stage != "coarse" {
+        anyhow::bail!(
+            "--stage {}: only the coarse (rigid) stage exists so far; the refined per-bone stage comes with bone segmentation",
+            a.stage
+        );
+    }
+    let metric = Metric::parse(a.metric)?;
+    let fixed =
+        read_image(a.fixed, None).with_context(|| format!("reading {}", a.fixed.display()))?;
+    let moving =
+        read_image(a.moving, None).with_context(|| format!("reading {}", a.moving.display()))?;
+    std::fs::create_dir_all(a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let ct = fixed.volume;
+    // Preprocessing: keep the body (the table and clothing go), sample a band around it.
+    let body = ct_body_mask(&ct).map_err(|e| e.in_file(a.fixed))?;
+    let ct_clean = remove_outside_body(&ct, &body);
+    let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
+    let options = RigidOptions {
+        metric,
+        ..Default::default()
+    };
+    let result = with_progress(|p| {
+        register_rigid(&ct_clean, &moving.volume, Some(&mask), None, &options, p)
+    })
+    .context("coarse registration")?;
+    let t = &result.transform;
+    write_rigid(&a.out.join("coarse.tfm"), t)?;
+    let cr = resample(&moving.volume, &ct.geometry, t, Interpolation::Linear, 0.0);
+    write_nifti(&a.out.join("crMR.nii.gz"), &cr, WriteDtype::F32)?;
+    let body_u8: Vec<u8> = body.iter().map(|b| *b as u8).collect();
+    write_labels(&a.out.join("ct_body.nii.gz"), &ct.geometry, &body_u8)?;
+    let report = serde_json::json!({
+        "stage": "coarse",
+        "metric": a.metric,
+        "transform": {
+            "file": a.out.join("coarse.tfm"),
+            "euler_zxy_rad": t.euler_zxy(),
+            "translation_mm": [t.translation_mm.x, t.translation_mm.y, t.translation_mm.z],
+            "center_mm": [t.center_mm.x, t.center_mm.y, t.center_mm.z],
+        },
+        "crMR": a.out.join("crMR.nii.gz"),
+        "levels": result.levels,
+        "seconds": result.seconds,
+    });
+    if a.json {
+        println!("{report}");
+    } else {
+        let e = t.euler_zxy();
+        println!(
+            "coarse rigid ({}) in {:.2} s: angles ({:.2}, {:.2}, {:.2}) deg, translation ({:.2}, {:.2}, {:.2}) mm",
+            a.metric,
+            result.seconds,
+            e[0].to_degrees(),
+            e[1].to_degrees(),
+            e[2].to_degrees(),
+            t.translation_mm.x,
+            t.translation_mm.y,
+            t.translation_mm.z
+        );
+        for l in &result.levels {
+            println!(
+                "  level {:>4} mm: {} samples, {} iterations, cost {:.5}, converged {}",
+                l.spacing_mm, l.samples, l.iterations, l.final_cost, l.converged
+            );
+        }
+        println!(
+            "wrote coarse.tfm, crMR.nii.gz, ct_body.nii.gz to {}",
+            a.out.display()
+        );
+    }
+    Ok(())
+}

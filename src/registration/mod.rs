@@ -1,0 +1,11 @@
+//! MR-to-CT registration: similarity metrics with analytic gradients, the rigid
+//! transform being optimized, and multi-resolution rigid registration (coarse step).
+//! Transforms follow ITK's direction: fixed (CT) points to moving (MR) points.
+
+pub mod metric;
+pub mod rigid;
+pub mod transform;
+
+pub use metric::Metric;
+pub use rigid::{LevelReport, RigidOptions, RigidResult, register_rigid};
+pub use transform::EulerRigid;

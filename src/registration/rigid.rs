@@ -1,0 +1,329 @@
+//! Multi-resolution rigid registration: a pyramid (smooth, then block-average to 4, 2,
+//! 1 x the fixed spacing by default), a fixed sample of the fixed image per level, and a
+//! regular-step gradient descent on scaled parameters (rotations in mm of arc at the
+//! samples' radius, so a step moves points about equally in every direction). At the
+//! coarsest level a few rotated starts are tried and the best is kept. Deterministic for a
+//! seed.
+
+use std::time::Instant;
+
+use nalgebra::{Point3, Vector3};
+use serde::Serialize;
+
+use super::metric::{Metric, Moving, Samples, evaluate, robust_range};
+use super::transform::EulerRigid;
+use crate::error::{Error, Result};
+use crate::phantom::rng::Rng;
+use crate::progress::Progress;
+use crate::volume::filter::{shrink_factors, smooth_and_shrink};
+use crate::volume::{RigidTransform, Volume};
+
+/// Settings of a rigid registration.
+#[derive(Clone, Debug)]
+pub struct RigidOptions {
+    pub metric: Metric,
+    /// Pyramid levels as target spacings in mm, coarse to fine.
+    pub levels_mm: Vec<f64>,
+    /// Samples of the fixed image per level (a seeded random subset of the mask's voxels).
+    pub max_samples: usize,
+    /// Iterations per level at most.
+    pub iterations: usize,
+    /// Smallest step (mm) at the finest level: convergence.
+    pub min_step_mm: f64,
+    /// Try rotated starts (+-`multistart_deg` about each axis) at the coarsest level.
+    pub multistart_deg: Option<f64>,
+    pub seed: u64,
+}
+
+impl Default for RigidOptions {
+    fn default() -> Self {
+        RigidOptions {
+            metric: Metric::MattesMi { bins: 32 },
+            levels_mm: vec![4.0, 2.0, 1.0],
+            max_samples: 40_000,
+            iterations: 200,
+            min_step_mm: 0.01,
+            multistart_deg: Some(12.0),
+            seed: 1,
+        }
+    }
+}
+
+/// One pyramid level's account.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelReport {
+    pub spacing_mm: f64,
+    pub samples: usize,
+    pub iterations: usize,
+    pub final_cost: f64,
+    pub final_step_mm: f64,
+    pub converged: bool,
+}
+
+/// The result: fixed -> moving, about the fixed image's centre.
+#[derive(Clone, Debug)]
+pub struct RigidResult {
+    pub transform: RigidTransform,
+    pub levels: Vec<LevelReport>,
+    pub seconds: f64,
+}
+
+/// The fixed samples of one level: voxel centres inside the (shrunk) mask.
+fn level_samples(
+    fixed: &Volume,
+    mask: Option<&[bool]>,
+    full: &Volume,
+    max: usize,
+    rng: &mut Rng,
+) -> Samples {
+    let g = &fixed.geometry;
+    let [ni, nj, nk] = g.size;
+    let data = fixed.data.as_slice().unwrap_or(&[]);
+    let f = shrink_factors(
+        &full.geometry,
+        g.spacing_mm[0].max(g.spacing_mm[1]).max(g.spacing_mm[2]),
+    );
+    let fs = full.geometry.size;
+    let inside = |i: usize, j: usize, k: usize| -> bool {
+        let Some(m) = mask else { return true };
+        // Any voxel of the block in the mask.
+        let (i0, j0, k0) = (i * f[0], j * f[1], k * f[2]);
+        for c in k0..(k0 + f[2]).min(fs[2]) {
+            for b in j0..(j0 + f[1]).min(fs[1]) {
+                for a in i0..(i0 + f[0]).min(fs[0]) {
+                    if m[(c * fs[1] + b) * fs[0] + a] {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    };
+    let mut idx: Vec<usize> = Vec::new();
+    for k in 0..nk {
+        for j in 0..nj {
+            for i in 0..ni {
+                if inside(i, j, k) {
+                    idx.push((k * nj + j) * ni + i);
+                }
+            }
+        }
+    }
+    if idx.len() > max {
+        // Partial Fisher-Yates: a seeded subset, then back to memory order.
+        for s in 0..max {
+            let r = s + (rng.next_u64() % (idx.len() - s) as u64) as usize;
+            idx.swap(s, r);
+        }
+        idx.truncate(max);
+        idx.sort_unstable();
+    }
+    let mut samples = Samples::default();
+    for n in idx {
+        let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+        samples
+            .points
+            .push(g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)));
+        samples.values.push(data[n]);
+    }
+    samples
+}
+
+/// Regular-step gradient descent in scaled parameters; returns the final transform,
+/// cost, iterations, last step and whether the step fell below `min_step`.
+#[allow(clippy::too_many_arguments)]
+fn descend(
+    metric: Metric,
+    samples: &Samples,
+    fr: (f32, f32),
+    moving: &Moving,
+    start: &EulerRigid,
+    radius_mm: f64,
+    step0: f64,
+    min_step: f64,
+    iterations: usize,
+    progress: &Progress,
+) -> Result<(EulerRigid, f64, usize, f64, bool)> {
+    let scale = [radius_mm, radius_mm, radius_mm, 1.0, 1.0, 1.0];
+    let mut t = start.clone();
+    let mut e = evaluate(metric, samples, fr, moving, &t);
+    if !e.cost.is_finite() {
+        return Err(Error::invalid(
+            "the images do not overlap at the start of the registration",
+        ));
+    }
+    let mut step = step0;
+    let mut prev_dir: Option<[f64; 6]> = None;
+    let mut it = 0;
+    while it < iterations && step >= min_step {
+        progress.check()?;
+        it += 1;
+        // Gradient in scaled units (mm), direction of steepest descent.
+        let g: [f64; 6] = std::array::from_fn(|p| e.gradient[p] / scale[p]);
+        let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm < 1e-14 {
+            break;
+        }
+        let dir: [f64; 6] = std::array::from_fn(|p| g[p] / norm);
+        if let Some(pd) = prev_dir
+            && pd.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() < 0.0
+        {
+            step *= 0.5;
+        }
+        let mut cand = t.clone();
+        for (p, d) in dir.iter().enumerate() {
+            cand.add(p, -step * d / scale[p]);
+        }
+        let ce = evaluate(metric, samples, fr, moving, &cand);
+        if ce.cost.is_finite() && ce.cost <= e.cost {
+            t = cand;
+            e = ce;
+            prev_dir = Some(dir);
+        } else {
+            step *= 0.5;
+            prev_dir = None;
+        }
+    }
+    Ok((t, e.cost, it, step, step < min_step))
+}
+
+/// Registers `moving` to `fixed` (rigid), optionally restricted to `fixed_mask` (on the
+/// fixed grid), starting from `initial` (fixed -> moving) or from aligned FOV centres.
+pub fn register_rigid(
+    fixed: &Volume,
+    moving: &Volume,
+    fixed_mask: Option<&[bool]>,
+    initial: Option<&RigidTransform>,
+    options: &RigidOptions,
+    progress: &Progress,
+) -> Result<RigidResult> {
+    let clock = Instant::now();
+    if let Some(m) = fixed_mask {
+        if m.len() != fixed.geometry.num_voxels() {
+            return Err(Error::invalid(
+                "the fixed mask is not on the fixed image's grid",
+            ));
+        }
+        if !m.iter().any(|v| *v) {
+            return Err(Error::invalid("the fixed mask is empty"));
+        }
+    }
+    let center = fixed.geometry.center_mm();
+    let mut t = match initial {
+        Some(r) => EulerRigid::from_rigid(r, center),
+        None => {
+            let d = moving.geometry.center_mm() - center;
+            EulerRigid {
+                angles: [0.0; 3],
+                translation: d.into(),
+                center,
+            }
+        }
+    };
+    let mut rng = Rng::new(options.seed, "registration samples");
+    let mut levels = Vec::new();
+    let fixed_std = fixed.clone();
+    let nlev = options.levels_mm.len();
+    for (l, &level_mm) in options.levels_mm.iter().enumerate() {
+        progress.start(
+            &format!("registration: level {} of {nlev} ({level_mm} mm)", l + 1),
+            options.iterations as u64,
+        );
+        let f = smooth_and_shrink(&fixed_std, level_mm);
+        let m = smooth_and_shrink(moving, level_mm);
+        let samples = level_samples(&f, fixed_mask, &fixed_std, options.max_samples, &mut rng);
+        if samples.points.len() < 64 {
+            return Err(Error::invalid(
+                "too few fixed samples: the mask or image is too small",
+            ));
+        }
+        let fr = robust_range(&samples.values);
+        let mv =
+            Moving::new(&m).ok_or_else(|| Error::invalid("moving voxels are not contiguous"))?;
+        let radius = (samples
+            .points
+            .iter()
+            .map(|p| (p - center).norm_squared())
+            .sum::<f64>()
+            / samples.points.len() as f64)
+            .sqrt()
+            .max(10.0);
+        let step0 = level_mm;
+        let min_step = if l + 1 == nlev {
+            options.min_step_mm
+        } else {
+            0.05 * level_mm
+        };
+        if l == 0
+            && let Some(deg) = options.multistart_deg
+        {
+            // A few short runs from rotated starts; keep the best.
+            let mut best: Option<(EulerRigid, f64)> = None;
+            let a = deg.to_radians();
+            let mut starts = vec![t.clone()];
+            for axis in 0..3 {
+                for s in [-a, a] {
+                    let mut c = t.clone();
+                    c.add(axis, s);
+                    starts.push(c);
+                }
+            }
+            for s in &starts {
+                let (r, cost, ..) = descend(
+                    options.metric,
+                    &samples,
+                    fr,
+                    &mv,
+                    s,
+                    radius,
+                    step0,
+                    min_step,
+                    30,
+                    progress,
+                )?;
+                if best.as_ref().is_none_or(|b| cost < b.1) {
+                    best = Some((r, cost));
+                }
+            }
+            if let Some((b, _)) = best {
+                t = b;
+            }
+        }
+        let (r, cost, it, step, converged) = descend(
+            options.metric,
+            &samples,
+            fr,
+            &mv,
+            &t,
+            radius,
+            step0,
+            min_step,
+            options.iterations,
+            progress,
+        )?;
+        t = r;
+        levels.push(LevelReport {
+            spacing_mm: level_mm,
+            samples: samples.points.len(),
+            iterations: it,
+            final_cost: cost,
+            final_step_mm: step,
+            converged,
+        });
+    }
+    Ok(RigidResult {
+        transform: t.to_rigid(),
+        levels,
+        seconds: clock.elapsed().as_secs_f64(),
+    })
+}
+
+/// Mean distance (mm) between where two transforms send a set of points.
+pub fn mean_displacement(a: &RigidTransform, b: &RigidTransform, points: &[Point3<f64>]) -> f64 {
+    use crate::volume::PointTransform;
+    points
+        .iter()
+        .map(|p| (a.transform_point(p) - b.transform_point(p)).norm())
+        .sum::<f64>()
+        / points.len().max(1) as f64
+}
