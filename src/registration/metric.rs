@@ -231,8 +231,8 @@ pub fn evaluate(
                     || (0.0f64, [0.0f64; 6]),
                     |(c, mut g), s| {
                         let e = (s.moving - s.fixed) as f64;
-                        for a in 0..6 {
-                            g[a] += 2.0 * e * s.dm[a];
+                        for (ga, d) in g.iter_mut().zip(&s.dm) {
+                            *ga += 2.0 * e * d;
                         }
                         (c + e * e, g)
                     },
@@ -351,8 +351,8 @@ fn mattes(bins: usize, mapped: &[Mapped], fr: (f32, f32), mr: (f32, f32)) -> Eva
                     }
                 }
                 // d p / d mu = -(1/N) beta'(m - mc) d mc / d mu, d mc / d mu = mscale dm.
-                for a in 0..6 {
-                    g[a] -= w * mscale * s.dm[a];
+                for (ga, d) in g.iter_mut().zip(&s.dm) {
+                    *ga -= w * mscale * d;
                 }
                 g
             },

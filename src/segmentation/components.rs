@@ -105,7 +105,7 @@ pub fn fill_holes_2d(mask: &mut [bool], size: [usize; 3]) {
 
 /// Binary dilation (`grow` true) or erosion by a box of `radius` voxels per axis.
 pub fn morph_box(mask: &[bool], size: [usize; 3], radius: [usize; 3], grow: bool) -> Vec<bool> {
-    let [ni, nj, nk] = size;
+    let [ni, nj, _] = size;
     let mut cur = mask.to_vec();
     let strides = [1usize, ni, ni * nj];
     for axis in 0..3 {
@@ -115,7 +115,7 @@ pub fn morph_box(mask: &[bool], size: [usize; 3], radius: [usize; 3], grow: bool
         }
         let len = size[axis] as isize;
         let src = cur.clone();
-        for n in 0..cur.len() {
+        for (n, out) in cur.iter_mut().enumerate() {
             let pos = [n % ni, (n / ni) % nj, n / (ni * nj)][axis] as isize;
             let base = n as isize - pos * strides[axis] as isize;
             let lo = (pos - r).max(0);
@@ -132,9 +132,8 @@ pub fn morph_box(mask: &[bool], size: [usize; 3], radius: [usize; 3], grow: bool
                     break;
                 }
             }
-            cur[n] = any;
+            *out = any;
         }
-        let _ = nk;
     }
     cur
 }
