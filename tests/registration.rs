@@ -131,3 +131,72 @@ fn body_mask_drops_the_table_and_clothing() {
 fn tissue_mask_of(l: u8) -> bool {
     (1..=11).contains(&l)
 }
+
+#[test]
+fn refined_registration_fixes_the_knee_bend_the_rigid_step_cannot() {
+    use srrd::registration::register_refined;
+    use srrd::segmentation::bones::{CT_BONE_HU, segment_bones};
+    use srrd::volume::PointTransform;
+    let p = generate(
+        Config {
+            seed: 8,
+            grade: Grade::Normal,
+            preset: Preset::Small,
+        },
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let body = ct_body_mask(&p.ct).expect("body");
+    let mask = morph_box(&body, p.ct.geometry.size, [2, 2, 2], true);
+    let coarse = register_rigid(
+        &p.ct,
+        &p.mr,
+        Some(&mask),
+        None,
+        &RigidOptions::default(),
+        &Progress::new(),
+    )
+    .expect("coarse")
+    .transform;
+    let cr = resample(&p.mr, &p.ct.geometry, &coarse, Interpolation::Linear, 0.0);
+    let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
+    let r = register_refined(
+        &p.ct,
+        &cr,
+        &bones,
+        &coarse,
+        Metric::MattesMi { bins: 32 },
+        &Progress::new(),
+    )
+    .expect("refined");
+    assert!(
+        r.min_jacobian > 0.0,
+        "the blended field folds: {}",
+        r.min_jacobian
+    );
+    let field = srrd::volume::Transform::Field(r.field.clone());
+    let tre = |t: &dyn PointTransform, prefix: &str| -> f64 {
+        let pairs: Vec<f64> = p
+            .landmarks_ct
+            .iter()
+            .zip(&p.landmarks_mr)
+            .filter(|(c, _)| c.label.starts_with(prefix))
+            .map(|(c, m)| {
+                (t.transform_point(&Point3::from(c.position_mm)) - Point3::from(m.position_mm))
+                    .norm()
+            })
+            .collect();
+        pairs.iter().sum::<f64>() / pairs.len() as f64
+    };
+    let (rigid_f, refined_f) = (tre(&coarse, "femur"), tre(&field, "femur"));
+    let (rigid_t, refined_t) = (tre(&coarse, "tibia"), tre(&field, "tibia"));
+    eprintln!("femur {rigid_f:.2} -> {refined_f:.2} mm, tibia {rigid_t:.2} -> {refined_t:.2} mm");
+    assert!(
+        refined_f < 0.6 * rigid_f,
+        "femur TRE {rigid_f} -> {refined_f}"
+    );
+    assert!(
+        refined_f < 1.5 && refined_t < 1.5,
+        "femur {refined_f}, tibia {refined_t}"
+    );
+}

@@ -5,12 +5,13 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::phantom::with_progress;
-use crate::io::nifti::{WriteDtype, write_labels, write_nifti};
+use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
 use crate::io::{read_image, write_rigid};
-use crate::registration::{Metric, RigidOptions, register_rigid};
+use crate::registration::{Metric, RigidOptions, register_refined, register_rigid};
 use crate::segmentation::body::{ct_body_mask, remove_outside_body};
+use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
 use crate::segmentation::components::morph_box;
-use crate::volume::{Interpolation, resample};
+use crate::volume::{Interpolation, Transform, resample};
 
 /// Arguments of `srrd register`.
 pub struct RegisterArgs<'a> {
@@ -24,12 +25,11 @@ pub struct RegisterArgs<'a> {
 
 /// Runs the registration and writes its outputs.
 pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
-    if a.stage != "coarse" {
-        anyhow::bail!(
-            "--stage {}: only the coarse (rigid) stage exists so far; the refined per-bone stage comes with bone segmentation",
-            a.stage
-        );
-    }
+    let refine = match a.stage {
+        "coarse" => false,
+        "refined" | "all" => true,
+        o => anyhow::bail!("--stage {o}: use coarse, refined or all"),
+    };
     let metric = Metric::parse(a.metric)?;
     let fixed =
         read_image(a.fixed, None).with_context(|| format!("reading {}", a.fixed.display()))?;
@@ -55,6 +55,46 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     write_nifti(&a.out.join("crMR.nii.gz"), &cr, WriteDtype::F32)?;
     let body_u8: Vec<u8> = body.iter().map(|b| *b as u8).collect();
     write_labels(&a.out.join("ct_body.nii.gz"), &ct.geometry, &body_u8)?;
+    if !a.json {
+        print_coarse(&a, &result);
+    }
+    let mut refined_report = serde_json::Value::Null;
+    if refine {
+        let bones = segment_bones(&ct, CT_BONE_HU).map_err(|e| e.in_file(a.fixed))?;
+        write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &bones)?;
+        let r = with_progress(|p| register_refined(&ct_clean, &cr, &bones, t, metric, p))
+            .context("refined registration")?;
+        write_rigid(&a.out.join("femur.tfm"), &r.femur)?;
+        write_rigid(&a.out.join("tibia.tfm"), &r.tibia)?;
+        write_displacement_field(&a.out.join("refined_field.nii.gz"), &r.field)?;
+        let field = Transform::Field(r.field.clone());
+        let rr = resample(
+            &moving.volume,
+            &ct.geometry,
+            &field,
+            Interpolation::Linear,
+            0.0,
+        );
+        write_nifti(&a.out.join("rrMR.nii.gz"), &rr, WriteDtype::F32)?;
+        if !a.json {
+            println!(
+                "refined per bone in {:.2} s: femur and tibia registered, blended field min Jacobian {:.3}",
+                r.seconds, r.min_jacobian
+            );
+            println!(
+                "wrote femur.tfm, tibia.tfm, refined_field.nii.gz, rrMR.nii.gz, ct_bones.nii.gz"
+            );
+        }
+        refined_report = serde_json::json!({
+            "femur": a.out.join("femur.tfm"),
+            "tibia": a.out.join("tibia.tfm"),
+            "field": a.out.join("refined_field.nii.gz"),
+            "rrMR": a.out.join("rrMR.nii.gz"),
+            "min_jacobian": r.min_jacobian,
+            "seconds": r.seconds,
+            "levels": r.reports.iter().map(|(n, l)| serde_json::json!({"bone": n, "levels": l})).collect::<Vec<_>>(),
+        });
+    }
     let report = serde_json::json!({
         "stage": "coarse",
         "metric": a.metric,
@@ -67,10 +107,17 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         "crMR": a.out.join("crMR.nii.gz"),
         "levels": result.levels,
         "seconds": result.seconds,
+        "refined": refined_report,
     });
     if a.json {
         println!("{report}");
-    } else {
+    }
+    Ok(())
+}
+
+fn print_coarse(a: &RegisterArgs, result: &crate::registration::RigidResult) {
+    let t = &result.transform;
+    {
         let e = t.euler_zxy();
         println!(
             "coarse rigid ({}) in {:.2} s: angles ({:.2}, {:.2}, {:.2}) deg, translation ({:.2}, {:.2}, {:.2}) mm",
@@ -94,5 +141,4 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
             a.out.display()
         );
     }
-    Ok(())
 }

@@ -3,9 +3,11 @@
 //! Transforms follow ITK's direction: fixed (CT) points to moving (MR) points.
 
 pub mod metric;
+pub mod refined;
 pub mod rigid;
 pub mod transform;
 
 pub use metric::Metric;
+pub use refined::{RefinedResult, register_refined};
 pub use rigid::{LevelReport, RigidOptions, RigidResult, register_rigid};
 pub use transform::EulerRigid;

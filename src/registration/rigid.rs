@@ -1,7 +1,7 @@
 //! Multi-resolution rigid registration: a pyramid (smooth, then block-average to 4, 2,
-//! 1 x the fixed spacing by default), a fixed sample of the fixed image per level, and a
-//! regular-step gradient descent on scaled parameters (rotations in mm of arc at the
-//! samples' radius, so a step moves points about equally in every direction). At the
+//! 1 x the fixed spacing by default), a fixed sample of the fixed image per level, and
+//! L-BFGS on scaled parameters (rotations in mm of arc at the samples' radius, so a step
+//! moves points about equally in every direction), about the centroid of the region. At the
 //! coarsest level a few rotated starts are tried and the best is kept. Deterministic for a
 //! seed.
 
@@ -118,19 +118,40 @@ fn level_samples(
         idx.truncate(max);
         idx.sort_unstable();
     }
+    // Jittered inside each voxel (fixed value interpolated there): samples on the grid
+    // nodes of an image that shares the moving grid (crMR on the CT grid) would give mutual
+    // information its interpolation artefact, a false optimum at every whole-voxel shift.
+    let sampler = Moving::new(fixed);
     let mut samples = Samples::default();
     for n in idx {
         let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
-        samples
-            .points
-            .push(g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)));
-        samples.values.push(data[n]);
+        let mut jitter = || (rng.uniform() - 0.5) * 0.9;
+        let u = Vector3::new(
+            i as f64 + jitter(),
+            j as f64 + jitter(),
+            k as f64 + jitter(),
+        );
+        let p = g.index_to_world(u);
+        match sampler.as_ref().and_then(|s| s.sample(&p)) {
+            Some((v, _)) => {
+                samples.points.push(p);
+                samples.values.push(v);
+            }
+            None => {
+                samples
+                    .points
+                    .push(g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)));
+                samples.values.push(data[n]);
+            }
+        }
     }
     samples
 }
 
-/// Regular-step gradient descent in scaled parameters; returns the final transform,
-/// cost, iterations, last step and whether the step fell below `min_step`.
+/// L-BFGS (memory 6) with a backtracking Armijo line search, in scaled parameters
+/// (rotations as mm of arc at `radius_mm`, translations in mm); steps are capped at
+/// `step0` mm. Converged when an accepted step is shorter than `min_step` mm. Returns the
+/// final transform, cost, iterations, last step and convergence.
 #[allow(clippy::too_many_arguments)]
 fn descend(
     metric: Metric,
@@ -145,46 +166,99 @@ fn descend(
     progress: &Progress,
 ) -> Result<(EulerRigid, f64, usize, f64, bool)> {
     let scale = [radius_mm, radius_mm, radius_mm, 1.0, 1.0, 1.0];
+    let eval = |t: &EulerRigid| {
+        let e = evaluate(metric, samples, fr, moving, t);
+        let g: [f64; 6] = std::array::from_fn(|p| e.gradient[p] / scale[p]);
+        (e.cost, g)
+    };
+    let dot = |a: &[f64; 6], b: &[f64; 6]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let norm = |a: &[f64; 6]| dot(a, a).sqrt();
     let mut t = start.clone();
-    let mut e = evaluate(metric, samples, fr, moving, &t);
-    if !e.cost.is_finite() {
+    let (mut cost, mut g) = eval(&t);
+    if !cost.is_finite() {
         return Err(Error::invalid(
             "the images do not overlap at the start of the registration",
         ));
     }
-    let mut step = step0;
-    let mut prev_dir: Option<[f64; 6]> = None;
+    let mut memory: std::collections::VecDeque<([f64; 6], [f64; 6])> = Default::default();
+    let mut last_step = step0;
+    let mut converged = false;
     let mut it = 0;
-    while it < iterations && step >= min_step {
+    while it < iterations {
         progress.check()?;
         it += 1;
-        // Gradient in scaled units (mm), direction of steepest descent.
-        let g: [f64; 6] = std::array::from_fn(|p| e.gradient[p] / scale[p]);
-        let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if norm < 1e-14 {
+        // Two-loop recursion: d = -H g.
+        let mut q = g;
+        let mut alphas = Vec::with_capacity(memory.len());
+        for (s, y) in memory.iter().rev() {
+            let rho = 1.0 / dot(y, s);
+            let a = rho * dot(s, &q);
+            for p in 0..6 {
+                q[p] -= a * y[p];
+            }
+            alphas.push((a, rho));
+        }
+        if let Some((s, y)) = memory.back() {
+            let gamma = dot(s, y) / dot(y, y);
+            q = q.map(|v| v * gamma);
+        } else {
+            let n = norm(&g).max(1e-300);
+            q = q.map(|v| v * step0 / n);
+        }
+        for ((s, y), (a, rho)) in memory.iter().zip(alphas.into_iter().rev()) {
+            let b = rho * dot(y, &q);
+            for p in 0..6 {
+                q[p] += s[p] * (a - b);
+            }
+        }
+        let mut d = q.map(|v| -v);
+        if dot(&d, &g) >= 0.0 {
+            memory.clear();
+            let n = norm(&g).max(1e-300);
+            d = g.map(|v| -v * step0 / n);
+        }
+        let len = norm(&d);
+        if len > step0 {
+            d = d.map(|v| v * step0 / len);
+        }
+        // Backtracking line search.
+        let slope = dot(&g, &d);
+        let mut alpha = 1.0;
+        let mut accepted = None;
+        while alpha * norm(&d) >= 0.25 * min_step {
+            let mut cand = t.clone();
+            for p in 0..6 {
+                cand.add(p, alpha * d[p] / scale[p]);
+            }
+            let (c, cg) = eval(&cand);
+            if c.is_finite() && c <= cost + 1e-4 * alpha * slope {
+                accepted = Some((cand, c, cg));
+                break;
+            }
+            alpha *= 0.5;
+        }
+        let Some((cand, c, cg)) = accepted else {
+            converged = true;
+            break;
+        };
+        let s: [f64; 6] = d.map(|v| v * alpha);
+        let y: [f64; 6] = std::array::from_fn(|p| cg[p] - g[p]);
+        if dot(&s, &y) > 1e-12 {
+            memory.push_back((s, y));
+            if memory.len() > 6 {
+                memory.pop_front();
+            }
+        }
+        t = cand;
+        cost = c;
+        g = cg;
+        last_step = norm(&s);
+        if last_step < min_step {
+            converged = true;
             break;
         }
-        let dir: [f64; 6] = std::array::from_fn(|p| g[p] / norm);
-        if let Some(pd) = prev_dir
-            && pd.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() < 0.0
-        {
-            step *= 0.5;
-        }
-        let mut cand = t.clone();
-        for (p, d) in dir.iter().enumerate() {
-            cand.add(p, -step * d / scale[p]);
-        }
-        let ce = evaluate(metric, samples, fr, moving, &cand);
-        if ce.cost.is_finite() && ce.cost <= e.cost {
-            t = cand;
-            e = ce;
-            prev_dir = Some(dir);
-        } else {
-            step *= 0.5;
-            prev_dir = None;
-        }
     }
-    Ok((t, e.cost, it, step, step < min_step))
+    Ok((t, cost, it, last_step, converged))
 }
 
 /// Registers `moving` to `fixed` (rigid), optionally restricted to `fixed_mask` (on the
@@ -208,11 +282,17 @@ pub fn register_rigid(
             return Err(Error::invalid("the fixed mask is empty"));
         }
     }
-    let center = fixed.geometry.center_mm();
+    // Rotations about the centroid of the region registered: rotation and translation
+    // then barely couple (a bone's rotation does not look like a shift).
+    let center = match fixed_mask {
+        Some(m) => mask_centroid(&fixed.geometry, m),
+        None => fixed.geometry.center_mm(),
+    };
     let mut t = match initial {
         Some(r) => EulerRigid::from_rigid(r, center),
         None => {
-            let d = moving.geometry.center_mm() - center;
+            // Field-of-view centres aligned: y = x + (c_moving - c_fixed).
+            let d = moving.geometry.center_mm() - fixed.geometry.center_mm();
             EulerRigid {
                 angles: [0.0; 3],
                 translation: d.into(),
@@ -224,13 +304,27 @@ pub fn register_rigid(
     let mut levels = Vec::new();
     let fixed_std = fixed.clone();
     let nlev = options.levels_mm.len();
+    // The finest level once from the full images (a 640x640x120 MR is smoothed once),
+    // coarser levels from it.
+    progress.start("registration: image pyramid", 1);
+    let finest = options.levels_mm.iter().cloned().fold(f64::MAX, f64::min);
+    let f_base = smooth_and_shrink(&fixed_std, finest);
+    let m_base = smooth_and_shrink(moving, finest);
     for (l, &level_mm) in options.levels_mm.iter().enumerate() {
         progress.start(
             &format!("registration: level {} of {nlev} ({level_mm} mm)", l + 1),
             options.iterations as u64,
         );
-        let f = smooth_and_shrink(&fixed_std, level_mm);
-        let m = smooth_and_shrink(moving, level_mm);
+        let f = if level_mm > finest {
+            smooth_and_shrink(&f_base, level_mm)
+        } else {
+            f_base.clone()
+        };
+        let m = if level_mm > finest {
+            smooth_and_shrink(&m_base, level_mm)
+        } else {
+            m_base.clone()
+        };
         let samples = level_samples(&f, fixed_mask, &fixed_std, options.max_samples, &mut rng);
         if samples.points.len() < 64 {
             return Err(Error::invalid(
@@ -316,6 +410,23 @@ pub fn register_rigid(
         levels,
         seconds: clock.elapsed().as_secs_f64(),
     })
+}
+
+/// World centroid of a mask's voxels.
+fn mask_centroid(g: &crate::volume::Geometry, mask: &[bool]) -> Point3<f64> {
+    let [ni, nj, _] = g.size;
+    let (mut s, mut n) = (Vector3::zeros(), 0usize);
+    for (v, m) in mask.iter().enumerate() {
+        if *m {
+            s += Vector3::new(
+                (v % ni) as f64,
+                ((v / ni) % nj) as f64,
+                (v / (ni * nj)) as f64,
+            );
+            n += 1;
+        }
+    }
+    g.index_to_world(s / n.max(1) as f64)
 }
 
 /// Mean distance (mm) between where two transforms send a set of points.

@@ -2,4 +2,5 @@
 //! removed), femur/tibia labels and their subchondral trabecular regions.
 
 pub mod body;
+pub mod bones;
 pub mod components;
