@@ -2,7 +2,8 @@
 # The whole test suite: provisions libtorch and the reference venv (idempotent), checks the
 # readers on real files shipped by pydicom and nibabel against SimpleITK/nibabel, resampling
 # against SimpleITK, morphometry against porespy/localthickness/scikit-image, the phantom's
-# files and true transforms with SimpleITK/nibabel, then cargo test.
+# files and true transforms with SimpleITK/nibabel, the registration outputs read by
+# SimpleITK, then cargo test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,5 +16,6 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 "$py" tests/real_files/resample_check.py --srrd "$srrd"
 "$py" tests/real_files/morph_check.py --srrd "$srrd"
 "$py" tests/real_files/phantom_check.py --srrd "$srrd"
+"$py" tests/real_files/register_check.py --srrd "$srrd"
 # Library, binary and integration tests (benches are run by hand: see README).
 cargo test --lib --bins --tests

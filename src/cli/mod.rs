@@ -1,6 +1,7 @@
 //! The `srrd` command line (clap). Subcommands print one JSON object on stdout with
 //! `--json`; errors are one line on stderr and exit code 1.
 
+mod evaluate;
 mod info;
 mod morph;
 pub mod phantom;
@@ -134,6 +135,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// TRE of coarse and refined registration over a phantom cohort (the paper's Table 2).
+    EvalRegistration {
+        /// Cohort folder (from `srrd cohort`).
+        #[arg(long)]
+        cohort: PathBuf,
+        /// Also write the table (Markdown) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only the first N subjects.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic knee (CT, MR, labels, landmarks, true transforms, truth.json).
     Phantom {
         /// Output folder.
@@ -246,6 +262,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             metric: &metric,
             json,
         }),
+        Some(Command::EvalRegistration {
+            cohort,
+            out,
+            limit,
+            json,
+        }) => evaluate::eval_registration(&cohort, out.as_deref(), limit, json),
         Some(Command::Phantom {
             out,
             seed,

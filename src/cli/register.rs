@@ -11,6 +11,7 @@ use crate::registration::{Metric, RigidOptions, register_refined, register_rigid
 use crate::segmentation::body::{ct_body_mask, remove_outside_body};
 use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
 use crate::segmentation::components::morph_box;
+use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use crate::volume::{Interpolation, Transform, resample};
 
 /// Arguments of `srrd register`.
@@ -62,6 +63,8 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     if refine {
         let bones = segment_bones(&ct, CT_BONE_HU).map_err(|e| e.in_file(a.fixed))?;
         write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &bones)?;
+        let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+        write_labels(&a.out.join("ct_subchondral.nii.gz"), &ct.geometry, &regions)?;
         let r = with_progress(|p| register_refined(&ct_clean, &cr, &bones, t, metric, p))
             .context("refined registration")?;
         write_rigid(&a.out.join("femur.tfm"), &r.femur)?;

@@ -4,3 +4,4 @@
 pub mod body;
 pub mod bones;
 pub mod components;
+pub mod subchondral;
