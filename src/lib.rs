@@ -10,6 +10,7 @@ pub mod cli;
 pub mod io;
 pub mod morphometry;
 pub mod phantom;
+pub mod pipeline;
 pub mod progress;
 pub mod registration;
 pub mod segmentation;

@@ -89,3 +89,65 @@ fn window_presets_apply() {
     h.run_steps(2);
     assert_eq!(h.state().layers[0].window, (400.0, 1800.0));
 }
+
+/// A user with a CT and an MR clicks "Register MR to CT": progress shows, and crMR and
+/// rrMR arrive as layers, the rrMR closer to the CT's anatomy than the raw MR.
+#[test]
+fn register_button_adds_crmr_and_rrmr_layers() {
+    use srrd::phantom::{Config, Grade, Preset, generate};
+    use srrd::progress::Progress;
+    let p = generate(
+        Config {
+            seed: 5,
+            grade: Grade::Mild,
+            preset: Preset::Small,
+        },
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let app = ViewerApp::with_layers(vec![
+        Layer::new("CT", p.ct.clone()),
+        Layer::new("MR", p.mr.clone()),
+    ]);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    h.get_by_label("Register MR to CT").click();
+    h.run_steps(2);
+    assert!(
+        h.state().is_busy(),
+        "the registration runs in the background"
+    );
+    let start = std::time::Instant::now();
+    while h.state().is_busy() {
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "registration did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        h.run_steps(1);
+    }
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["CT", "MR", "crMR", "rrMR"]);
+    assert!(s.status.contains("registered"), "{}", s.status);
+    // rrMR is on the CT grid and its bone (dark on MR) lies on the CT's bone.
+    let rr = &s.layers[3].volume;
+    assert_eq!(rr.geometry, p.ct.geometry);
+    let mean_on = |label: u8| {
+        let v: Vec<f32> = rr
+            .data
+            .iter()
+            .zip(&p.ct_labels)
+            .filter(|(_, l)| **l == label)
+            .map(|(v, _)| *v)
+            .collect();
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    assert!(
+        mean_on(10) > mean_on(2) + 100.0,
+        "fat brighter than tibia marrow+trabeculae on rrMR"
+    );
+}

@@ -67,6 +67,9 @@ pub fn auto_window(v: &Volume) -> (f32, f32) {
     ((lo + hi) / 2.0, (hi - lo).max(1e-3))
 }
 
+/// Layers a pipeline run adds and a line for the status bar, or an error.
+type JobResult = Result<(Vec<Layer>, String), String>;
+
 /// Loaded layers and a note for the user (e.g. why the demo fell back), or an error.
 type LoadResult = Result<(Vec<Layer>, Option<String>), String>;
 
@@ -81,6 +84,8 @@ pub struct ViewerApp {
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     pub view_rects: [Rect; 3],
     loading: Option<(Receiver<LoadResult>, Arc<Progress>)>,
+    /// A pipeline run in the background (registration), with its progress.
+    job: Option<(Receiver<JobResult>, Arc<Progress>)>,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
     dirty: bool,
 }
@@ -115,8 +120,56 @@ impl ViewerApp {
             status: String::new(),
             view_rects: [Rect::NOTHING; 3],
             loading: None,
+            job: None,
             textures: [None, None, None],
             dirty: true,
+        }
+    }
+
+    /// Whether a pipeline run (registration) is in progress.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts the registration of the MR layer onto the CT layer in the background
+    /// (coarse rigid, then per-bone refined); crMR and rrMR arrive as layers.
+    pub fn start_registration(&mut self) {
+        let find = |name: &str| {
+            self.layers
+                .iter()
+                .find(|l| l.name == name)
+                .map(|l| l.volume.clone())
+        };
+        let (Some(ct), Some(mr)) = (find("CT"), find("MR")) else {
+            self.error = Some("registration needs a CT and an MR layer".into());
+            return;
+        };
+        let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(run_registration(&ct, &mr, &worker));
+        });
+        self.error = None;
+        self.job = Some((rx, progress));
+    }
+
+    fn poll_job(&mut self) {
+        if let Some((rx, _)) = &self.job
+            && let Ok(result) = rx.try_recv()
+        {
+            self.job = None;
+            match result {
+                Ok((layers, status)) => {
+                    for l in layers {
+                        self.layers.retain(|x| x.name != l.name);
+                        self.layers.push(l);
+                    }
+                    self.status = status;
+                    self.dirty = true;
+                }
+                Err(e) => self.error = Some(e),
+            }
         }
     }
 
@@ -372,6 +425,29 @@ fn blend(under: Color32, over: Color32, alpha: f32) -> Color32 {
     )
 }
 
+fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult {
+    use crate::pipeline::registration::{coarse, refined};
+    use crate::registration::Metric;
+    let metric = Metric::MattesMi { bins: 32 };
+    let c = coarse(ct, mr, metric, progress).map_err(|e| format!("coarse registration: {e}"))?;
+    let r =
+        refined(ct, mr, &c, metric, progress).map_err(|e| format!("refined registration: {e}"))?;
+    let overlay = |name: &str, v: Volume| {
+        let mut l = Layer::new(name, v);
+        l.colormap = Colormap::Hot;
+        l.opacity = 0.4;
+        l
+    };
+    let status = format!(
+        "registered: coarse {:.1} s, refined {:.1} s (min Jacobian {:.2})",
+        c.result.seconds, r.result.seconds, r.result.min_jacobian
+    );
+    Ok((
+        vec![overlay("crMR", c.cr_mr), overlay("rrMR", r.rr_mr)],
+        status,
+    ))
+}
+
 fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) -> LoadResult {
     let (ct, mr) = if ct.is_none() && mr.is_none() {
         // The demo knee: generated once into the cache, then read from there.
@@ -419,6 +495,7 @@ impl ViewerApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll_loading();
+        self.poll_job();
         self.refresh_textures(&ctx);
         egui::Panel::left("layers")
             .default_size(260.0)
@@ -493,6 +570,30 @@ impl ViewerApp {
                         Interpolation::Nearest
                     };
                     changed = true;
+                }
+                ui.separator();
+                ui.label("Pipeline");
+                if let Some((_, progress)) = &self.job {
+                    ui.label(progress.stage());
+                    ui.add(egui::ProgressBar::new(progress.fraction() as f32).show_percentage());
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        if progress.is_cancelled() {
+                            ui.label("cancelling...");
+                        } else if ui.button("Cancel").clicked() {
+                            progress.cancel();
+                        }
+                    });
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                } else {
+                    let ready = ["CT", "MR"].iter().all(|n| self.layers.iter().any(|l| l.name == *n));
+                    if ui
+                        .add_enabled(ready, egui::Button::new("Register MR to CT"))
+                        .on_hover_text("coarse rigid (mutual information), then femur and tibia separately: adds crMR and rrMR")
+                        .clicked()
+                    {
+                        self.start_registration();
+                    }
                 }
                 ui.separator();
                 ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");

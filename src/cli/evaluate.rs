@@ -11,11 +11,9 @@ use serde::Serialize;
 
 use super::phantom::with_progress;
 use crate::io::{read_image, read_landmarks};
-use crate::registration::{Metric, RigidOptions, register_refined, register_rigid};
-use crate::segmentation::body::{ct_body_mask, remove_outside_body};
-use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
-use crate::segmentation::components::morph_box;
-use crate::volume::{AffineTransform, Interpolation, PointTransform, Transform, resample};
+use crate::pipeline::registration as pipeline;
+use crate::registration::Metric;
+use crate::volume::{AffineTransform, PointTransform, Transform};
 
 #[derive(Serialize)]
 struct Row {
@@ -71,26 +69,13 @@ pub fn eval_registration(
         let lm = read_landmarks(&dir.join("landmarks_mr.json"))?;
         let t0 = Instant::now();
         let (coarse, refined) = with_progress(|p| {
-            let body = ct_body_mask(&ct)?;
-            let clean = remove_outside_body(&ct, &body);
-            let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
-            let coarse =
-                register_rigid(&clean, &mr, Some(&mask), None, &RigidOptions::default(), p)?
-                    .transform;
+            let metric = Metric::MattesMi { bins: 32 };
+            let c = pipeline::coarse(&ct, &mr, metric, p)?;
             let t1 = t0.elapsed().as_secs_f64();
-            let cr = resample(&mr, &ct.geometry, &coarse, Interpolation::Linear, 0.0);
-            let bones = segment_bones(&ct, CT_BONE_HU)?;
-            let r = register_refined(
-                &clean,
-                &cr,
-                &bones,
-                &coarse,
-                Metric::MattesMi { bins: 32 },
-                p,
-            )?;
+            let r = pipeline::refined(&ct, &mr, &c, metric, p)?;
             Ok((
-                (coarse, t1),
-                (Transform::Field(r.field), t0.elapsed().as_secs_f64()),
+                (c.result.transform, t1),
+                (Transform::Field(r.result.field), t0.elapsed().as_secs_f64()),
             ))
         })
         .with_context(|| format!("registering {}", dir.display()))?;

@@ -7,12 +7,8 @@ use anyhow::Context;
 use super::phantom::with_progress;
 use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
 use crate::io::{read_image, write_rigid};
-use crate::registration::{Metric, RigidOptions, register_refined, register_rigid};
-use crate::segmentation::body::{ct_body_mask, remove_outside_body};
-use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
-use crate::segmentation::components::morph_box;
-use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
-use crate::volume::{Interpolation, Transform, resample};
+use crate::pipeline::registration::{coarse, refined};
+use crate::registration::Metric;
 
 /// Arguments of `srrd register`.
 pub struct RegisterArgs<'a> {
@@ -38,54 +34,39 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         read_image(a.moving, None).with_context(|| format!("reading {}", a.moving.display()))?;
     std::fs::create_dir_all(a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let ct = fixed.volume;
-    // Preprocessing: keep the body (the table and clothing go), sample a band around it.
-    let body = ct_body_mask(&ct).map_err(|e| e.in_file(a.fixed))?;
-    let ct_clean = remove_outside_body(&ct, &body);
-    let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
-    let options = RigidOptions {
-        metric,
-        ..Default::default()
-    };
-    let result = with_progress(|p| {
-        register_rigid(&ct_clean, &moving.volume, Some(&mask), None, &options, p)
-    })
-    .context("coarse registration")?;
+    let mr = moving.volume;
+    let c = with_progress(|p| coarse(&ct, &mr, metric, p))
+        .map_err(|e| anyhow::anyhow!("{}", e.in_file(a.fixed)))?;
+    let result = &c.result;
     let t = &result.transform;
     write_rigid(&a.out.join("coarse.tfm"), t)?;
-    let cr = resample(&moving.volume, &ct.geometry, t, Interpolation::Linear, 0.0);
-    write_nifti(&a.out.join("crMR.nii.gz"), &cr, WriteDtype::F32)?;
-    let body_u8: Vec<u8> = body.iter().map(|b| *b as u8).collect();
+    write_nifti(&a.out.join("crMR.nii.gz"), &c.cr_mr, WriteDtype::F32)?;
+    let body_u8: Vec<u8> = c.body.iter().map(|b| *b as u8).collect();
     write_labels(&a.out.join("ct_body.nii.gz"), &ct.geometry, &body_u8)?;
     if !a.json {
-        print_coarse(&a, &result);
+        print_coarse(&a, result);
     }
     let mut refined_report = serde_json::Value::Null;
     if refine {
-        let bones = segment_bones(&ct, CT_BONE_HU).map_err(|e| e.in_file(a.fixed))?;
-        write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &bones)?;
-        let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
-        write_labels(&a.out.join("ct_subchondral.nii.gz"), &ct.geometry, &regions)?;
-        let r = with_progress(|p| register_refined(&ct_clean, &cr, &bones, t, metric, p))
-            .context("refined registration")?;
-        write_rigid(&a.out.join("femur.tfm"), &r.femur)?;
-        write_rigid(&a.out.join("tibia.tfm"), &r.tibia)?;
-        write_displacement_field(&a.out.join("refined_field.nii.gz"), &r.field)?;
-        let field = Transform::Field(r.field.clone());
-        let rr = resample(
-            &moving.volume,
+        let r =
+            with_progress(|p| refined(&ct, &mr, &c, metric, p)).context("refined registration")?;
+        write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &r.bones)?;
+        write_labels(
+            &a.out.join("ct_subchondral.nii.gz"),
             &ct.geometry,
-            &field,
-            Interpolation::Linear,
-            0.0,
-        );
-        write_nifti(&a.out.join("rrMR.nii.gz"), &rr, WriteDtype::F32)?;
+            &r.regions,
+        )?;
+        write_rigid(&a.out.join("femur.tfm"), &r.result.femur)?;
+        write_rigid(&a.out.join("tibia.tfm"), &r.result.tibia)?;
+        write_displacement_field(&a.out.join("refined_field.nii.gz"), &r.result.field)?;
+        write_nifti(&a.out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;
         if !a.json {
             println!(
                 "refined per bone in {:.2} s: femur and tibia registered, blended field min Jacobian {:.3}",
-                r.seconds, r.min_jacobian
+                r.result.seconds, r.result.min_jacobian
             );
             println!(
-                "wrote femur.tfm, tibia.tfm, refined_field.nii.gz, rrMR.nii.gz, ct_bones.nii.gz"
+                "wrote femur.tfm, tibia.tfm, refined_field.nii.gz, rrMR.nii.gz, ct_bones.nii.gz, ct_subchondral.nii.gz"
             );
         }
         refined_report = serde_json::json!({
@@ -93,9 +74,9 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
             "tibia": a.out.join("tibia.tfm"),
             "field": a.out.join("refined_field.nii.gz"),
             "rrMR": a.out.join("rrMR.nii.gz"),
-            "min_jacobian": r.min_jacobian,
-            "seconds": r.seconds,
-            "levels": r.reports.iter().map(|(n, l)| serde_json::json!({"bone": n, "levels": l})).collect::<Vec<_>>(),
+            "min_jacobian": r.result.min_jacobian,
+            "seconds": r.result.seconds,
+            "levels": r.result.reports.iter().map(|(n, l)| serde_json::json!({"bone": n, "levels": l})).collect::<Vec<_>>(),
         });
     }
     let report = serde_json::json!({

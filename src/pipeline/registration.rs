@@ -1,0 +1,92 @@
+//! The registration half of SRRD as one call, shared by `srrd register` and the GUI:
+//! CT preprocessing, coarse rigid MR -> CT (crMR), bone segmentation and subchondral
+//! regions, per-bone refined registration (rrMR).
+
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::registration::{
+    Metric, RefinedResult, RigidOptions, RigidResult, register_refined, register_rigid,
+};
+use crate::segmentation::body::{ct_body_mask, remove_outside_body};
+use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
+use crate::segmentation::components::morph_box;
+use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use crate::volume::{Interpolation, Transform, Volume, resample};
+
+/// What the coarse step produces.
+pub struct Coarse {
+    /// The CT's body mask (table and clothing excluded).
+    pub body: Vec<bool>,
+    /// The CT with air outside the body.
+    pub ct_clean: Volume,
+    pub result: RigidResult,
+    /// The MR resampled on the CT grid through the coarse transform.
+    pub cr_mr: Volume,
+}
+
+/// What the refined step adds.
+pub struct Refined {
+    /// Bone labels of the CT (femur 1, tibia 2, patella 3, fibula 4).
+    pub bones: Vec<u8>,
+    /// Subchondral trabecular regions (femur 1, tibia 2).
+    pub regions: Vec<u8>,
+    pub result: RefinedResult,
+    /// The MR warped by coarse then refined, on the CT grid.
+    pub rr_mr: Volume,
+}
+
+/// Coarse rigid registration of `mr` (moving) to `ct` (fixed) with `metric`.
+pub fn coarse(ct: &Volume, mr: &Volume, metric: Metric, progress: &Progress) -> Result<Coarse> {
+    let body = ct_body_mask(ct)?;
+    let ct_clean = remove_outside_body(ct, &body);
+    let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
+    let options = RigidOptions {
+        metric,
+        ..Default::default()
+    };
+    let result = register_rigid(&ct_clean, mr, Some(&mask), None, &options, progress)?;
+    progress.start("resampling crMR", 1);
+    let cr_mr = resample(
+        mr,
+        &ct.geometry,
+        &result.transform,
+        Interpolation::Linear,
+        0.0,
+    );
+    Ok(Coarse {
+        body,
+        ct_clean,
+        result,
+        cr_mr,
+    })
+}
+
+/// Per-bone refinement after `coarse`.
+pub fn refined(
+    ct: &Volume,
+    mr: &Volume,
+    coarse: &Coarse,
+    metric: Metric,
+    progress: &Progress,
+) -> Result<Refined> {
+    progress.start("segmenting femur and tibia", 1);
+    let bones = segment_bones(ct, CT_BONE_HU)?;
+    let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+    let result = register_refined(
+        &coarse.ct_clean,
+        &coarse.cr_mr,
+        &bones,
+        &coarse.result.transform,
+        metric,
+        progress,
+    )?;
+    progress.start("resampling rrMR", 1);
+    let field = Transform::Field(result.field.clone());
+    let rr_mr = resample(mr, &ct.geometry, &field, Interpolation::Linear, 0.0);
+    Ok(Refined {
+        bones,
+        regions,
+        result,
+        rr_mr,
+    })
+}
