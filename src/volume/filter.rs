@@ -83,15 +83,32 @@ pub fn shrunk_geometry(g: &Geometry, f: [usize; 3]) -> Geometry {
     Geometry::new(size, spacing, origin.coords.into()).with_direction(g.direction)
 }
 
-/// Smooths (sigma = half the target spacing) and block-averages towards `target_mm`.
+/// Block-averages towards `target_mm`, then smooths (sigma = half the target spacing,
+/// less what the block average already did): the block mean is the anti-aliasing filter,
+/// so a 640x640x120 MR is never smoothed at full size.
 pub fn smooth_and_shrink(v: &Volume, target_mm: f64) -> Volume {
     let f = shrink_factors(&v.geometry, target_mm);
-    let s = if f.iter().all(|x| *x == 1) {
-        v.clone()
-    } else {
-        smooth(v, 0.5 * target_mm)
-    };
-    block_mean(&s, f)
+    if f.iter().all(|x| *x == 1) {
+        return v.clone();
+    }
+    let b = block_mean(v, f);
+    // A box of width w has variance w^2 / 12; top up to (target / 2)^2 per axis.
+    let g = &b.geometry;
+    let kernels: Vec<Vec<f32>> = (0..3)
+        .map(|a| {
+            let want = (0.5 * target_mm).powi(2);
+            let have = g.spacing_mm[a].powi(2) / 12.0;
+            gaussian_kernel((want - have).max(0.0).sqrt() / g.spacing_mm[a])
+        })
+        .collect();
+    let mut data = b.data;
+    if let Some(s) = data.as_slice_mut() {
+        blur3(s, g.size, &kernels);
+    }
+    Volume {
+        geometry: b.geometry,
+        data,
+    }
 }
 
 /// Block average by factors `f`.
