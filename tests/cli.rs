@@ -245,7 +245,7 @@ fn phantom_writes_a_knee_and_tre_with_the_truth_is_zero() {
         pairs
             .iter()
             .filter(|p| p["label"].as_str().is_some_and(|l| l.starts_with("femur")))
-            .map(|p| p["error_mm"].as_f64().expect("error"))
+            .map(|p| p["tre_mm"].as_f64().expect("error"))
             .fold(0.0, f64::max)
     };
     assert!(tre("ct_to_mr_femur.tfm") < 1e-6);

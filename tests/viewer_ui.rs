@@ -151,3 +151,55 @@ fn register_button_adds_crmr_and_rrmr_layers() {
         "fat brighter than tibia marrow+trabeculae on rrMR"
     );
 }
+
+/// Compare two layers: flicker shows each alone, the checkerboard alternates them tile by
+/// tile, the difference of a layer with itself is black; F toggles flicker.
+#[test]
+fn fusion_modes_and_flicker() {
+    let ct = demo_ct();
+    // B: the same CT shifted by a few mm, so the two differ.
+    let mut g = ct.geometry.clone();
+    g.origin_mm.x += 6.0;
+    let shifted = srrd::volume::Volume::from_data(g, ct.data.clone()).expect("volume");
+    let app = ViewerApp::with_layers(vec![
+        Layer::new("CT", ct.clone()),
+        Layer::new("CT shifted", shifted),
+    ]);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    h.get_by_label("Flicker (F)").click();
+    h.run_steps(2);
+    assert_eq!(h.state().flicker, Some(true));
+    let (w, img_b) = h.state().composed(0);
+    let img_b = img_b.to_vec();
+    h.key_press(egui::Key::F);
+    h.run_steps(2);
+    assert_eq!(h.state().flicker, Some(false), "F flips to A");
+    let img_a = h.state().composed(0).1.to_vec();
+    assert_ne!(img_a, img_b);
+    h.get_by_label("Flicker off").click();
+    h.get_by_label("Checkerboard").click();
+    h.run_steps(2);
+    let tile = h.state().tile_px;
+    let (w2, cb) = h.state().composed(0);
+    assert_eq!(w, w2);
+    for (n, c) in cb.iter().enumerate() {
+        let (i, j) = (n % w, n / w);
+        let expect = if (i / tile + j / tile) % 2 == 0 {
+            img_a[n]
+        } else {
+            img_b[n]
+        };
+        assert_eq!(*c, expect, "pixel ({i}, {j})");
+    }
+    h.get_by_label("Difference").click();
+    h.run_steps(2);
+    let diff = h.state().composed(0).1.to_vec();
+    assert!(
+        diff.iter().any(|c| c.r() > 100),
+        "the shift shows as a difference"
+    );
+    assert_eq!(h.state().fusion, srrd::app::fusion::FusionMode::Difference);
+}

@@ -3,6 +3,7 @@
 //! layers for registration review and landmarks come with the viewer issue.
 
 mod demo;
+pub mod fusion;
 mod slice;
 mod viewer;
 

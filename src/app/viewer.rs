@@ -10,6 +10,7 @@ use eframe::egui::{
 };
 use nalgebra::Point3;
 
+use super::fusion::{FusionMode, fuse, normalize};
 use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
 use crate::progress::Progress;
 use crate::volume::{Interpolation, Volume};
@@ -84,6 +85,15 @@ pub struct ViewerApp {
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     pub view_rects: [Rect; 3],
     loading: Option<(Receiver<LoadResult>, Arc<Progress>)>,
+    /// How the chosen pair of layers is compared.
+    pub fusion: FusionMode,
+    /// The pair compared (layer indices: a, b); in the yellow fusion a is the CT.
+    pub pair: (usize, usize),
+    /// Checkerboard tile, in slice pixels.
+    pub tile_px: usize,
+    /// Flicker: Some(false) shows only a, Some(true) only b; None is off.
+    pub flicker: Option<bool>,
+    composed: [(usize, Vec<Color32>); 3],
     /// A pipeline run in the background (registration), with its progress.
     job: Option<(Receiver<JobResult>, Arc<Progress>)>,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
@@ -120,10 +130,27 @@ impl ViewerApp {
             status: String::new(),
             view_rects: [Rect::NOTHING; 3],
             loading: None,
+            fusion: FusionMode::Alpha,
+            pair: (0, 1),
+            tile_px: 16,
+            flicker: None,
+            composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
             job: None,
             textures: [None, None, None],
             dirty: true,
         }
+    }
+
+    /// Flicker between the pair: off -> B -> A -> B ...
+    pub fn toggle_flicker(&mut self) {
+        self.flicker = Some(!self.flicker.unwrap_or(false));
+        self.dirty = true;
+    }
+
+    /// The colours last composed for view `n` (axial, coronal, sagittal), row by row, and
+    /// the row width.
+    pub fn composed(&self, n: usize) -> (usize, &[Color32]) {
+        (self.composed[n].0, &self.composed[n].1)
     }
 
     /// Whether a pipeline run (registration) is in progress.
@@ -235,24 +262,59 @@ impl ViewerApp {
         };
         for (n, plane) in PLANES.iter().enumerate() {
             let slice = render_slice(&base.volume, *plane, self.crosshair, self.interpolation);
-            let mut rgba = vec![Color32::BLACK; slice.width * slice.height];
-            for (li, layer) in self.layers.iter().enumerate() {
-                if !layer.visible {
-                    continue;
-                }
-                let values = if li == 0 {
+            let values_of = |li: usize| -> Vec<f32> {
+                if li == 0 {
                     slice.values.clone()
                 } else {
-                    sample_on_slice(&layer.volume, *plane, &slice, self.interpolation)
-                };
-                for (px, v) in rgba.iter_mut().zip(values.iter()) {
-                    if v.is_nan() {
-                        continue;
-                    }
-                    let c = colour(layer, *v);
-                    *px = blend(*px, c, if li == 0 { 1.0 } else { layer.opacity });
+                    sample_on_slice(&self.layers[li].volume, *plane, &slice, self.interpolation)
                 }
-            }
+            };
+            let (a, b) = self.pair;
+            let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;
+            let rgba = match (self.flicker, pair_ok) {
+                (Some(show_b), true) => {
+                    let li = if show_b { b } else { a };
+                    let layer = &self.layers[li];
+                    values_of(li)
+                        .iter()
+                        .map(|v| {
+                            if v.is_nan() {
+                                Color32::BLACK
+                            } else {
+                                colour(layer, *v)
+                            }
+                        })
+                        .collect()
+                }
+                _ if self.fusion != FusionMode::Alpha && pair_ok => {
+                    let norm = |li: usize| -> Vec<f32> {
+                        let w = self.layers[li].window;
+                        values_of(li)
+                            .iter()
+                            .map(|v| if v.is_nan() { *v } else { normalize(*v, w) })
+                            .collect()
+                    };
+                    fuse(self.fusion, &norm(a), &norm(b), slice.width, self.tile_px)
+                }
+                _ => {
+                    let mut rgba = vec![Color32::BLACK; slice.width * slice.height];
+                    for (li, layer) in self.layers.iter().enumerate() {
+                        if !layer.visible {
+                            continue;
+                        }
+                        let values = values_of(li);
+                        for (px, v) in rgba.iter_mut().zip(values.iter()) {
+                            if v.is_nan() {
+                                continue;
+                            }
+                            let c = colour(layer, *v);
+                            *px = blend(*px, c, if li == 0 { 1.0 } else { layer.opacity });
+                        }
+                    }
+                    rgba
+                }
+            };
+            self.composed[n] = (slice.width, rgba.clone());
             let image = ColorImage::new([slice.width, slice.height], rgba);
             let tex = ctx.load_texture(format!("slice-{n}"), image, TextureOptions::NEAREST);
             self.textures[n] = Some((tex, slice));
@@ -496,6 +558,9 @@ impl ViewerApp {
         let ctx = ui.ctx().clone();
         self.poll_loading();
         self.poll_job();
+        if self.layers.len() >= 2 && ctx.input(|i| i.key_pressed(egui::Key::F)) {
+            self.toggle_flicker();
+        }
         self.refresh_textures(&ctx);
         egui::Panel::left("layers")
             .default_size(260.0)
@@ -570,6 +635,48 @@ impl ViewerApp {
                         Interpolation::Nearest
                     };
                     changed = true;
+                }
+                if self.layers.len() >= 2 {
+                    ui.separator();
+                    ui.label("Compare");
+                    let names: Vec<String> = self.layers.iter().map(|l| l.name.clone()).collect();
+                    for (which, label) in [(0, "A"), (1, "B")] {
+                        let current = if which == 0 { self.pair.0 } else { self.pair.1 };
+                        egui::ComboBox::from_label(label)
+                            .selected_text(names.get(current).cloned().unwrap_or_default())
+                            .show_ui(ui, |ui| {
+                                for (i, n) in names.iter().enumerate() {
+                                    let target = if which == 0 { &mut self.pair.0 } else { &mut self.pair.1 };
+                                    if ui.selectable_value(target, i, n).changed() {
+                                        changed = true;
+                                    }
+                                }
+                            });
+                    }
+                    ui.horizontal_wrapped(|ui| {
+                        for mode in FusionMode::ALL {
+                            if ui.selectable_value(&mut self.fusion, mode, mode.label()).changed() {
+                                changed = true;
+                            }
+                        }
+                    });
+                    if self.fusion == FusionMode::Checkerboard {
+                        changed |= ui.add(egui::Slider::new(&mut self.tile_px, 2..=64).text("tile (px)")).changed();
+                    }
+                    ui.horizontal(|ui| {
+                        let label = match self.flicker {
+                            None => "Flicker (F)".to_string(),
+                            Some(b) => format!("Flicker: {} (F)", if b { "B" } else { "A" }),
+                        };
+                        if ui.button(label).clicked() {
+                            self.toggle_flicker();
+                            changed = true;
+                        }
+                        if self.flicker.is_some() && ui.button("Flicker off").clicked() {
+                            self.flicker = None;
+                            changed = true;
+                        }
+                    });
                 }
                 ui.separator();
                 ui.label("Pipeline");

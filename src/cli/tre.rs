@@ -12,7 +12,7 @@ use crate::volume::PointTransform;
 #[derive(Serialize)]
 struct PairError {
     label: String,
-    error_mm: f64,
+    tre_mm: f64,
 }
 
 #[derive(Serialize)]
@@ -47,23 +47,23 @@ pub fn tre(fixed: &Path, moving: &Path, transform: Option<&Path>, json: bool) ->
             let mapped = t.transform_point(&Point3::from(*pf));
             PairError {
                 label: label.to_string(),
-                error_mm: (mapped - Point3::from(*pm)).norm(),
+                tre_mm: (mapped - Point3::from(*pm)).norm(),
             }
         })
         .collect();
     let n = errors.len();
-    let mean = errors.iter().map(|e| e.error_mm).sum::<f64>() / n as f64;
+    let mean = errors.iter().map(|e| e.tre_mm).sum::<f64>() / n as f64;
     let sd = if n > 1 {
         (errors
             .iter()
-            .map(|e| (e.error_mm - mean).powi(2))
+            .map(|e| (e.tre_mm - mean).powi(2))
             .sum::<f64>()
             / (n - 1) as f64)
             .sqrt()
     } else {
         0.0
     };
-    let mut sorted: Vec<f64> = errors.iter().map(|e| e.error_mm).collect();
+    let mut sorted: Vec<f64> = errors.iter().map(|e| e.tre_mm).collect();
     sorted.sort_by(f64::total_cmp);
     let median = if n % 2 == 1 {
         sorted[n / 2]
@@ -82,7 +82,7 @@ pub fn tre(fixed: &Path, moving: &Path, transform: Option<&Path>, json: bool) ->
         println!("{}", serde_json::to_string(&report)?);
     } else {
         for p in &report.pairs {
-            println!("{:<32} {:>8.3} mm", p.label, p.error_mm);
+            println!("{:<32} {:>8.3} mm", p.label, p.tre_mm);
         }
         println!(
             "TRE over {} pairs: mean {:.3} mm, SD {:.3}, median {:.3}, max {:.3}",

@@ -48,7 +48,7 @@ def main():
             out = subprocess.run([a.srrd, "tre", "--fixed", str(knee / "landmarks_ct.json"), "--moving",
                                   str(knee / "landmarks_mr.json"), "--transform", str(reg / name), "--json"],
                                  check=True, capture_output=True, text=True)
-            ours = {p["label"]: p["error_mm"] for p in json.loads(out.stdout)["pairs"]}
+            ours = {p["label"]: p["tre_mm"] for p in json.loads(out.stdout)["pairs"]}
             worst = 0.0
             for c, m in zip(lc, lm):
                 e = np.linalg.norm(np.array(tf.TransformPoint(c["position_mm"])) - m["position_mm"])
