@@ -68,7 +68,7 @@ pub fn fuse(mode: FusionMode, a: &[f32], b: &[f32], width: usize, tile_px: usize
                 FusionMode::Alpha => grey(0.5 * (x0 + y0)),
                 FusionMode::Checkerboard => {
                     let (i, j) = (n % width, n / width);
-                    if ((i / tile) + (j / tile)) % 2 == 0 {
+                    if (i / tile + j / tile).is_multiple_of(2) {
                         grey(x0)
                     } else {
                         grey(y0)
