@@ -203,3 +203,44 @@ fn fusion_modes_and_flicker() {
     );
     assert_eq!(h.state().fusion, srrd::app::fusion::FusionMode::Difference);
 }
+
+/// An annotator places a landmark on the CT, pairs it on the MR, reads the TRE from the
+/// table (identity: the distance between the clicks), undoes and redoes.
+#[test]
+fn place_pair_and_read_tre_then_undo() {
+    let ct = demo_ct();
+    let app = ViewerApp::with_layers(vec![Layer::new("CT", ct.clone()), Layer::new("MR", ct)]);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 900.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    h.get_by_label("Place with a click (Ctrl+click always)")
+        .click();
+    h.run_steps(2);
+    assert!(h.state().placing);
+    let rect = h.state().view_rects[0];
+    click(&mut h, rect.center());
+    assert_eq!(h.state().landmarks.sets[0].len(), 1, "placed on the CT");
+    assert_eq!(h.state().landmarks.sets[0][0].label, "L1");
+    h.get_by_label("MR (moving)").click();
+    h.run_steps(2);
+    click(&mut h, rect.center() + egui::vec2(40.0, 0.0));
+    let s = h.state();
+    assert_eq!(s.landmarks.sets[1].len(), 1);
+    assert_eq!(
+        s.landmarks.sets[1][0].label, "L1",
+        "paired by the selected label"
+    );
+    let d = nalgebra::Point3::from(s.landmarks.sets[0][0].position_mm)
+        - nalgebra::Point3::from(s.landmarks.sets[1][0].position_mm);
+    let report = s.tre().expect("one pair");
+    assert_eq!(report.n, 1);
+    assert!((report.pairs[0].tre_mm - d.norm()).abs() < 1e-9 && d.norm() > 5.0);
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert!(h.state().landmarks.sets[1].is_empty());
+    assert!(h.state().tre().is_none());
+    h.get_by_label("Redo").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tre().expect("pair back").n, 1);
+}

@@ -4,6 +4,7 @@
 
 mod demo;
 pub mod fusion;
+pub mod landmarks;
 mod slice;
 mod viewer;
 

@@ -11,8 +11,12 @@ use eframe::egui::{
 use nalgebra::Point3;
 
 use super::fusion::{FusionMode, fuse, normalize};
+use super::landmarks::LandmarkEditor;
 use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
+use crate::io::landmarks::Landmark;
 use crate::progress::Progress;
+use crate::registration::tre::{TreReport, tre_report};
+use crate::volume::{AffineTransform, Transform};
 use crate::volume::{Interpolation, Volume};
 
 /// How a layer's values become colours.
@@ -69,10 +73,10 @@ pub fn auto_window(v: &Volume) -> (f32, f32) {
 }
 
 /// Layers a pipeline run adds and a line for the status bar, or an error.
-type JobResult = Result<(Vec<Layer>, String), String>;
+type JobResult = Result<(Vec<Layer>, String, Vec<(String, Transform)>), String>;
 
 /// Loaded layers and a note for the user (e.g. why the demo fell back), or an error.
-type LoadResult = Result<(Vec<Layer>, Option<String>), String>;
+type LoadResult = Result<(Vec<Layer>, Option<String>, [Vec<Landmark>; 2]), String>;
 
 /// The application state.
 pub struct ViewerApp {
@@ -85,6 +89,13 @@ pub struct ViewerApp {
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     pub view_rects: [Rect; 3],
     loading: Option<(Receiver<LoadResult>, Arc<Progress>)>,
+    /// Landmarks of the fixed (CT) and moving (MR) images, with undo/redo.
+    pub landmarks: LandmarkEditor,
+    /// In placing mode a left click adds a landmark (Ctrl+click always does).
+    pub placing: bool,
+    /// Transforms the TRE table can use (fixed -> moving); the first is the identity.
+    pub transforms: Vec<(String, Transform)>,
+    pub transform_choice: usize,
     /// How the chosen pair of layers is compared.
     pub fusion: FusionMode,
     /// The pair compared (layer indices: a, b); in the yellow fusion a is the CT.
@@ -130,6 +141,13 @@ impl ViewerApp {
             status: String::new(),
             view_rects: [Rect::NOTHING; 3],
             loading: None,
+            landmarks: LandmarkEditor::default(),
+            placing: false,
+            transforms: vec![(
+                "identity".into(),
+                Transform::Affine(AffineTransform::identity()),
+            )],
+            transform_choice: 0,
             fusion: FusionMode::Alpha,
             pair: (0, 1),
             tile_px: 16,
@@ -139,6 +157,84 @@ impl ViewerApp {
             textures: [None, None, None],
             dirty: true,
         }
+    }
+
+    /// The TRE of the landmark pairs under the chosen transform.
+    pub fn tre(&self) -> Option<TreReport> {
+        let t = &self.transforms.get(self.transform_choice)?.1;
+        tre_report(&self.landmarks.sets[0], &self.landmarks.sets[1], t)
+    }
+
+    fn landmark_panel(&mut self, ui: &mut egui::Ui, changed: &mut bool) {
+        ui.label("Landmarks");
+        ui.horizontal(|ui| {
+            ui.label("place on");
+            *changed |= ui
+                .radio_value(&mut self.landmarks.active, 0, "CT (fixed)")
+                .changed();
+            *changed |= ui
+                .radio_value(&mut self.landmarks.active, 1, "MR (moving)")
+                .changed();
+        });
+        ui.checkbox(&mut self.placing, "Place with a click (Ctrl+click always)");
+        ui.horizontal(|ui| {
+            if ui.button("Undo").clicked() {
+                *changed |= self.landmarks.undo();
+            }
+            if ui.button("Redo").clicked() {
+                *changed |= self.landmarks.redo();
+            }
+            if ui.button("Delete").clicked() {
+                *changed |= self.landmarks.delete_selected();
+            }
+        });
+        let names: Vec<String> = self.transforms.iter().map(|t| t.0.clone()).collect();
+        egui::ComboBox::from_label("TRE under")
+            .selected_text(
+                names
+                    .get(self.transform_choice)
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .show_ui(ui, |ui| {
+                for (i, n) in names.iter().enumerate() {
+                    ui.selectable_value(&mut self.transform_choice, i, n);
+                }
+            });
+        let Some(report) = self.tre() else {
+            ui.small("No pairs yet: place a point on each image with the same label.");
+            return;
+        };
+        ui.label(format!(
+            "{} pairs: mean {:.2} +- {:.2} mm, max {:.2}",
+            report.n, report.mean_mm, report.sd_mm, report.max_mm
+        ));
+        egui::ScrollArea::vertical()
+            .max_height(180.0)
+            .show(ui, |ui| {
+                for p in &report.pairs {
+                    let colour = if report.is_outlier(p.tre_mm) {
+                        Color32::from_rgb(255, 90, 90)
+                    } else {
+                        Color32::LIGHT_GRAY
+                    };
+                    let selected = self.landmarks.selected.as_deref() == Some(p.label.as_str());
+                    let text = egui::RichText::new(format!("{:<30} {:>7.2} mm", p.label, p.tre_mm))
+                        .monospace()
+                        .color(colour);
+                    if ui.selectable_label(selected, text).clicked() {
+                        self.landmarks.selected = Some(p.label.clone());
+                        if let Some(q) = self.landmarks.sets[self.landmarks.active]
+                            .iter()
+                            .find(|l| l.label == p.label)
+                            .map(|l| Point3::from(l.position_mm))
+                        {
+                            self.crosshair = q;
+                        }
+                        *changed = true;
+                    }
+                }
+            });
     }
 
     /// Flicker between the pair: off -> B -> A -> B ...
@@ -187,11 +283,16 @@ impl ViewerApp {
         {
             self.job = None;
             match result {
-                Ok((layers, status)) => {
+                Ok((layers, status, transforms)) => {
                     for l in layers {
                         self.layers.retain(|x| x.name != l.name);
                         self.layers.push(l);
                     }
+                    for t in transforms {
+                        self.transforms.retain(|x| x.0 != t.0);
+                        self.transforms.push(t);
+                    }
+                    self.transform_choice = self.transforms.len() - 1;
                     self.status = status;
                     self.dirty = true;
                 }
@@ -211,9 +312,11 @@ impl ViewerApp {
         {
             self.loading = None;
             match result {
-                Ok((layers, note)) => {
+                Ok((layers, note, marks)) => {
                     *self = Self::with_layers(layers);
                     self.error = note;
+                    let [f, m] = marks;
+                    self.landmarks = LandmarkEditor::with_sets(f, m);
                 }
                 Err(e) => self.error = Some(e),
             }
@@ -447,8 +550,46 @@ impl ViewerApp {
             let p = world_under(pos);
             let (_, _, normal) = plane.axes();
             // Keep the slice; move within the plane.
-            self.crosshair = p + normal * normal.dot(&(self.crosshair - p));
+            let p = p + normal * normal.dot(&(self.crosshair - p));
+            let command = ui.input(|i| i.modifiers.command);
+            if response.clicked() && (self.placing || command) {
+                self.landmarks.place(p);
+            } else if response.dragged_by(egui::PointerButton::Primary) && (self.placing || command)
+            {
+                self.landmarks.move_selected(p);
+            } else {
+                self.crosshair = p;
+            }
             self.dirty = true;
+        }
+        // Landmarks within 2 mm of this slice: fixed (CT) cyan, moving (MR) magenta, the
+        // selected one larger, in yellow.
+        for (set, colour) in [
+            (0usize, Color32::from_rgb(0, 220, 255)),
+            (1, Color32::from_rgb(255, 80, 220)),
+        ] {
+            for l in &self.landmarks.sets[set] {
+                let q = Point3::from(l.position_mm);
+                if normal.dot(&(q - self.crosshair)).abs() > 2.0 {
+                    continue;
+                }
+                let (x, y) = slice.pixel_of(plane, &q);
+                let at = to_screen(x, y);
+                let selected = self.landmarks.selected.as_deref() == Some(l.label.as_str());
+                let (r, c) = if selected {
+                    (6.0, Color32::YELLOW)
+                } else {
+                    (4.0, colour)
+                };
+                painter.circle_stroke(at, r, egui::Stroke::new(1.5, c));
+                painter.text(
+                    at + Vec2::new(6.0, -6.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    &l.label,
+                    egui::FontId::proportional(11.0),
+                    c,
+                );
+            }
         }
         if response.dragged_by(egui::PointerButton::Secondary)
             && let Some(base) = self.layers.first_mut()
@@ -504,24 +645,42 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
         "registered: coarse {:.1} s, refined {:.1} s (min Jacobian {:.2})",
         c.result.seconds, r.result.seconds, r.result.min_jacobian
     );
+    let transforms = vec![
+        (
+            "coarse".to_string(),
+            Transform::Affine(c.result.transform.to_affine()),
+        ),
+        ("refined".to_string(), Transform::Field(r.result.field)),
+    ];
     Ok((
         vec![overlay("crMR", c.cr_mr), overlay("rrMR", r.rr_mr)],
         status,
+        transforms,
     ))
 }
 
 fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) -> LoadResult {
+    let mut marks: [Vec<Landmark>; 2] = [Vec::new(), Vec::new()];
     let (ct, mr) = if ct.is_none() && mr.is_none() {
-        // The demo knee: generated once into the cache, then read from there.
+        // The demo knee: generated once into the cache, then read from there, with its
+        // paired landmarks.
         match crate::phantom::ensure_demo(progress) {
-            Ok(dir) => (Some(dir.join("ct.nii.gz")), Some(dir.join("mr.nii.gz"))),
+            Ok(dir) => {
+                for (n, f) in ["landmarks_ct.json", "landmarks_mr.json"]
+                    .iter()
+                    .enumerate()
+                {
+                    marks[n] = crate::io::read_landmarks(&dir.join(f)).unwrap_or_default();
+                }
+                (Some(dir.join("ct.nii.gz")), Some(dir.join("mr.nii.gz")))
+            }
             Err(e) => {
                 let mut l = Layer::new("demo CT (analytic)", super::demo::demo_ct());
                 l.window = (400.0, 1800.0);
                 let why = format!(
                     "the demo knee could not be prepared ({e}); showing a simple analytic volume"
                 );
-                return Ok((vec![l], Some(why)));
+                return Ok((vec![l], Some(why), [Vec::new(), Vec::new()]));
             }
         }
     } else {
@@ -543,7 +702,7 @@ fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) ->
             layers.push(layer);
         }
     }
-    Ok((layers, None))
+    Ok((layers, None, marks))
 }
 
 impl eframe::App for ViewerApp {
@@ -560,6 +719,17 @@ impl ViewerApp {
         self.poll_job();
         if self.layers.len() >= 2 && ctx.input(|i| i.key_pressed(egui::Key::F)) {
             self.toggle_flicker();
+        }
+        let (undo, redo) = ctx.input(|i| {
+            (
+                i.modifiers.command && i.key_pressed(egui::Key::Z) && !i.modifiers.shift,
+                i.modifiers.command
+                    && (i.key_pressed(egui::Key::Y)
+                        || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
+            )
+        });
+        if (undo && self.landmarks.undo()) || (redo && self.landmarks.redo()) {
+            self.dirty = true;
         }
         self.refresh_textures(&ctx);
         egui::Panel::left("layers")
@@ -678,6 +848,8 @@ impl ViewerApp {
                         }
                     });
                 }
+                ui.separator();
+                self.landmark_panel(ui, &mut changed);
                 ui.separator();
                 ui.label("Pipeline");
                 if let Some((_, progress)) = &self.job {

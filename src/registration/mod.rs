@@ -6,6 +6,7 @@ pub mod metric;
 pub mod refined;
 pub mod rigid;
 pub mod transform;
+pub mod tre;
 
 pub use metric::Metric;
 pub use refined::{RefinedResult, register_refined};

@@ -1,0 +1,171 @@
+//! Landmark editing state of the viewer: two sets (fixed = CT, moving = MR) paired by
+//! label, the selection, and undo/redo of every edit.
+
+use nalgebra::Point3;
+
+use crate::io::landmarks::Landmark;
+
+/// The two landmark sets and their edit history.
+#[derive(Clone, Debug, Default)]
+pub struct LandmarkEditor {
+    /// 0: fixed image (CT), 1: moving image (MR), world LPS mm.
+    pub sets: [Vec<Landmark>; 2],
+    /// The set new landmarks go into.
+    pub active: usize,
+    /// The selected label (a pair, or a landmark waiting for its partner).
+    pub selected: Option<String>,
+    undo: Vec<[Vec<Landmark>; 2]>,
+    redo: Vec<[Vec<Landmark>; 2]>,
+}
+
+impl LandmarkEditor {
+    /// Starts from loaded sets (no history).
+    pub fn with_sets(fixed: Vec<Landmark>, moving: Vec<Landmark>) -> Self {
+        LandmarkEditor {
+            sets: [fixed, moving],
+            ..Default::default()
+        }
+    }
+
+    fn snapshot(&mut self) {
+        self.undo.push(self.sets.clone());
+        self.redo.clear();
+    }
+
+    /// Places a landmark in the active set at `p`: with the selected label when that set
+    /// lacks it (so it pairs), else with the next free "L<n>". Returns the label.
+    pub fn place(&mut self, p: Point3<f64>) -> String {
+        self.snapshot();
+        let set = self.active;
+        let has = |l: &str| self.sets[set].iter().any(|x| x.label == l);
+        let label = match &self.selected {
+            Some(s) if !has(s) => s.clone(),
+            _ => (1..)
+                .map(|n| format!("L{n}"))
+                .find(|l| !self.sets.iter().flatten().any(|x| &x.label == l))
+                .unwrap_or_default(),
+        };
+        self.sets[set].push(Landmark {
+            label: label.clone(),
+            position_mm: p.coords.into(),
+        });
+        self.selected = Some(label.clone());
+        label
+    }
+
+    /// Moves the selected landmark of the active set to `p`.
+    pub fn move_selected(&mut self, p: Point3<f64>) -> bool {
+        let Some(sel) = self.selected.clone() else {
+            return false;
+        };
+        let set = self.active;
+        if !self.sets[set].iter().any(|x| x.label == sel) {
+            return false;
+        }
+        self.snapshot();
+        if let Some(l) = self.sets[set].iter_mut().find(|x| x.label == sel) {
+            l.position_mm = p.coords.into();
+        }
+        true
+    }
+
+    /// Deletes the selected label from the active set.
+    pub fn delete_selected(&mut self) -> bool {
+        let Some(sel) = self.selected.clone() else {
+            return false;
+        };
+        let set = self.active;
+        if !self.sets[set].iter().any(|x| x.label == sel) {
+            return false;
+        }
+        self.snapshot();
+        self.sets[set].retain(|x| x.label != sel);
+        true
+    }
+
+    /// Renames the selected label in both sets (the pair stays a pair). Refuses a label
+    /// already in use.
+    pub fn rename_selected(&mut self, new: &str) -> bool {
+        let new = new.trim();
+        let Some(sel) = self.selected.clone() else {
+            return false;
+        };
+        if new.is_empty() || new == sel || self.sets.iter().flatten().any(|x| x.label == new) {
+            return false;
+        }
+        self.snapshot();
+        for l in self.sets.iter_mut().flatten() {
+            if l.label == sel {
+                l.label = new.to_string();
+            }
+        }
+        self.selected = Some(new.to_string());
+        true
+    }
+
+    /// Undoes the last edit.
+    pub fn undo(&mut self) -> bool {
+        match self.undo.pop() {
+            Some(prev) => {
+                self.redo.push(std::mem::replace(&mut self.sets, prev));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Redoes the last undone edit.
+    pub fn redo(&mut self) -> bool {
+        match self.redo.pop() {
+            Some(next) => {
+                self.undo.push(std::mem::replace(&mut self.sets, next));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Position of `label` (fixed set first).
+    pub fn position(&self, label: &str) -> Option<Point3<f64>> {
+        self.sets
+            .iter()
+            .flatten()
+            .find(|x| x.label == label)
+            .map(|x| Point3::from(x.position_mm))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn place_pair_rename_delete_undo_redo() {
+        let mut e = LandmarkEditor::default();
+        assert_eq!(e.place(Point3::new(1.0, 2.0, 3.0)), "L1");
+        e.active = 1;
+        // The selected L1 is missing in the moving set: the new point pairs with it.
+        assert_eq!(e.place(Point3::new(1.0, 2.0, 5.0)), "L1");
+        // Now both sets have L1: the next point gets a new label.
+        assert_eq!(e.place(Point3::new(0.0, 0.0, 0.0)), "L2");
+        e.selected = Some("L1".into());
+        assert!(e.rename_selected("tibia_spine"));
+        assert!(
+            e.sets
+                .iter()
+                .all(|s| s.iter().any(|l| l.label == "tibia_spine"))
+        );
+        assert!(!e.rename_selected("L2"), "labels stay unique");
+        assert!(e.move_selected(Point3::new(1.0, 2.0, 4.0)));
+        assert_eq!(e.sets[1][0].position_mm, [1.0, 2.0, 4.0]);
+        assert!(e.delete_selected());
+        assert_eq!(e.sets[1].len(), 1);
+        assert!(e.undo());
+        assert_eq!(e.sets[1].len(), 2);
+        assert!(e.undo());
+        assert_eq!(e.sets[1][0].position_mm, [1.0, 2.0, 5.0]);
+        assert!(e.redo() && e.redo());
+        assert_eq!(e.sets[1].len(), 1);
+        assert!(!e.redo());
+    }
+}
