@@ -733,7 +733,7 @@ impl ViewerApp {
         }
         self.refresh_textures(&ctx);
         egui::Panel::left("layers")
-            .default_size(260.0)
+            .default_size(330.0)
             .show(ui, |ui| {
                 ui.heading("Layers");
                 if let Some((_, progress)) = &self.loading {
