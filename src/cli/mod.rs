@@ -128,9 +128,12 @@ pub enum Command {
         /// coarse (rigid); refined and all come with bone segmentation.
         #[arg(long, default_value = "coarse")]
         stage: String,
-        /// mi (Mattes mutual information), ncc or ms.
+        /// Coarse metric: mi (Mattes mutual information), ncc or ms.
         #[arg(long, default_value = "mi")]
         metric: String,
+        /// Refined (per-bone) metric: mi on crMR; ncc once the moving image is an sCT.
+        #[arg(long, default_value = "mi")]
+        refined_metric: String,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -253,6 +256,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             stage,
             metric,
+            refined_metric,
             json,
         }) => register::register(register::RegisterArgs {
             fixed: &fixed,
@@ -260,6 +264,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out: &out,
             stage: &stage,
             metric: &metric,
+            refined_metric: &refined_metric,
             json,
         }),
         Some(Command::EvalRegistration {

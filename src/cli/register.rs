@@ -17,6 +17,7 @@ pub struct RegisterArgs<'a> {
     pub out: &'a Path,
     pub stage: &'a str,
     pub metric: &'a str,
+    pub refined_metric: &'a str,
     pub json: bool,
 }
 
@@ -28,6 +29,7 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         o => anyhow::bail!("--stage {o}: use coarse, refined or all"),
     };
     let metric = Metric::parse(a.metric)?;
+    let refined_metric = Metric::parse(a.refined_metric)?;
     let fixed =
         read_image(a.fixed, None).with_context(|| format!("reading {}", a.fixed.display()))?;
     let moving =
@@ -48,8 +50,8 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     }
     let mut refined_report = serde_json::Value::Null;
     if refine {
-        let r =
-            with_progress(|p| refined(&ct, &mr, &c, metric, p)).context("refined registration")?;
+        let r = with_progress(|p| refined(&ct, &mr, &c, refined_metric, p))
+            .context("refined registration")?;
         write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &r.bones)?;
         write_labels(
             &a.out.join("ct_subchondral.nii.gz"),
@@ -82,6 +84,7 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     let report = serde_json::json!({
         "stage": "coarse",
         "metric": a.metric,
+        "refined_metric": a.refined_metric,
         "transform": {
             "file": a.out.join("coarse.tfm"),
             "euler_zxy_rad": t.euler_zxy(),
