@@ -641,10 +641,13 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
         l.opacity = 0.4;
         l
     };
-    let status = format!(
+    let mut status = format!(
         "registered: coarse {:.1} s, refined {:.1} s (min Jacobian {:.2})",
         c.result.seconds, r.result.seconds, r.result.min_jacobian
     );
+    if r.result.min_jacobian <= 0.0 {
+        status.push_str("  WARNING: the refined field folds; do not trust rrMR");
+    }
     let transforms = vec![
         (
             "coarse".to_string(),

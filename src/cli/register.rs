@@ -52,6 +52,13 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     if refine {
         let r = with_progress(|p| refined(&ct, &mr, &c, refined_metric, p))
             .context("refined registration")?;
+        if r.result.min_jacobian <= 0.0 {
+            eprintln!(
+                "warning: the refined field folds (minimum Jacobian determinant {:.3}): the per-bone \
+                 registrations disagree; check the metric (--refined-metric mi for crMR)",
+                r.result.min_jacobian
+            );
+        }
         write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &r.bones)?;
         write_labels(
             &a.out.join("ct_subchondral.nii.gz"),
