@@ -164,7 +164,7 @@ fn refined_registration_fixes_the_knee_bend_the_rigid_step_cannot() {
         &p.ct,
         &cr,
         &bones,
-        &coarse,
+        &coarse.to_affine(),
         Metric::MattesMi { bins: 32 },
         &Progress::new(),
     )
@@ -198,5 +198,52 @@ fn refined_registration_fixes_the_knee_bend_the_rigid_step_cannot() {
     assert!(
         refined_f < 1.5 && refined_t < 1.5,
         "femur {refined_f}, tibia {refined_t}"
+    );
+}
+
+#[test]
+fn recovers_a_known_affine_transform() {
+    use srrd::volume::AffineTransform;
+    let p = phantom();
+    let c = p.ct.geometry.center_mm();
+    let r = nalgebra::Rotation3::from_euler_angles(0.05, -0.04, 0.08).into_inner();
+    let scale_shear = nalgebra::Matrix3::new(1.05, 0.03, 0.0, 0.0, 0.97, 0.02, 0.0, 0.0, 1.02);
+    let truth = AffineTransform {
+        matrix: r * scale_shear,
+        translation_mm: Vector3::new(4.0, -3.0, 2.0),
+        center_mm: c,
+    };
+    let moving = resample(
+        &p.ct,
+        &p.ct.geometry,
+        &truth.inverse().expect("invertible"),
+        Interpolation::Linear,
+        -1000.0,
+    );
+    let options = RigidOptions {
+        metric: Metric::Ncc,
+        affine: true,
+        ..Default::default()
+    };
+    let r =
+        register_rigid(&p.ct, &moving, None, None, &options, &Progress::new()).expect("register");
+    let found = r.affine.expect("affine result");
+    use srrd::volume::PointTransform;
+    let pts = points(&p, &["femur", "tibia", "patella", "fibula"]);
+    let tre = pts
+        .iter()
+        .map(|x| (found.transform_point(x) - truth.transform_point(x)).norm())
+        .sum::<f64>()
+        / pts.len() as f64;
+    let rigid_tre = pts
+        .iter()
+        .map(|x| (r.transform.transform_point(x) - truth.transform_point(x)).norm())
+        .sum::<f64>()
+        / pts.len() as f64;
+    eprintln!("affine TRE {tre:.3} mm (rigid stage {rigid_tre:.3} mm)");
+    assert!(tre < 0.5, "affine TRE {tre} mm");
+    assert!(
+        tre < rigid_tre,
+        "the affine stage improves on the rigid one"
     );
 }

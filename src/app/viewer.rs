@@ -632,7 +632,8 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
     use crate::pipeline::registration::{coarse, refined};
     use crate::registration::Metric;
     let metric = Metric::MattesMi { bins: 32 };
-    let c = coarse(ct, mr, metric, progress).map_err(|e| format!("coarse registration: {e}"))?;
+    let c =
+        coarse(ct, mr, metric, false, progress).map_err(|e| format!("coarse registration: {e}"))?;
     let r =
         refined(ct, mr, &c, metric, progress).map_err(|e| format!("refined registration: {e}"))?;
     let overlay = |name: &str, v: Volume| {

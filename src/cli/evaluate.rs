@@ -70,11 +70,11 @@ pub fn eval_registration(
         let t0 = Instant::now();
         let (coarse, refined) = with_progress(|p| {
             let metric = Metric::MattesMi { bins: 32 };
-            let c = pipeline::coarse(&ct, &mr, metric, p)?;
+            let c = pipeline::coarse(&ct, &mr, metric, false, p)?;
             let t1 = t0.elapsed().as_secs_f64();
             let r = pipeline::refined(&ct, &mr, &c, metric, p)?;
             Ok((
-                (c.result.transform, t1),
+                (c.result.final_transform(), t1),
                 (Transform::Field(r.result.field), t0.elapsed().as_secs_f64()),
             ))
         })

@@ -134,6 +134,9 @@ pub enum Command {
         /// Refined (per-bone) metric: mi on crMR; ncc once the moving image is an sCT.
         #[arg(long, default_value = "mi")]
         refined_metric: String,
+        /// Coarse model: rigid (6 parameters), or affine (rigid, then 12 parameters).
+        #[arg(long, default_value = "rigid")]
+        model: String,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -257,6 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stage,
             metric,
             refined_metric,
+            model,
             json,
         }) => register::register(register::RegisterArgs {
             fixed: &fixed,
@@ -265,6 +269,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stage: &stage,
             metric: &metric,
             refined_metric: &refined_metric,
+            affine: match model.as_str() {
+                "rigid" => false,
+                "affine" => true,
+                o => anyhow::bail!("--model {o}: use rigid or affine"),
+            },
             json,
         }),
         Some(Command::EvalRegistration {

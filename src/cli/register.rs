@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use super::phantom::with_progress;
 use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
-use crate::io::{read_image, write_rigid};
+use crate::io::{read_image, write_affine, write_rigid};
 use crate::pipeline::registration::{coarse, refined};
 use crate::registration::Metric;
 
@@ -18,6 +18,7 @@ pub struct RegisterArgs<'a> {
     pub stage: &'a str,
     pub metric: &'a str,
     pub refined_metric: &'a str,
+    pub affine: bool,
     pub json: bool,
 }
 
@@ -37,11 +38,14 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let ct = fixed.volume;
     let mr = moving.volume;
-    let c = with_progress(|p| coarse(&ct, &mr, metric, p))
+    let c = with_progress(|p| coarse(&ct, &mr, metric, a.affine, p))
         .map_err(|e| anyhow::anyhow!("{}", e.in_file(a.fixed)))?;
     let result = &c.result;
     let t = &result.transform;
-    write_rigid(&a.out.join("coarse.tfm"), t)?;
+    match &result.affine {
+        Some(aff) => write_affine(&a.out.join("coarse.tfm"), aff)?,
+        None => write_rigid(&a.out.join("coarse.tfm"), t)?,
+    }
     write_nifti(&a.out.join("crMR.nii.gz"), &c.cr_mr, WriteDtype::F32)?;
     let body_u8: Vec<u8> = c.body.iter().map(|b| *b as u8).collect();
     write_labels(&a.out.join("ct_body.nii.gz"), &ct.geometry, &body_u8)?;
@@ -65,8 +69,8 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
             &ct.geometry,
             &r.regions,
         )?;
-        write_rigid(&a.out.join("femur.tfm"), &r.result.femur)?;
-        write_rigid(&a.out.join("tibia.tfm"), &r.result.tibia)?;
+        write_affine(&a.out.join("femur.tfm"), &r.result.femur)?;
+        write_affine(&a.out.join("tibia.tfm"), &r.result.tibia)?;
         write_displacement_field(&a.out.join("refined_field.nii.gz"), &r.result.field)?;
         write_nifti(&a.out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;
         if !a.json {
@@ -114,7 +118,12 @@ fn print_coarse(a: &RegisterArgs, result: &crate::registration::RigidResult) {
     {
         let e = t.euler_zxy();
         println!(
-            "coarse rigid ({}) in {:.2} s: angles ({:.2}, {:.2}, {:.2}) deg, translation ({:.2}, {:.2}, {:.2}) mm",
+            "coarse {} ({}) in {:.2} s: rigid angles ({:.2}, {:.2}, {:.2}) deg, translation ({:.2}, {:.2}, {:.2}) mm",
+            if result.affine.is_some() {
+                "rigid + affine"
+            } else {
+                "rigid"
+            },
             a.metric,
             result.seconds,
             e[0].to_degrees(),

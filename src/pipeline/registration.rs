@@ -36,12 +36,20 @@ pub struct Refined {
 }
 
 /// Coarse rigid registration of `mr` (moving) to `ct` (fixed) with `metric`.
-pub fn coarse(ct: &Volume, mr: &Volume, metric: Metric, progress: &Progress) -> Result<Coarse> {
+/// With `affine`, an affine (12-parameter) stage follows the rigid one.
+pub fn coarse(
+    ct: &Volume,
+    mr: &Volume,
+    metric: Metric,
+    affine: bool,
+    progress: &Progress,
+) -> Result<Coarse> {
     let body = ct_body_mask(ct)?;
     let ct_clean = remove_outside_body(ct, &body);
     let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
     let options = RigidOptions {
         metric,
+        affine,
         ..Default::default()
     };
     let result = register_rigid(&ct_clean, mr, Some(&mask), None, &options, progress)?;
@@ -76,7 +84,7 @@ pub fn refined(
         &coarse.ct_clean,
         &coarse.cr_mr,
         &bones,
-        &coarse.result.transform,
+        &coarse.result.final_transform(),
         metric,
         progress,
     )?;

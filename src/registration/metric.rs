@@ -7,7 +7,7 @@
 use nalgebra::{Matrix3, Point3, Vector3};
 use rayon::prelude::*;
 
-use super::transform::EulerRigid;
+use super::transform::{MAX_PARAMS, Params};
 use crate::volume::Volume;
 
 /// Which similarity.
@@ -145,7 +145,7 @@ pub fn robust_range(v: &[f32]) -> (f32, f32) {
 #[derive(Clone, Copy, Debug)]
 pub struct Evaluation {
     pub cost: f64,
-    pub gradient: [f64; 6],
+    pub gradient: [f64; MAX_PARAMS],
     pub valid: usize,
 }
 
@@ -175,30 +175,51 @@ fn bspline3_derivative(t: f64) -> f64 {
 struct Mapped {
     fixed: f32,
     moving: f32,
-    /// d(moving value)/d(parameter).
-    dm: [f64; 6],
+    /// d(moving value)/d(parameter), zero beyond the model's parameters.
+    dm: [f64; MAX_PARAMS],
 }
 
-fn map_samples(samples: &Samples, moving: &Moving, t: &EulerRigid) -> Vec<Mapped> {
-    let (r, dr) = t.rotation_and_derivatives();
-    let c = t.center;
-    let tr = Vector3::from(t.translation);
+fn map_samples(samples: &Samples, moving: &Moving, t: &Params) -> Vec<Mapped> {
+    let (m, dr, c, tr) = match t {
+        Params::Rigid(r) => {
+            let (m, dr) = r.rotation_and_derivatives();
+            (m, Some(dr), r.center, Vector3::from(r.translation))
+        }
+        Params::Affine {
+            matrix,
+            translation,
+            center,
+        } => (*matrix, None, *center, Vector3::from(*translation)),
+    };
     samples
         .points
         .par_iter()
         .zip(samples.values.par_iter())
         .filter_map(|(x, f)| {
             let d = x - c;
-            let y = Point3::from(r * d + c.coords + tr);
-            let (m, g) = moving.sample(&y)?;
-            let mut dm = [0.0; 6];
-            for a in 0..3 {
-                dm[a] = g.dot(&(dr[a] * d));
-                dm[3 + a] = g[a];
+            let y = Point3::from(m * d + c.coords + tr);
+            let (v, g) = moving.sample(&y)?;
+            let mut dm = [0.0; MAX_PARAMS];
+            match &dr {
+                Some(dr) => {
+                    for a in 0..3 {
+                        dm[a] = g.dot(&(dr[a] * d));
+                        dm[3 + a] = g[a];
+                    }
+                }
+                None => {
+                    // y_i = sum_j A_ij d_j + ...: d y / d A_ij = e_i d_j.
+                    for i in 0..3 {
+                        for j in 0..3 {
+                            dm[3 * i + j] = g[i] * d[j];
+                        }
+                        dm[9 + i] = g[i];
+                    }
+                }
             }
             Some(Mapped {
                 fixed: *f,
-                moving: m,
+                moving: v,
                 dm,
             })
         })
@@ -211,14 +232,14 @@ pub fn evaluate(
     samples: &Samples,
     fixed_range: (f32, f32),
     moving: &Moving,
-    t: &EulerRigid,
+    t: &Params,
 ) -> Evaluation {
     let mapped = map_samples(samples, moving, t);
     let n = mapped.len();
     if n < 16 {
         return Evaluation {
             cost: f64::INFINITY,
-            gradient: [0.0; 6],
+            gradient: [0.0; MAX_PARAMS],
             valid: n,
         };
     }
@@ -228,7 +249,7 @@ pub fn evaluate(
             let (cost, grad) = mapped
                 .par_iter()
                 .fold(
-                    || (0.0f64, [0.0f64; 6]),
+                    || (0.0f64, [0.0f64; MAX_PARAMS]),
                     |(c, mut g), s| {
                         let e = (s.moving - s.fixed) as f64;
                         for (ga, d) in g.iter_mut().zip(&s.dm) {
@@ -237,7 +258,7 @@ pub fn evaluate(
                         (c + e * e, g)
                     },
                 )
-                .reduce(|| (0.0, [0.0; 6]), add_pair);
+                .reduce(|| (0.0, [0.0; MAX_PARAMS]), add_pair);
             Evaluation {
                 cost: cost / nf,
                 gradient: grad.map(|v| v / nf),
@@ -248,14 +269,14 @@ pub fn evaluate(
             let fm = mapped.iter().map(|s| s.fixed as f64).sum::<f64>() / nf;
             let mm = mapped.iter().map(|s| s.moving as f64).sum::<f64>() / nf;
             let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
-            let mut da = [0.0; 6];
-            let mut dc = [0.0; 6];
+            let mut da = [0.0; MAX_PARAMS];
+            let mut dc = [0.0; MAX_PARAMS];
             for s in &mapped {
                 let (f, m) = (s.fixed as f64 - fm, s.moving as f64 - mm);
                 a += f * m;
                 b += f * f;
                 c += m * m;
-                for p in 0..6 {
+                for p in 0..MAX_PARAMS {
                     da[p] += f * s.dm[p];
                     dc[p] += 2.0 * m * s.dm[p];
                 }
@@ -274,7 +295,7 @@ pub fn evaluate(
     }
 }
 
-fn add_pair(a: (f64, [f64; 6]), b: (f64, [f64; 6])) -> (f64, [f64; 6]) {
+fn add_pair(a: (f64, [f64; MAX_PARAMS]), b: (f64, [f64; MAX_PARAMS])) -> (f64, [f64; MAX_PARAMS]) {
     (a.0 + b.0, std::array::from_fn(|i| a.1[i] + b.1[i]))
 }
 
@@ -336,7 +357,7 @@ fn mattes(bins: usize, mapped: &[Mapped], fr: (f32, f32), mr: (f32, f32)) -> Eva
     let grad = mapped
         .par_iter()
         .fold(
-            || [0.0f64; 6],
+            || [0.0f64; MAX_PARAMS],
             |mut g, s| {
                 let (mc, clamped) = mpos(s.moving);
                 if clamped {
@@ -357,7 +378,10 @@ fn mattes(bins: usize, mapped: &[Mapped], fr: (f32, f32), mr: (f32, f32)) -> Eva
                 g
             },
         )
-        .reduce(|| [0.0; 6], |a, b| std::array::from_fn(|i| a[i] + b[i]));
+        .reduce(
+            || [0.0; MAX_PARAMS],
+            |a, b| std::array::from_fn(|i| a[i] + b[i]),
+        );
     // cost = -MI; gradient of -MI.
     Evaluation {
         cost: -mi,
@@ -369,6 +393,7 @@ fn mattes(bins: usize, mapped: &[Mapped], fr: (f32, f32), mr: (f32, f32)) -> Eva
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registration::EulerRigid;
     use crate::volume::Geometry;
 
     fn blob(g: Geometry, c: [f64; 3], contrast: f32) -> Volume {
@@ -404,19 +429,25 @@ mod tests {
             }
         }
         let fr = robust_range(&samples.values);
-        let t = EulerRigid {
+        let rigid = Params::Rigid(EulerRigid {
             angles: [0.05, -0.03, 0.04],
             translation: [0.4, -0.3, 0.2],
             center: Point3::origin(),
-        };
-        for metric in [
-            Metric::MeanSquares,
-            Metric::Ncc,
-            Metric::MattesMi { bins: 24 },
+        });
+        let mut affine = rigid.to_affine_params();
+        affine.add(0, 0.03);
+        affine.add(5, -0.02);
+        for (t, metric) in [
+            (&rigid, Metric::MeanSquares),
+            (&rigid, Metric::Ncc),
+            (&rigid, Metric::MattesMi { bins: 24 }),
+            (&affine, Metric::MeanSquares),
+            (&affine, Metric::Ncc),
+            (&affine, Metric::MattesMi { bins: 24 }),
         ] {
-            let e = evaluate(metric, &samples, fr, &moving, &t);
-            for p in 0..6 {
-                let h = if p < 3 { 1e-4 } else { 1e-3 };
+            let e = evaluate(metric, &samples, fr, &moving, t);
+            for p in 0..t.n() {
+                let h = if t.is_linear(p) { 1e-4 } else { 1e-3 };
                 let mut a = t.clone();
                 let mut b = t.clone();
                 a.add(p, h);
@@ -455,11 +486,11 @@ mod tests {
         };
         let fr = robust_range(fd);
         let at = |dx: f64| {
-            let t = EulerRigid {
+            let t = Params::Rigid(EulerRigid {
                 angles: [0.0; 3],
                 translation: [dx, 0.0, 0.0],
                 center: Point3::origin(),
-            };
+            });
             evaluate(Metric::MattesMi { bins: 32 }, &samples, fr, &moving, &t).cost
         };
         assert!(

@@ -24,13 +24,13 @@ use crate::morphometry::edt::squared_edt;
 use crate::progress::Progress;
 use crate::segmentation::bones::{FEMUR, TIBIA};
 use crate::segmentation::components::morph_box;
-use crate::volume::{DisplacementField, PointTransform, RigidTransform, Volume};
+use crate::volume::{AffineTransform, DisplacementField, PointTransform, RigidTransform, Volume};
 
 /// The refined result.
 pub struct RefinedResult {
     /// Fixed -> moving transform of each bone (coarse included).
-    pub femur: RigidTransform,
-    pub tibia: RigidTransform,
+    pub femur: AffineTransform,
+    pub tibia: AffineTransform,
     /// The blended field on the fixed grid (fixed -> moving, mm).
     pub field: DisplacementField,
     /// Smallest Jacobian determinant of the blended map (> 0: no folding).
@@ -53,7 +53,7 @@ pub fn register_refined(
     fixed: &Volume,
     moving_on_fixed: &Volume,
     bones: &[u8],
-    coarse: &RigidTransform,
+    coarse: &AffineTransform,
     metric: Metric,
     progress: &Progress,
 ) -> Result<RefinedResult> {
@@ -167,8 +167,8 @@ pub fn register_refined(
         Array4::from_shape_vec((nk, nj, ni, 3), v).map_err(|e| Error::invalid(e.to_string()))?;
     let field = DisplacementField::from_data(g.clone(), vectors)?;
     Ok(RefinedResult {
-        femur: tf.then(coarse),
-        tibia: tt.then(coarse),
+        femur: tf.to_affine().then(coarse),
+        tibia: tt.to_affine().then(coarse),
         field,
         min_jacobian,
         reports,

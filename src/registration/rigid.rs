@@ -11,12 +11,12 @@ use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
 use super::metric::{Metric, Moving, Samples, evaluate, robust_range};
-use super::transform::EulerRigid;
+use super::transform::{EulerRigid, MAX_PARAMS as N, Params};
 use crate::error::{Error, Result};
 use crate::phantom::rng::Rng;
 use crate::progress::Progress;
 use crate::volume::filter::{shrink_factors, smooth_and_shrink};
-use crate::volume::{RigidTransform, Volume};
+use crate::volume::{AffineTransform, RigidTransform, Volume};
 
 /// Settings of a rigid registration.
 #[derive(Clone, Debug)]
@@ -32,6 +32,9 @@ pub struct RigidOptions {
     pub min_step_mm: f64,
     /// Try rotated starts (+-`multistart_deg` about each axis) at the coarsest level.
     pub multistart_deg: Option<f64>,
+    /// After the rigid levels, refine an affine (12-parameter) transform at the two finest
+    /// levels.
+    pub affine: bool,
     pub seed: u64,
 }
 
@@ -44,6 +47,7 @@ impl Default for RigidOptions {
             iterations: 200,
             min_step_mm: 0.01,
             multistart_deg: Some(12.0),
+            affine: false,
             seed: 1,
         }
     }
@@ -63,9 +67,21 @@ pub struct LevelReport {
 /// The result: fixed -> moving, about the fixed image's centre.
 #[derive(Clone, Debug)]
 pub struct RigidResult {
+    /// The rigid result.
     pub transform: RigidTransform,
+    /// The affine result when `affine` was asked.
+    pub affine: Option<AffineTransform>,
     pub levels: Vec<LevelReport>,
     pub seconds: f64,
+}
+
+impl RigidResult {
+    /// The final transform: the affine one when there is one, else the rigid one.
+    pub fn final_transform(&self) -> AffineTransform {
+        self.affine
+            .clone()
+            .unwrap_or_else(|| self.transform.to_affine())
+    }
 }
 
 /// The fixed samples of one level: voxel centres inside the (shrunk) mask.
@@ -158,21 +174,21 @@ fn descend(
     samples: &Samples,
     fr: (f32, f32),
     moving: &Moving,
-    start: &EulerRigid,
+    start: &Params,
     radius_mm: f64,
     step0: f64,
     min_step: f64,
     iterations: usize,
     progress: &Progress,
-) -> Result<(EulerRigid, f64, usize, f64, bool)> {
-    let scale = [radius_mm, radius_mm, radius_mm, 1.0, 1.0, 1.0];
-    let eval = |t: &EulerRigid| {
+) -> Result<(Params, f64, usize, f64, bool)> {
+    let scale: [f64; N] = std::array::from_fn(|p| if start.is_linear(p) { radius_mm } else { 1.0 });
+    let eval = |t: &Params| {
         let e = evaluate(metric, samples, fr, moving, t);
-        let g: [f64; 6] = std::array::from_fn(|p| e.gradient[p] / scale[p]);
+        let g: [f64; N] = std::array::from_fn(|p| e.gradient[p] / scale[p]);
         (e.cost, g)
     };
-    let dot = |a: &[f64; 6], b: &[f64; 6]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let norm = |a: &[f64; 6]| dot(a, a).sqrt();
+    let dot = |a: &[f64; N], b: &[f64; N]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let norm = |a: &[f64; N]| dot(a, a).sqrt();
     let mut t = start.clone();
     let (mut cost, mut g) = eval(&t);
     if !cost.is_finite() {
@@ -180,7 +196,7 @@ fn descend(
             "the images do not overlap at the start of the registration",
         ));
     }
-    let mut memory: std::collections::VecDeque<([f64; 6], [f64; 6])> = Default::default();
+    let mut memory: std::collections::VecDeque<([f64; N], [f64; N])> = Default::default();
     let mut last_step = step0;
     let mut converged = false;
     let mut it = 0;
@@ -193,7 +209,7 @@ fn descend(
         for (s, y) in memory.iter().rev() {
             let rho = 1.0 / dot(y, s);
             let a = rho * dot(s, &q);
-            for p in 0..6 {
+            for p in 0..N {
                 q[p] -= a * y[p];
             }
             alphas.push((a, rho));
@@ -207,7 +223,7 @@ fn descend(
         }
         for ((s, y), (a, rho)) in memory.iter().zip(alphas.into_iter().rev()) {
             let b = rho * dot(y, &q);
-            for p in 0..6 {
+            for p in 0..N {
                 q[p] += s[p] * (a - b);
             }
         }
@@ -227,7 +243,7 @@ fn descend(
         let mut accepted = None;
         while alpha * norm(&d) >= 0.25 * min_step {
             let mut cand = t.clone();
-            for p in 0..6 {
+            for p in 0..N {
                 cand.add(p, alpha * d[p] / scale[p]);
             }
             let (c, cg) = eval(&cand);
@@ -241,8 +257,8 @@ fn descend(
             converged = true;
             break;
         };
-        let s: [f64; 6] = d.map(|v| v * alpha);
-        let y: [f64; 6] = std::array::from_fn(|p| cg[p] - g[p]);
+        let s: [f64; N] = d.map(|v| v * alpha);
+        let y: [f64; N] = std::array::from_fn(|p| cg[p] - g[p]);
         if dot(&s, &y) > 1e-12 {
             memory.push_back((s, y));
             if memory.len() > 6 {
@@ -288,7 +304,7 @@ pub fn register_rigid(
         Some(m) => mask_centroid(&fixed.geometry, m),
         None => fixed.geometry.center_mm(),
     };
-    let mut t = match initial {
+    let mut t = Params::Rigid(match initial {
         Some(r) => EulerRigid::from_rigid(r, center),
         None => {
             // Field-of-view centres aligned: y = x + (c_moving - c_fixed).
@@ -299,18 +315,33 @@ pub fn register_rigid(
                 center,
             }
         }
-    };
+    });
+    let mut rigid_result: Option<RigidTransform> = None;
     let mut rng = Rng::new(options.seed, "registration samples");
     let mut levels = Vec::new();
     let fixed_std = fixed.clone();
-    let nlev = options.levels_mm.len();
+    // Stages: the rigid levels, then (affine) the two finest levels again, affine.
+    let mut stages: Vec<(f64, bool)> = options.levels_mm.iter().map(|l| (*l, false)).collect();
+    if options.affine {
+        let n = options.levels_mm.len();
+        for l in &options.levels_mm[n.saturating_sub(2)..] {
+            stages.push((*l, true));
+        }
+    }
+    let nlev = stages.len();
     // The finest level once from the full images (a 640x640x120 MR is smoothed once),
     // coarser levels from it.
     progress.start("registration: image pyramid", 1);
     let finest = options.levels_mm.iter().cloned().fold(f64::MAX, f64::min);
     let f_base = smooth_and_shrink(&fixed_std, finest);
     let m_base = smooth_and_shrink(moving, finest);
-    for (l, &level_mm) in options.levels_mm.iter().enumerate() {
+    for (l, &(level_mm, affine)) in stages.iter().enumerate() {
+        if affine && matches!(t, Params::Rigid(_)) {
+            if let Params::Rigid(r) = &t {
+                rigid_result = Some(r.to_rigid());
+            }
+            t = t.to_affine_params();
+        }
         progress.start(
             &format!("registration: level {} of {nlev} ({level_mm} mm)", l + 1),
             options.iterations as u64,
@@ -343,7 +374,8 @@ pub fn register_rigid(
             .sqrt()
             .max(10.0);
         let step0 = level_mm;
-        let min_step = if l + 1 == nlev {
+        let last_of_kind = l + 1 == nlev || (!affine && stages[l + 1].1);
+        let min_step = if last_of_kind {
             options.min_step_mm
         } else {
             0.05 * level_mm
@@ -352,7 +384,7 @@ pub fn register_rigid(
             && let Some(deg) = options.multistart_deg
         {
             // A few short runs from rotated starts; keep the best.
-            let mut best: Option<(EulerRigid, f64)> = None;
+            let mut best: Option<(Params, f64)> = None;
             let a = deg.to_radians();
             let mut starts = vec![t.clone()];
             for axis in 0..3 {
@@ -405,8 +437,14 @@ pub fn register_rigid(
             converged,
         });
     }
+    let (transform, affine) = match (&t, rigid_result) {
+        (Params::Rigid(r), _) => (r.to_rigid(), None),
+        (a, Some(r)) => (r, Some(a.to_affine())),
+        (a, None) => (RigidTransform::default(), Some(a.to_affine())),
+    };
     Ok(RigidResult {
-        transform: t.to_rigid(),
+        transform,
+        affine,
         levels,
         seconds: clock.elapsed().as_secs_f64(),
     })

@@ -3,8 +3,8 @@
 
 use nalgebra::{Matrix3, Point3, Vector3};
 
-use crate::volume::RigidTransform;
 use crate::volume::transform::euler_zxy_matrix;
+use crate::volume::{AffineTransform, RigidTransform};
 
 /// Euler3D parameters about a centre.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +56,91 @@ impl EulerRigid {
             angles,
             translation: tr.into(),
             center,
+        }
+    }
+}
+
+/// The most parameters a model has (affine).
+pub const MAX_PARAMS: usize = 12;
+
+/// The transform model being optimized, about a centre c: rigid (Euler3D, 6 parameters:
+/// 3 angles, 3 translations) or affine (12: the matrix row by row, then the translation),
+/// y = A (x - c) + c + t.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Params {
+    Rigid(EulerRigid),
+    Affine {
+        matrix: Matrix3<f64>,
+        translation: [f64; 3],
+        center: Point3<f64>,
+    },
+}
+
+impl Params {
+    /// Number of parameters.
+    pub fn n(&self) -> usize {
+        match self {
+            Params::Rigid(_) => 6,
+            Params::Affine { .. } => 12,
+        }
+    }
+
+    /// Parameter `p` plus `delta` (ignored beyond `n`).
+    pub fn add(&mut self, p: usize, delta: f64) {
+        match self {
+            Params::Rigid(r) if p < 6 => r.add(p, delta),
+            Params::Affine {
+                matrix,
+                translation,
+                ..
+            } if p < 12 => {
+                if p < 9 {
+                    matrix[(p / 3, p % 3)] += delta;
+                } else {
+                    translation[p - 9] += delta;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Which parameters are linear-part entries (rotations or matrix), the rest being
+    /// translations: their scale is the samples' radius.
+    pub fn is_linear(&self, p: usize) -> bool {
+        match self {
+            Params::Rigid(_) => p < 3,
+            Params::Affine { .. } => p < 9,
+        }
+    }
+
+    /// The same transform as an affine one.
+    pub fn to_affine(&self) -> AffineTransform {
+        match self {
+            Params::Rigid(r) => r.to_rigid().to_affine(),
+            Params::Affine {
+                matrix,
+                translation,
+                center,
+            } => AffineTransform {
+                matrix: *matrix,
+                translation_mm: Vector3::from(*translation),
+                center_mm: *center,
+            },
+        }
+    }
+
+    /// An affine model starting where this one is.
+    pub fn to_affine_params(&self) -> Params {
+        match self {
+            Params::Rigid(r) => {
+                let (m, _) = r.rotation_and_derivatives();
+                Params::Affine {
+                    matrix: m,
+                    translation: r.translation,
+                    center: r.center,
+                }
+            }
+            a => a.clone(),
         }
     }
 }
