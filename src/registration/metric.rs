@@ -42,7 +42,8 @@ pub struct Samples {
     pub values: Vec<f32>,
 }
 
-/// The moving image prepared for fast sampling with gradients.
+/// The moving image prepared for fast sampling with gradients. NaN voxels count as
+/// outside the image: that is how a moving mask works (`mask_moving`).
 pub struct Moving<'a> {
     data: &'a [f32],
     size: [usize; 3],
@@ -111,6 +112,10 @@ impl<'a> Moving<'a> {
         let y0v = x00 + (x10 - x00) * ty;
         let y1v = x01 + (x11 - x01) * ty;
         let v = y0v + (y1v - y0v) * tz;
+        if !v.is_finite() {
+            // NaN voxels are outside the moving mask (see `mask_moving`).
+            return None;
+        }
         // Derivatives of the trilinear interpolant.
         let dx0 = (c100 - c000) + ((c110 - c010) - (c100 - c000)) * ty;
         let dx1 = (c101 - c001) + ((c111 - c011) - (c101 - c001)) * ty;
@@ -120,6 +125,18 @@ impl<'a> Moving<'a> {
         let g = self.grad_to_world * Vector3::new(dx as f64, dy as f64, dz as f64);
         Some((v, g))
     }
+}
+
+/// The moving image with voxels outside `mask` set to NaN, so no sample uses them. The
+/// pyramid's smoothing spreads NaN by its radius: the mask shrinks a little at coarse levels.
+pub fn mask_moving(v: &Volume, mask: &[bool]) -> Volume {
+    let mut out = v.clone();
+    for (x, m) in out.data.iter_mut().zip(mask) {
+        if !*m {
+            *x = f32::NAN;
+        }
+    }
+    out
 }
 
 /// 0.5th and 99.5th percentiles (of a strided subsample).

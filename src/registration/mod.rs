@@ -8,7 +8,7 @@ pub mod rigid;
 pub mod transform;
 pub mod tre;
 
-pub use metric::Metric;
+pub use metric::{Metric, mask_moving};
 pub use refined::{RefinedResult, register_refined};
 pub use rigid::{LevelReport, RigidOptions, RigidResult, register_rigid};
 pub use transform::EulerRigid;

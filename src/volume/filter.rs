@@ -144,8 +144,74 @@ pub fn block_mean(v: &Volume, f: [usize; 3]) -> Volume {
     Volume { geometry: g, data }
 }
 
+/// The sub-volume of index range `lo..=hi` (per axis), world positions kept.
+pub fn crop(v: &Volume, lo: [usize; 3], hi: [usize; 3]) -> Volume {
+    let g = &v.geometry;
+    let hi: [usize; 3] = std::array::from_fn(|a| hi[a].min(g.size[a] - 1).max(lo[a]));
+    let size: [usize; 3] = std::array::from_fn(|a| hi[a] - lo[a] + 1);
+    let origin = g.index_to_world(nalgebra::Vector3::new(
+        lo[0] as f64,
+        lo[1] as f64,
+        lo[2] as f64,
+    ));
+    let geometry =
+        Geometry::new(size, g.spacing_mm.into(), origin.coords.into()).with_direction(g.direction);
+    let data = v
+        .data
+        .slice(ndarray::s![lo[2]..=hi[2], lo[1]..=hi[1], lo[0]..=hi[0]])
+        .to_owned();
+    Volume { geometry, data }
+}
+
+/// Index bounding box (lo, hi inclusive) of a `[k][j][i]` mask, grown by `margin` voxels
+/// per axis and clipped to the grid; None for an empty mask.
+pub fn bounding_box(
+    mask: &[bool],
+    size: [usize; 3],
+    margin: [usize; 3],
+) -> Option<([usize; 3], [usize; 3])> {
+    let [ni, nj, _] = size;
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for (n, m) in mask.iter().enumerate() {
+        if *m {
+            let idx = [n % ni, (n / ni) % nj, n / (ni * nj)];
+            for a in 0..3 {
+                lo[a] = lo[a].min(idx[a]);
+                hi[a] = hi[a].max(idx[a]);
+            }
+        }
+    }
+    if lo[0] == usize::MAX {
+        return None;
+    }
+    Some((
+        std::array::from_fn(|a| lo[a].saturating_sub(margin[a])),
+        std::array::from_fn(|a| (hi[a] + margin[a]).min(size[a] - 1)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crop_keeps_world_positions() {
+        let g = Geometry::new([6, 5, 4], [0.5, 1.0, 2.0], [1.0, 2.0, 3.0]);
+        let v = Volume::from_fn(g.clone(), |i, j, k| (i + 10 * j + 100 * k) as f32);
+        let mut mask = vec![false; 120];
+        mask[(2 * 5 + 3) * 6 + 4] = true;
+        let (lo, hi) = bounding_box(&mask, g.size, [1, 1, 0]).expect("box");
+        assert_eq!((lo, hi), ([3, 2, 2], [5, 4, 2]));
+        let c = crop(&v, lo, hi);
+        assert_eq!(c.geometry.size, [3, 3, 1]);
+        let p = c
+            .geometry
+            .index_to_world(nalgebra::Vector3::new(1.0, 1.0, 0.0));
+        let q = g.index_to_world(nalgebra::Vector3::new(4.0, 3.0, 2.0));
+        assert!((p - q).norm() < 1e-12);
+        assert_eq!(c.data[[0, 1, 1]], v.data[[2, 3, 4]]);
+        assert!(bounding_box(&[false; 4], [2, 2, 1], [0; 3]).is_none());
+    }
+
     use super::*;
 
     #[test]
