@@ -51,13 +51,12 @@ pub fn coarse(
     // 10 mm margin): less to smooth and sample, nothing lost.
     progress.start("cropping the MR to the knee", 1);
     let mr_roi = crop_to_signal(mr);
-    let mr = &mr_roi;
     let options = RigidOptions {
         metric,
         affine,
         ..Default::default()
     };
-    let result = register_rigid(&ct_clean, mr, Some(&mask), None, &options, progress)?;
+    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), None, &options, progress)?;
     progress.start("resampling crMR", 1);
     let cr_mr = resample(
         mr,

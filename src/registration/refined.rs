@@ -3,9 +3,10 @@
 //! over the fixed grid that follows each bone and changes smoothly between them.
 //!
 //! Blending: the femur's weight is the ratio of the femur's and tibia's indicators smoothed
-//! by a 3 mm Gaussian (1 deep in the femur, 0 deep in the tibia, changing over millimetres
-//! across the joint so the field does not fold), falling back far from both bones to the
-//! distance ratio d_t / (d_f + d_t); the position in the coarse-aligned moving image is
+//! by a Gaussian (3 mm, or 2 voxels if more): 1 deep in the femur, 0 deep in the tibia,
+//! changing over millimetres across the joint so the field does not fold. Far from both
+//! bones (smoothed indicators summing under 0.05) it moves smoothly to the distance ratio
+//! d_t / (d_f + d_t): a ratio of two Gaussian tails alone would be a step there. the position in the coarse-aligned moving image is
 //! w_f T_f(x) + (1 - w_f) T_t(x). The field
 //! maps fixed points to moving points: coarse(w_f T_f(x) + w_t T_t(x)) - x. Its folding
 //! is checked through the Jacobian determinant of the blended map.
@@ -106,9 +107,10 @@ pub fn register_refined(
             .collect()
     };
     let (df, dt) = (dist(&per_bone[0].0), dist(&per_bone[1].0));
-    // Smoothed indicators (Gaussian, 3 mm): their ratio is the femur's weight near the
+    // Smoothed indicators (Gaussian, 3 mm or 2 voxels if more): their ratio is the femur's weight near the
     // bones, so the weight changes over millimetres, not across one voxel of joint space
     // (which would fold the field); far from both, the distance ratio takes over.
+    let sigma_mm = 3.0f64.max(2.0 * g.spacing_mm.max());
     let smooth_indicator = |bone: &[bool]| -> Vec<f32> {
         let data: Vec<f32> = bone.iter().map(|b| *b as u8 as f32).collect();
         let [ni, nj, nk] = g.size;
@@ -117,7 +119,7 @@ pub fn register_refined(
             data: a,
         });
         match v {
-            Ok(v) => crate::volume::filter::smooth(&v, 3.0)
+            Ok(v) => crate::volume::filter::smooth(&v, sigma_mm)
                 .data
                 .iter()
                 .copied()
@@ -132,7 +134,7 @@ pub fn register_refined(
     let weight = |n: usize| -> f64 {
         let (a, b) = (df[n] as f64, dt[n] as f64);
         let far = if a + b > 0.0 { b / (a + b) } else { 0.5 };
-        let eps = 1e-3;
+        let eps = 0.05;
         (sf[n] as f64 + eps * far) / (sf[n] as f64 + st[n] as f64 + eps)
     };
     let (tf, tt) = (&per_bone[0].1, &per_bone[1].1);
