@@ -9,7 +9,7 @@ use srrd::progress::Progress;
 use srrd::registration::rigid::mean_displacement;
 use srrd::registration::{EulerRigid, Metric, RigidOptions, register_rigid};
 use srrd::segmentation::body::ct_body_mask;
-use srrd::segmentation::components::morph_box;
+use srrd::volume::components::morph_box;
 use srrd::volume::{Interpolation, RigidTransform, resample};
 
 fn phantom() -> Phantom {

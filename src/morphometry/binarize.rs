@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::volume::components::label_components;
+
 /// How grey values become bone.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
@@ -161,49 +163,15 @@ fn remove_small(
     min_voxels: usize,
     value: bool,
 ) {
-    let [ni, nj, nk] = size;
-    let mut seen = vec![false; bone.len()];
-    let mut stack = Vec::new();
-    let mut component = Vec::new();
-    for start in 0..bone.len() {
-        if seen[start] || !mask[start] || bone[start] != value {
-            continue;
-        }
-        component.clear();
-        stack.push(start);
-        seen[start] = true;
-        while let Some(c) = stack.pop() {
-            component.push(c);
-            let (i, j, k) = (c % ni, (c / ni) % nj, c / (ni * nj));
-            let mut visit = |n: usize| {
-                if !seen[n] && mask[n] && bone[n] == value {
-                    seen[n] = true;
-                    stack.push(n);
-                }
-            };
-            if i > 0 {
-                visit(c - 1);
-            }
-            if i + 1 < ni {
-                visit(c + 1);
-            }
-            if j > 0 {
-                visit(c - ni);
-            }
-            if j + 1 < nj {
-                visit(c + ni);
-            }
-            if k > 0 {
-                visit(c - ni * nj);
-            }
-            if k + 1 < nk {
-                visit(c + ni * nj);
-            }
-        }
-        if component.len() < min_voxels {
-            for &c in &component {
-                bone[c] = !value;
-            }
+    let within: Vec<bool> = bone
+        .iter()
+        .zip(mask)
+        .map(|(b, m)| *m && *b == value)
+        .collect();
+    let (labels, sizes) = label_components(&within, size);
+    for (b, l) in bone.iter_mut().zip(&labels) {
+        if *l > 0 && sizes[*l as usize] < min_voxels {
+            *b = !value;
         }
     }
 }

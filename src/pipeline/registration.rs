@@ -9,8 +9,8 @@ use crate::registration::{
 };
 use crate::segmentation::body::{ct_body_mask, remove_outside_body};
 use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
-use crate::segmentation::components::morph_box;
 use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use crate::volume::components::morph_box;
 use crate::volume::{Interpolation, Transform, Volume, resample};
 
 /// What the coarse step produces.
@@ -85,7 +85,7 @@ pub fn crop_to_signal(v: &Volume) -> Volume {
     };
     let (_, hi) = crate::registration::metric::robust_range(data);
     let above: Vec<bool> = data.iter().map(|x| *x > 0.1 * hi).collect();
-    let piece = crate::segmentation::components::largest_component(&above, small.geometry.size);
+    let piece = crate::volume::components::largest_component(&above, small.geometry.size);
     let margin: [usize; 3] =
         std::array::from_fn(|a| (10.0 / small.geometry.spacing_mm[a]).ceil() as usize);
     match bounding_box(&piece, small.geometry.size, margin) {

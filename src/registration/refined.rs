@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::morphometry::edt::squared_edt;
 use crate::progress::Progress;
 use crate::segmentation::bones::{FEMUR, TIBIA};
-use crate::segmentation::components::morph_box;
+use crate::volume::components::morph_box;
 use crate::volume::{AffineTransform, DisplacementField, PointTransform, RigidTransform, Volume};
 
 /// The refined result.

@@ -1,9 +1,9 @@
 //! The paper's first preprocessing step: keep the body, remove the CT table/bed and
 //! clothing, by thresholding and connected components.
 
-use super::components::{fill_holes_2d, largest_component};
 use crate::error::{Error, Result};
 use crate::volume::Volume;
+use crate::volume::components::{fill_holes_2d, largest_component};
 
 /// HU above which a voxel may be body (fat is about -100; foam, fabric and air are lower).
 pub const BODY_THRESHOLD_HU: f32 = -200.0;

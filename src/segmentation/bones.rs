@@ -4,9 +4,9 @@
 //! (advanced OA), they are split at the joint by eroding until two pieces appear and
 //! growing them back inside the mask.
 
-use super::components::{fill_holes_2d, label_components, morph_box};
 use crate::error::{Error, Result};
 use crate::volume::Volume;
+use crate::volume::components::{fill_holes_2d, label_components, morph_box};
 
 /// Label values of the bone map.
 pub const FEMUR: u8 = 1;

@@ -3,5 +3,4 @@
 
 pub mod body;
 pub mod bones;
-pub mod components;
 pub mod subchondral;

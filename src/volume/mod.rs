@@ -1,6 +1,7 @@
 //! The shared volume model: geometry in LPS mm, scalar volumes, interpolation,
 //! resampling, rigid/affine transforms and dense displacement fields.
 
+pub mod components;
 pub mod field;
 pub mod filter;
 pub mod geometry;

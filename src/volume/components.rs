@@ -1,5 +1,6 @@
 //! Connected components (6-connectivity), largest component, 2D hole filling and binary
-//! morphology on `[k][j][i]` masks.
+//! morphology on `[k][j][i]` masks: shared by morphometry (specks and holes) and
+//! segmentation (body, bones).
 
 /// Labels of the 6-connected components of `mask` (0 = background, 1.. by discovery
 /// order) and each component's size (index 0 unused).
