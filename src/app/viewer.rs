@@ -602,6 +602,22 @@ impl ViewerApp {
     }
 }
 
+/// Stage, progress bar and Cancel of a background task; keeps the frames coming.
+fn progress_ui(ui: &mut egui::Ui, progress: &Progress) {
+    ui.label(progress.stage());
+    ui.add(egui::ProgressBar::new(progress.fraction() as f32).show_percentage());
+    ui.horizontal(|ui| {
+        ui.spinner();
+        if progress.is_cancelled() {
+            ui.label("cancelling...");
+        } else if ui.button("Cancel").clicked() {
+            progress.cancel();
+        }
+    });
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_millis(100));
+}
+
 fn colour(layer: &Layer, v: f32) -> Color32 {
     let (c, w) = layer.window;
     let t = ((v - (c - w / 2.0)) / w).clamp(0.0, 1.0);
@@ -741,17 +757,7 @@ impl ViewerApp {
             .show(ui, |ui| {
                 ui.heading("Layers");
                 if let Some((_, progress)) = &self.loading {
-                    ui.label(progress.stage());
-                    ui.add(egui::ProgressBar::new(progress.fraction() as f32).show_percentage());
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        if progress.is_cancelled() {
-                            ui.label("cancelling...");
-                        } else if ui.button("Cancel").clicked() {
-                            progress.cancel();
-                        }
-                    });
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    progress_ui(ui, progress);
                 }
                 if let Some(e) = &self.error {
                     ui.colored_label(Color32::from_rgb(255, 90, 90), e);
@@ -857,17 +863,7 @@ impl ViewerApp {
                 ui.separator();
                 ui.label("Pipeline");
                 if let Some((_, progress)) = &self.job {
-                    ui.label(progress.stage());
-                    ui.add(egui::ProgressBar::new(progress.fraction() as f32).show_percentage());
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        if progress.is_cancelled() {
-                            ui.label("cancelling...");
-                        } else if ui.button("Cancel").clicked() {
-                            progress.cancel();
-                        }
-                    });
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    progress_ui(ui, progress);
                 } else {
                     let ready = ["CT", "MR"].iter().all(|n| self.layers.iter().any(|l| l.name == *n));
                     if ui

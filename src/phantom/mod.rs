@@ -130,45 +130,34 @@ fn grid(
     Geometry::new(size, spacing, origin.coords.into()).with_direction(direction)
 }
 
-/// The two scanners of a preset.
+/// The two scanners of a preset: the same physics (noise, PSF, contrast), different grids.
 pub fn scan_specs(preset: Preset) -> (ScanSpec, ScanSpec) {
     let c = Point3::origin();
+    let ct = |size, spacing| ScanSpec {
+        geometry: grid(size, spacing, Matrix3::identity(), c),
+        modality: Modality::Ct,
+        tile_sub: [4, 4, 4],
+        anatomy_sub: [2, 2, 2],
+        noise_sd: 20.0,
+        psf_sd_mm: [0.4, 0.4, 0.45],
+    };
+    // Sub-samples along the thick slice direction grow with the slice thickness.
+    let mr = |size, spacing, tile_sub, anatomy_sub| ScanSpec {
+        geometry: grid(size, spacing, sagittal(), c),
+        modality: Modality::Mr,
+        tile_sub,
+        anatomy_sub,
+        noise_sd: 25.0,
+        psf_sd_mm: [0.0; 3],
+    };
     match preset {
         Preset::Paper => (
-            ScanSpec {
-                geometry: grid([150, 150, 90], [0.977, 0.977, 1.0], Matrix3::identity(), c),
-                modality: Modality::Ct,
-                tile_sub: [4, 4, 4],
-                anatomy_sub: [2, 2, 2],
-                noise_sd: 20.0,
-                psf_sd_mm: [0.4, 0.4, 0.45],
-            },
-            ScanSpec {
-                geometry: grid([640, 640, 120], [0.234, 0.234, 1.5], sagittal(), c),
-                modality: Modality::Mr,
-                tile_sub: [2, 2, 3],
-                anatomy_sub: [1, 1, 3],
-                noise_sd: 25.0,
-                psf_sd_mm: [0.0; 3],
-            },
+            ct([150, 150, 90], [0.977, 0.977, 1.0]),
+            mr([640, 640, 120], [0.234, 0.234, 1.5], [2, 2, 3], [1, 1, 3]),
         ),
         Preset::Small => (
-            ScanSpec {
-                geometry: grid([75, 75, 45], [1.954, 1.954, 2.0], Matrix3::identity(), c),
-                modality: Modality::Ct,
-                tile_sub: [4, 4, 4],
-                anatomy_sub: [2, 2, 2],
-                noise_sd: 20.0,
-                psf_sd_mm: [0.4, 0.4, 0.45],
-            },
-            ScanSpec {
-                geometry: grid([192, 192, 48], [0.78, 0.78, 3.75], sagittal(), c),
-                modality: Modality::Mr,
-                tile_sub: [2, 2, 6],
-                anatomy_sub: [1, 1, 3],
-                noise_sd: 25.0,
-                psf_sd_mm: [0.0; 3],
-            },
+            ct([75, 75, 45], [1.954, 1.954, 2.0]),
+            mr([192, 192, 48], [0.78, 0.78, 3.75], [2, 2, 6], [1, 1, 3]),
         ),
     }
 }
