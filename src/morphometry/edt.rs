@@ -22,29 +22,22 @@ pub fn squared_edt(foreground: &[bool], size: [usize; 3], spacing_mm: [f64; 3]) 
     // Along i: contiguous rows of 0 / infinity, so two scans give the nearest background.
     let si = spacing_mm[0];
     d.par_chunks_mut(ni).for_each(|row| {
+        // Forward: steps to the last background voxel at or before x; backward: the
+        // nearer of that and the next one at or after x. Background voxels stay 0.
         let mut last: Option<usize> = None;
-        let mut gap = vec![usize::MAX; row.len()];
-        for (x, g) in gap.iter_mut().enumerate() {
-            if row[x] == 0.0 {
+        for (x, v) in row.iter_mut().enumerate() {
+            if *v == 0.0 {
                 last = Some(x);
             }
-            if let Some(l) = last {
-                *g = x - l;
-            }
+            *v = last.map_or(f64::INFINITY, |l| (x - l) as f64);
         }
-        last = None;
+        let mut next: Option<usize> = None;
         for x in (0..row.len()).rev() {
             if row[x] == 0.0 {
-                last = Some(x);
+                next = Some(x);
             }
-            if let Some(l) = last {
-                gap[x] = gap[x].min(l - x);
-            }
-            row[x] = if gap[x] == usize::MAX {
-                f64::INFINITY
-            } else {
-                (gap[x] as f64 * si).powi(2)
-            };
+            let steps = next.map_or(row[x], |l| row[x].min((l - x) as f64));
+            row[x] = steps * steps * si * si;
         }
     });
     // Along j: within each k-slab, columns of stride ni.
