@@ -13,4 +13,6 @@ pub mod phantom;
 pub mod pipeline;
 pub mod progress;
 pub mod registration;
+pub mod regression;
 pub mod segmentation;
+pub mod stats;

@@ -6,6 +6,7 @@ mod info;
 mod morph;
 pub mod phantom;
 mod register;
+mod regression;
 mod tre;
 
 use std::path::PathBuf;
@@ -194,6 +195,71 @@ pub enum Command {
     },
     /// Resample an image onto another image's grid (world coordinates kept), as
     /// SimpleITK's Resample with an identity transform.
+    /// Paired CT/MR patches of a phantom cohort, registered and measured (the regression
+    /// stage's training data).
+    Patches {
+        #[arg(long)]
+        cohort: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Patches per subject (a seeded subset of the lattice).
+        #[arg(long, default_value_t = 160)]
+        per_subject: usize,
+        /// Ground-truth morphometry on the MR patches: bonej or paper.
+        #[arg(long, default_value = "bonej")]
+        method: String,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trains the MR teacher, the distilled CT student and the plain CNN on a patch store.
+    TrainRegression {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// small (CPU) or paper (ResNet-50, for a GPU).
+        #[arg(long, default_value = "small")]
+        config: String,
+        #[arg(long, default_value_t = 12)]
+        epochs: usize,
+        /// Continue from the checkpoints in --out.
+        #[arg(long)]
+        resume: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cross-validated regression (the paper's Table 3) on a patch store.
+    EvalRegression {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[arg(long, default_value = "small")]
+        config: String,
+        #[arg(long, default_value_t = 12)]
+        epochs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// CT-only trabecular parameter maps of a knee CT with the student network.
+    Predict {
+        #[arg(long)]
+        ct: PathBuf,
+        /// Model folder (default: the demo weights in assets/regression).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Lattice step between patch centres (CT voxels).
+        #[arg(long, default_value_t = 4)]
+        stride: usize,
+        #[arg(long)]
+        json: bool,
+    },
     Resample {
         /// Image to resample.
         input: PathBuf,
@@ -296,6 +362,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             preset,
             json,
         }) => phantom::cohort(&out, n, seed, &preset, json),
+        Some(Command::Patches {
+            cohort,
+            out,
+            per_subject,
+            method,
+            limit,
+            json,
+        }) => regression::patches(&cohort, &out, per_subject, &method, limit, json),
+        Some(Command::TrainRegression {
+            data,
+            out,
+            config,
+            epochs,
+            resume,
+            json,
+        }) => regression::train(&data, &out, &config, epochs, resume, json),
+        Some(Command::EvalRegression {
+            data,
+            out,
+            folds,
+            config,
+            epochs,
+            json,
+        }) => regression::evaluate(&data, &out, folds, &config, epochs, json),
+        Some(Command::Predict {
+            ct,
+            model,
+            out,
+            stride,
+            json,
+        }) => regression::predict(&ct, model.as_deref(), &out, stride, json),
         Some(Command::Convert {
             input,
             output,

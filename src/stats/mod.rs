@@ -1,0 +1,12 @@
+//! Statistics for evaluating predictions against reference values: agreement measures
+//! (ICC(A,1) with confidence interval, Pearson r, mean/SD), ridge regression with
+//! cross-validated penalty, and small PNG charts (predicted-vs-truth scatter, loss curves).
+//! Owns everything numeric about model evaluation; nothing here knows about images or DICOM.
+
+pub mod agreement;
+pub mod plot;
+pub mod ridge;
+
+pub use agreement::{Icc, f_cdf, f_quantile, icc_a1, icc_a1_k, mean_sd, pearson};
+pub use plot::{Series, lines_png, scatter_png};
+pub use ridge::{RidgeRegression, Standardizer, fit_ridge_cv};

@@ -1,0 +1,248 @@
+//! The regression stage on small phantoms: paired patches (through the phantom's true
+//! transform here, so the pairing itself is checked), the store round trip, training that
+//! lowers the losses, checkpoint resume, the saved student giving the same outputs, and
+//! CT-only inference whose maps carry the patch values on the CT grid.
+
+use std::path::Path;
+
+use srrd::phantom::{Config, Grade, Phantom, Preset, generate_with, scan_specs, truth_sampling};
+use srrd::progress::Progress;
+use srrd::regression::dataset::{
+    FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract, load_patches,
+};
+use srrd::regression::infer::predict_ct;
+use srrd::regression::model::{load_student, train_bundle};
+use srrd::regression::nets::NetConfig;
+use srrd::regression::train::{
+    Checkpoint, Normalization, TrainSettings, load_inputs, predict, train_teacher,
+};
+use srrd::segmentation::bones::{CT_BONE_HU, segment_bones};
+use srrd::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use tch::Tensor;
+
+/// A phantom with the paper's CT (1 mm voxels, so 12-voxel patches fit the subchondral
+/// band) and the small preset's MR (fast to render).
+fn phantom(seed: u64, grade: Grade) -> Phantom {
+    let (ct, _) = scan_specs(Preset::Paper);
+    let (_, mr) = scan_specs(Preset::Small);
+    generate_with(
+        Config {
+            seed,
+            grade,
+            preset: Preset::Small,
+        },
+        ct,
+        mr,
+        truth_sampling(Preset::Small),
+        &Progress::new(),
+    )
+    .expect("phantom")
+}
+
+/// A store of two small phantoms (one normal, one advanced) in `dir`.
+fn small_store(dir: &Path) -> Manifest {
+    let settings = PatchSettings {
+        per_subject: 24,
+        stride: 4,
+        ..Default::default()
+    };
+    let mut subjects = Vec::new();
+    for (seed, grade, kl) in [(3, Grade::Normal, 0), (5, Grade::Advanced, 4)] {
+        let p = phantom(seed, grade);
+        let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
+        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
+        let patches = extract(
+            &p.ct,
+            &p.mr,
+            &p.ct_to_mr_global,
+            &regions,
+            &settings,
+            &Progress::new(),
+        )
+        .expect("patches");
+        assert!(patches.n >= 12, "enough measurable patches: {}", patches.n);
+        let file = format!("s{seed}.safetensors");
+        patches.save(&dir.join(&file), &settings).expect("save");
+        subjects.push(SubjectEntry {
+            id: format!("s{seed}"),
+            file,
+            patches: patches.n,
+            grade: None,
+            kl_grade: Some(kl),
+        });
+    }
+    let m = Manifest {
+        format: FORMAT.into(),
+        settings,
+        targets: TARGETS
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        target_min: [0.0; 4],
+        target_max: [1.0; 4],
+        subjects,
+        source: "test".into(),
+    };
+    m.write(dir).expect("manifest");
+    Manifest::read(dir).expect("read back")
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).expect("floats")
+}
+
+#[test]
+fn patches_pair_train_save_and_predict() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).expect("mkdir");
+    let manifest = small_store(&store);
+
+    // The store: shapes, masks, plausible ground truth.
+    let p = load_patches(&store.join(&manifest.subjects[0].file)).expect("load");
+    let n = p.target.size()[0];
+    assert_eq!(p.ct.size(), [n, 1, 12, 12, 12]);
+    assert_eq!(p.mr.size(), [n, 1, 16, 48, 48]);
+    let t = values(&p.target);
+    for row in t.chunks(4) {
+        assert!(row[0] > 0.0 && row[0] < 1.0, "BV/TV {}", row[0]);
+        assert!(row[1] > 0.0 && row[2] > 0.0 && row[3] > 0.0, "{row:?}");
+        // Tb.N = 1 / (Tb.Th + Tb.Sp) by definition (bonej method).
+        assert!((row[3] - 1.0 / (row[1] + row[2])).abs() < 1e-4);
+    }
+    // The MR mask is the CT region carried onto the MR grid of the same box: the same
+    // fraction of each patch within a few percent.
+    let ct_frac = values(
+        &p.ct_mask
+            .mean_dim([1i64, 2, 3, 4].as_slice(), false, tch::Kind::Float),
+    );
+    let mr_frac = values(
+        &p.mr_mask
+            .mean_dim([1i64, 2, 3, 4].as_slice(), false, tch::Kind::Float),
+    );
+    for (a, b) in ct_frac.iter().zip(&mr_frac) {
+        assert!(*a >= 0.5, "patch at least half in its region: {a}");
+        assert!((a - b).abs() < 0.08, "CT mask {a} vs MR mask {b}");
+    }
+    // The pairing through the true transform: where the CT patch is bone-bright, the MR
+    // patch is dark (trabecular bone is dark in MR): mean CT HU and mean MR signal inside
+    // the masks correlate negatively across patches.
+    let mean_in = |v: &Tensor, m: &Tensor| {
+        values(
+            &((v * m).sum_dim_intlist([1i64, 2, 3, 4].as_slice(), false, tch::Kind::Float)
+                / m.sum_dim_intlist([1i64, 2, 3, 4].as_slice(), false, tch::Kind::Float)),
+        )
+        .into_iter()
+        .map(f64::from)
+        .collect::<Vec<f64>>()
+    };
+    let (ct_mean, mr_mean) = (mean_in(&p.ct, &p.ct_mask), mean_in(&p.mr, &p.mr_mask));
+    let r = srrd::stats::pearson(&ct_mean, &mr_mean).expect("r");
+    assert!(r < -0.3, "CT and MR patches see the same bone: r = {r}");
+
+    // Training lowers the teacher's loss; resume continues where it stopped.
+    let data = load_inputs(&store, &manifest, &[0, 1]).expect("inputs");
+    let norm = Normalization::fit(&data.target);
+    let cfg = NetConfig::small();
+    let settings = TrainSettings {
+        epochs: 2,
+        batch: 8,
+        lr: 1e-3,
+        ..Default::default()
+    };
+    let ck = Checkpoint {
+        dir: dir.path().join("ck"),
+        name: "teacher".into(),
+        resume: true,
+    };
+    train_teacher(&data, &norm, &cfg, &settings, Some(&ck), &Progress::new()).expect("train");
+    let more = TrainSettings {
+        epochs: 6,
+        ..settings.clone()
+    };
+    train_teacher(&data, &norm, &cfg, &more, Some(&ck), &Progress::new()).expect("resume");
+    let csv = std::fs::read_to_string(dir.path().join("ck/teacher.loss.csv")).expect("csv");
+    let mse: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).expect("mse").parse().expect("number"))
+        .collect();
+    assert_eq!(mse.len(), 6, "two epochs, then four more on resume: {csv}");
+    assert!(mse[5] < mse[0], "training lowers the loss: {mse:?}");
+
+    // The whole bundle; the saved student reproduces the trained one exactly.
+    let model_dir = dir.path().join("model");
+    let quick = TrainSettings {
+        epochs: 2,
+        batch: 8,
+        ..Default::default()
+    };
+    let bundle = train_bundle(
+        &store,
+        &manifest,
+        &[0, 1],
+        &cfg,
+        &quick,
+        &model_dir,
+        false,
+        &Progress::new(),
+    )
+    .expect("bundle");
+    let (loaded, card) = load_student(&model_dir, false).expect("load student");
+    let a = predict(&bundle.student, &data.ct, &card.normalization, 16);
+    let b = predict(&loaded, &data.ct, &card.normalization, 16);
+    let diff = (a - b).abs().max().double_value(&[]);
+    assert!(diff < 1e-6, "safetensors round trip: {diff}");
+    assert_eq!(card.patches, data.subject.len());
+    assert!(card.provenance.contains("phantoms"));
+
+    // CT-only inference: maps on the CT grid, zero outside the regions, each region voxel
+    // carrying one of the predicted patch values.
+    let ph = phantom(9, Grade::Mild);
+    let bones = segment_bones(&ph.ct, CT_BONE_HU).expect("bones");
+    let regions = subchondral_regions(&bones, &ph.ct.geometry, DEPTH_MM, CORTEX_MM);
+    let pred = predict_ct(&ph.ct, &regions, &loaded, &card, 4, &Progress::new()).expect("predict");
+    assert!(!pred.patches.is_empty());
+    assert_eq!(pred.maps.len(), 4);
+    let bv: Vec<f32> = pred.maps[0].data.iter().copied().collect();
+    assert_eq!(pred.maps[0].geometry, ph.ct.geometry);
+    let mut covered = 0usize;
+    for (v, r) in bv.iter().zip(&regions) {
+        if *r == 0 {
+            assert_eq!(*v, 0.0, "nothing outside the regions");
+        } else if *v != 0.0 {
+            covered += 1;
+            assert!(
+                pred.patches
+                    .iter()
+                    .any(|p| (p.params[0] as f32 - v).abs() < 1e-6),
+                "a map value is a patch value"
+            );
+        }
+    }
+    let region_voxels = regions.iter().filter(|r| **r > 0).count();
+    assert!(
+        covered as f64 > 0.6 * region_voxels as f64,
+        "most of the regions are mapped: {covered} of {region_voxels}"
+    );
+}
+
+#[test]
+fn distillation_needs_a_teacher_and_vanishes_at_zero_weight() {
+    use srrd::regression::nets::{Outputs, student, teacher};
+    use srrd::regression::train::distillation_loss;
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let cfg = NetConfig::small();
+    let s = student(&(vs.root() / "s"), &cfg);
+    let t = teacher(&(vs.root() / "t"), &cfg);
+    let ct = Tensor::randn([2, 2, 12, 12, 12], (tch::Kind::Float, tch::Device::Cpu));
+    let mr = Tensor::randn([2, 2, 16, 48, 48], (tch::Kind::Float, tch::Device::Cpu));
+    let (os, ot): (Outputs, Outputs) = (s.forward_t(&ct, false), t.forward_t(&mr, false));
+    let on = distillation_loss(&os, &ot, &TrainSettings::default()).double_value(&[]);
+    let off = distillation_loss(&os, &ot, &TrainSettings::default().plain()).double_value(&[]);
+    assert!(on > 0.0);
+    assert_eq!(off, 0.0);
+    // Against itself the distance is zero.
+    let same = distillation_loss(&os, &os, &TrainSettings::default()).double_value(&[]);
+    assert!(same.abs() < 1e-9);
+}
