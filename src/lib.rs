@@ -7,6 +7,7 @@ pub mod volume;
 pub use error::{Error, Result};
 pub mod app;
 pub mod cli;
+pub mod diagnosis;
 pub mod io;
 pub mod morphometry;
 pub mod phantom;

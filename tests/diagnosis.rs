@@ -1,0 +1,61 @@
+//! Diagnosis on phantoms: the image-derived subregions agree with the phantom's own
+//! anatomical subregions, whatever the knee's pose.
+
+use srrd::diagnosis::subregions::subregions;
+use srrd::phantom::{Config, Grade, Phantom, Preset, generate_with, scan_specs, truth_sampling};
+use srrd::progress::Progress;
+use srrd::segmentation::bones::{CT_BONE_HU, segment_bones};
+use srrd::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+
+fn phantom(seed: u64) -> Phantom {
+    let (ct, _) = scan_specs(Preset::Paper);
+    let (_, mr) = scan_specs(Preset::Small);
+    generate_with(
+        Config {
+            seed,
+            grade: Grade::Mild,
+            preset: Preset::Small,
+        },
+        ct,
+        mr,
+        truth_sampling(Preset::Small),
+        &Progress::new(),
+    )
+    .expect("phantom")
+}
+
+#[test]
+fn subregions_agree_with_the_phantom_anatomy() {
+    for seed in [2, 11] {
+        let p = phantom(seed);
+        let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
+        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
+        let (labels, frame) = subregions(&bones, &regions, &p.ct.geometry);
+        assert!(
+            frame.assumed.is_empty(),
+            "fibula and patella found: {}",
+            frame.assumed
+        );
+        let (mut both, mut same) = (0usize, 0usize);
+        let mut side_agree = (0usize, 0usize);
+        for (a, b) in labels.iter().zip(&p.ct_subregions) {
+            if *a > 0 && *b > 0 {
+                both += 1;
+                same += usize::from(a == b);
+                // Medial (1-3, 7-9) vs lateral (4-6, 10-12).
+                let medial = |l: u8| (l - 1) % 6 < 3;
+                side_agree.0 += usize::from(medial(*a) == medial(*b));
+                side_agree.1 += 1;
+            }
+        }
+        assert!(both > 1000, "the two definitions overlap: {both} voxels");
+        let side = side_agree.0 as f64 / side_agree.1 as f64;
+        let agreement = same as f64 / both as f64;
+        eprintln!("seed {seed}: medial/lateral {side:.3}, all six {agreement:.3}");
+        assert!(side > 0.9, "medial/lateral agree on {side:.3} of voxels");
+        assert!(
+            agreement > 0.7,
+            "subregions agree on {agreement:.3} of voxels"
+        );
+    }
+}
