@@ -1,6 +1,7 @@
 //! The `srrd` command line (clap). Subcommands print one JSON object on stdout with
 //! `--json`; errors are one line on stderr and exit code 1.
 
+mod analyze;
 mod evaluate;
 mod info;
 mod morph;
@@ -224,6 +225,8 @@ pub enum Command {
         config: String,
         #[arg(long, default_value_t = 12)]
         epochs: usize,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
         /// Continue from the checkpoints in --out.
         #[arg(long)]
         resume: bool,
@@ -242,6 +245,8 @@ pub enum Command {
         config: String,
         #[arg(long, default_value_t = 12)]
         epochs: usize,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
         #[arg(long)]
         json: bool,
     },
@@ -257,6 +262,37 @@ pub enum Command {
         /// Lattice step between patch centres (CT voxels).
         #[arg(long, default_value_t = 4)]
         stride: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// KOA classification from per-subregion features (the paper's Table 4), on the
+    /// out-of-fold predictions of `srrd eval-regression`.
+    EvalDiagnosis {
+        /// The patch store the regression was evaluated on.
+        #[arg(long)]
+        data: PathBuf,
+        /// The output folder of `srrd eval-regression` (its oof.csv).
+        #[arg(long)]
+        regression: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole method for one knee: CT (and MR) in, per-subregion trabecular parameters,
+    /// maps and a KOA score out. With no --ct, the demo knee.
+    Analyze {
+        #[arg(long)]
+        ct: Option<PathBuf>,
+        #[arg(long)]
+        mr: Option<PathBuf>,
+        /// Models folder with regression/ and diagnosis/ (default: the demo weights).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -375,17 +411,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             config,
             epochs,
+            batch,
             resume,
             json,
-        }) => regression::train(&data, &out, &config, epochs, resume, json),
+        }) => regression::train(&data, &out, &config, epochs, batch, resume, json),
         Some(Command::EvalRegression {
             data,
             out,
             folds,
             config,
             epochs,
+            batch,
             json,
-        }) => regression::evaluate(&data, &out, folds, &config, epochs, json),
+        }) => regression::evaluate(&data, &out, folds, &config, epochs, batch, json),
         Some(Command::Predict {
             ct,
             model,
@@ -393,6 +431,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stride,
             json,
         }) => regression::predict(&ct, model.as_deref(), &out, stride, json),
+        Some(Command::EvalDiagnosis {
+            data,
+            regression,
+            out,
+            folds,
+            json,
+        }) => regression::eval_diagnosis(&data, &regression, &out, folds, json),
+        Some(Command::Analyze {
+            ct,
+            mr,
+            models,
+            out,
+            json,
+        }) => analyze::analyze(ct.as_deref(), mr.as_deref(), models.as_deref(), &out, json),
         Some(Command::Convert {
             input,
             output,

@@ -61,6 +61,7 @@ pub fn train(
     out: &Path,
     config: &str,
     epochs: usize,
+    batch: usize,
     resume: bool,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -69,6 +70,7 @@ pub fn train(
         .with_context(|| format!("--config {config}: use small or paper"))?;
     let settings = TrainSettings {
         epochs,
+        batch,
         ..Default::default()
     };
     let all: Vec<usize> = (0..manifest.subjects.len()).collect();
@@ -92,6 +94,7 @@ pub fn evaluate(
     folds: usize,
     config: &str,
     epochs: usize,
+    batch: usize,
     json: bool,
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
@@ -99,6 +102,7 @@ pub fn evaluate(
         .with_context(|| format!("--config {config}: use small or paper"))?;
     let settings = TrainSettings {
         epochs,
+        batch,
         ..Default::default()
     };
     let report = with_progress(|p| {
@@ -230,6 +234,28 @@ pub fn predict(
             "maps, regions, patches.csv and report.json in {}",
             out.display()
         );
+    }
+    Ok(())
+}
+
+/// `srrd eval-diagnosis --data STORE --regression CVDIR --out DIR`: the paper's Table 4.
+pub fn eval_diagnosis(
+    data: &Path,
+    regression: &Path,
+    out: &Path,
+    folds: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let manifest = Manifest::read(data)?;
+    let oof = regression.join("oof.csv");
+    let report = with_progress(|p| {
+        crate::diagnosis::evaluate::evaluate(data, &manifest, &oof, folds, out, p)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::diagnosis::evaluate::markdown(&report));
+        println!("\n(table, JSON and ROC curves in {})", out.display());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! KOA diagnosis: subchondral subregions, per-subregion features, and the classifier.
 
 pub mod classifier;
+pub mod evaluate;
 pub mod features;
 pub mod platt;
 pub mod subregions;

@@ -29,8 +29,6 @@ pub(crate) struct DualSolution {
     pub alpha: Vec<f64>,
     /// Bias: decision = sum alpha_i y_i K(x_i, x) - rho.
     pub rho: f64,
-    /// SMO iterations used.
-    pub iterations: usize,
 }
 
 pub(crate) fn rbf(a: &[f64], b: &[f64], gamma: f64) -> f64 {
@@ -63,8 +61,7 @@ pub(crate) fn solve_dual(k: &[f64], y: &[f64], c: f64) -> DualSolution {
     let in_up = |a: f64, yt: f64| if yt > 0.0 { a < c } else { a > 0.0 };
     let in_low = |a: f64, yt: f64| if yt > 0.0 { a > 0.0 } else { a < c };
     let max_iter = 10_000_000usize.max(100 * n);
-    let mut iterations = 0;
-    while iterations < max_iter {
+    for _ in 0..max_iter {
         // i: maximal -y G over I_up.
         let mut gmax = f64::NEG_INFINITY;
         let mut sel_i = None;
@@ -104,7 +101,6 @@ pub(crate) fn solve_dual(k: &[f64], y: &[f64], c: f64) -> DualSolution {
             break;
         }
         let Some(j) = sel_j else { break };
-        iterations += 1;
 
         // Move along a_i += y_i s, a_j -= y_j s (keeps y'a fixed); the objective's slope in s
         // is -(gmax + y_j G_j) and its curvature K_ii + K_jj - 2 K_ij.
@@ -162,11 +158,7 @@ pub(crate) fn solve_dual(k: &[f64], y: &[f64], c: f64) -> DualSolution {
     } else {
         (ub + lb) / 2.0
     };
-    DualSolution {
-        alpha,
-        rho,
-        iterations,
-    }
+    DualSolution { alpha, rho }
 }
 
 /// Checks shapes and values; returns ±1 labels.

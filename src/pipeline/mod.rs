@@ -1,5 +1,6 @@
 //! The pipeline: runs the stages in order with progress and cancellation, for the GUI and
 //! the CLI alike. Stages talk through volumes and transforms; this is where they meet.
 
+pub mod analyze;
 pub mod patches;
 pub mod registration;

@@ -350,6 +350,8 @@ pub struct PatchTensors {
     pub mr_mask: Tensor,
     pub target: Tensor,
     pub bone: Tensor,
+    /// Patch centres, LPS mm, `[N, 3]` (f64).
+    pub centre_mm: Tensor,
 }
 
 /// Reads a subject file written by [`Patches::save`].
@@ -370,6 +372,7 @@ pub fn load_patches(path: &Path) -> Result<PatchTensors> {
         mr_mask: get("mr_mask")?.to_kind(Kind::Float),
         target: get("target")?.to_kind(Kind::Float),
         bone: get("bone")?,
+        centre_mm: get("centre_mm")?.to_kind(Kind::Double),
     };
     let n = out.target.size().first().copied().unwrap_or(0);
     for (name, t) in [("ct", &out.ct), ("mr", &out.mr), ("bone", &out.bone)] {

@@ -114,6 +114,8 @@ pub fn cross_validate(
     let split = subject_folds(manifest, folds);
     // Pooled truth and predictions per method; per-fold ICCs per method and parameter.
     let mut truth: Vec<[f64; 4]> = Vec::new();
+    let mut oof =
+        String::from("subject,bone,x_mm,y_mm,z_mm,method,bv_tv,tb_th_mm,tb_sp_mm,tb_n_per_mm\n");
     let mut pooled: Vec<Vec<[f64; 4]>> = vec![Vec::new(); METHODS.len()];
     let mut fold_icc: Vec<[Vec<f64>; 4]> = vec![Default::default(); METHODS.len()];
     for (f, test) in split.iter().enumerate() {
@@ -158,6 +160,27 @@ pub fn cross_validate(
             pooled[m].extend(p.iter().copied());
         }
         log(&line);
+        // Out-of-fold predictions per patch, for the diagnosis stage.
+        let named: Vec<(&str, &Vec<[f64; 4]>)> = std::iter::once(("MR ground truth", &y))
+            .chain(METHODS.iter().copied().zip(preds.iter()))
+            .collect();
+        for (name, rows) in named {
+            for (n, r) in rows.iter().enumerate() {
+                let c = test_data.centre_mm[n];
+                oof += &format!(
+                    "{},{},{:.3},{:.3},{:.3},{name},{:.6},{:.6},{:.6},{:.6}\n",
+                    manifest.subjects[test_data.subject[n]].id,
+                    test_data.bone[n],
+                    c[0],
+                    c[1],
+                    c[2],
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3]
+                );
+            }
+        }
         truth.extend(y);
     }
     let mut rows = Vec::new();
@@ -210,6 +233,7 @@ pub fn cross_validate(
     };
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?;
     crate::io::atomic_write(&out.join("cv.json"), |w| w.write_all(json.as_bytes()))?;
+    crate::io::atomic_write(&out.join("oof.csv"), |w| w.write_all(oof.as_bytes()))?;
     let md = markdown(&report);
     crate::io::atomic_write(&out.join("table.md"), |w| w.write_all(md.as_bytes()))?;
     Ok(report)

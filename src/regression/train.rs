@@ -116,6 +116,8 @@ pub struct Inputs {
     pub subject: Vec<usize>,
     /// 1 femur, 2 tibia.
     pub bone: Vec<u8>,
+    /// Patch centres (LPS mm).
+    pub centre_mm: Vec<[f64; 3]>,
 }
 
 /// The CT network input from raw HU patches and masks (`[N, 1, d, h, w]` each).
@@ -144,6 +146,7 @@ pub fn load_inputs(store: &Path, manifest: &Manifest, subjects: &[usize]) -> Res
     let mut target = Vec::new();
     let mut subject = Vec::new();
     let mut bone = Vec::new();
+    let mut centre_mm = Vec::new();
     for &s in subjects {
         let entry = manifest
             .subjects
@@ -159,6 +162,8 @@ pub fn load_inputs(store: &Path, manifest: &Manifest, subjects: &[usize]) -> Res
         target.push(p.target);
         subject.extend(std::iter::repeat_n(s, n));
         bone.extend(Vec::<u8>::try_from(&p.bone.to_kind(Kind::Uint8)).unwrap_or_default());
+        let c = Vec::<f64>::try_from(p.centre_mm.flatten(0, -1)).unwrap_or_default();
+        centre_mm.extend(c.chunks(3).map(|v| [v[0], v[1], v[2]]));
     }
     if target.is_empty() {
         return Err(Error::invalid("no patches in the chosen subjects"));
@@ -169,6 +174,7 @@ pub fn load_inputs(store: &Path, manifest: &Manifest, subjects: &[usize]) -> Res
         target: Tensor::cat(&target, 0),
         subject,
         bone,
+        centre_mm,
     })
 }
 

@@ -1,0 +1,287 @@
+//! `srrd analyze [--ct CT] [--mr MR] --out DIR`: the whole method for one knee; with no
+//! `--ct`, the demo knee (its CT and MR). Writes the parameter maps, bone, region and
+//! subregion labels (NIfTI), `report.json`, and a one-page `report.html` with a coronal
+//! figure of the Tb.Th map over the CT.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::phantom::with_progress;
+use crate::diagnosis::features::SubregionStats;
+use crate::io::nifti::write_labels;
+use crate::io::{WriteDtype, read_image, write_nifti};
+use crate::pipeline::analyze::{Analysis, Models, analyze as run_analysis};
+use crate::regression::dataset::TARGETS;
+use crate::volume::Volume;
+
+/// The models folder: `--models`, else `$SRRD_ASSETS`, else the source tree's `assets`.
+fn models_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| {
+        crate::regression::model::demo_model_dir()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    })
+}
+
+/// Runs `srrd analyze`.
+pub fn analyze(
+    ct: Option<&Path>,
+    mr: Option<&Path>,
+    models: Option<&Path>,
+    out: &Path,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    let (ct_path, mr_path) = match ct {
+        Some(c) => (c.to_path_buf(), mr.map(Path::to_path_buf)),
+        None => {
+            let dir = with_progress(crate::phantom::ensure_demo)?;
+            (
+                dir.join("ct.nii.gz"),
+                Some(mr.map(Path::to_path_buf).unwrap_or(dir.join("mr.nii.gz"))),
+            )
+        }
+    };
+    let ct_vol = read_image(&ct_path, None)?.volume;
+    let mr_vol = match &mr_path {
+        Some(p) => Some(read_image(p, None)?.volume),
+        None => None,
+    };
+    let dir = models_dir(models);
+    // tch modules are not Sync: the models are loaded on the worker thread.
+    let (analysis, provenance, model_summary, classifier_note) = with_progress(|p| {
+        let m = Models::load(&dir)?;
+        let a = run_analysis(&ct_vol, mr_vol.as_ref(), &m, p)?;
+        Ok((
+            a,
+            m.card.provenance.clone(),
+            m.card.summary_lines(),
+            m.classifier.as_ref().map(|c| c.trained_on.clone()),
+        ))
+    })?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (a, (name, _)) in TARGETS.iter().enumerate() {
+        write_nifti(
+            &out.join(format!("{name}.nii.gz")),
+            &analysis.prediction.maps[a],
+            WriteDtype::F32,
+        )?;
+    }
+    let g = &ct_vol.geometry;
+    write_labels(&out.join("bones.nii.gz"), g, &analysis.bones)?;
+    write_labels(&out.join("regions.nii.gz"), g, &analysis.regions)?;
+    write_labels(&out.join("subregions.nii.gz"), g, &analysis.subregions)?;
+    let figure = coronal_figure(&ct_vol, &analysis.prediction.maps[1], &analysis.regions);
+    if let Some((png, lo, hi)) = &figure {
+        crate::io::atomic_write(&out.join("tb_th_coronal.png"), |w| w.write_all(png))?;
+        let _ = (lo, hi);
+    }
+    let table = |stats: &[SubregionStats]| -> serde_json::Value {
+        stats
+            .iter()
+            .map(|s| {
+                let mut params = serde_json::Map::new();
+                for (a, (name, unit)) in TARGETS.iter().enumerate() {
+                    params.insert(
+                        name.to_string(),
+                        json!({"mean": s.mean[a], "sd": s.sd[a], "unit": unit}),
+                    );
+                }
+                json!({"label": s.label, "subregion": s.name, "patches": s.patches, "parameters": params})
+            })
+            .collect()
+    };
+    let report = json!({
+        "ct": ct_path.display().to_string(),
+        "mr": mr_path.as_ref().map(|p| p.display().to_string()),
+        "koa": analysis.koa,
+        "subregions_ct": table(&analysis.stats),
+        "subregions_mr": analysis.mr_stats.as_deref().map(table),
+        "knee_frame": analysis.frame,
+        "patches": analysis.prediction.patches.len(),
+        "models": dir.display().to_string(),
+        "regression_model": model_summary,
+        "classifier_trained_on": classifier_note,
+        "provenance": provenance,
+        "timings_s": analysis.timings,
+        "total_s": t0.elapsed().as_secs_f64(),
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    crate::io::atomic_write(&out.join("report.json"), |w| w.write_all(text.as_bytes()))?;
+    let html = html_report(
+        &ct_path,
+        &analysis,
+        &provenance,
+        figure.as_ref().map(|f| (f.1, f.2)),
+    );
+    crate::io::atomic_write(&out.join("report.html"), |w| w.write_all(html.as_bytes()))?;
+    if json_out {
+        println!("{text}");
+    } else {
+        print!("{}", text_summary(&analysis, &provenance));
+        println!(
+            "maps, labels, report.json and report.html in {}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn text_summary(a: &Analysis, provenance: &str) -> String {
+    let mut s = String::new();
+    match &a.koa {
+        Some(k) => {
+            s += &format!(
+                "KOA prediction: {} (P(KOA) = {:.2})",
+                k.class, k.probability
+            );
+            if let Some(t) = k.three_group {
+                s += &format!(
+                    "; normal {:.2}, mild {:.2}, advanced {:.2}",
+                    t[0], t[1], t[2]
+                );
+            }
+            s += "\n";
+        }
+        None => s += "KOA prediction: no classifier in the models folder\n",
+    }
+    s += &format!("({provenance})\n\n");
+    s += "subregion      patches  BV/TV          Tb.Th (mm)     Tb.Sp (mm)     Tb.N (1/mm)\n";
+    for st in &a.stats {
+        s += &format!("{:<14} {:>7}", st.name, st.patches);
+        for k in 0..4 {
+            s += &format!("  {:.3} ± {:.3}", st.mean[k], st.sd[k]);
+        }
+        s += "\n";
+    }
+    s
+}
+
+fn html_report(ct: &Path, a: &Analysis, provenance: &str, range: Option<(f64, f64)>) -> String {
+    let mut h = String::from(
+        "<!doctype html><meta charset=utf-8><title>SRRD report</title>\
+<style>body{font-family:sans-serif;background:#1b1d21;color:#ddd;max-width:1000px;margin:auto}\
+table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #444;text-align:right}\
+.note{color:#e8b04a}</style>",
+    );
+    h += &format!(
+        "<h1>SRRD analysis</h1><p>CT: {}</p>",
+        escape(&ct.display().to_string())
+    );
+    if let Some(k) = &a.koa {
+        h += &format!(
+            "<h2>KOA prediction: {} (P(KOA) = {:.2})</h2>",
+            k.class, k.probability
+        );
+        if let Some(t) = k.three_group {
+            h += &format!(
+                "<p>normal {:.2} · mild {:.2} · advanced {:.2}</p>",
+                t[0], t[1], t[2]
+            );
+        }
+    }
+    h += &format!("<p class=note>{}</p>", escape(provenance));
+    if let Some((lo, hi)) = range {
+        h += &format!(
+            "<h3>Tb.Th map over the CT (coronal)</h3><img src=tb_th_coronal.png><p>colour: Tb.Th from {lo:.2} mm (dark red) to {hi:.2} mm (yellow)</p>"
+        );
+    }
+    let table = |title: &str, stats: &[SubregionStats]| {
+        let mut t = format!(
+            "<h3>{title}</h3><table><tr><th>subregion</th><th>patches</th><th>BV/TV</th><th>Tb.Th (mm)</th><th>Tb.Sp (mm)</th><th>Tb.N (1/mm)</th></tr>"
+        );
+        for s in stats {
+            t += &format!("<tr><td>{}</td><td>{}</td>", s.name, s.patches);
+            for k in 0..4 {
+                t += &format!("<td>{:.3} ± {:.3}</td>", s.mean[k], s.sd[k]);
+            }
+            t += "</tr>";
+        }
+        t + "</table>"
+    };
+    h += &table(
+        "Per subregion, regressed from the CT (mean ± SD over patches)",
+        &a.stats,
+    );
+    if let Some(mr) = &a.mr_stats {
+        h += &table("Per subregion, measured on the registered MR", mr);
+    }
+    h += "<h3>Timings</h3><ul>";
+    for (stage, s) in &a.timings {
+        h += &format!("<li>{stage}: {s:.1} s</li>");
+    }
+    h + "</ul>"
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A coronal slice (through the regions' centroid) of the CT in a bone window with the
+/// map coloured over the regions; PNG bytes and the colour range.
+fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<u8>, f64, f64)> {
+    let [ni, nj, nk] = ct.geometry.size;
+    let (mut sum, mut n) = (0usize, 0usize);
+    let mut values = Vec::new();
+    let mdata = map.data.as_slice()?;
+    for (idx, r) in regions.iter().enumerate() {
+        if *r > 0 {
+            sum += (idx / ni) % nj;
+            n += 1;
+            if mdata[idx] > 0.0 {
+                values.push(mdata[idx] as f64);
+            }
+        }
+    }
+    if n == 0 || values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let (lo, hi) = (values[values.len() / 50], values[values.len() * 49 / 50]);
+    let j = sum / n;
+    let cdata = ct.data.as_slice()?;
+    let scale = 3usize;
+    let (w, h) = (ni * scale, nk * scale);
+    let mut rgb = vec![0u8; w * h * 3];
+    for y in 0..h {
+        let k = nk - 1 - y / scale; // superior at the top
+        for x in 0..w {
+            let i = x / scale;
+            let idx = (k * nj + j) * ni + i;
+            let grey = ((cdata[idx] as f64 + 200.0) / 1500.0).clamp(0.0, 1.0);
+            let mut c = [grey * 255.0; 3];
+            if regions[idx] > 0 && mdata[idx] > 0.0 {
+                let t = ((mdata[idx] as f64 - lo) / (hi - lo).max(1e-9)).clamp(0.0, 1.0);
+                // Dark red -> red -> yellow.
+                let col = [
+                    160.0 + 95.0 * t.min(0.5) * 2.0,
+                    255.0 * (2.0 * t - 1.0).max(0.0),
+                    0.0,
+                ];
+                c = [
+                    0.3 * c[0] + 0.7 * col[0],
+                    0.3 * c[1] + 0.7 * col[1],
+                    0.3 * c[2] + 0.7 * col[2],
+                ];
+            }
+            let o = (y * w + x) * 3;
+            for a in 0..3 {
+                rgb[o + a] = c[a].round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, w as u32, h as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().ok()?;
+        writer.write_image_data(&rgb).ok()?;
+    }
+    Some((bytes, lo, hi))
+}

@@ -1,0 +1,308 @@
+//! The paper's Table 4 on a phantom cohort: KOA (KL >= 1) vs normal from per-subregion
+//! features, by k-fold cross-validation over subjects (stratified by grade). Features come
+//! from the regression's out-of-fold patch predictions (`oof.csv` of
+//! `srrd eval-regression`), so no subject is scored by a network that saw it. For each
+//! feature source: precision, recall, F1 (threshold 0.5, mean +- SD over folds) and AUC
+//! with its DeLong 95% CI on the pooled out-of-fold probabilities; DeLong's paired test of
+//! SRRD-CT against the plain CNN; the three-group task (normal / mild / advanced, macro
+//! averages); ROC curves as PNG.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use nalgebra::Point3;
+use serde::Serialize;
+
+use super::classifier::{KoaClassifier, MultiClassifier};
+use super::features::subregion_features;
+use super::subregions::subregions;
+use crate::error::{Error, Result};
+use crate::io::read_image;
+use crate::pipeline::patches::cohort_subjects;
+use crate::progress::Progress;
+use crate::regression::dataset::Manifest;
+use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
+use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use crate::stats::{
+    Series, binary_metrics, delong, delong_paired, lines_png, macro_metrics, mean_sd, roc_points,
+};
+
+/// Feature sources in table order.
+pub const SOURCES: [&str; 5] = [
+    "radiomics",
+    "plain CNN",
+    "SRRD-CT (distilled)",
+    "MR teacher",
+    "MR ground truth",
+];
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiagnosisRow {
+    pub source: String,
+    pub precision: (f64, f64),
+    pub recall: (f64, f64),
+    pub f1: (f64, f64),
+    pub auc: f64,
+    pub auc_ci95: (f64, f64),
+    /// Three-group task: macro F1 (mean, SD over folds) and pooled accuracy.
+    pub three_group_f1: (f64, f64),
+    pub three_group_accuracy: f64,
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiagnosisReport {
+    pub folds: usize,
+    pub subjects: usize,
+    pub koa: usize,
+    pub normal: usize,
+    pub rows: Vec<DiagnosisRow>,
+    /// DeLong's paired test, SRRD-CT vs plain CNN: (z, p).
+    pub srrd_vs_plain: Option<(f64, f64)>,
+}
+
+/// Out-of-fold patch predictions by (subject, source): centre (mm) and parameters.
+type Oof = HashMap<(String, String), Vec<([f64; 3], [f64; 4])>>;
+
+fn read_oof(path: &Path) -> Result<Oof> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out: Oof = HashMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| -> Result<f64> {
+            f.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::file(path, format!("line {}: bad number", n + 1)))
+        };
+        if f.len() != 10 {
+            return Err(Error::file(
+                path,
+                format!("line {}: expected 10 fields", n + 1),
+            ));
+        }
+        out.entry((f[0].to_string(), f[5].to_string()))
+            .or_default()
+            .push((
+                [num(2)?, num(3)?, num(4)?],
+                [num(6)?, num(7)?, num(8)?, num(9)?],
+            ));
+    }
+    Ok(out)
+}
+
+/// Group of a KL grade: 0 normal, 1 mild (KL 1-2), 2 advanced (KL 3-4).
+pub fn group_of(kl: u32) -> usize {
+    match kl {
+        0 => 0,
+        1 | 2 => 1,
+        _ => 2,
+    }
+}
+
+/// Runs the evaluation; writes `table.md`, `diagnosis.json` and `roc.png` to `out`.
+pub fn evaluate(
+    store: &Path,
+    manifest: &Manifest,
+    oof_csv: &Path,
+    folds: usize,
+    out: &Path,
+    progress: &Progress,
+) -> Result<DiagnosisReport> {
+    let oof = read_oof(oof_csv)?;
+    let cohort = cohort_subjects(Path::new(&manifest.source))?;
+    let _ = store;
+    // Per subject: subregion label of every patch centre, and the grade.
+    let mut ids = Vec::new();
+    let mut kl = Vec::new();
+    let mut label_of: HashMap<(String, [i64; 3]), u8> = HashMap::new();
+    progress.start("subregions of every CT", manifest.subjects.len() as u64);
+    for s in &manifest.subjects {
+        progress.check()?;
+        let Some(k) = s.kl_grade else {
+            return Err(Error::invalid(format!("subject {} has no KL grade", s.id)));
+        };
+        let c = cohort.iter().find(|c| c.id == s.id).ok_or_else(|| {
+            Error::invalid(format!("subject {} is not in {}", s.id, manifest.source))
+        })?;
+        let ct = read_image(&c.dir.join("ct.nii.gz"), None)?.volume;
+        let bones = segment_bones(&ct, CT_BONE_HU)?;
+        let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+        let (labels, _) = subregions(&bones, &regions, &ct.geometry);
+        let [ni, nj, nk] = ct.geometry.size;
+        for ((id, _), patches) in oof.iter().filter(|((id, _), _)| *id == s.id) {
+            for (centre, _) in patches {
+                let idx = ct
+                    .geometry
+                    .world_to_index(&Point3::new(centre[0], centre[1], centre[2]));
+                let (i, j, kk) = (idx.x.round(), idx.y.round(), idx.z.round());
+                let inside = i >= 0.0
+                    && j >= 0.0
+                    && kk >= 0.0
+                    && (i as usize) < ni
+                    && (j as usize) < nj
+                    && (kk as usize) < nk;
+                let l = if inside {
+                    labels[(kk as usize * nj + j as usize) * ni + i as usize]
+                } else {
+                    0
+                };
+                label_of.insert((id.clone(), key(centre)), l);
+            }
+        }
+        ids.push(s.id.clone());
+        kl.push(k);
+        progress.advance(1);
+    }
+    let koa: Vec<bool> = kl.iter().map(|k| *k > 0).collect();
+    let group: Vec<usize> = kl.iter().map(|k| group_of(*k)).collect();
+    // Stratified folds: subjects sorted by group, dealt round robin.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&s| (group[s], s));
+    let mut fold_of = vec![0usize; ids.len()];
+    for (n, s) in order.into_iter().enumerate() {
+        fold_of[s] = n % folds.max(2);
+    }
+    let mut rows = Vec::new();
+    let mut pooled_probs: Vec<Vec<f64>> = Vec::new();
+    let mut curves = Vec::new();
+    let colors = [
+        [120, 120, 120],
+        [200, 60, 60],
+        [30, 90, 200],
+        [230, 120, 20],
+        [40, 160, 80],
+    ];
+    for (m, source) in SOURCES.iter().enumerate() {
+        progress.start(&format!("classifying from {source}"), folds as u64);
+        let x: Vec<Vec<f64>> = ids
+            .iter()
+            .map(|id| {
+                let patches = oof
+                    .get(&(id.clone(), source.to_string()))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let labelled: Vec<(u8, [f64; 4])> = patches
+                    .iter()
+                    .map(|(c, p)| (*label_of.get(&(id.clone(), key(c))).unwrap_or(&0), *p))
+                    .collect();
+                subregion_features(&labelled).0
+            })
+            .collect();
+        let mut probs = vec![f64::NAN; ids.len()];
+        let mut three = vec![usize::MAX; ids.len()];
+        let (mut p, mut r, mut f1, mut f1_3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for f in 0..folds {
+            progress.check()?;
+            let train: Vec<usize> = (0..ids.len()).filter(|s| fold_of[*s] != f).collect();
+            let test: Vec<usize> = (0..ids.len()).filter(|s| fold_of[*s] == f).collect();
+            let tx: Vec<Vec<f64>> = train.iter().map(|s| x[*s].clone()).collect();
+            let ty: Vec<bool> = train.iter().map(|s| koa[*s]).collect();
+            let tg: Vec<usize> = train.iter().map(|s| group[*s]).collect();
+            let clf = KoaClassifier::fit(&tx, &ty, 7 + f as u64).ok_or_else(|| {
+                Error::invalid(format!(
+                    "fold {}: the classifier could not be fitted",
+                    f + 1
+                ))
+            })?;
+            let multi = MultiClassifier::fit(&tx, &tg, 3, 7 + f as u64);
+            for &s in &test {
+                probs[s] = clf.probability(&x[s]);
+                if let Some(mc) = &multi {
+                    three[s] = mc.predict(&x[s]);
+                }
+            }
+            let pred: Vec<bool> = test.iter().map(|s| probs[*s] >= 0.5).collect();
+            let truth: Vec<bool> = test.iter().map(|s| koa[*s]).collect();
+            let bm = binary_metrics(&pred, &truth);
+            p.push(bm.precision);
+            r.push(bm.recall);
+            f1.push(bm.f1);
+            let tp: Vec<usize> = test.iter().map(|s| three[*s]).collect();
+            let tt: Vec<usize> = test.iter().map(|s| group[*s]).collect();
+            f1_3.push(macro_metrics(&tp, &tt, 3).f1);
+            progress.advance(1);
+        }
+        let d = delong(&probs, &koa);
+        let acc3 = three.iter().zip(&group).filter(|(a, b)| a == b).count() as f64
+            / ids.len().max(1) as f64;
+        rows.push(DiagnosisRow {
+            source: source.to_string(),
+            precision: mean_sd(&p),
+            recall: mean_sd(&r),
+            f1: mean_sd(&f1),
+            auc: d.as_ref().map(|d| d.auc).unwrap_or(f64::NAN),
+            auc_ci95: d.map(|d| d.ci95).unwrap_or((f64::NAN, f64::NAN)),
+            three_group_f1: mean_sd(&f1_3),
+            three_group_accuracy: acc3,
+        });
+        curves.push(Series {
+            name: source.to_string(),
+            points: roc_points(&probs, &koa),
+            color: colors[m],
+        });
+        pooled_probs.push(probs);
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    lines_png(
+        &out.join("roc.png"),
+        "ROC, KOA vs normal (out-of-fold)",
+        "false positive rate",
+        "true positive rate",
+        &curves,
+        false,
+    )
+    .map_err(|e| Error::io(out.join("roc.png"), e))?;
+    let srrd_vs_plain =
+        delong_paired(&pooled_probs[2], &pooled_probs[1], &koa).map(|t| (t.z, t.p_value));
+    let report = DiagnosisReport {
+        folds,
+        subjects: ids.len(),
+        koa: koa.iter().filter(|k| **k).count(),
+        normal: koa.iter().filter(|k| !**k).count(),
+        rows,
+        srrd_vs_plain,
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?;
+    crate::io::atomic_write(&out.join("diagnosis.json"), |w| {
+        w.write_all(json.as_bytes())
+    })?;
+    let md = markdown(&report);
+    crate::io::atomic_write(&out.join("table.md"), |w| w.write_all(md.as_bytes()))?;
+    Ok(report)
+}
+
+fn key(c: &[f64; 3]) -> [i64; 3] {
+    c.map(|v| (v * 100.0).round() as i64)
+}
+
+/// The table as Markdown.
+pub fn markdown(r: &DiagnosisReport) -> String {
+    let mut s = format!(
+        "KOA vs normal ({}-fold cross-validation by subject; {} subjects: {} KOA, {} normal). Precision, recall, F1 at probability 0.5: mean ± SD over folds; AUC [95% CI, DeLong] on the pooled out-of-fold probabilities. Three groups: macro F1 (mean ± SD) and accuracy.\n\n",
+        r.folds, r.subjects, r.koa, r.normal
+    );
+    s += "| features from | precision | recall | F1 | AUC [95% CI] | 3-group F1 | 3-group accuracy |\n|---|---|---|---|---|---|---|\n";
+    for row in &r.rows {
+        s += &format!(
+            "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}] | {:.3} ± {:.3} | {:.3} |\n",
+            row.source,
+            row.precision.0,
+            row.precision.1,
+            row.recall.0,
+            row.recall.1,
+            row.f1.0,
+            row.f1.1,
+            row.auc,
+            row.auc_ci95.0,
+            row.auc_ci95.1,
+            row.three_group_f1.0,
+            row.three_group_f1.1,
+            row.three_group_accuracy
+        );
+    }
+    if let Some((z, p)) = r.srrd_vs_plain {
+        s += &format!("\nDeLong paired test, SRRD-CT vs plain CNN: z = {z:.2}, p = {p:.3}\n");
+    }
+    s
+}
