@@ -300,3 +300,65 @@ fn cohort_writes_subjects_and_a_manifest() {
     }
     assert_ne!(subjects[0]["seed"], subjects[1]["seed"]);
 }
+
+/// The regression and diagnosis commands refuse bad input with one line naming the file.
+#[test]
+fn regression_and_analysis_commands_name_the_bad_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_str().expect("utf8");
+    let ct = sample_file(dir.path());
+    let ct = ct.to_str().expect("utf8");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![
+                "eval-regression".into(),
+                "--data".into(),
+                d.into(),
+                "--out".into(),
+                format!("{d}/cv"),
+            ],
+            format!("{d}/manifest.json"),
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--ct".into(),
+                ct.into(),
+                "--model".into(),
+                format!("{d}/none"),
+                "--out".into(),
+                format!("{d}/p"),
+            ],
+            format!("{d}/none/model.json"),
+        ),
+        (
+            vec![
+                "analyze".into(),
+                "--ct".into(),
+                format!("{d}/missing.nii.gz"),
+                "--out".into(),
+                format!("{d}/a"),
+            ],
+            format!("{d}/missing.nii.gz"),
+        ),
+        (
+            vec![
+                "patches".into(),
+                "--cohort".into(),
+                d.into(),
+                "--out".into(),
+                format!("{d}/s"),
+            ],
+            format!("{d}/manifest.json"),
+        ),
+    ];
+    for (args, named) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = srrd(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(&named), "{args:?}: '{err}' names {named}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

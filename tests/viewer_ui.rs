@@ -244,3 +244,87 @@ fn place_pair_and_read_tre_then_undo() {
     h.run_steps(2);
     assert_eq!(h.state().tre().expect("pair back").n, 1);
 }
+
+/// A clinician with a knee CT clicks "Analyze (SRRD)": the parameter maps arrive as layers
+/// (NaN outside the subchondral regions, so they only colour the bone), the results view
+/// shows every subregion, the KOA probability and the phantom-only provenance.
+#[test]
+fn analyze_button_fills_the_results_view() {
+    use srrd::phantom::{Config, Grade, Preset, generate_with, scan_specs, truth_sampling};
+    use srrd::progress::Progress;
+    let (ct_spec, _) = scan_specs(Preset::Paper);
+    let (_, mr_spec) = scan_specs(Preset::Small);
+    let p = generate_with(
+        Config {
+            seed: 12,
+            grade: Grade::Advanced,
+            preset: Preset::Small,
+        },
+        ct_spec,
+        mr_spec,
+        truth_sampling(Preset::Small),
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let mut ct = Layer::new("CT", p.ct.clone());
+    ct.window = (400.0, 1800.0);
+    let app = ViewerApp::with_layers(vec![ct]);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    h.get_by_label("Analyze (SRRD)").click();
+    h.run_steps(2);
+    assert!(h.state().is_busy(), "the analysis runs in the background");
+    let start = std::time::Instant::now();
+    while h.state().is_busy() {
+        assert!(start.elapsed().as_secs() < 300, "analysis did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["CT", "BV/TV", "Tb.Th", "Tb.Sp", "Tb.N", "subregions"]
+    );
+    // The Tb.Th map: positive millimetres inside, NaN (transparent) outside the bone.
+    let tb_th = &s.layers[2].volume;
+    assert_eq!(tb_th.geometry, p.ct.geometry);
+    let inside: Vec<f32> = tb_th
+        .data
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    assert!(inside.len() > 1000);
+    assert!(inside.iter().all(|v| *v > 0.05 && *v < 5.0), "Tb.Th in mm");
+    let outside_bone = tb_th
+        .data
+        .iter()
+        .zip(&p.ct_labels)
+        .filter(|(v, l)| v.is_finite() && !matches!(**l, 1 | 2))
+        .count();
+    assert!(
+        (outside_bone as f64) < 0.02 * inside.len() as f64,
+        "the map stays in femur and tibia: {outside_bone} of {}",
+        inside.len()
+    );
+    let r = s.results.as_ref().expect("results view");
+    assert_eq!(r.stats.len(), 12);
+    assert!(r.stats.iter().filter(|st| st.patches > 0).count() >= 10);
+    let koa = r
+        .koa
+        .as_ref()
+        .expect("a KOA prediction (classifier in assets/)");
+    assert!((0.0..=1.0).contains(&koa.probability));
+    assert!(koa.provenance.contains("phantoms"));
+    assert!(r.provenance.iter().any(|l| l.contains("KOA classifier")));
+    // The results view is on screen: the table and the research-use sentence.
+    let _ = h.get_by_label("femur MC");
+    let _ = h.get_by_label(
+        "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
+    );
+}

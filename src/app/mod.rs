@@ -5,8 +5,9 @@
 mod demo;
 pub mod fusion;
 pub mod landmarks;
+pub mod results;
 mod slice;
-mod viewer;
+pub mod viewer;
 
 use std::path::PathBuf;
 

@@ -24,6 +24,30 @@ use crate::volume::{Interpolation, Volume};
 pub enum Colormap {
     Grey,
     Hot,
+    /// Perceptually uniform (viridis-like), for parameter maps.
+    Viridis,
+}
+
+/// Viridis-like colour at `t` in [0, 1]: linear between ten anchors of the published map.
+pub fn viridis(t: f32) -> Color32 {
+    const ANCHORS: [[u8; 3]; 10] = [
+        [68, 1, 84],
+        [72, 40, 120],
+        [62, 74, 137],
+        [49, 104, 142],
+        [38, 130, 142],
+        [31, 158, 137],
+        [53, 183, 121],
+        [109, 205, 89],
+        [180, 222, 44],
+        [253, 231, 37],
+    ];
+    let x = t.clamp(0.0, 1.0) * 9.0;
+    let i = (x.floor() as usize).min(8);
+    let f = x - i as f32;
+    let mix = |a: u8, b: u8| (a as f32 + (b as f32 - a as f32) * f).round() as u8;
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    Color32::from_rgb(mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2]))
 }
 
 /// One image shown in the views.
@@ -72,8 +96,15 @@ pub fn auto_window(v: &Volume) -> (f32, f32) {
     ((lo + hi) / 2.0, (hi - lo).max(1e-3))
 }
 
-/// Layers a pipeline run adds and a line for the status bar, or an error.
-type JobResult = Result<(Vec<Layer>, String, Vec<(String, Transform)>), String>;
+/// What a pipeline run adds: layers, a line for the status bar, transforms for the TRE
+/// table, and (after an analysis) the results view; or an error.
+struct JobOutput {
+    layers: Vec<Layer>,
+    status: String,
+    transforms: Vec<(String, Transform)>,
+    results: Option<super::results::ResultsSummary>,
+}
+type JobResult = Result<JobOutput, String>;
 
 /// Loaded layers and a note for the user (e.g. why the demo fell back), or an error.
 type LoadResult = Result<(Vec<Layer>, Option<String>, [Vec<Landmark>; 2]), String>;
@@ -105,8 +136,10 @@ pub struct ViewerApp {
     /// Flicker: Some(false) shows only a, Some(true) only b; None is off.
     pub flicker: Option<bool>,
     composed: [(usize, Vec<Color32>); 3],
-    /// A pipeline run in the background (registration), with its progress.
+    /// A pipeline run in the background (registration, analysis), with its progress.
     job: Option<(Receiver<JobResult>, Arc<Progress>)>,
+    /// The results view, after an analysis.
+    pub results: Option<super::results::ResultsSummary>,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
     dirty: bool,
 }
@@ -154,6 +187,7 @@ impl ViewerApp {
             flicker: None,
             composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
             job: None,
+            results: None,
             textures: [None, None, None],
             dirty: true,
         }
@@ -277,23 +311,53 @@ impl ViewerApp {
         self.job = Some((rx, progress));
     }
 
+    /// Starts the whole SRRD analysis of the CT layer (with the MR layer when there is
+    /// one) in the background; parameter maps and subregions arrive as layers and the
+    /// results view fills in.
+    pub fn start_analysis(&mut self) {
+        let find = |name: &str| {
+            self.layers
+                .iter()
+                .find(|l| l.name == name)
+                .map(|l| l.volume.clone())
+        };
+        let Some(ct) = find("CT") else {
+            self.error = Some("the analysis needs a CT layer".into());
+            return;
+        };
+        let mr = find("MR");
+        let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(run_analysis(&ct, mr.as_deref(), &worker));
+        });
+        self.error = None;
+        self.job = Some((rx, progress));
+    }
+
     fn poll_job(&mut self) {
         if let Some((rx, _)) = &self.job
             && let Ok(result) = rx.try_recv()
         {
             self.job = None;
             match result {
-                Ok((layers, status, transforms)) => {
-                    for l in layers {
+                Ok(out) => {
+                    for l in out.layers {
                         self.layers.retain(|x| x.name != l.name);
                         self.layers.push(l);
                     }
-                    for t in transforms {
-                        self.transforms.retain(|x| x.0 != t.0);
-                        self.transforms.push(t);
+                    if !out.transforms.is_empty() {
+                        for t in out.transforms {
+                            self.transforms.retain(|x| x.0 != t.0);
+                            self.transforms.push(t);
+                        }
+                        self.transform_choice = self.transforms.len() - 1;
                     }
-                    self.transform_choice = self.transforms.len() - 1;
-                    self.status = status;
+                    if out.results.is_some() {
+                        self.results = out.results;
+                    }
+                    self.status = out.status;
                     self.dirty = true;
                 }
                 Err(e) => self.error = Some(e),
@@ -626,6 +690,7 @@ fn colour(layer: &Layer, v: f32) -> Color32 {
             let g = (t * 255.0) as u8;
             Color32::from_rgb(g, g, g)
         }
+        Colormap::Viridis => viridis(t),
         Colormap::Hot => {
             let r = (t * 3.0).min(1.0);
             let g = (t * 3.0 - 1.0).clamp(0.0, 1.0);
@@ -672,11 +737,46 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
         ),
         ("refined".to_string(), Transform::Field(r.result.field)),
     ];
-    Ok((
-        vec![overlay("crMR", c.cr_mr), overlay("rrMR", r.rr_mr)],
+    Ok(JobOutput {
+        layers: vec![overlay("crMR", c.cr_mr), overlay("rrMR", r.rr_mr)],
         status,
         transforms,
-    ))
+        results: None,
+    })
+}
+
+fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobResult {
+    let (maps, labels, summary) = super::results::run_analysis(ct, mr, progress)?;
+    let mut layers = Vec::new();
+    for (n, (name, v)) in maps.into_iter().enumerate() {
+        let mut l = Layer::new(name, v);
+        l.colormap = Colormap::Viridis;
+        l.opacity = 0.75;
+        let (lo, hi) = summary.ranges[n];
+        l.window = ((lo + hi) / 2.0, (hi - lo).max(1e-6));
+        // One parameter map visible at a time: Tb.Th first.
+        l.visible = n == 1;
+        layers.push(l);
+    }
+    let mut sub = Layer::new("subregions", labels);
+    sub.colormap = Colormap::Viridis;
+    sub.window = (6.5, 12.0);
+    sub.opacity = 0.4;
+    sub.visible = false;
+    layers.push(sub);
+    let status = match &summary.koa {
+        Some(k) => format!(
+            "analysis done: {} (P(KOA) = {:.2}); phantom-trained models, research use only",
+            k.class, k.probability
+        ),
+        None => "analysis done (no KOA classifier found)".to_string(),
+    };
+    Ok(JobOutput {
+        layers,
+        status,
+        transforms: Vec::new(),
+        results: Some(summary),
+    })
 }
 
 fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) -> LoadResult {
@@ -872,6 +972,21 @@ impl ViewerApp {
                         .clicked()
                     {
                         self.start_registration();
+                    }
+                    let has_ct = self.layers.iter().any(|l| l.name == "CT");
+                    if ui
+                        .add_enabled(has_ct, egui::Button::new("Analyze (SRRD)"))
+                        .on_hover_text("bones, subchondral subregions, CT-only trabecular parameters, KOA score (with the MR: registration and MR-measured parameters for comparison)")
+                        .clicked()
+                    {
+                        self.start_analysis();
+                    }
+                }
+                if let Some(r) = &mut self.results {
+                    ui.separator();
+                    ui.label("Results");
+                    if let Some(line) = super::results::results_ui(ui, r) {
+                        self.status = line;
                     }
                 }
                 ui.separator();

@@ -296,6 +296,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fits the demo KOA classifier on the distilled student's out-of-fold features.
+    TrainClassifier {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        regression: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     Resample {
         /// Image to resample.
         input: PathBuf,
@@ -445,6 +454,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             json,
         }) => analyze::analyze(ct.as_deref(), mr.as_deref(), models.as_deref(), &out, json),
+        Some(Command::TrainClassifier {
+            data,
+            regression,
+            out,
+        }) => regression::train_classifier(&data, &regression, &out),
         Some(Command::Convert {
             input,
             output,

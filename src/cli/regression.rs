@@ -248,14 +248,35 @@ pub fn eval_diagnosis(
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let oof = regression.join("oof.csv");
-    let report = with_progress(|p| {
-        crate::diagnosis::evaluate::evaluate(data, &manifest, &oof, folds, out, p)
-    })?;
+    let report =
+        with_progress(|p| crate::diagnosis::evaluate::evaluate(&manifest, &oof, folds, out, p))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", crate::diagnosis::evaluate::markdown(&report));
         println!("\n(table, JSON and ROC curves in {})", out.display());
     }
+    Ok(())
+}
+
+/// `srrd train-classifier --data STORE --regression CVDIR --out DIR`: the demo KOA
+/// classifier on the distilled student's out-of-fold features of every subject.
+pub fn train_classifier(data: &Path, regression: &Path, out: &Path) -> anyhow::Result<()> {
+    let manifest = Manifest::read(data)?;
+    let oof = regression.join("oof.csv");
+    let file = with_progress(|p| {
+        crate::diagnosis::evaluate::train_classifier(&manifest, &oof, "SRRD-CT (distilled)", p)
+    })?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let text = serde_json::to_string_pretty(&file)?;
+    let path = out.join("koa_classifier.json");
+    crate::io::atomic_write(&path, |w| w.write_all(text.as_bytes()))?;
+    let (c, g) = file.binary.chosen();
+    println!(
+        "{} written: C {c}, gamma {g:.4}, inner-CV AUC {:.3}; {}",
+        path.display(),
+        file.binary.cv_auc(),
+        file.trained_on
+    );
     Ok(())
 }

@@ -100,18 +100,23 @@ pub fn group_of(kl: u32) -> usize {
     }
 }
 
-/// Runs the evaluation; writes `table.md`, `diagnosis.json` and `roc.png` to `out`.
-pub fn evaluate(
-    store: &Path,
+/// Per-subject features of every source, with the subjects' KL grades.
+pub struct SubjectFeatures {
+    pub ids: Vec<String>,
+    pub kl: Vec<u32>,
+    /// `x[source][subject]`: the 96 features, sources in [`SOURCES`] order.
+    pub x: Vec<Vec<Vec<f64>>>,
+}
+
+/// Features of every subject of the store from the out-of-fold predictions: each patch
+/// centre is placed in the subregions computed on the subject's CT.
+pub fn subject_features(
     manifest: &Manifest,
     oof_csv: &Path,
-    folds: usize,
-    out: &Path,
     progress: &Progress,
-) -> Result<DiagnosisReport> {
+) -> Result<SubjectFeatures> {
     let oof = read_oof(oof_csv)?;
     let cohort = cohort_subjects(Path::new(&manifest.source))?;
-    let _ = store;
     // Per subject: subregion label of every patch centre, and the grade.
     let mut ids = Vec::new();
     let mut kl = Vec::new();
@@ -154,6 +159,36 @@ pub fn evaluate(
         kl.push(k);
         progress.advance(1);
     }
+    let mut x_all = Vec::new();
+    for source in SOURCES {
+        let x: Vec<Vec<f64>> = ids
+            .iter()
+            .map(|id| {
+                let patches = oof
+                    .get(&(id.clone(), source.to_string()))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let labelled: Vec<(u8, [f64; 4])> = patches
+                    .iter()
+                    .map(|(c, p)| (*label_of.get(&(id.clone(), key(c))).unwrap_or(&0), *p))
+                    .collect();
+                subregion_features(&labelled).0
+            })
+            .collect();
+        x_all.push(x);
+    }
+    Ok(SubjectFeatures { ids, kl, x: x_all })
+}
+
+/// Runs the evaluation; writes `table.md`, `diagnosis.json` and `roc.png` to `out`.
+pub fn evaluate(
+    manifest: &Manifest,
+    oof_csv: &Path,
+    folds: usize,
+    out: &Path,
+    progress: &Progress,
+) -> Result<DiagnosisReport> {
+    let SubjectFeatures { ids, kl, x: x_all } = subject_features(manifest, oof_csv, progress)?;
     let koa: Vec<bool> = kl.iter().map(|k| *k > 0).collect();
     let group: Vec<usize> = kl.iter().map(|k| group_of(*k)).collect();
     // Stratified folds: subjects sorted by group, dealt round robin.
@@ -175,20 +210,7 @@ pub fn evaluate(
     ];
     for (m, source) in SOURCES.iter().enumerate() {
         progress.start(&format!("classifying from {source}"), folds as u64);
-        let x: Vec<Vec<f64>> = ids
-            .iter()
-            .map(|id| {
-                let patches = oof
-                    .get(&(id.clone(), source.to_string()))
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                let labelled: Vec<(u8, [f64; 4])> = patches
-                    .iter()
-                    .map(|(c, p)| (*label_of.get(&(id.clone(), key(c))).unwrap_or(&0), *p))
-                    .collect();
-                subregion_features(&labelled).0
-            })
-            .collect();
+        let x = &x_all[m];
         let mut probs = vec![f64::NAN; ids.len()];
         let mut three = vec![usize::MAX; ids.len()];
         let (mut p, mut r, mut f1, mut f1_3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -305,4 +327,37 @@ pub fn markdown(r: &DiagnosisReport) -> String {
         s += &format!("\nDeLong paired test, SRRD-CT vs plain CNN: z = {z:.2}, p = {p:.3}\n");
     }
     s
+}
+
+/// The demo classifier: binary and three-group models fitted on every subject's features
+/// from `source` (out-of-fold predictions, so their spread is that of unseen knees).
+pub fn train_classifier(
+    manifest: &Manifest,
+    oof_csv: &Path,
+    source: &str,
+    progress: &Progress,
+) -> Result<crate::pipeline::analyze::ClassifierFile> {
+    let m = SOURCES
+        .iter()
+        .position(|s| *s == source)
+        .ok_or_else(|| Error::invalid(format!("unknown feature source '{source}'")))?;
+    let f = subject_features(manifest, oof_csv, progress)?;
+    let koa: Vec<bool> = f.kl.iter().map(|k| *k > 0).collect();
+    let group: Vec<usize> = f.kl.iter().map(|k| group_of(*k)).collect();
+    let binary = KoaClassifier::fit(&f.x[m], &koa, 7)
+        .ok_or_else(|| Error::invalid("the KOA classifier could not be fitted"))?;
+    let three_group = MultiClassifier::fit(&f.x[m], &group, 3, 7);
+    Ok(crate::pipeline::analyze::ClassifierFile {
+        format: crate::pipeline::analyze::CLASSIFIER_FORMAT.into(),
+        binary,
+        three_group,
+        trained_on: format!(
+            "{} phantom knees of {} ({} KOA, {} normal), features from {source} out-of-fold patch predictions",
+            f.ids.len(),
+            manifest.source,
+            koa.iter().filter(|k| **k).count(),
+            koa.iter().filter(|k| !**k).count()
+        ),
+        provenance: crate::regression::model::PROVENANCE.into(),
+    })
 }

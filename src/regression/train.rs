@@ -355,11 +355,15 @@ pub fn train_student(
         |batch_mr, batch_ct, y, train| {
             let out = net.forward_t(batch_ct, train);
             let mse = out.params.mse_loss(y, tch::Reduction::Mean);
-            let mut loss = mse.shallow_clone();
-            if let (Some(t), true) = (teacher_net, settings.distills()) {
-                let guide: Outputs = tch::no_grad(|| t.net.forward_t(batch_mr, false));
-                loss += distillation_loss(&out, &guide, settings);
-            }
+            // Not `+=`: that adds in place into `mse`'s storage (shallow clones share it),
+            // and the logged MSE would include the distillation terms.
+            let loss = match (teacher_net, settings.distills()) {
+                (Some(t), true) => {
+                    let guide: Outputs = tch::no_grad(|| t.net.forward_t(batch_mr, false));
+                    &mse + distillation_loss(&out, &guide, settings)
+                }
+                _ => mse.shallow_clone(),
+            };
             (loss, mse)
         },
     )?;

@@ -1,0 +1,226 @@
+//! The results view: runs `pipeline::analyze` on the loaded CT (and MR) in the
+//! background, then shows the per-subregion table, the KOA prediction with what the models
+//! were trained on, and a colour bar for the parameter map layers; exports the report.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui;
+
+use crate::diagnosis::features::SubregionStats;
+use crate::pipeline::analyze::{Koa, Models, analyze};
+use crate::progress::Progress;
+use crate::regression::dataset::TARGETS;
+use crate::volume::Volume;
+
+/// Display names and units of the four parameter layers, in [`TARGETS`] order.
+pub const MAP_LAYERS: [(&str, &str); 4] = [
+    ("BV/TV", "1"),
+    ("Tb.Th", "mm"),
+    ("Tb.Sp", "mm"),
+    ("Tb.N", "1/mm"),
+];
+
+/// What the results view shows after an analysis.
+#[derive(Clone, Debug)]
+pub struct ResultsSummary {
+    pub stats: Vec<SubregionStats>,
+    pub mr_stats: Option<Vec<SubregionStats>>,
+    pub koa: Option<Koa>,
+    /// "trained on ..." lines of the regression model and the classifier.
+    pub provenance: Vec<String>,
+    /// Value range of each map inside the regions (for the colour bars).
+    pub ranges: [(f32, f32); 4],
+    /// Which parameter the table shows.
+    pub shown: usize,
+    pub timings: Vec<(String, f64)>,
+}
+
+/// The maps (NaN outside the regions, so they overlay only the bone), the subregion labels
+/// as a volume, and the summary.
+pub type AnalysisOutput = (Vec<(String, Volume)>, Volume, ResultsSummary);
+
+/// The models folder used by the GUI: `$SRRD_ASSETS` or the source tree's `assets`.
+pub fn models_dir() -> PathBuf {
+    crate::regression::model::demo_model_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Runs the analysis (on a worker thread: the models are loaded there).
+pub fn run_analysis(
+    ct: &Volume,
+    mr: Option<&Volume>,
+    progress: &Progress,
+) -> Result<AnalysisOutput, String> {
+    let models = Models::load(&models_dir()).map_err(|e| format!("loading the models: {e}"))?;
+    let a = analyze(ct, mr, &models, progress).map_err(|e| format!("analysis: {e}"))?;
+    let mut maps = Vec::new();
+    let mut ranges = [(0f32, 1f32); 4];
+    for (n, map) in a.prediction.maps.into_iter().enumerate() {
+        let mut v = map;
+        let mut lo = f32::INFINITY;
+        let mut hi = f32::NEG_INFINITY;
+        for (x, r) in v.data.iter_mut().zip(&a.regions) {
+            if *r == 0 || *x == 0.0 {
+                *x = f32::NAN;
+            } else {
+                lo = lo.min(*x);
+                hi = hi.max(*x);
+            }
+        }
+        if lo.is_finite() {
+            ranges[n] = (lo, hi.max(lo + 1e-6));
+        }
+        maps.push((MAP_LAYERS[n].0.to_string(), v));
+    }
+    let labels = Volume::from_fn(ct.geometry.clone(), |i, j, k| {
+        let [ni, nj, _] = ct.geometry.size;
+        let l = a.subregions[(k * nj + j) * ni + i];
+        if l == 0 { f32::NAN } else { l as f32 }
+    });
+    let mut provenance = models.card.summary_lines();
+    if let Some(c) = &models.classifier {
+        provenance.push(format!("KOA classifier: {}", c.trained_on));
+    }
+    Ok((
+        maps,
+        labels,
+        ResultsSummary {
+            stats: a.stats,
+            mr_stats: a.mr_stats,
+            koa: a.koa,
+            provenance,
+            ranges,
+            shown: 1,
+            timings: a.timings,
+        },
+    ))
+}
+
+/// The results panel; returns a status line when the report was exported.
+pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
+    match &r.koa {
+        Some(k) => {
+            let colour = if k.class == "KOA" {
+                egui::Color32::from_rgb(255, 150, 90)
+            } else {
+                egui::Color32::from_rgb(120, 220, 140)
+            };
+            ui.colored_label(
+                colour,
+                egui::RichText::new(format!("{}  P(KOA) = {:.2}", k.class, k.probability)).strong(),
+            );
+            if let Some(t) = k.three_group {
+                ui.small(format!(
+                    "normal {:.2} · mild {:.2} · advanced {:.2}",
+                    t[0], t[1], t[2]
+                ));
+            }
+        }
+        None => {
+            ui.label("no KOA classifier in the models folder");
+        }
+    }
+    ui.colored_label(
+        egui::Color32::from_rgb(232, 176, 74),
+        "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
+    );
+    for line in &r.provenance {
+        ui.small(line);
+    }
+    ui.horizontal(|ui| {
+        for (n, (name, _)) in MAP_LAYERS.iter().enumerate() {
+            ui.selectable_value(&mut r.shown, n, *name);
+        }
+    });
+    let (name, unit) = MAP_LAYERS[r.shown];
+    colour_bar(ui, r.ranges[r.shown], unit);
+    egui::Grid::new("subregion-table")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("subregion");
+            ui.strong("n");
+            ui.strong(format!("{name} CT ({unit})"));
+            if r.mr_stats.is_some() {
+                ui.strong("MR");
+            }
+            ui.end_row();
+            for (n, s) in r.stats.iter().enumerate() {
+                ui.label(&s.name);
+                ui.label(s.patches.to_string());
+                ui.label(format!("{:.3} ± {:.3}", s.mean[r.shown], s.sd[r.shown]));
+                if let Some(mr) = &r.mr_stats {
+                    ui.label(format!("{:.3}", mr[n].mean[r.shown]));
+                }
+                ui.end_row();
+            }
+        });
+    if ui.button("Export report").clicked() {
+        return Some(match export(r) {
+            Ok(p) => format!("report written to {}", p.display()),
+            Err(e) => format!("export failed: {e}"),
+        });
+    }
+    None
+}
+
+/// A horizontal viridis bar with its range and unit.
+fn colour_bar(ui: &mut egui::Ui, (lo, hi): (f32, f32), unit: &str) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(200.0, 12.0), egui::Sense::hover());
+    let painter = ui.painter();
+    let steps = 50;
+    for s in 0..steps {
+        let t = s as f32 / (steps - 1) as f32;
+        let x0 = rect.min.x + rect.width() * s as f32 / steps as f32;
+        let x1 = rect.min.x + rect.width() * (s + 1) as f32 / steps as f32;
+        painter.rect_filled(
+            egui::Rect::from_min_max(egui::pos2(x0, rect.min.y), egui::pos2(x1, rect.max.y)),
+            0.0,
+            super::viewer::viridis(t),
+        );
+    }
+    ui.small(format!("{lo:.3} … {hi:.3} {unit}"));
+}
+
+/// Writes the summary as JSON into the user's data folder (or the temp folder).
+fn export(r: &ResultsSummary) -> std::io::Result<PathBuf> {
+    let dir = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("srrd-reports");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let path = dir.join(format!("report-{stamp}.json"));
+    let table = |stats: &[SubregionStats]| -> Vec<serde_json::Value> {
+        stats
+            .iter()
+            .map(|s| {
+                let mut m = serde_json::Map::new();
+                m.insert("subregion".into(), s.name.clone().into());
+                m.insert("patches".into(), s.patches.into());
+                for (a, (p, unit)) in TARGETS.iter().enumerate() {
+                    m.insert(
+                        p.to_string(),
+                        serde_json::json!({"mean": s.mean[a], "sd": s.sd[a], "unit": unit}),
+                    );
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect()
+    };
+    let json = serde_json::json!({
+        "koa": r.koa,
+        "subregions_ct": table(&r.stats),
+        "subregions_mr": r.mr_stats.as_deref().map(table),
+        "provenance": r.provenance,
+        "timings_s": r.timings,
+    });
+    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
+    crate::io::atomic_write(&path, |w| w.write_all(text.as_bytes()))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(path)
+}
