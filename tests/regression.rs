@@ -168,6 +168,10 @@ fn patches_pair_train_save_and_predict() {
         .map(|l| l.split(',').nth(3).expect("mse").parse().expect("number"))
         .collect();
     assert_eq!(mse.len(), 6, "two epochs, then four more on resume: {csv}");
+    assert!(
+        dir.path().join("ck/teacher.loss.png").is_file(),
+        "loss curves drawn"
+    );
     assert!(mse[5] < mse[0], "training lowers the loss: {mse:?}");
 
     // The whole bundle; the saved student reproduces the trained one exactly.

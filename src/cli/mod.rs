@@ -8,6 +8,7 @@ mod morph;
 pub mod phantom;
 mod register;
 mod regression;
+mod study;
 mod tre;
 
 use std::path::PathBuf;
@@ -305,6 +306,20 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The whole study on a phantom cohort (registration, regression and diagnosis tables
+    /// beside the paper's) in one Markdown report.
+    Study {
+        #[arg(long)]
+        cohort: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
     Resample {
         /// Image to resample.
         input: PathBuf,
@@ -459,6 +474,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             regression,
             out,
         }) => regression::train_classifier(&data, &regression, &out),
+        Some(Command::Study {
+            cohort,
+            out,
+            folds,
+            epochs,
+            batch,
+        }) => study::study(&cohort, &out, folds, epochs, batch),
         Some(Command::Convert {
             input,
             output,

@@ -263,7 +263,31 @@ impl Checkpoint {
         }
         crate::io::atomic_write(&self.dir.join(format!("{}.loss.csv", self.name)), |w| {
             w.write_all(csv.as_bytes())
-        })
+        })?;
+        // The loss curves as a picture, refreshed every epoch.
+        let series =
+            |name: &str, pick: fn(&EpochLog) -> f64, color: [u8; 3]| crate::stats::Series {
+                name: name.into(),
+                points: state
+                    .log
+                    .iter()
+                    .map(|r| (r.epoch as f64, pick(r)))
+                    .collect(),
+                color,
+            };
+        let png = self.dir.join(format!("{}.loss.png", self.name));
+        crate::stats::lines_png(
+            &png,
+            &format!("{} training loss", self.name),
+            "epoch",
+            "loss",
+            &[
+                series("loss", |r| r.loss, [200, 60, 60]),
+                series("MSE", |r| r.mse, [30, 90, 200]),
+            ],
+            true,
+        )
+        .map_err(|e| Error::io(&png, e))
     }
 }
 
