@@ -17,8 +17,9 @@ pub use demo::demo_ct;
 pub use slice::{Plane, SliceImage, render_slice, sample_on_slice};
 pub use viewer::{Layer, ViewerApp};
 
-/// Opens the workstation window with the given images (or the demo volume).
-pub fn run(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Result<()> {
+/// Opens the workstation window with the given images (or the demo volume); with
+/// `analyze`, the SRRD analysis starts once they are loaded.
+pub fn run(ct: Option<PathBuf>, mr: Option<PathBuf>, analyze: bool) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_inner_size([1400.0, 900.0])
@@ -29,7 +30,11 @@ pub fn run(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Result<()> {
     eframe::run_native(
         "SRRD workstation",
         options,
-        Box::new(move |_cc| Ok(Box::new(ViewerApp::start(ct, mr)))),
+        Box::new(move |_cc| {
+            let mut app = ViewerApp::start(ct, mr);
+            app.analyze_on_load = analyze;
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("cannot open the workstation window (is a display available? try `xvfb-run srrd`)")

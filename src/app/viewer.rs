@@ -140,6 +140,8 @@ pub struct ViewerApp {
     job: Option<(Receiver<JobResult>, Arc<Progress>)>,
     /// The results view, after an analysis.
     pub results: Option<super::results::ResultsSummary>,
+    /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
+    pub analyze_on_load: bool,
     textures: [Option<(TextureHandle, SliceImage)>; 3],
     dirty: bool,
 }
@@ -188,6 +190,7 @@ impl ViewerApp {
             composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
             job: None,
             results: None,
+            analyze_on_load: false,
             textures: [None, None, None],
             dirty: true,
         }
@@ -377,10 +380,14 @@ impl ViewerApp {
             self.loading = None;
             match result {
                 Ok((layers, note, marks)) => {
+                    let analyze = self.analyze_on_load;
                     *self = Self::with_layers(layers);
                     self.error = note;
                     let [f, m] = marks;
                     self.landmarks = LandmarkEditor::with_sets(f, m);
+                    if analyze {
+                        self.start_analysis();
+                    }
                 }
                 Err(e) => self.error = Some(e),
             }

@@ -34,6 +34,9 @@ pub enum Command {
         /// MR image: .nii/.nii.gz, DICOM file or DICOM folder.
         #[arg(long)]
         mr: Option<PathBuf>,
+        /// Run the SRRD analysis as soon as the images are loaded.
+        #[arg(long)]
+        analyze: bool,
     },
     /// Size, spacing, origin, direction (LPS), pixel type and range of an image.
     Info {
@@ -344,8 +347,8 @@ pub enum Command {
 /// Runs the command line; the binary's `main` reports the error.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::run(None, None),
-        Some(Command::View { ct, mr }) => crate::app::run(ct, mr),
+        None => crate::app::run(None, None, false),
+        Some(Command::View { ct, mr, analyze }) => crate::app::run(ct, mr, analyze),
         Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
         Some(Command::Tre {
