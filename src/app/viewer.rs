@@ -359,6 +359,12 @@ impl ViewerApp {
                     }
                     if out.results.is_some() {
                         self.results = out.results;
+                        // The maps over the CT are the point now: MR overlays step aside.
+                        for l in &mut self.layers {
+                            if matches!(l.name.as_str(), "MR" | "crMR" | "rrMR") {
+                                l.visible = false;
+                            }
+                        }
                     }
                     self.status = out.status;
                     self.dirty = true;
@@ -886,12 +892,15 @@ impl ViewerApp {
                         g.spacing_mm[2]
                     ));
                     changed |= ui
-                        .add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0).text("level"))
+                        .add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0)
+                                .clamping(egui::SliderClamping::Never)
+                                .text("level"))
                         .changed();
                     changed |= ui
                         .add(
-                            egui::Slider::new(&mut layer.window.1, 1.0..=5000.0)
+                            egui::Slider::new(&mut layer.window.1, 0.01..=5000.0)
                                 .logarithmic(true)
+                                .clamping(egui::SliderClamping::Never)
                                 .text("window"),
                         )
                         .changed();
@@ -989,13 +998,6 @@ impl ViewerApp {
                         self.start_analysis();
                     }
                 }
-                if let Some(r) = &mut self.results {
-                    ui.separator();
-                    ui.label("Results");
-                    if let Some(line) = super::results::results_ui(ui, r) {
-                        self.status = line;
-                    }
-                }
                 ui.separator();
                 ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");
                 ui.small("Research use only.");
@@ -1003,6 +1005,19 @@ impl ViewerApp {
                     self.dirty = true;
                 }
             });
+        if let Some(r) = &mut self.results {
+            let status = &mut self.status;
+            egui::Panel::right("results")
+                .default_size(380.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        ui.heading("Results");
+                        if let Some(line) = super::results::results_ui(ui, r) {
+                            *status = line;
+                        }
+                    });
+                });
+        }
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(self.status.as_str());
         });

@@ -222,9 +222,11 @@ pub fn evaluate(
             let ty: Vec<bool> = train.iter().map(|s| koa[*s]).collect();
             let tg: Vec<usize> = train.iter().map(|s| group[*s]).collect();
             let clf = KoaClassifier::fit(&tx, &ty, 7 + f as u64).ok_or_else(|| {
+                let pos = ty.iter().filter(|y| **y).count();
                 Error::invalid(format!(
-                    "fold {}: the classifier could not be fitted",
-                    f + 1
+                    "fold {}: the classifier could not be fitted: its training subjects are {pos} KOA and {} normal (each class needs at least 2; use more subjects or fewer folds)",
+                    f + 1,
+                    ty.len() - pos
                 ))
             })?;
             let multi = MultiClassifier::fit(&tx, &tg, 3, 7 + f as u64);
