@@ -362,3 +362,27 @@ fn regression_and_analysis_commands_name_the_bad_file() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `srrd analyze` refuses an image that is not a CT in HU (an MR here), saying why.
+#[test]
+fn analyze_refuses_a_non_ct_input() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = Geometry::new([40, 40, 30], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]);
+    let mr = Volume::from_fn(g, |i, j, k| 100.0 + (i + j + k) as f32);
+    let p = dir.path().join("mr.nii.gz");
+    write_nifti(&p, &mr, WriteDtype::F32).expect("write");
+    let out = srrd(&[
+        "analyze",
+        "--ct",
+        p.to_str().expect("utf8"),
+        "--out",
+        dir.path().join("a").to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not look like a CT"), "{err}");
+    assert!(
+        !dir.path().join("a/report.json").exists(),
+        "no report for a refused input"
+    );
+}

@@ -36,6 +36,15 @@ fn subregions_agree_with_the_phantom_anatomy() {
             "fibula and patella found: {}",
             frame.assumed
         );
+        // The subregions partition the trabecular regions exactly: no gap, no overlap (one
+        // label per voxel), femur labels on the femoral region, tibia on the tibial.
+        for (l, r) in labels.iter().zip(&regions) {
+            match r {
+                0 => assert_eq!(*l, 0),
+                1 => assert!((1..=6).contains(l), "femoral voxel labelled {l}"),
+                _ => assert!((7..=12).contains(l), "tibial voxel labelled {l}"),
+            }
+        }
         let (mut both, mut same) = (0usize, 0usize);
         let mut side_agree = (0usize, 0usize);
         for (a, b) in labels.iter().zip(&p.ct_subregions) {

@@ -119,6 +119,7 @@ pub fn analyze(
         timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
+    check_is_ct(ct)?;
     progress.start("segmenting the bones", 1);
     let bones = segment_bones(ct, CT_BONE_HU)?;
     let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
@@ -192,4 +193,23 @@ pub fn analyze(
         mr_stats,
         timings,
     })
+}
+
+/// Refuses images that are not CTs in Hounsfield units: a knee CT has air around the leg
+/// (about -1000 HU); an MR, or a CT stored without its rescale, has nothing below -200.
+pub fn check_is_ct(ct: &Volume) -> Result<()> {
+    let min = ct
+        .data
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::INFINITY, f32::min);
+    if min > -200.0 {
+        return Err(Error::invalid(format!(
+            "this does not look like a CT in Hounsfield units: its lowest value is {min:.0}, \
+             but air around the knee should be near -1000 HU (is it an MR, or a CT without \
+             its rescale slope/intercept?)"
+        )));
+    }
+    Ok(())
 }

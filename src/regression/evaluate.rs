@@ -273,3 +273,57 @@ pub fn markdown(report: &CvReport) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regression::dataset::{FORMAT, PatchSettings, SubjectEntry};
+
+    #[test]
+    fn folds_partition_the_subjects_and_stratify_by_grade() {
+        let subjects = (0..23)
+            .map(|n| SubjectEntry {
+                id: format!("s{n}"),
+                file: String::new(),
+                patches: 1,
+                grade: None,
+                kl_grade: Some((n % 5) as u32),
+            })
+            .collect();
+        let m = Manifest {
+            format: FORMAT.into(),
+            settings: PatchSettings::default(),
+            targets: Vec::new(),
+            target_min: [0.0; 4],
+            target_max: [1.0; 4],
+            subjects,
+            source: String::new(),
+        };
+        let folds = subject_folds(&m, 5);
+        let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..23).collect::<Vec<_>>(),
+            "every subject in exactly one fold"
+        );
+        for f in &folds {
+            // A test fold and its training folds share no subject (patches follow subjects).
+            let train: Vec<usize> = folds
+                .iter()
+                .filter(|g| *g != f)
+                .flatten()
+                .copied()
+                .collect();
+            assert!(f.iter().all(|s| !train.contains(s)));
+            // Stratified: at most 5 knees per grade over 5 folds, so at most one per fold.
+            for kl in 0..5u32 {
+                let n = f
+                    .iter()
+                    .filter(|s| m.subjects[**s].kl_grade == Some(kl))
+                    .count();
+                assert!(n <= 1, "grade {kl} spread over the folds: {n}");
+            }
+        }
+    }
+}

@@ -496,3 +496,59 @@ pub fn predict(trained: &Trained, input: &Tensor, norm: &Normalization, batch: i
     }
     norm.denormalize(&Tensor::cat(&out, 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regression::nets::Outputs;
+
+    fn t(v: &[f32], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(v).reshape(shape)
+    }
+
+    #[test]
+    fn distillation_loss_matches_a_hand_computation() {
+        // Batch of 2, projection of 3, one matched stage of 2 values per sample.
+        let s = Outputs {
+            params: t(&[0.0; 8], &[2, 4]),
+            projection: t(&[1.0, 2.0, 3.0, 0.0, 0.0, 1.0], &[2, 3]),
+            features: vec![t(&[0.0; 4], &[2, 2]), t(&[1.0, -1.0, 2.0, 0.5], &[2, 2])],
+        };
+        let te = Outputs {
+            params: t(&[0.0; 8], &[2, 4]),
+            projection: t(&[1.0, 0.0, 3.0, 2.0, 0.0, 1.0], &[2, 3]),
+            features: vec![t(&[9.0; 4], &[2, 2]), t(&[0.0, 0.0, 2.0, 0.0], &[2, 2])],
+        };
+        let settings = TrainSettings {
+            w_projection: 0.5,
+            w_features: vec![(1, 2.0)],
+            ..Default::default()
+        };
+        // Squared distances per sample: (0 + 4 + 0) = 4 and (4 + 0 + 0) = 4: mean 4.
+        // L1 of stage 1: mean(|1|, |-1|, |0|, |0.5|) = 0.625. Stage 0 has weight 0 (unused).
+        let expected = 0.5 * 4.0 + 2.0 * 0.625;
+        let got = distillation_loss(&s, &te, &settings).double_value(&[]);
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        assert!(!settings.plain().distills());
+        assert_eq!(
+            distillation_loss(&s, &te, &settings.plain()).double_value(&[]),
+            0.0
+        );
+    }
+
+    #[test]
+    fn normalization_round_trips_inside_the_training_range() {
+        let raw = t(
+            &[0.3, 0.6, 0.9, 0.5, 0.5, 1.2, 0.7, 0.8, 0.4, 0.9, 0.8, 0.6],
+            &[3, 4],
+        );
+        let norm = Normalization::fit(&raw);
+        assert_eq!(norm.min, [0.3, 0.6, 0.7, 0.5]);
+        assert_eq!(norm.max, [0.5, 1.2, 0.9, 0.8]);
+        let unit = norm.normalize(&raw);
+        assert!(unit.min().double_value(&[]) >= 0.0 && unit.max().double_value(&[]) <= 1.0);
+        let back = norm.denormalize(&unit);
+        let err = (back - &raw).abs().max().double_value(&[]);
+        assert!(err < 1e-6, "round trip error {err}");
+    }
+}
