@@ -232,36 +232,25 @@ impl MultiClassifier {
 mod tests {
     use super::*;
 
-    struct Rng(u64);
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-        fn normal(&mut self) -> f64 {
-            let (u1, u2) = (self.uniform(), self.uniform());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
-        fn around(&mut self, center: &[f64]) -> Vec<f64> {
-            center.iter().map(|c| c + self.normal()).collect()
-        }
+    use crate::phantom::rng::Rng;
+
+    /// A point drawn from a unit Gaussian around `center`.
+    fn around(rng: &mut Rng, center: &[f64]) -> Vec<f64> {
+        center.iter().map(|c| c + rng.normal()).collect()
     }
 
     #[test]
     fn two_blobs_in_ten_dimensions() {
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42, "test");
         let pos = [0.5; 10];
         let neg = [-0.5; 10];
         let mut sample = |n: usize| {
             let mut x = Vec::new();
             let mut y = Vec::new();
             for _ in 0..n {
-                x.push(rng.around(&pos));
+                x.push(around(&mut rng, &pos));
                 y.push(true);
-                x.push(rng.around(&neg));
+                x.push(around(&mut rng, &neg));
                 y.push(false);
             }
             (x, y)
@@ -315,7 +304,7 @@ mod tests {
 
     #[test]
     fn three_class_blobs() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7, "test");
         let centers: Vec<Vec<f64>> = (0..3)
             .map(|k| (0..5).map(|d| if d == k { 3.0 } else { 0.0 }).collect())
             .collect();
@@ -324,7 +313,7 @@ mod tests {
             let mut y = Vec::new();
             for _ in 0..n {
                 for (k, c) in centers.iter().enumerate() {
-                    x.push(rng.around(c));
+                    x.push(around(&mut rng, c));
                     y.push(k);
                 }
             }

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
 use crate::volume::Geometry;
+use crate::volume::components::label_components;
 
 /// Names of the 12 subregion labels (index = label - 1).
 pub const NAMES: [&str; 12] = [
@@ -162,46 +163,18 @@ fn fibula_in_tibia(bones: &[u8], g: &Geometry) -> Option<Point3<f64>> {
     let [ni, nj, nk] = g.size;
     let min_pixels = (40.0 / (g.spacing_mm.x * g.spacing_mm.y)).ceil() as usize;
     let mut points = Vec::new();
-    let mut seen = vec![false; ni * nj];
     for k in 0..nk {
-        let slice = &bones[k * ni * nj..(k + 1) * ni * nj];
-        seen.iter_mut().for_each(|s| *s = false);
-        let mut pieces: Vec<Vec<usize>> = Vec::new();
-        for start in 0..ni * nj {
-            if slice[start] != TIBIA || seen[start] {
-                continue;
-            }
-            let mut piece = vec![start];
-            seen[start] = true;
-            let mut head = 0;
-            while head < piece.len() {
-                let n = piece[head];
-                head += 1;
-                let (i, j) = (n % ni, n / ni);
-                let mut push = |m: usize| {
-                    if slice[m] == TIBIA && !seen[m] {
-                        seen[m] = true;
-                        piece.push(m);
-                    }
-                };
-                if i > 0 {
-                    push(n - 1);
-                }
-                if i + 1 < ni {
-                    push(n + 1);
-                }
-                if j > 0 {
-                    push(n - ni);
-                }
-                if j + 1 < nj {
-                    push(n + ni);
-                }
-            }
-            pieces.push(piece);
-        }
-        pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        if pieces.len() >= 2 && pieces[1].len() >= min_pixels {
-            for &n in &pieces[1] {
+        // A one-slice grid: 6-connectivity there is 4-connectivity in the slice.
+        let slice: Vec<bool> = bones[k * ni * nj..(k + 1) * ni * nj]
+            .iter()
+            .map(|b| *b == TIBIA)
+            .collect();
+        let (labels, sizes) = label_components(&slice, [ni, nj, 1]);
+        let mut order: Vec<usize> = (1..sizes.len()).collect();
+        order.sort_by_key(|&l| std::cmp::Reverse(sizes[l]));
+        if order.len() >= 2 && sizes[order[1]] >= min_pixels {
+            let second = order[1] as u32;
+            for (n, _) in labels.iter().enumerate().filter(|(_, l)| **l == second) {
                 points.push(g.index_to_world(Vector3::new(
                     (n % ni) as f64,
                     (n / ni) as f64,

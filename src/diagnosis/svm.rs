@@ -247,20 +247,7 @@ impl Svm {
 mod tests {
     use super::*;
 
-    struct Rng(u64);
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-        fn normal(&mut self) -> f64 {
-            let (u1, u2) = (self.uniform(), self.uniform());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
-    }
+    use crate::phantom::rng::Rng;
 
     /// Gaussian clusters at `centers` with spread `sd`, `per` points each.
     fn clusters(
@@ -291,7 +278,7 @@ mod tests {
 
     #[test]
     fn separable_data_classified_perfectly() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7, "test");
         let centers = [([-2.0, -1.0], false), ([2.0, 1.5], true)];
         let (x, y) = clusters(&mut rng, &centers, 30, 0.5);
         let svm = Svm::fit(&x, &y, 1000.0, 0.5).expect("fit");
@@ -303,7 +290,7 @@ mod tests {
 
     #[test]
     fn xor_needs_rbf_width() {
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11, "test");
         let centers = [
             ([1.0, 1.0], true),
             ([-1.0, -1.0], true),
@@ -325,7 +312,7 @@ mod tests {
 
     #[test]
     fn kkt_conditions_hold() {
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3, "test");
         // Overlapping clusters so that some alphas sit at C and some are free.
         let centers = [
             ([0.0, 0.0], false),
@@ -396,7 +383,7 @@ mod tests {
 
     #[test]
     fn agrees_with_projected_gradient() {
-        let mut rng = Rng(2024);
+        let mut rng = Rng::new(2024, "test");
         let centers = [([0.0, 0.0], false), ([1.0, 1.0], true)];
         let (x, y) = clusters(&mut rng, &centers, 10, 0.6);
         let (c, gamma) = (1.0, 0.7);
