@@ -17,3 +17,4 @@ pub mod registration;
 pub mod regression;
 pub mod segmentation;
 pub mod stats;
+pub mod synthesis;

@@ -9,6 +9,7 @@ pub mod phantom;
 mod register;
 mod regression;
 mod study;
+pub mod synthesis;
 mod tre;
 
 use std::path::PathBuf;
@@ -200,6 +201,77 @@ pub enum Command {
     },
     /// Resample an image onto another image's grid (world coordinates kept), as
     /// SimpleITK's Resample with an identity transform.
+    /// crMR and CT of every subject of a phantom cohort (coarse registration), the
+    /// synthesis networks' training data.
+    SynthData {
+        #[arg(long)]
+        cohort: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trains the HED-style edge network on a synthesis store (tissue boundaries).
+    TrainEdges {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// small (CPU) or paper.
+        #[arg(long, default_value = "small")]
+        config: String,
+        /// Training subjects: "A..B", "A,B,C" or "all".
+        #[arg(long, default_value = "all")]
+        subjects: String,
+        #[arg(long, default_value_t = 400)]
+        iterations: usize,
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+    },
+    /// Trains SPSNet (or the plain CycleGAN baseline) on a synthesis store.
+    TrainSynthesis {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// spsnet or cyclegan.
+        #[arg(long, default_value = "spsnet")]
+        method: String,
+        /// small (CPU) or paper (ngf 64, 9 blocks; for a GPU).
+        #[arg(long, default_value = "small")]
+        config: String,
+        /// Training subjects: "A..B", "A,B,C" or "all".
+        #[arg(long, default_value = "all")]
+        subjects: String,
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+        #[arg(long, default_value_t = 4)]
+        batch: i64,
+        /// A trained edge network (folder of `srrd train-edges`); without it, the
+        /// classical edge map.
+        #[arg(long)]
+        hed: Option<PathBuf>,
+        /// Continue from the checkpoint in --out.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// sCT of one knee: from a crMR already on the CT grid (--crmr, --out FILE), or from
+    /// a CT and an MR (coarse registration first; --out DIR gets crmr and sct).
+    Synthesize {
+        #[arg(long)]
+        crmr: Option<PathBuf>,
+        #[arg(long)]
+        ct: Option<PathBuf>,
+        #[arg(long)]
+        mr: Option<PathBuf>,
+        /// Model folder (default: the demo SPSNet in assets/synthesis).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Paired CT/MR patches of a phantom cohort, registered and measured (the regression
     /// stage's training data).
     Patches {
@@ -477,6 +549,54 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             regression,
             out,
         }) => regression::train_classifier(&data, &regression, &out),
+        Some(Command::SynthData {
+            cohort,
+            out,
+            limit,
+            json,
+        }) => synthesis::synth_data(&cohort, &out, limit, json),
+        Some(Command::TrainEdges {
+            data,
+            out,
+            config,
+            subjects,
+            iterations,
+            batch,
+        }) => synthesis::train_edges(&data, &out, &config, &subjects, iterations, batch),
+        Some(Command::TrainSynthesis {
+            data,
+            out,
+            method,
+            config,
+            subjects,
+            iterations,
+            batch,
+            hed,
+            resume,
+        }) => synthesis::train_synthesis(synthesis::TrainArgs {
+            data: &data,
+            out: &out,
+            method: &method,
+            config: &config,
+            subjects: &subjects,
+            iterations,
+            batch,
+            hed: hed.as_deref(),
+            resume,
+        }),
+        Some(Command::Synthesize {
+            crmr,
+            ct,
+            mr,
+            model,
+            out,
+        }) => synthesis::synthesize(
+            crmr.as_deref(),
+            ct.as_deref(),
+            mr.as_deref(),
+            model.as_deref(),
+            &out,
+        ),
         Some(Command::Study {
             cohort,
             out,

@@ -208,6 +208,124 @@ fn rigid_truth(t: &RigidTransform, file: &str) -> RigidTruth {
     }
 }
 
+/// Everything a seed draws about one subject: anatomy, trabecular knobs, the two scanner
+/// poses and flexions, and the CT room.
+pub struct Subject {
+    pub kl: u8,
+    pub shape: Shape,
+    pub model: TrabecularModel,
+    pub structure: Structure,
+    pub world_ct_from_knee: Isometry3<f64>,
+    pub world_mr_from_knee: Isometry3<f64>,
+    pub flex_ct_deg: f64,
+    pub flex_mr_deg: f64,
+    pub knee_from_femur_ct: Isometry3<f64>,
+    pub knee_from_femur_mr: Isometry3<f64>,
+    pub room: Room,
+}
+
+impl Subject {
+    /// The subject of `config` (its seed and grade; the preset does not matter).
+    pub fn draw(config: Config) -> Self {
+        let seed = config.seed;
+        let mut rng = Rng::new(seed, "subject");
+        let kl = match config.grade {
+            Grade::Normal => 0,
+            Grade::Mild => 1 + (rng.uniform() < 0.5) as u8,
+            Grade::Advanced => 3 + (rng.uniform() < 0.5) as u8,
+        };
+        let shape = Shape::random(&mut Rng::new(seed, "shape"), kl);
+        let model = TrabecularModel::random(&mut Rng::new(seed, "knobs"), kl);
+        let structure = Structure::new(seed);
+        let mut prng = Rng::new(seed, "pose");
+        let world_ct_from_knee = pose(&mut prng, [2.0, 2.0, 4.0], 3.0);
+        let world_mr_from_knee = pose(&mut prng, [5.0, 5.0, 8.0], 5.0);
+        let flex_ct_deg = prng.range(0.0, 4.0);
+        let flex_mr_deg = flex_ct_deg + prng.range(3.0, 15.0);
+        let knee_from_femur_ct = anatomy::knee_from_femur(&shape, flex_ct_deg.to_radians());
+        let knee_from_femur_mr = anatomy::knee_from_femur(&shape, flex_mr_deg.to_radians());
+        let mut room_rng = Rng::new(seed, "room");
+        let clothing_gap_mm = room_rng.range(1.0, 4.0);
+        let clothing_mm = room_rng.range(0.8, 1.6);
+        let posterior = shape.limb_y_mm + shape.thigh_semi_mm[1].max(shape.shank_semi_mm[1]);
+        let room = Room {
+            table_top_y_mm: world_ct_from_knee.translation.vector.y
+                + posterior
+                + clothing_gap_mm
+                + clothing_mm
+                + 2.0,
+            table_curvature: 0.0015,
+            table_shell_mm: 1.5,
+            table_thickness_mm: 12.0,
+            clothing_gap_mm,
+            clothing_mm,
+        };
+        Subject {
+            kl,
+            shape,
+            model,
+            structure,
+            world_ct_from_knee,
+            world_mr_from_knee,
+            flex_ct_deg,
+            flex_mr_deg,
+            knee_from_femur_ct,
+            knee_from_femur_mr,
+            room,
+        }
+    }
+
+    /// The knee as the CT scanner sees it (with table and clothing).
+    pub fn knee_ct(&self) -> PosedKnee<'_> {
+        PosedKnee::new(
+            &self.shape,
+            self.world_ct_from_knee.inverse(),
+            self.knee_from_femur_ct.inverse(),
+            Some(&self.room),
+        )
+    }
+
+    /// The knee as the MR scanner sees it (its pose and flexion, no table).
+    pub fn knee_mr(&self) -> PosedKnee<'_> {
+        PosedKnee::new(
+            &self.shape,
+            self.world_mr_from_knee.inverse(),
+            self.knee_from_femur_mr.inverse(),
+            None,
+        )
+    }
+}
+
+/// The CT that would have been acquired of the knee in its MR pose (MR flexion, MR
+/// scanner world, no table), noise-free, on `geometry_in_mr_world`: a grid placed in the MR
+/// scanner's world. Placing the CT grid there through a CT -> MR registration gives the
+/// reference an ideal synthesis of crMR would reproduce voxel for voxel.
+pub fn render_ct_in_mr_pose(
+    config: Config,
+    ct_spec: &ScanSpec,
+    geometry_in_mr_world: Geometry,
+    progress: &Progress,
+) -> Result<Volume> {
+    let subject = Subject::draw(config);
+    let spec = ScanSpec {
+        geometry: geometry_in_mr_world,
+        noise_sd: 0.0,
+        ..ct_spec.clone()
+    };
+    let scan = scanner::render(
+        &spec,
+        &subject.knee_mr(),
+        &subject.structure,
+        &subject.model,
+        0,
+        progress,
+    )?;
+    let [ni, nj, nk] = spec.geometry.size;
+    let data = ndarray::Array3::from_shape_vec((nk, nj, ni), scan.values)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    Volume::from_data(spec.geometry, data)
+}
+
 /// The paper preset's scanners with every grid scaled by `scale` in voxels per axis (same
 /// fields of view): for measuring how generation time grows with resolution.
 pub fn scan_specs_scaled(scale: f64) -> (ScanSpec, ScanSpec) {
@@ -251,52 +369,26 @@ pub fn generate_with(
         timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
-    let mut rng = Rng::new(seed, "subject");
-    let kl = match config.grade {
-        Grade::Normal => 0,
-        Grade::Mild => 1 + (rng.uniform() < 0.5) as u8,
-        Grade::Advanced => 3 + (rng.uniform() < 0.5) as u8,
-    };
-    let shape = Shape::random(&mut Rng::new(seed, "shape"), kl);
-    let model = TrabecularModel::random(&mut Rng::new(seed, "knobs"), kl);
-    let structure = Structure::new(seed);
+    let subject = Subject::draw(config);
+    let Subject {
+        kl,
+        shape,
+        model,
+        structure,
+        world_ct_from_knee,
+        world_mr_from_knee,
+        flex_ct_deg,
+        flex_mr_deg,
+        knee_from_femur_ct,
+        knee_from_femur_mr,
+        ..
+    } = &subject;
+    let (kl, flex_ct_deg, flex_mr_deg) = (*kl, *flex_ct_deg, *flex_mr_deg);
+    let (world_ct_from_knee, world_mr_from_knee) = (*world_ct_from_knee, *world_mr_from_knee);
+    let (knee_from_femur_ct, knee_from_femur_mr) = (*knee_from_femur_ct, *knee_from_femur_mr);
     lap("structure", &mut timings);
-
-    let mut prng = Rng::new(seed, "pose");
-    let world_ct_from_knee = pose(&mut prng, [2.0, 2.0, 4.0], 3.0);
-    let world_mr_from_knee = pose(&mut prng, [5.0, 5.0, 8.0], 5.0);
-    let flex_ct_deg = prng.range(0.0, 4.0);
-    let flex_mr_deg = flex_ct_deg + prng.range(3.0, 15.0);
-    let knee_from_femur_ct = anatomy::knee_from_femur(&shape, flex_ct_deg.to_radians());
-    let knee_from_femur_mr = anatomy::knee_from_femur(&shape, flex_mr_deg.to_radians());
-    let mut room_rng = Rng::new(seed, "room");
-    let clothing_gap_mm = room_rng.range(1.0, 4.0);
-    let clothing_mm = room_rng.range(0.8, 1.6);
-    let posterior = shape.limb_y_mm + shape.thigh_semi_mm[1].max(shape.shank_semi_mm[1]);
-    let room = Room {
-        table_top_y_mm: world_ct_from_knee.translation.vector.y
-            + posterior
-            + clothing_gap_mm
-            + clothing_mm
-            + 2.0,
-        table_curvature: 0.0015,
-        table_shell_mm: 1.5,
-        table_thickness_mm: 12.0,
-        clothing_gap_mm,
-        clothing_mm,
-    };
-    let knee_ct = PosedKnee::new(
-        &shape,
-        world_ct_from_knee.inverse(),
-        knee_from_femur_ct.inverse(),
-        Some(&room),
-    );
-    let knee_mr = PosedKnee::new(
-        &shape,
-        world_mr_from_knee.inverse(),
-        knee_from_femur_mr.inverse(),
-        None,
-    );
+    let knee_ct = subject.knee_ct();
+    let knee_mr = subject.knee_mr();
 
     let noise = rng::mix(seed ^ 0x5EED);
     let ct = scanner::render(&ct_spec, &knee_ct, &structure, &model, noise ^ 1, progress)?;

@@ -203,8 +203,12 @@ pub fn load_student(dir: &Path, plain: bool) -> Result<(Trained, ModelCard)> {
 /// The demo model folder: `$SRRD_ASSETS/regression` when set, else the source tree's
 /// `assets/regression`.
 pub fn demo_model_dir() -> std::path::PathBuf {
+    assets_dir().join("regression")
+}
+
+/// The assets folder: `$SRRD_ASSETS` when set, else the source tree's `assets`.
+pub fn assets_dir() -> std::path::PathBuf {
     std::env::var_os("SRRD_ASSETS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"))
-        .join("regression")
 }

@@ -563,17 +563,23 @@ fn draw_legend(c: &mut Canvas, entries: &[(&str, [u8; 3], LegendMark)], right: b
 
 /// Encodes the canvas and writes it to `path` via `path.png.tmp` and a rename.
 fn write_png_atomic(path: &Path, c: &Canvas) -> std::io::Result<()> {
+    write_rgb_png(path, WIDTH, HEIGHT, &c.pixels)
+}
+
+/// Writes 8-bit RGB `pixels` (row-major, `width * height * 3`) as a PNG, through
+/// `path.png.tmp` and a rename.
+pub fn write_rgb_png(path: &Path, width: u32, height: u32, pixels: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("png.tmp");
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut w = BufWriter::new(file);
         {
-            let mut enc = png::Encoder::new(&mut w, WIDTH, HEIGHT);
+            let mut enc = png::Encoder::new(&mut w, width, height);
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Eight);
             let mut writer = enc.write_header().map_err(std::io::Error::other)?;
             writer
-                .write_image_data(&c.pixels)
+                .write_image_data(pixels)
                 .map_err(std::io::Error::other)?;
             writer.finish().map_err(std::io::Error::other)?;
         }
