@@ -37,7 +37,13 @@ pub struct ResultsSummary {
 
 /// The maps (NaN outside the regions, so they overlay only the bone), the subregion labels
 /// as a volume, and the summary.
-pub type AnalysisOutput = (Vec<(String, Volume)>, Volume, ResultsSummary);
+/// Parameter maps, subregion labels, MR-side layers (crMR, sCT, rrMR) and the summary.
+pub type AnalysisOutput = (
+    Vec<(String, Volume)>,
+    Volume,
+    Vec<(String, Volume)>,
+    ResultsSummary,
+);
 
 /// The models folder used by the GUI: `$SRRD_ASSETS` or the source tree's `assets`.
 pub fn models_dir() -> PathBuf {
@@ -83,9 +89,22 @@ pub fn run_analysis(
     if let Some(c) = &models.classifier {
         provenance.push(format!("KOA classifier: {}", c.trained_on));
     }
+    let mut registered = Vec::new();
+    if let Some(r) = a.registered {
+        provenance.push(format!("refined registration on {}", r.refined_on));
+        if r.sct.is_some() {
+            provenance.push(crate::synthesis::model::PROVENANCE.to_string());
+        }
+        registered.push(("crMR".to_string(), r.cr_mr));
+        if let Some(sct) = r.sct {
+            registered.push(("sCT".to_string(), sct));
+        }
+        registered.push(("rrMR".to_string(), r.rr_mr));
+    }
     Ok((
         maps,
         labels,
+        registered,
         ResultsSummary {
             stats: a.stats,
             mr_stats: a.mr_stats,

@@ -361,7 +361,7 @@ impl ViewerApp {
                         self.results = out.results;
                         // The maps over the CT are the point now: MR overlays step aside.
                         for l in &mut self.layers {
-                            if matches!(l.name.as_str(), "MR" | "crMR" | "rrMR") {
+                            if matches!(l.name.as_str(), "MR" | "crMR" | "sCT" | "rrMR") {
                                 l.visible = false;
                             }
                         }
@@ -722,23 +722,33 @@ fn blend(under: Color32, over: Color32, alpha: f32) -> Color32 {
     )
 }
 
-fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult {
-    use crate::pipeline::registration::{coarse, refined};
-    use crate::registration::Metric;
-    let metric = Metric::MattesMi { bins: 32 };
-    let c =
-        coarse(ct, mr, metric, false, progress).map_err(|e| format!("coarse registration: {e}"))?;
-    let r =
-        refined(ct, mr, &c, metric, progress).map_err(|e| format!("refined registration: {e}"))?;
-    let overlay = |name: &str, v: Volume| {
-        let mut l = Layer::new(name, v);
+/// A layer for an image of the registration: MR-like ones as a hot overlay, the sCT in
+/// grey with a bone window (hidden at first: it is for checking the synthesis).
+fn registered_layer(name: &str, v: Volume) -> Layer {
+    let mut l = Layer::new(name, v);
+    if name == "sCT" {
+        l.window = (400.0, 2000.0);
+        l.opacity = 0.6;
+        l.visible = false;
+    } else {
         l.colormap = Colormap::Hot;
         l.opacity = 0.4;
-        l
-    };
+    }
+    l
+}
+
+fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult {
+    use crate::pipeline::registration::register_knee;
+    use crate::synthesis::model::{demo_model_dir, load_model};
+    // The demo synthesis model when it is there: coarse -> sCT (a layer to review) ->
+    // refined on crMR (the demo sCT is not yet good enough to refine on).
+    let model = load_model(&demo_model_dir()).ok();
+    let reg = register_knee(ct, mr, model.as_ref(), false, progress)
+        .map_err(|e| format!("registration: {e}"))?;
+    let (c, r) = (reg.coarse, reg.refined);
     let mut status = format!(
-        "registered: coarse {:.1} s, refined {:.1} s (min Jacobian {:.2})",
-        c.result.seconds, r.result.seconds, r.result.min_jacobian
+        "registered: coarse {:.1} s, refined on {} {:.1} s (min Jacobian {:.2})",
+        c.result.seconds, reg.refined_on, r.result.seconds, r.result.min_jacobian
     );
     if r.result.min_jacobian <= 0.0 {
         status.push_str("  WARNING: the refined field folds; do not trust rrMR");
@@ -751,7 +761,11 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
         ("refined".to_string(), Transform::Field(r.result.field)),
     ];
     Ok(JobOutput {
-        layers: vec![overlay("crMR", c.cr_mr), overlay("rrMR", r.rr_mr)],
+        layers: std::iter::once(("crMR", c.cr_mr))
+            .chain(reg.sct.map(|s| ("sCT", s)))
+            .chain(std::iter::once(("rrMR", r.rr_mr)))
+            .map(|(n, v)| registered_layer(n, v))
+            .collect(),
         status,
         transforms,
         results: None,
@@ -759,7 +773,7 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
 }
 
 fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobResult {
-    let (maps, labels, summary) = super::results::run_analysis(ct, mr, progress)?;
+    let (maps, labels, registered, summary) = super::results::run_analysis(ct, mr, progress)?;
     let mut layers = Vec::new();
     for (n, (name, v)) in maps.into_iter().enumerate() {
         let mut l = Layer::new(name, v);
@@ -770,6 +784,9 @@ fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobRes
         // One parameter map visible at a time: Tb.Th first.
         l.visible = n == 1;
         layers.push(l);
+    }
+    for (name, v) in registered {
+        layers.push(registered_layer(&name, v));
     }
     let mut sub = Layer::new("subregions", labels);
     sub.colormap = Colormap::Viridis;
@@ -984,7 +1001,7 @@ impl ViewerApp {
                     let ready = ["CT", "MR"].iter().all(|n| self.layers.iter().any(|l| l.name == *n));
                     if ui
                         .add_enabled(ready, egui::Button::new("Register MR to CT"))
-                        .on_hover_text("coarse rigid (mutual information), then femur and tibia separately: adds crMR and rrMR")
+                        .on_hover_text("coarse rigid (mutual information), sCT from crMR (SPSNet, when its model is present), then femur and tibia separately on crMR: adds crMR, sCT and rrMR")
                         .clicked()
                     {
                         self.start_registration();

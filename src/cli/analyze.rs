@@ -74,6 +74,23 @@ pub fn analyze(
     write_labels(&out.join("bones.nii.gz"), g, &analysis.bones)?;
     write_labels(&out.join("regions.nii.gz"), g, &analysis.regions)?;
     write_labels(&out.join("subregions.nii.gz"), g, &analysis.subregions)?;
+    let mut registration = serde_json::Value::Null;
+    if let Some(r) = &analysis.registered {
+        write_nifti(&out.join("crMR.nii.gz"), &r.cr_mr, WriteDtype::F32)?;
+        write_nifti(&out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;
+        if let Some(sct) = &r.sct {
+            write_nifti(&out.join("sCT.nii.gz"), sct, WriteDtype::I16)?;
+        }
+        let files: Vec<&str> = ["crMR.nii.gz", "rrMR.nii.gz"]
+            .into_iter()
+            .chain(r.sct.as_ref().map(|_| "sCT.nii.gz"))
+            .collect();
+        registration = json!({
+            "refined_on": r.refined_on,
+            "files": files,
+            "synthesis_provenance": r.sct.as_ref().map(|_| crate::synthesis::model::PROVENANCE),
+        });
+    }
     let figure = coronal_figure(&ct_vol, &analysis.prediction.maps[1], &analysis.regions);
     if let Some((png, lo, hi)) = &figure {
         crate::io::atomic_write(&out.join("tb_th_coronal.png"), |w| w.write_all(png))?;
@@ -101,6 +118,7 @@ pub fn analyze(
         "subregions_ct": table(&analysis.stats),
         "subregions_mr": analysis.mr_stats.as_deref().map(table),
         "knee_frame": analysis.frame,
+        "registration": registration,
         "patches": analysis.prediction.patches.len(),
         "models": dir.display().to_string(),
         "regression_model": model_summary,

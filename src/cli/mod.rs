@@ -141,6 +141,10 @@ pub enum Command {
         /// Refined (per-bone) metric: mi on crMR; ncc once the moving image is an sCT.
         #[arg(long, default_value = "mi")]
         refined_metric: String,
+        /// Synthesize an sCT from crMR with this model folder ("demo": assets/synthesis)
+        /// and run the refined step on it (sCT.nii.gz is written; use --refined-metric ncc).
+        #[arg(long)]
+        synthesis: Option<PathBuf>,
         /// Coarse model: rigid (6 parameters), or affine (rigid, then 12 parameters).
         #[arg(long, default_value = "rigid")]
         model: String,
@@ -271,6 +275,27 @@ pub enum Command {
         model: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Synthesis on held-out phantoms (the paper's Table 2, top half): structure
+    /// preservation against the CT in the MR's pose, and refined-registration TRE.
+    EvalSynthesis {
+        /// The synthesis store (`srrd synth-data`).
+        #[arg(long)]
+        data: PathBuf,
+        /// The phantom cohort the store came from (landmarks, MR grids).
+        #[arg(long)]
+        cohort: PathBuf,
+        /// Models as NAME=DIR, comma-separated (e.g. spsnet=DIR,cyclegan=DIR).
+        #[arg(long)]
+        models: String,
+        /// Held-out subjects: "A..B", "A,B,C" or "all".
+        #[arg(long)]
+        subjects: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the held-out metrics into each model's model.json.
+        #[arg(long)]
+        record: bool,
     },
     /// Paired CT/MR patches of a phantom cohort, registered and measured (the regression
     /// stage's training data).
@@ -461,9 +486,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stage,
             metric,
             refined_metric,
+            synthesis,
             model,
             json,
         }) => register::register(register::RegisterArgs {
+            synthesis: synthesis.as_deref(),
             fixed: &fixed,
             moving: &moving,
             out: &out,
@@ -597,6 +624,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             model.as_deref(),
             &out,
         ),
+        Some(Command::EvalSynthesis {
+            data,
+            cohort,
+            models,
+            subjects,
+            out,
+            record,
+        }) => synthesis::eval_synthesis(&data, &cohort, &models, &subjects, &out, record),
         Some(Command::Study {
             cohort,
             out,

@@ -7,8 +7,9 @@ use anyhow::Context;
 use super::phantom::with_progress;
 use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
 use crate::io::{read_image, write_affine, write_rigid};
-use crate::pipeline::registration::{coarse, refined};
+use crate::pipeline::registration::{coarse, refined, refined_on};
 use crate::registration::Metric;
+use crate::synthesis::model::{demo_model_dir, load_model, synthesize};
 
 /// Arguments of `srrd register`.
 pub struct RegisterArgs<'a> {
@@ -20,6 +21,8 @@ pub struct RegisterArgs<'a> {
     pub refined_metric: &'a str,
     pub affine: bool,
     pub json: bool,
+    /// A synthesis model folder ("demo" for the bundled one).
+    pub synthesis: Option<&'a Path>,
 }
 
 /// Runs the registration and writes its outputs.
@@ -54,8 +57,32 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     }
     let mut refined_report = serde_json::Value::Null;
     if refine {
-        let r = with_progress(|p| refined(&ct, &mr, &c, refined_metric, p))
-            .context("refined registration")?;
+        let synthesis_dir = a.synthesis.map(|d| {
+            if d == Path::new("demo") {
+                demo_model_dir()
+            } else {
+                d.to_path_buf()
+            }
+        });
+        let (r, sct) = with_progress(|p| match &synthesis_dir {
+            Some(dir) => {
+                let model = load_model(dir)?;
+                let sct = synthesize(&model, &c.cr_mr, p)?;
+                let r = refined_on(&ct, &mr, &c, &sct, refined_metric, p)?;
+                Ok((r, Some(sct)))
+            }
+            None => Ok((refined(&ct, &mr, &c, refined_metric, p)?, None)),
+        })
+        .context("refined registration")?;
+        if let Some(sct) = &sct {
+            write_nifti(&a.out.join("sCT.nii.gz"), sct, WriteDtype::I16)?;
+            if !a.json {
+                println!(
+                    "sCT synthesized from crMR: sCT.nii.gz ({})",
+                    crate::synthesis::model::PROVENANCE
+                );
+            }
+        }
         if r.result.min_jacobian <= 0.0 {
             eprintln!(
                 "warning: the refined field folds (minimum Jacobian determinant {:.3}): the per-bone \
@@ -87,6 +114,7 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
             "tibia": a.out.join("tibia.tfm"),
             "field": a.out.join("refined_field.nii.gz"),
             "rrMR": a.out.join("rrMR.nii.gz"),
+            "sCT": sct.as_ref().map(|_| a.out.join("sCT.nii.gz")),
             "min_jacobian": r.result.min_jacobian,
             "seconds": r.result.seconds,
             "levels": r.result.reports.iter().map(|(n, l)| serde_json::json!({"bone": n, "levels": l})).collect::<Vec<_>>(),

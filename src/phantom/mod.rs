@@ -391,9 +391,9 @@ pub fn generate_with(
     let knee_mr = subject.knee_mr();
 
     let noise = rng::mix(seed ^ 0x5EED);
-    let ct = scanner::render(&ct_spec, &knee_ct, &structure, &model, noise ^ 1, progress)?;
+    let ct = scanner::render(&ct_spec, &knee_ct, structure, model, noise ^ 1, progress)?;
     lap("ct", &mut timings);
-    let mr = scanner::render(&mr_spec, &knee_mr, &structure, &model, noise ^ 2, progress)?;
+    let mr = scanner::render(&mr_spec, &knee_mr, structure, model, noise ^ 2, progress)?;
     lap("mr", &mut timings);
 
     // Landmarks: bone rest frame -> each scanner's world.
@@ -431,8 +431,7 @@ pub fn generate_with(
     let axis_ct_p = world_ct_from_knee * axis_p;
     let axis_ct_d = world_ct_from_knee.rotation * axis_d;
 
-    let trabecular =
-        truth::measure_trabecular(&shape, &structure, &model, sampling, seed, progress)?;
+    let trabecular = truth::measure_trabecular(shape, structure, model, sampling, seed, progress)?;
     lap("truth", &mut timings);
 
     let files: BTreeMap<String, String> = [

@@ -2,8 +2,9 @@
 //! bone segmentation, subchondral regions and their 12 subregions, the CT student on a
 //! patch lattice, per-subregion features, the KOA classifier. With an MR of the same knee:
 //! coarse and refined registration, and the parameters measured on the MR over the same
-//! patches, for comparison. (Synthesis is not in this chain yet: the refined step uses
-//! mutual information on crMR.)
+//! patches, for comparison. With an MR the chain is the paper's order: coarse
+//! registration, synthesis of an sCT from crMR (when `models` has a synthesis model),
+//! refined registration (on crMR with mutual information: see `register_knee`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,13 +17,13 @@ use crate::diagnosis::subregions::{Frame, subregions};
 use crate::error::{Error, Result};
 use crate::pipeline::registration as reg;
 use crate::progress::Progress;
-use crate::registration::Metric;
 use crate::regression::dataset::{PatchSettings, extract};
 use crate::regression::infer::{Prediction, predict_ct};
 use crate::regression::model::{ModelCard, load_student};
 use crate::regression::train::Trained;
 use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
 use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use crate::synthesis::model::{SynthModel, load_model};
 use crate::volume::{Transform, Volume};
 
 /// Format tag of the classifier file.
@@ -45,6 +46,9 @@ pub struct Models {
     pub student: Trained,
     pub card: ModelCard,
     pub classifier: Option<ClassifierFile>,
+    /// The synthesis model (`dir/synthesis`, optional: without it the refined step runs
+    /// on crMR with mutual information).
+    pub synthesis: Option<SynthModel>,
     pub dir: PathBuf,
 }
 
@@ -69,10 +73,17 @@ impl Models {
         } else {
             None
         };
+        let synthesis_dir = dir.join("synthesis");
+        let synthesis = if synthesis_dir.join("model.json").exists() {
+            Some(load_model(&synthesis_dir)?)
+        } else {
+            None
+        };
         Ok(Models {
             student,
             card,
             classifier,
+            synthesis,
             dir: dir.to_path_buf(),
         })
     }
@@ -102,8 +113,19 @@ pub struct Analysis {
     pub koa: Option<Koa>,
     /// Per subregion, measured on the registered MR (when an MR was given).
     pub mr_stats: Option<Vec<SubregionStats>>,
+    /// With an MR: crMR, the sCT (when synthesized) and rrMR, all on the CT grid, and
+    /// what the refined registration compared with the CT.
+    pub registered: Option<RegisteredImages>,
     /// (stage, seconds).
     pub timings: Vec<(String, f64)>,
+}
+
+/// The MR-side images of an analysis, on the CT grid.
+pub struct RegisteredImages {
+    pub cr_mr: Volume,
+    pub sct: Option<Volume>,
+    pub rr_mr: Volume,
+    pub refined_on: String,
 }
 
 /// Runs the method on `ct` (and `mr` when given).
@@ -149,12 +171,25 @@ pub fn analyze(
         }
     });
     lap("features and classifier", &mut timings);
+    let mut registered = None;
     let mr_stats = match mr {
         Some(mr) => {
-            let metric = Metric::MattesMi { bins: 32 };
-            let coarse = reg::coarse(ct, mr, metric, false, progress)?;
-            let refined = reg::refined(ct, mr, &coarse, metric, progress)?;
-            lap("registration (coarse, refined)", &mut timings);
+            let r = reg::register_knee(ct, mr, models.synthesis.as_ref(), false, progress)?;
+            lap(
+                if r.sct.is_some() {
+                    "registration (coarse, synthesis, refined)"
+                } else {
+                    "registration (coarse, refined)"
+                },
+                &mut timings,
+            );
+            let refined = r.refined;
+            registered = Some(RegisteredImages {
+                cr_mr: r.coarse.cr_mr,
+                sct: r.sct,
+                rr_mr: refined.rr_mr.clone(),
+                refined_on: r.refined_on,
+            });
             let settings = PatchSettings {
                 stride: 4,
                 per_subject: usize::MAX,
@@ -191,6 +226,7 @@ pub fn analyze(
         stats,
         koa,
         mr_stats,
+        registered,
         timings,
     })
 }

@@ -11,7 +11,7 @@ pub enum EdgeDetector {
     /// Gradient magnitude with non-maximum suppression, scaled to [0, 1] per image.
     Classical,
     /// The trained HED-style network (frozen).
-    Hed(EdgeNet),
+    Hed(Box<EdgeNet>),
 }
 
 impl EdgeDetector {

@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod edges;
+pub mod evaluate;
 pub mod mi;
 pub mod model;
 pub mod nets;

@@ -78,7 +78,8 @@ pub struct SynthModel {
     pub card: SynthCard,
     pub nets: SynthNets,
     pub edges: EdgeDetector,
-    _hed_vs: Option<nn::VarStore>,
+    /// The edge network's weights (kept alive with the network).
+    pub hed_vs: Option<nn::VarStore>,
 }
 
 /// Loads the model in `dir`.
@@ -97,7 +98,7 @@ pub fn load_model(dir: &Path) -> Result<SynthModel> {
             vs.load(&p)
                 .map_err(|e| Error::file(&p, format!("cannot load the edge network: {e}")))?;
             vs.freeze();
-            (EdgeDetector::Hed(net), Some(vs))
+            (EdgeDetector::Hed(Box::new(net)), Some(vs))
         }
         _ => (EdgeDetector::Classical, None),
     };
@@ -106,7 +107,7 @@ pub fn load_model(dir: &Path) -> Result<SynthModel> {
         card,
         nets,
         edges,
-        _hed_vs: hed_vs,
+        hed_vs,
     })
 }
 

@@ -337,7 +337,7 @@ pub fn generator_losses(
         let identity = (same_ct - real_ct).abs().mean(Kind::Float)
             + (same_mr - real_mr).abs().mean(Kind::Float);
         identity_v = identity.double_value(&[]);
-        total = total + identity * settings.w_identity;
+        total += identity * settings.w_identity;
     }
     // MI between each synthesized centre slice and the real one it came from.
     let mi = hist
@@ -348,7 +348,7 @@ pub fn generator_losses(
             .mean(Kind::Float);
     let mi_v = mi.double_value(&[]) / 2.0;
     if settings.w_mi > 0.0 {
-        total = total - mi * settings.w_mi;
+        total -= mi * settings.w_mi;
     }
     GeneratorLosses {
         gan: gan.double_value(&[]),
@@ -541,7 +541,7 @@ pub fn train_edges(
         let sides = logits.size()[1];
         let mut loss = Tensor::zeros([], tch::kind::FLOAT_CPU);
         for s in 0..sides {
-            loss = loss + balanced_bce(&logits.narrow(1, s, 1), &targets);
+            loss += balanced_bce(&logits.narrow(1, s, 1), &targets);
         }
         opt.zero_grad();
         loss.backward();
