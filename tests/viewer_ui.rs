@@ -93,7 +93,7 @@ fn window_presets_apply() {
 /// A user with a CT and an MR clicks "Register MR to CT": progress shows, and crMR and
 /// rrMR arrive as layers, the rrMR closer to the CT's anatomy than the raw MR.
 #[test]
-fn register_button_adds_crmr_and_rrmr_layers() {
+fn register_button_adds_crmr_sct_and_rrmr_layers() {
     use srrd::phantom::{Config, Grade, Preset, generate};
     use srrd::progress::Progress;
     let p = generate(
@@ -131,10 +131,32 @@ fn register_button_adds_crmr_and_rrmr_layers() {
     let s = h.state();
     assert!(s.error.is_none(), "{:?}", s.error);
     let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["CT", "MR", "crMR", "rrMR"]);
+    // With the demo synthesis model (assets/synthesis): coarse -> sCT -> refined.
+    assert_eq!(names, ["CT", "MR", "crMR", "sCT", "rrMR"]);
     assert!(s.status.contains("registered"), "{}", s.status);
+    // The sCT lies on the CT grid, in HU: air around the knee, and far denser where the
+    // CT has bone than where it has fat (crMR's pose is close to the CT's).
+    let sct = &s.layers[3].volume;
+    assert_eq!(sct.geometry, p.ct.geometry);
+    let sct_on = |label: u8| {
+        let v: Vec<f32> = sct
+            .data
+            .iter()
+            .zip(&p.ct_labels)
+            .filter(|(_, l)| **l == label)
+            .map(|(v, _)| *v)
+            .collect();
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    assert!(sct_on(0) < -700.0, "air {}", sct_on(0));
+    assert!(
+        sct_on(1) > sct_on(10) + 50.0,
+        "femur {} vs fat {}",
+        sct_on(1),
+        sct_on(10)
+    );
     // rrMR is on the CT grid and its bone (dark on MR) lies on the CT's bone.
-    let rr = &s.layers[3].volume;
+    let rr = &s.layers[4].volume;
     assert_eq!(rr.geometry, p.ct.geometry);
     let mean_on = |label: u8| {
         let v: Vec<f32> = rr
