@@ -142,7 +142,8 @@ pub enum Command {
         #[arg(long, default_value = "mi")]
         refined_metric: String,
         /// Synthesize an sCT from crMR with this model folder ("demo": assets/synthesis)
-        /// and run the refined step on it (sCT.nii.gz is written; use --refined-metric ncc).
+        /// and run the refined step on it (sCT.nii.gz is written; --refined-metric mi does
+        /// best with the demo sCT).
         #[arg(long)]
         synthesis: Option<PathBuf>,
         /// Coarse model: rigid (6 parameters), or affine (rigid, then 12 parameters).
