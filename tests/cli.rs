@@ -351,6 +351,38 @@ fn regression_and_analysis_commands_name_the_bad_file() {
             ],
             format!("{d}/manifest.json"),
         ),
+        (
+            vec![
+                "synthesize".into(),
+                "--crmr".into(),
+                ct.into(),
+                "--model".into(),
+                format!("{d}/none"),
+                "--out".into(),
+                format!("{d}/sct.nii.gz"),
+            ],
+            format!("{d}/none/model.json"),
+        ),
+        (
+            vec![
+                "synthesize".into(),
+                "--crmr".into(),
+                format!("{d}/missing.nii.gz"),
+                "--out".into(),
+                format!("{d}/sct.nii.gz"),
+            ],
+            format!("{d}/missing.nii.gz"),
+        ),
+        (
+            vec![
+                "train-synthesis".into(),
+                "--data".into(),
+                d.into(),
+                "--out".into(),
+                format!("{d}/m"),
+            ],
+            format!("{d}/manifest.json"),
+        ),
     ];
     for (args, named) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
