@@ -40,7 +40,7 @@ fn train_throughput(cfg: &SynthConfig, steps: usize) -> f64 {
         opt_g.zero_grad();
         g.total.backward();
         opt_g.step();
-        let d = discriminator_loss(&nets, &edges, &mr, &ct, &g);
+        let d = discriminator_loss(&nets, &mr, &ct, &g);
         opt_d.zero_grad();
         d.backward();
         opt_d.step();

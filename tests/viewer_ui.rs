@@ -92,6 +92,17 @@ fn window_presets_apply() {
 
 /// A user with a CT and an MR clicks "Register MR to CT": progress shows, and crMR and
 /// rrMR arrive as layers, the rrMR closer to the CT's anatomy than the raw MR.
+/// Mean of `v` over the voxels labelled `label`.
+fn mean_on_label(v: &srrd::volume::Volume, labels: &[u8], label: u8) -> f32 {
+    let (sum, n) = v
+        .data
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l == label)
+        .fold((0.0f32, 0usize), |(s, n), (x, _)| (s + x, n + 1));
+    sum / n.max(1) as f32
+}
+
 #[test]
 fn register_button_adds_crmr_sct_and_rrmr_layers() {
     use srrd::phantom::{Config, Grade, Preset, generate};
@@ -138,16 +149,7 @@ fn register_button_adds_crmr_sct_and_rrmr_layers() {
     // CT has bone than where it has fat (crMR's pose is close to the CT's).
     let sct = &s.layers[3].volume;
     assert_eq!(sct.geometry, p.ct.geometry);
-    let sct_on = |label: u8| {
-        let v: Vec<f32> = sct
-            .data
-            .iter()
-            .zip(&p.ct_labels)
-            .filter(|(_, l)| **l == label)
-            .map(|(v, _)| *v)
-            .collect();
-        v.iter().sum::<f32>() / v.len() as f32
-    };
+    let sct_on = |label: u8| mean_on_label(sct, &p.ct_labels, label);
     assert!(sct_on(0) < -700.0, "air {}", sct_on(0));
     assert!(
         sct_on(1) > sct_on(10) + 50.0,
@@ -158,16 +160,7 @@ fn register_button_adds_crmr_sct_and_rrmr_layers() {
     // rrMR is on the CT grid and its bone (dark on MR) lies on the CT's bone.
     let rr = &s.layers[4].volume;
     assert_eq!(rr.geometry, p.ct.geometry);
-    let mean_on = |label: u8| {
-        let v: Vec<f32> = rr
-            .data
-            .iter()
-            .zip(&p.ct_labels)
-            .filter(|(_, l)| **l == label)
-            .map(|(v, _)| *v)
-            .collect();
-        v.iter().sum::<f32>() / v.len() as f32
-    };
+    let mean_on = |label: u8| mean_on_label(rr, &p.ct_labels, label);
     assert!(
         mean_on(10) > mean_on(2) + 100.0,
         "fat brighter than tibia marrow+trabeculae on rrMR"

@@ -2,7 +2,7 @@
 //! non-maximum suppression), the trained HED-style network, and the training targets of
 //! the latter (tissue boundaries of the phantom labels).
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::nets::EdgeNet;
 
@@ -113,14 +113,13 @@ pub fn balanced_bce(logits: &Tensor, target: &Tensor) -> Tensor {
 
 /// A `[1, 1, H, W]` float tensor of `values` (row-major).
 pub fn image_tensor(values: &[f32], h: i64, w: i64) -> Tensor {
-    Tensor::from_slice(values)
-        .view([1, 1, h, w])
-        .to_device(Device::Cpu)
+    Tensor::from_slice(values).view([1, 1, h, w])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     /// A disc of radius 10 in a 40x40 image, values -1 outside and 1 inside.
     fn disc() -> Tensor {

@@ -4,8 +4,8 @@
 //! the HED-style edge network (side outputs of three stages, fused by a 1x1 convolution).
 
 use serde::{Deserialize, Serialize};
+use tch::Tensor;
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
 
 /// Sizes of the synthesis networks: the paper's (ngf 64, 9 residual blocks, for a GPU)
 /// or a small one that trains on two CPU cores.
@@ -296,14 +296,13 @@ pub fn pad_to_multiple(x: &Tensor, m: i64) -> (Tensor, (i64, i64)) {
         return (x.shallow_clone(), (h, w));
     }
     // Replicate, not reflect: reflection needs the pad smaller than the side.
-    let padded = x.replication_pad2d([0, pw, 0, ph]);
-    (padded.to_kind(Kind::Float), (h, w))
+    (x.replication_pad2d([0, pw, 0, ph]), (h, w))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     fn grads_nonzero(vs: &nn::VarStore) -> bool {
         vs.trainable_variables()

@@ -276,6 +276,9 @@ pub struct GeneratorLosses {
     pub fake_mr: Tensor,
     pub edges_fake_ct: Tensor,
     pub edges_fake_mr: Tensor,
+    /// Edge maps of the real centre slices (detached), reused by the discriminator step.
+    pub edges_real_mr: Tensor,
+    pub edges_real_ct: Tensor,
 }
 
 /// The generators' loss on one batch of real crMR and CT stacks `[N, slices, H, W]`.
@@ -287,25 +290,23 @@ pub fn generator_losses(
     real_ct: &Tensor,
 ) -> GeneratorLosses {
     let hist = SoftHistogram::default();
-    let e_mr = edges.edges(&nets.centre(real_mr)).detach();
-    let e_ct = edges.edges(&nets.centre(real_ct)).detach();
+    // Edge maps only where the networks see them (SPSNet), never for plain CycleGAN.
+    let edge_map = |x: &Tensor| {
+        if nets.use_edges {
+            edges.edges(&nets.centre(x))
+        } else {
+            Tensor::zeros([1], tch::kind::FLOAT_CPU)
+        }
+    };
+    let e_mr = edge_map(real_mr).detach();
+    let e_ct = edge_map(real_ct).detach();
     let fake_ct = nets
         .g_mr_to_ct
         .forward(&nets.generator_input(real_mr, &e_mr));
     let fake_mr = nets
         .g_ct_to_mr
         .forward(&nets.generator_input(real_ct, &e_ct));
-    let (e_fake_ct, e_fake_mr) = if nets.use_edges {
-        (
-            edges.edges(&nets.centre(&fake_ct)),
-            edges.edges(&nets.centre(&fake_mr)),
-        )
-    } else {
-        (
-            Tensor::zeros([1], tch::kind::FLOAT_CPU),
-            Tensor::zeros([1], tch::kind::FLOAT_CPU),
-        )
-    };
+    let (e_fake_ct, e_fake_mr) = (edge_map(&fake_ct), edge_map(&fake_mr));
     let gan = lsgan(
         &nets
             .d_ct
@@ -360,29 +361,29 @@ pub fn generator_losses(
         fake_mr,
         edges_fake_ct: e_fake_ct,
         edges_fake_mr: e_fake_mr,
+        edges_real_mr: e_mr,
+        edges_real_ct: e_ct,
     }
 }
 
 /// The discriminators' LSGAN loss on real stacks and (detached) fakes.
 pub fn discriminator_loss(
     nets: &SynthNets,
-    edges: &EdgeDetector,
     real_mr: &Tensor,
     real_ct: &Tensor,
     g: &GeneratorLosses,
 ) -> Tensor {
     let real_ct_c = nets.centre(real_ct);
     let real_mr_c = nets.centre(real_mr);
-    let e_ct = edges.edges(&real_ct_c).detach();
-    let e_mr = edges.edges(&real_mr_c).detach();
+    let (e_ct, e_mr) = (&g.edges_real_ct, &g.edges_real_mr);
     let d = |disc: &Discriminator, c: &Tensor, e: &Tensor, target: f64| {
         lsgan(&disc.forward(&nets.discriminator_input(c, e)), target)
     };
     let fake_ct = nets.centre(&g.fake_ct).detach();
     let fake_mr = nets.centre(&g.fake_mr).detach();
-    (d(&nets.d_ct, &real_ct_c, &e_ct, 1.0)
+    (d(&nets.d_ct, &real_ct_c, e_ct, 1.0)
         + d(&nets.d_ct, &fake_ct, &g.edges_fake_ct.detach(), 0.0)
-        + d(&nets.d_mr, &real_mr_c, &e_mr, 1.0)
+        + d(&nets.d_mr, &real_mr_c, e_mr, 1.0)
         + d(&nets.d_mr, &fake_mr, &g.edges_fake_mr.detach(), 0.0))
         * 0.5
 }
@@ -445,7 +446,7 @@ pub fn train_synthesis(
         opt_g.zero_grad();
         g.total.backward();
         opt_g.step();
-        let loss_d = discriminator_loss(&nets, edges, &real_mr, &real_ct, &g);
+        let loss_d = discriminator_loss(&nets, &real_mr, &real_ct, &g);
         opt_d.zero_grad();
         loss_d.backward();
         opt_d.step();
