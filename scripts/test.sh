@@ -9,6 +9,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/setup-libtorch.sh
 scripts/setup-refvenv.sh
+scripts/setup-gui.sh
 py="${SRRD_REFVENV_DIR:-$root/.venv-ref}/bin/python"
 cargo build --bin srrd
 srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"

@@ -343,3 +343,190 @@ fn analyze_button_fills_the_results_view() {
         "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
     );
 }
+
+/// Ctrl+wheel zooms about the cursor (the point under it stays put), a drag pans, the
+/// slice readout follows the wheel, R resets, double click and 1/0 switch the layout.
+#[test]
+fn zoom_pan_and_layouts() {
+    let mut h = harness();
+    let rect = h.state().view_rects[0];
+    let cursor = rect.center() + egui::vec2(50.0, -30.0);
+    h.hover_at(cursor);
+    h.event(Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, 1.0),
+        modifiers: egui::Modifiers::CTRL,
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+    });
+    h.run_steps(2);
+    let s = h.state();
+    assert!((s.zoom[0] - 1.25).abs() < 1e-6, "zoom {}", s.zoom[0]);
+    // The slice point under the cursor (its offset from the slice centre over the zoom)
+    // is the same before and after.
+    let before = cursor - rect.center();
+    assert!(
+        ((cursor - (rect.center() + s.pan[0])) / 1.25 - before).length() < 1e-3,
+        "the point under the cursor stays: pan {:?}",
+        s.pan[0]
+    );
+    // Drag pans (and does not move the crosshair).
+    let crosshair = h.state().crosshair;
+    let pan = h.state().pan[0];
+    h.drag_at(cursor);
+    h.hover_at(cursor + egui::vec2(30.0, 10.0));
+    h.run_steps(1);
+    h.hover_at(cursor + egui::vec2(60.0, 20.0));
+    h.run_steps(1);
+    h.drop_at(cursor + egui::vec2(60.0, 20.0));
+    h.run_steps(2);
+    let moved = h.state().pan[0] - pan;
+    assert!(
+        (moved - egui::vec2(60.0, 20.0)).length() < 1.0,
+        "panned by the drag: {moved:?}"
+    );
+    assert_eq!(h.state().crosshair, crosshair, "a drag is not a click");
+    h.hover_at(rect.center() + egui::vec2(400.0, 0.0));
+    h.key_press(egui::Key::R);
+    h.run_steps(2);
+    assert_eq!(h.state().zoom, [1.0; 3]);
+    assert_eq!(h.state().pan[0], egui::Vec2::ZERO);
+    h.key_press(egui::Key::Num2);
+    h.run_steps(2);
+    assert_eq!(h.state().layout, srrd::app::Layout::Single(1));
+    let big = h.state().view_rects[1];
+    assert!(big.width() > 1.6 * rect.width(), "{big:?} vs {rect:?}");
+    h.key_press(egui::Key::Num0);
+    h.run_steps(2);
+    assert_eq!(h.state().layout, srrd::app::Layout::Three);
+    // The slice readout: the demo CT has 90 axial slices; one wheel step is one slice.
+    let (k, n) = h.state().slice_index(srrd::app::Plane::Axial);
+    assert_eq!(n, 90);
+    assert!((45..=46).contains(&k), "the middle slice: {k}");
+    h.state_mut().scroll(srrd::app::Plane::Axial, 1.0);
+    assert_eq!(h.state().slice_index(srrd::app::Plane::Axial).0, k + 1);
+}
+
+/// A session saved after changing windows, fusion, zoom, landmarks and the crosshair
+/// reopens exactly as it was (the images are read again from their files).
+#[test]
+fn session_save_and_restore_round_trip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ct_path = dir.path().join("ct.nii.gz");
+    srrd::io::write_nifti(&ct_path, &demo_ct(), srrd::io::WriteDtype::F32).expect("write");
+    let mut app = ViewerApp::start(Some(ct_path.clone()), None);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut ViewerApp| app.show(ui),
+            std::mem::replace(&mut app, ViewerApp::with_layers(Vec::new())),
+        );
+    let start = std::time::Instant::now();
+    while h.state().is_loading() {
+        assert!(start.elapsed().as_secs() < 60, "load did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    assert_eq!(
+        h.state().layers[0].source.as_deref(),
+        Some(ct_path.as_path())
+    );
+    {
+        let s = h.state_mut();
+        s.layers[0].window = (123.0, 456.0);
+        s.layers[0].colormap = srrd::app::Colormap::Jet;
+        s.fusion = srrd::app::fusion::FusionMode::Difference;
+        s.zoom = [2.0, 1.5, 1.0];
+        s.pan[1] = egui::vec2(12.0, -7.0);
+        s.layout = srrd::app::Layout::Single(2);
+        s.crosshair = nalgebra::Point3::new(3.0, -4.0, 5.5);
+        s.landmarks.place(nalgebra::Point3::new(1.0, 2.0, 3.0));
+    }
+    let saved = h.state().session();
+    let path = dir.path().join("knee.srrd.json");
+    h.state_mut().save_session(&path);
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert!(h.state().status.contains("session saved"));
+    let mut fresh = ViewerApp::with_layers(Vec::new());
+    fresh.open_session(&path);
+    let mut h2 = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), fresh);
+    let start = std::time::Instant::now();
+    while h2.state().is_loading() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "session load did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h2.run_steps(1);
+    }
+    h2.run_steps(2);
+    assert!(h2.state().error.is_none(), "{:?}", h2.state().error);
+    assert_eq!(h2.state().session(), saved, "restored exactly");
+    // A broken session file is an error in the UI, not a crash.
+    std::fs::write(dir.path().join("bad.srrd.json"), "{not json").expect("write");
+    h2.state_mut()
+        .open_session(&dir.path().join("bad.srrd.json"));
+    let e = h2.state().error.clone().expect("error shown");
+    assert!(e.contains("bad.srrd.json"), "{e}");
+}
+
+/// Landmarks: rename the selected pair, export to Slicer's .fcsv, import it back into the
+/// other image (undoable), and the File menu's prompt does the same by path.
+#[test]
+fn landmarks_rename_export_import() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness();
+    h.state_mut()
+        .landmarks
+        .place(nalgebra::Point3::new(1.0, 2.0, 3.0));
+    h.run_steps(1);
+    h.get_by_label("Rename selected"); // present
+    // Type the new label in the rename field.
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.run_steps(1);
+    h.event(Event::Text("medial condyle".into()));
+    h.run_steps(1);
+    h.get_by_label("Rename selected").click();
+    h.run_steps(2);
+    assert_eq!(h.state().landmarks.sets[0][0].label, "medial condyle");
+    let fcsv = dir.path().join("marks.fcsv");
+    h.state_mut().export_landmarks(&fcsv);
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    h.state_mut().landmarks.active = 1;
+    h.state_mut().import_landmarks(&fcsv);
+    let s = h.state();
+    assert_eq!(s.landmarks.sets[1].len(), 1);
+    assert_eq!(s.landmarks.sets[1][0].label, "medial condyle");
+    let d: f64 = (0..3)
+        .map(|a| (s.landmarks.sets[1][0].position_mm[a] - [1.0, 2.0, 3.0][a]).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(d < 1e-6, "same position through .fcsv: {d}");
+    assert_eq!(s.tre().expect("paired").pairs[0].tre_mm, d);
+    assert!(h.state_mut().landmarks.undo());
+    assert!(h.state().landmarks.sets[1].is_empty(), "import undone");
+    // A missing file: the error names it.
+    h.state_mut()
+        .import_landmarks(&dir.path().join("nope.mrk.json"));
+    assert!(
+        h.state()
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("nope.mrk.json")
+    );
+}
+
+/// F1 opens the help window listing the shortcuts.
+#[test]
+fn help_window_lists_shortcuts() {
+    let mut h = harness();
+    h.key_press(egui::Key::F1);
+    h.run_steps(2);
+    assert!(h.state().show_help);
+    h.get_by_label("Keyboard and mouse");
+    h.get_by_label("zoom about the cursor");
+}

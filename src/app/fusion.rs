@@ -5,7 +5,7 @@
 use eframe::egui::Color32;
 
 /// How two layers are shown together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FusionMode {
     /// Every visible layer over the one below, by its opacity.
     Alpha,

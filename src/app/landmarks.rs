@@ -103,6 +103,12 @@ impl LandmarkEditor {
         true
     }
 
+    /// Replaces set `set` (0 fixed, 1 moving) with `list`, e.g. from a file (undoable).
+    pub fn replace_set(&mut self, set: usize, list: Vec<Landmark>) {
+        self.snapshot();
+        self.sets[set.min(1)] = list;
+    }
+
     /// Undoes the last edit.
     pub fn undo(&mut self) -> bool {
         match self.undo.pop() {

@@ -1,11 +1,15 @@
-//! The workstation window (eframe with the wgpu renderer). This first version draws
-//! axial, coronal and sagittal slices in world space on the CPU; the GPU slice renderer,
-//! layers for registration review and landmarks come with the viewer issue.
+//! The workstation window (eframe with the wgpu renderer): axial, coronal and sagittal
+//! views in world space drawn on the GPU (`gpu`, `shaders/slice.wgsl`; a CPU renderer in
+//! `slice` and `fusion` is the reference and the fallback), layers and fusion modes for
+//! registration review, landmarks with TRE, sessions, and the SRRD results view.
 
 mod demo;
+pub mod files;
 pub mod fusion;
+pub mod gpu;
 pub mod landmarks;
 pub mod results;
+pub mod session;
 mod slice;
 pub mod viewer;
 
@@ -14,25 +18,57 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 pub use demo::demo_ct;
-pub use slice::{Plane, SliceImage, render_slice, sample_on_slice};
-pub use viewer::{Layer, ViewerApp};
+pub use slice::{Plane, SliceImage, render_slice, sample_on_slice, slice_grid};
+pub use viewer::{Colormap, Layer, Layout, ViewerApp};
 
-/// Opens the workstation window with the given images (or the demo volume); with
-/// `analyze`, the SRRD analysis starts once they are loaded.
-pub fn run(ct: Option<PathBuf>, mr: Option<PathBuf>, analyze: bool) -> Result<()> {
+/// What `srrd view` was asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub ct: Option<PathBuf>,
+    pub mr: Option<PathBuf>,
+    /// Start the SRRD analysis once the images are loaded.
+    pub analyze: bool,
+    /// Restore this session instead of opening `ct` / `mr`.
+    pub session: Option<PathBuf>,
+    /// Write a screenshot here once everything is shown, then quit.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// Opens the workstation window with the given images, session, or the demo knee.
+pub fn run(opts: RunOptions) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_inner_size([1400.0, 900.0])
-            .with_title("SRRD workstation"),
+            .with_title("SRRD workstation")
+            .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };
+    let mut options = options;
+    options.wgpu_options.wgpu_setup =
+        gpu::with_volume_limits(options.wgpu_options.wgpu_setup.clone());
     eframe::run_native(
         "SRRD workstation",
         options,
-        Box::new(move |_cc| {
-            let mut app = ViewerApp::start(ct, mr);
-            app.analyze_on_load = analyze;
+        Box::new(move |cc| {
+            cc.egui_ctx.set_visuals(eframe::egui::Visuals::dark());
+            let mut app = match &opts.session {
+                Some(s) => {
+                    let mut app = ViewerApp::with_layers(Vec::new());
+                    app.open_session(s);
+                    app
+                }
+                None => ViewerApp::start(opts.ct.clone(), opts.mr.clone()),
+            };
+            app.recent = session::RecentFiles::load();
+            for p in [&opts.ct, &opts.mr].into_iter().flatten() {
+                app.recent.push(p);
+            }
+            app.analyze_on_load = opts.analyze;
+            app.screenshot = opts.screenshot.clone();
+            if let Some(rs) = cc.wgpu_render_state.as_ref() {
+                app.enable_gpu(rs);
+            }
             Ok(Box::new(app))
         }),
     )

@@ -59,14 +59,9 @@ pub struct SliceImage {
     pub pixel_mm: f64,
 }
 
-/// Samples `volume` on `plane` through `center` over the volume's whole extent.
-/// Pixels outside the volume are NaN.
-pub fn render_slice(
-    volume: &Volume,
-    plane: Plane,
-    center: Point3<f64>,
-    interpolation: Interpolation,
-) -> SliceImage {
+/// The pixel grid of a slice of `volume` on `plane` through `center`, over the volume's
+/// whole extent, with square pixels of the volume's finest spacing (no values).
+pub fn slice_grid(volume: &Volume, plane: Plane, center: Point3<f64>) -> SliceImage {
     let g = &volume.geometry;
     let (u, v, _) = plane.axes();
     let pixel_mm = g.spacing_mm.min();
@@ -75,13 +70,24 @@ pub fn render_slice(
     let height = (((vmax - vmin) / pixel_mm).ceil() as usize + 1).clamp(1, 2048);
     // Corner: the plane through `center`, offset to the extent's minimum along u and v.
     let corner = center + u * (umin - u.dot(&center.coords)) + v * (vmin - v.dot(&center.coords));
-    let mut slice = SliceImage {
+    SliceImage {
         width,
         height,
         values: Vec::new(),
         corner_mm: corner,
         pixel_mm,
-    };
+    }
+}
+
+/// Samples `volume` on `plane` through `center` over the volume's whole extent.
+/// Pixels outside the volume are NaN.
+pub fn render_slice(
+    volume: &Volume,
+    plane: Plane,
+    center: Point3<f64>,
+    interpolation: Interpolation,
+) -> SliceImage {
+    let mut slice = slice_grid(volume, plane, center);
     slice.values = sample_on_slice(volume, plane, &slice, interpolation);
     slice
 }
@@ -134,22 +140,24 @@ fn extent_along(g: &Geometry, u: &Vector3<f64>, v: &Vector3<f64>) -> (f64, f64, 
         f64::INFINITY,
         f64::NEG_INFINITY,
     );
+    // Corner voxel centres: pixel centres then fall on voxel centres where the grid is
+    // aligned with the plane, so nearest-neighbour display shows each voxel once.
     for c in 0..8 {
         let idx = Vector3::new(
             if c & 1 == 0 {
-                -0.5
+                0.0
             } else {
-                g.size[0] as f64 - 0.5
+                g.size[0] as f64 - 1.0
             },
             if c & 2 == 0 {
-                -0.5
+                0.0
             } else {
-                g.size[1] as f64 - 0.5
+                g.size[1] as f64 - 1.0
             },
             if c & 4 == 0 {
-                -0.5
+                0.0
             } else {
-                g.size[2] as f64 - 0.5
+                g.size[2] as f64 - 1.0
             },
         );
         let p = g.index_to_world(idx).coords;

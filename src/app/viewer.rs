@@ -11,8 +11,9 @@ use eframe::egui::{
 use nalgebra::Point3;
 
 use super::fusion::{FusionMode, fuse, normalize};
+use super::gpu::{DrawLayer, DrawMode, GpuColormap, GpuInfo, MAX_LAYERS, SliceCallback, SliceDraw};
 use super::landmarks::LandmarkEditor;
-use super::slice::{Plane, SliceImage, render_slice, sample_on_slice};
+use super::slice::{Plane, SliceImage, sample_on_slice, slice_grid};
 use crate::io::landmarks::Landmark;
 use crate::progress::Progress;
 use crate::registration::tre::{TreReport, tre_report};
@@ -20,12 +21,40 @@ use crate::volume::{AffineTransform, Transform};
 use crate::volume::{Interpolation, Volume};
 
 /// How a layer's values become colours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Colormap {
     Grey,
     Hot,
+    /// Rainbow (jet): blue, cyan, yellow, red.
+    Jet,
     /// Perceptually uniform (viridis-like), for parameter maps.
     Viridis,
+}
+
+impl Colormap {
+    /// All maps, in the order the UI lists them.
+    pub const ALL: [Colormap; 4] = [
+        Colormap::Grey,
+        Colormap::Hot,
+        Colormap::Jet,
+        Colormap::Viridis,
+    ];
+
+    /// The shader's colour map.
+    pub fn gpu(self) -> GpuColormap {
+        match self {
+            Colormap::Grey => GpuColormap::Grey,
+            Colormap::Hot => GpuColormap::Hot,
+            Colormap::Jet => GpuColormap::Jet,
+            Colormap::Viridis => GpuColormap::Viridis,
+        }
+    }
+}
+
+/// Jet colour at `t` in [0, 1] (each channel a clamped tent).
+pub fn jet(t: f32) -> [f32; 3] {
+    let tent = |c: f32| (1.5 - (4.0 * t - c).abs()).clamp(0.0, 1.0);
+    [tent(3.0), tent(2.0), tent(1.0)]
 }
 
 /// Viridis-like colour at `t` in [0, 1]: linear between ten anchors of the published map.
@@ -53,7 +82,11 @@ pub fn viridis(t: f32) -> Color32 {
 /// One image shown in the views.
 #[derive(Clone)]
 pub struct Layer {
+    /// Unique per loaded image: names its texture on the GPU.
+    pub id: u64,
     pub name: String,
+    /// The file it was read from (None: computed in the app); sessions store these.
+    pub source: Option<PathBuf>,
     pub volume: Arc<Volume>,
     pub visible: bool,
     pub opacity: f32,
@@ -65,9 +98,12 @@ pub struct Layer {
 impl Layer {
     /// A layer with a window from the image's 1st and 99th percentiles.
     pub fn new(name: impl Into<String>, volume: Volume) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let window = auto_window(&volume);
         Layer {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.into(),
+            source: None,
             volume: Arc::new(volume),
             visible: true,
             opacity: 1.0,
@@ -109,6 +145,15 @@ type JobResult = Result<JobOutput, String>;
 /// Loaded layers and a note for the user (e.g. why the demo fell back), or an error.
 type LoadResult = Result<(Vec<Layer>, Option<String>, [Vec<Landmark>; 2]), String>;
 
+/// A background load: what arrives, its progress, whether the layers are added to those
+/// shown (else they replace them), and a session to apply once they are there.
+pub(super) struct Loading {
+    rx: Receiver<LoadResult>,
+    progress: Arc<Progress>,
+    append: bool,
+    session: Option<super::session::Session>,
+}
+
 /// The application state.
 pub struct ViewerApp {
     pub layers: Vec<Layer>,
@@ -119,7 +164,7 @@ pub struct ViewerApp {
     pub status: String,
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     pub view_rects: [Rect; 3],
-    loading: Option<(Receiver<LoadResult>, Arc<Progress>)>,
+    loading: Option<Loading>,
     /// Landmarks of the fixed (CT) and moving (MR) images, with undo/redo.
     pub landmarks: LandmarkEditor,
     /// In placing mode a left click adds a landmark (Ctrl+click always does).
@@ -142,24 +187,113 @@ pub struct ViewerApp {
     pub results: Option<super::results::ResultsSummary>,
     /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
     pub analyze_on_load: bool,
-    textures: [Option<(TextureHandle, SliceImage)>; 3],
+    /// Zoom factor of each view over the fitted size (1 = the whole slice fits).
+    pub zoom: [f32; 3],
+    /// Offset of each view's slice centre from the view centre, in points.
+    pub pan: [Vec2; 3],
+    /// Three views, or one of them alone and large.
+    pub layout: Layout,
+    /// The keyboard and mouse help window.
+    pub show_help: bool,
+    /// Crosshair, orientation letters and slice readout over the views.
+    pub show_overlays: bool,
+    /// Set when the GPU renderer is installed (eframe with wgpu); None: the CPU renderer.
+    pub gpu: Option<GpuInfo>,
+    /// Recently opened images and sessions.
+    pub recent: super::session::RecentFiles,
+    /// An open/save prompt (path field, Browse button) on screen.
+    pub prompt: Option<super::files::Prompt>,
+    /// A file dialog running on its own thread, and what its answer is for.
+    pub(super) dialog: Option<(super::files::FileAction, Receiver<Option<PathBuf>>)>,
+    /// Save a screenshot here once the images are shown, then close (`--screenshot`).
+    pub screenshot: Option<PathBuf>,
+    screenshot_frames: u32,
+    screenshot_done: Arc<std::sync::atomic::AtomicBool>,
+    /// The rename field of the landmark panel.
+    rename_text: String,
+    /// Each view's slice pixel grid (its values only on the CPU path).
+    grids: [Option<SliceImage>; 3],
+    textures: [Option<TextureHandle>; 3],
     dirty: bool,
+}
+
+/// How the central area is split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Layout {
+    /// Axial and coronal on top, sagittal below.
+    Three,
+    /// One view (0 axial, 1 coronal, 2 sagittal) over the whole area.
+    Single(usize),
 }
 
 const PLANES: [Plane; 3] = [Plane::Axial, Plane::Coronal, Plane::Sagittal];
 
+/// The help window: every shortcut the viewer knows.
+pub const HELP: &[(&str, &str)] = &[
+    ("Left click", "move the crosshair (all views follow)"),
+    ("Left drag, middle drag", "pan the view"),
+    ("Wheel", "next / previous slice"),
+    ("Ctrl + wheel", "zoom about the cursor"),
+    (
+        "Right drag",
+        "window (left-right) and level (up-down) of the first layer",
+    ),
+    ("Double click", "this view alone / back to three views"),
+    (
+        "1, 2, 3 / 0",
+        "axial, coronal, sagittal alone / three views",
+    ),
+    (
+        "Up / Down, PgUp / PgDn",
+        "slice in the view under the cursor (1 / 10)",
+    ),
+    ("R", "reset zoom and pan"),
+    ("O", "overlays (crosshair, letters, readout) on / off"),
+    ("F", "flicker between the compared layers A and B"),
+    (
+        "Ctrl + click",
+        "place a landmark (on the image chosen in the panel)",
+    ),
+    ("Ctrl + drag", "move the selected landmark"),
+    ("Del", "delete the selected landmark"),
+    ("Ctrl + Z / Ctrl + Y", "undo / redo a landmark edit"),
+    ("Ctrl + S", "save the session"),
+    ("F1", "this help"),
+];
+
 impl ViewerApp {
     /// Starts loading the given images (or the demo volume) in the background.
     pub fn start(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Self {
+        let files = [("CT", ct), ("MR", mr)]
+            .into_iter()
+            .filter_map(|(n, p)| Some((Some(n.to_string()), p?)))
+            .collect();
+        let mut app = Self::with_layers(Vec::new());
+        app.start_loading(files, false, None);
+        app
+    }
+
+    /// Reads `files` (layer name, or None for the file's own name) in the background
+    /// (none: the demo knee); `append` adds them to the layers shown, else they replace
+    /// them; `session` is applied once they are loaded.
+    pub(super) fn start_loading(
+        &mut self,
+        files: Vec<(Option<String>, PathBuf)>,
+        append: bool,
+        session: Option<super::session::Session>,
+    ) {
         let (tx, rx) = channel();
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(load_layers(ct, mr, &worker));
+            let _ = tx.send(load_layers(files, &worker));
         });
-        let mut app = Self::with_layers(Vec::new());
-        app.loading = Some((rx, progress));
-        app
+        self.loading = Some(Loading {
+            rx,
+            progress,
+            append,
+            session,
+        });
     }
 
     /// An app showing the given layers at once (used by tests).
@@ -191,8 +325,88 @@ impl ViewerApp {
             job: None,
             results: None,
             analyze_on_load: false,
+            zoom: [1.0; 3],
+            pan: [Vec2::ZERO; 3],
+            layout: Layout::Three,
+            show_help: false,
+            show_overlays: true,
+            gpu: None,
+            recent: super::session::RecentFiles::default(),
+            prompt: None,
+            dialog: None,
+            screenshot: None,
+            screenshot_frames: 0,
+            screenshot_done: Arc::default(),
+            rename_text: String::new(),
+            grids: [None, None, None],
             textures: [None, None, None],
             dirty: true,
+        }
+    }
+
+    /// Installs the GPU slice renderer on eframe's wgpu render state: from now on the
+    /// views are drawn by `shaders/slice.wgsl` (volumes too large for a 3D texture fall
+    /// back to the CPU renderer).
+    pub fn enable_gpu(&mut self, render_state: &eframe::egui_wgpu::RenderState) {
+        self.gpu = Some(super::gpu::SliceRenderer::install(render_state));
+        self.dirty = true;
+    }
+
+    /// Whether the views are drawn on the GPU now.
+    pub fn drawing_on_gpu(&self) -> bool {
+        self.gpu
+            .is_some_and(|g| self.layers.iter().all(|l| g.fits(&l.volume)))
+    }
+
+    /// What view `n` draws on the GPU, for the part `pixel_rect` of its slice.
+    fn slice_draw(&self, n: usize, grid: &SliceImage, pixel_rect: [f32; 4]) -> SliceDraw {
+        let draw_layer = |li: usize, opacity: f32| {
+            let l = &self.layers[li];
+            DrawLayer {
+                id: l.id,
+                volume: l.volume.clone(),
+                window: l.window,
+                opacity,
+                colormap: l.colormap.gpu(),
+            }
+        };
+        let (a, b) = self.pair;
+        let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;
+        let (layers, mode) = match (self.flicker, pair_ok) {
+            (Some(show_b), true) => (
+                vec![draw_layer(if show_b { b } else { a }, 1.0)],
+                DrawMode::Single,
+            ),
+            _ if self.fusion != FusionMode::Alpha && pair_ok => {
+                let mode = match self.fusion {
+                    FusionMode::Checkerboard => DrawMode::Checkerboard,
+                    FusionMode::Yellow => DrawMode::Yellow,
+                    FusionMode::Difference => DrawMode::Difference,
+                    FusionMode::MagentaGreen | FusionMode::Alpha => DrawMode::MagentaGreen,
+                };
+                (vec![draw_layer(a, 1.0), draw_layer(b, 1.0)], mode)
+            }
+            _ => (
+                self.layers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.visible)
+                    .take(MAX_LAYERS)
+                    .map(|(li, l)| draw_layer(li, if li == 0 { 1.0 } else { l.opacity }))
+                    .collect(),
+                DrawMode::Alpha,
+            ),
+        };
+        SliceDraw {
+            view: n,
+            plane: PLANES[n],
+            grid: grid.clone(),
+            pixel_rect,
+            layers,
+            mode,
+            tile_px: self.tile_px as f32,
+            linear: self.interpolation == Interpolation::Linear,
+            live: self.layers.iter().map(|l| l.id).collect(),
         }
     }
 
@@ -223,6 +437,22 @@ impl ViewerApp {
             }
             if ui.button("Delete").clicked() {
                 *changed |= self.landmarks.delete_selected();
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.rename_text)
+                    .desired_width(120.0)
+                    .hint_text("new label"),
+            );
+            let can = self.landmarks.selected.is_some() && !self.rename_text.trim().is_empty();
+            if ui
+                .add_enabled(can, egui::Button::new("Rename selected"))
+                .clicked()
+                && self.landmarks.rename_selected(&self.rename_text)
+            {
+                self.rename_text.clear();
+                *changed = true;
             }
         });
         let names: Vec<String> = self.transforms.iter().map(|t| t.0.clone()).collect();
@@ -256,7 +486,8 @@ impl ViewerApp {
                         Color32::LIGHT_GRAY
                     };
                     let selected = self.landmarks.selected.as_deref() == Some(p.label.as_str());
-                    let text = egui::RichText::new(format!("{:<30} {:>7.2} mm", p.label, p.tre_mm))
+                    let label: String = p.label.chars().take(26).collect();
+                    let text = egui::RichText::new(format!("{label:<26} {:>6.2} mm", p.tre_mm))
                         .monospace()
                         .color(colour);
                     if ui.selectable_label(selected, text).clicked() {
@@ -380,23 +611,67 @@ impl ViewerApp {
     }
 
     fn poll_loading(&mut self) {
-        if let Some((rx, _)) = &self.loading
-            && let Ok(result) = rx.try_recv()
-        {
-            self.loading = None;
-            match result {
-                Ok((layers, note, marks)) => {
-                    let analyze = self.analyze_on_load;
-                    *self = Self::with_layers(layers);
-                    self.error = note;
-                    let [f, m] = marks;
-                    self.landmarks = LandmarkEditor::with_sets(f, m);
-                    if analyze {
-                        self.start_analysis();
+        let Some(loading) = &self.loading else {
+            return;
+        };
+        let Ok(result) = loading.rx.try_recv() else {
+            return;
+        };
+        let Some(Loading {
+            append, session, ..
+        }) = self.loading.take()
+        else {
+            return;
+        };
+        match result {
+            Ok((layers, note, _)) if append => {
+                for mut l in layers {
+                    // An added image becomes the CT or the MR when that role is free.
+                    let has = |n: &str| self.layers.iter().any(|x| x.name == n);
+                    let looks_ct = l.volume.data.iter().any(|v| *v < -500.0);
+                    if !has("CT") && looks_ct {
+                        l.name = "CT".into();
+                        l.window = (400.0, 1800.0);
+                    } else if !has("MR") && !looks_ct {
+                        l.name = "MR".into();
                     }
+                    while self.layers.iter().any(|x| x.name == l.name) {
+                        l.name.push('\'');
+                    }
+                    if !self.layers.is_empty() {
+                        l.colormap = Colormap::Hot;
+                        l.opacity = 0.4;
+                    }
+                    self.status = format!("added {}", l.name);
+                    self.layers.push(l);
                 }
-                Err(e) => self.error = Some(e),
+                if self.layers.len() == 1 {
+                    self.crosshair = self.layers[0].volume.geometry.center_mm();
+                }
+                self.error = note;
+                self.dirty = true;
             }
+            Ok((layers, note, marks)) => {
+                // A fresh start on the new images; the app's own settings stay.
+                let kept = (
+                    self.analyze_on_load,
+                    self.gpu,
+                    std::mem::take(&mut self.recent),
+                    self.screenshot.take(),
+                );
+                *self = Self::with_layers(layers);
+                (self.analyze_on_load, self.gpu, self.recent, self.screenshot) = kept;
+                self.error = note;
+                let [f, m] = marks;
+                self.landmarks = LandmarkEditor::with_sets(f, m);
+                if let Some(s) = session {
+                    self.apply_session(s);
+                }
+                if self.analyze_on_load {
+                    self.start_analysis();
+                }
+            }
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -414,6 +689,99 @@ impl ViewerApp {
             .unwrap_or(2);
         self.crosshair += n * (steps * g.spacing_mm[axis]);
         self.dirty = true;
+    }
+
+    /// Asks for the views to be drawn again (after a change made from outside).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Keyboard shortcuts (none while a text field has the keyboard).
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let pressed = |k: egui::Key| ctx.input(|i| i.key_pressed(k) && !i.modifiers.command);
+        if self.layers.len() >= 2 && pressed(egui::Key::F) {
+            self.toggle_flicker();
+        }
+        if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::S)) {
+            self.prompt = Some(super::files::Prompt {
+                action: super::files::FileAction::SaveSession,
+                path: "session.srrd.json".into(),
+            });
+        }
+        if pressed(egui::Key::F1) {
+            self.show_help = !self.show_help;
+        }
+        if pressed(egui::Key::R) {
+            self.reset_views();
+        }
+        if pressed(egui::Key::O) {
+            self.show_overlays = !self.show_overlays;
+        }
+        for (key, layout) in [
+            (egui::Key::Num0, Layout::Three),
+            (egui::Key::Num1, Layout::Single(0)),
+            (egui::Key::Num2, Layout::Single(1)),
+            (egui::Key::Num3, Layout::Single(2)),
+        ] {
+            if pressed(key) {
+                self.layout = layout;
+            }
+        }
+        if pressed(egui::Key::Delete) && self.landmarks.delete_selected() {
+            self.dirty = true;
+        }
+        // Arrow keys and page keys step the slice of the view under the pointer.
+        let hovered = ctx
+            .pointer_hover_pos()
+            .and_then(|p| (0..3).find(|&n| self.view_rects[n].contains(p)));
+        if let Some(n) = hovered {
+            for (key, steps) in [
+                (egui::Key::ArrowUp, 1.0),
+                (egui::Key::ArrowDown, -1.0),
+                (egui::Key::PageUp, 10.0),
+                (egui::Key::PageDown, -10.0),
+            ] {
+                if pressed(key) {
+                    self.scroll(PLANES[n], steps);
+                }
+            }
+        }
+    }
+
+    /// Zooms view `n` (drawn in `rect`) by `factor`, keeping the point under `cursor` in
+    /// place; zoom stays within 0.5x to 40x.
+    pub fn zoom_about(&mut self, n: usize, rect: Rect, cursor: Pos2, factor: f32) {
+        let new_zoom = (self.zoom[n] * factor).clamp(0.5, 40.0);
+        let ratio = new_zoom / self.zoom[n];
+        let from_centre = cursor - (rect.center() + self.pan[n]);
+        self.pan[n] = cursor - from_centre * ratio - rect.center();
+        self.zoom[n] = new_zoom;
+    }
+
+    /// Fits every view again (zoom 1, no pan).
+    pub fn reset_views(&mut self) {
+        self.zoom = [1.0; 3];
+        self.pan = [Vec2::ZERO; 3];
+    }
+
+    /// The base layer's slice index (1-based) through the crosshair along the grid axis
+    /// closest to the plane's normal, and the number of slices.
+    pub fn slice_index(&self, plane: Plane) -> (usize, usize) {
+        let Some(base) = self.layers.first() else {
+            return (0, 0);
+        };
+        let g = &base.volume.geometry;
+        let (_, _, normal) = plane.axes();
+        let alignment = |a: usize| normal.dot(&g.direction.column(a)).abs();
+        let axis = (0..3)
+            .max_by(|&a, &b| alignment(a).total_cmp(&alignment(b)))
+            .unwrap_or(2);
+        let idx = g.world_to_index(&self.crosshair)[axis].round();
+        let count = g.size[axis];
+        ((idx.clamp(0.0, count as f64 - 1.0) as usize) + 1, count)
     }
 
     /// Values of every layer at a world point.
@@ -438,16 +806,20 @@ impl ViewerApp {
         self.dirty = false;
         let Some(base) = self.layers.first() else {
             self.textures = [None, None, None];
+            self.grids = [None, None, None];
             return;
         };
+        let on_gpu = self.drawing_on_gpu();
         for (n, plane) in PLANES.iter().enumerate() {
-            let slice = render_slice(&base.volume, *plane, self.crosshair, self.interpolation);
+            let slice = slice_grid(&base.volume, *plane, self.crosshair);
+            self.grids[n] = Some(slice.clone());
+            if on_gpu {
+                // The shader samples every layer itself: nothing to compose here.
+                self.textures[n] = None;
+                continue;
+            }
             let values_of = |li: usize| -> Vec<f32> {
-                if li == 0 {
-                    slice.values.clone()
-                } else {
-                    sample_on_slice(&self.layers[li].volume, *plane, &slice, self.interpolation)
-                }
+                sample_on_slice(&self.layers[li].volume, *plane, &slice, self.interpolation)
             };
             let (a, b) = self.pair;
             let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;
@@ -497,7 +869,7 @@ impl ViewerApp {
             self.composed[n] = (slice.width, rgba.clone());
             let image = ColorImage::new([slice.width, slice.height], rgba);
             let tex = ctx.load_texture(format!("slice-{n}"), image, TextureOptions::NEAREST);
-            self.textures[n] = Some((tex, slice));
+            self.textures[n] = Some(tex);
         }
     }
 
@@ -507,84 +879,113 @@ impl ViewerApp {
         self.view_rects[n] = rect;
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(10));
-        let Some((tex, slice)) = self.textures[n].clone() else {
+        let Some(slice) = self.grids[n].clone() else {
             return;
         };
-        // Fit the slice into the view keeping square pixels.
-        let scale = (rect.width() / slice.width as f32).min(rect.height() / slice.height as f32);
+        // Fit the slice into the view keeping square pixels, then zoom and pan.
+        let fit = (rect.width() / slice.width as f32).min(rect.height() / slice.height as f32);
+        let scale = fit * self.zoom[n];
         let img_size = Vec2::new(slice.width as f32 * scale, slice.height as f32 * scale);
-        let img_rect = Rect::from_center_size(rect.center(), img_size);
-        painter.image(
-            tex.id(),
-            img_rect,
-            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-            Color32::WHITE,
-        );
+        let img_rect = Rect::from_center_size(rect.center() + self.pan[n], img_size);
+        if let Some(tex) = &self.textures[n] {
+            painter.image(
+                tex.id(),
+                img_rect,
+                Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                Color32::WHITE,
+            );
+        } else if self.gpu.is_some() {
+            let visible = img_rect.intersect(rect);
+            if visible.is_positive() {
+                let px = |p: Pos2| {
+                    (
+                        (p.x - img_rect.min.x) / scale - 0.5,
+                        (p.y - img_rect.min.y) / scale - 0.5,
+                    )
+                };
+                let ((x0, y0), (x1, y1)) = (px(visible.min), px(visible.max));
+                let draw = self.slice_draw(n, &slice, [x0, y0, x1, y1]);
+                painter.add(eframe::egui_wgpu::Callback::new_paint_callback(
+                    visible,
+                    SliceCallback(draw),
+                ));
+            }
+        }
         // Crosshair.
-        let (cx, cy) = slice.pixel_of(plane, &self.crosshair);
         let to_screen = |x: f64, y: f64| {
             img_rect.min + Vec2::new((x as f32 + 0.5) * scale, (y as f32 + 0.5) * scale)
         };
-        let c = to_screen(cx, cy);
-        let stroke = egui::Stroke::new(1.0, Color32::from_rgba_unmultiplied(0, 220, 255, 160));
-        painter.line_segment(
-            [
-                Pos2::new(img_rect.min.x, c.y),
-                Pos2::new(img_rect.max.x, c.y),
-            ],
-            stroke,
-        );
-        painter.line_segment(
-            [
-                Pos2::new(c.x, img_rect.min.y),
-                Pos2::new(c.x, img_rect.max.y),
-            ],
-            stroke,
-        );
-        // Orientation letters and the view name.
-        let [l, r, t, b] = plane.edge_letters();
-        let font = egui::FontId::proportional(16.0);
-        let col = Color32::from_rgb(255, 200, 0);
-        painter.text(
-            Pos2::new(rect.min.x + 6.0, rect.center().y),
-            egui::Align2::LEFT_CENTER,
-            l,
-            font.clone(),
-            col,
-        );
-        painter.text(
-            Pos2::new(rect.max.x - 6.0, rect.center().y),
-            egui::Align2::RIGHT_CENTER,
-            r,
-            font.clone(),
-            col,
-        );
-        painter.text(
-            Pos2::new(rect.center().x, rect.min.y + 4.0),
-            egui::Align2::CENTER_TOP,
-            t,
-            font.clone(),
-            col,
-        );
-        painter.text(
-            Pos2::new(rect.center().x, rect.max.y - 4.0),
-            egui::Align2::CENTER_BOTTOM,
-            b,
-            font,
-            col,
-        );
         let (_, _, normal) = plane.axes();
-        painter.text(
-            rect.min + Vec2::new(6.0, 4.0),
-            egui::Align2::LEFT_TOP,
-            format!(
-                "{}  {:.1} mm",
-                plane.name(),
-                normal.dot(&self.crosshair.coords)
-            ),
-            egui::FontId::proportional(13.0),
-            Color32::LIGHT_GRAY,
-        );
+        if self.show_overlays {
+            let (cx, cy) = slice.pixel_of(plane, &self.crosshair);
+            let c = to_screen(cx, cy);
+            let stroke = egui::Stroke::new(1.0, Color32::from_rgba_unmultiplied(0, 220, 255, 160));
+            painter.line_segment(
+                [
+                    Pos2::new(img_rect.min.x, c.y),
+                    Pos2::new(img_rect.max.x, c.y),
+                ],
+                stroke,
+            );
+            painter.line_segment(
+                [
+                    Pos2::new(c.x, img_rect.min.y),
+                    Pos2::new(c.x, img_rect.max.y),
+                ],
+                stroke,
+            );
+            // Orientation letters and the view name.
+            let [l, r, t, b] = plane.edge_letters();
+            let font = egui::FontId::proportional(16.0);
+            let col = Color32::from_rgb(255, 200, 0);
+            painter.text(
+                Pos2::new(rect.min.x + 6.0, rect.center().y),
+                egui::Align2::LEFT_CENTER,
+                l,
+                font.clone(),
+                col,
+            );
+            painter.text(
+                Pos2::new(rect.max.x - 6.0, rect.center().y),
+                egui::Align2::RIGHT_CENTER,
+                r,
+                font.clone(),
+                col,
+            );
+            painter.text(
+                Pos2::new(rect.center().x, rect.min.y + 4.0),
+                egui::Align2::CENTER_TOP,
+                t,
+                font.clone(),
+                col,
+            );
+            painter.text(
+                Pos2::new(rect.center().x, rect.max.y - 4.0),
+                egui::Align2::CENTER_BOTTOM,
+                b,
+                font,
+                col,
+            );
+            let (index, count) = self.slice_index(plane);
+            painter.text(
+                rect.min + Vec2::new(6.0, 4.0),
+                egui::Align2::LEFT_TOP,
+                format!(
+                    "{}  slice {}/{}  {:.1} mm{}",
+                    plane.name(),
+                    index,
+                    count,
+                    normal.dot(&self.crosshair.coords),
+                    if (self.zoom[n] - 1.0).abs() > 1e-3 {
+                        format!("  x{:.1}", self.zoom[n])
+                    } else {
+                        String::new()
+                    }
+                ),
+                egui::FontId::proportional(13.0),
+                Color32::LIGHT_GRAY,
+            );
+        }
         let world_under = |pos: Pos2| {
             let x = ((pos.x - img_rect.min.x) / scale) as f64 - 0.5;
             let y = ((pos.y - img_rect.min.y) / scale) as f64 - 0.5;
@@ -607,37 +1008,53 @@ impl ViewerApp {
                 p.z,
                 vals.join("   ")
             );
-            let scroll: f32 = ui.input(|i| {
+            // Wheel: slice; with Ctrl (or Cmd): zoom about the cursor.
+            let (slices, zoom_steps) = ui.input(|i| {
                 i.raw
                     .events
                     .iter()
-                    .filter_map(|e| match e {
-                        egui::Event::MouseWheel { delta, .. } => Some(delta.y),
-                        _ => None,
+                    .fold((0.0f32, 0.0f32), |(s, z), e| match e {
+                        egui::Event::MouseWheel {
+                            delta, modifiers, ..
+                        } if modifiers.command || modifiers.ctrl => (s, z + delta.y.signum()),
+                        egui::Event::MouseWheel { delta, .. } => (s + delta.y.signum(), z),
+                        _ => (s, z),
                     })
-                    .sum()
             });
-            if scroll != 0.0 {
-                self.scroll(plane, scroll.signum() as f64);
+            if slices != 0.0 {
+                self.scroll(plane, slices as f64);
+            }
+            if zoom_steps != 0.0 {
+                self.zoom_about(n, rect, pos, 1.25f32.powf(zoom_steps));
             }
         }
-        if (response.clicked() || response.dragged_by(egui::PointerButton::Primary))
+        let command = ui.input(|i| i.modifiers.command);
+        let editing = self.placing || command;
+        if response.double_clicked() {
+            self.layout = match self.layout {
+                Layout::Three => Layout::Single(n),
+                Layout::Single(_) => Layout::Three,
+            };
+        } else if (response.clicked()
+            || (editing && response.dragged_by(egui::PointerButton::Primary)))
             && let Some(pos) = response.interact_pointer_pos()
         {
             let p = world_under(pos);
-            let (_, _, normal) = plane.axes();
             // Keep the slice; move within the plane.
             let p = p + normal * normal.dot(&(self.crosshair - p));
-            let command = ui.input(|i| i.modifiers.command);
-            if response.clicked() && (self.placing || command) {
+            if response.clicked() && editing {
                 self.landmarks.place(p);
-            } else if response.dragged_by(egui::PointerButton::Primary) && (self.placing || command)
-            {
+            } else if editing {
                 self.landmarks.move_selected(p);
             } else {
                 self.crosshair = p;
             }
             self.dirty = true;
+        } else if response.dragged_by(egui::PointerButton::Primary)
+            || response.dragged_by(egui::PointerButton::Middle)
+        {
+            // Drag: pan.
+            self.pan[n] += response.drag_delta();
         }
         // Landmarks within 2 mm of this slice: fixed (CT) cyan, moving (MR) magenta, the
         // selected one larger, in yellow.
@@ -704,6 +1121,10 @@ fn colour(layer: &Layer, v: f32) -> Color32 {
             Color32::from_rgb(g, g, g)
         }
         Colormap::Viridis => viridis(t),
+        Colormap::Jet => {
+            let [r, g, b] = jet(t);
+            Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8)
+        }
         Colormap::Hot => {
             let r = (t * 3.0).min(1.0);
             let g = (t * 3.0 - 1.0).clamp(0.0, 1.0);
@@ -809,9 +1230,9 @@ fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobRes
     })
 }
 
-fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) -> LoadResult {
+fn load_layers(files: Vec<(Option<String>, PathBuf)>, progress: &Progress) -> LoadResult {
     let mut marks: [Vec<Landmark>; 2] = [Vec::new(), Vec::new()];
-    let (ct, mr) = if ct.is_none() && mr.is_none() {
+    let files = if files.is_empty() {
         // The demo knee: generated once into the cache, then read from there, with its
         // paired landmarks.
         match crate::phantom::ensure_demo(progress) {
@@ -822,7 +1243,10 @@ fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) ->
                 {
                     marks[n] = crate::io::read_landmarks(&dir.join(f)).unwrap_or_default();
                 }
-                (Some(dir.join("ct.nii.gz")), Some(dir.join("mr.nii.gz")))
+                vec![
+                    (Some("CT".to_string()), dir.join("ct.nii.gz")),
+                    (Some("MR".to_string()), dir.join("mr.nii.gz")),
+                ]
             }
             Err(e) => {
                 let mut l = Layer::new("demo CT (analytic)", super::demo::demo_ct());
@@ -834,25 +1258,39 @@ fn load_layers(ct: Option<PathBuf>, mr: Option<PathBuf>, progress: &Progress) ->
             }
         }
     } else {
-        (ct, mr)
+        files
     };
     let mut layers = Vec::new();
-    for (name, path) in [("CT", ct), ("MR", mr)] {
-        if let Some(p) = path {
-            progress.start(&format!("reading {name}"), 1);
-            let img = crate::io::read_image(&p, None).map_err(|e| e.to_string())?;
-            let mut layer = Layer::new(name, img.volume);
-            if name == "CT" {
-                layer.window = (400.0, 1800.0);
-            }
-            if !layers.is_empty() {
-                layer.colormap = Colormap::Hot;
-                layer.opacity = 0.4;
-            }
-            layers.push(layer);
+    for (name, path) in files {
+        let name = name.unwrap_or_else(|| file_stem(&path));
+        progress.start(&format!("reading {name}"), 1);
+        let img = crate::io::read_image(&path, None).map_err(|e| e.to_string())?;
+        let mut layer = Layer::new(name.as_str(), img.volume);
+        layer.source = Some(path);
+        if name == "CT" {
+            layer.window = (400.0, 1800.0);
         }
+        if !layers.is_empty() {
+            layer.colormap = Colormap::Hot;
+            layer.opacity = 0.4;
+        }
+        layers.push(layer);
     }
     Ok((layers, None, marks))
+}
+
+/// A file's name without its image extensions (`knee.nii.gz` -> `knee`).
+fn file_stem(path: &std::path::Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image".into());
+    for ext in [".nii.gz", ".nii", ".dcm"] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    name
 }
 
 impl eframe::App for ViewerApp {
@@ -867,9 +1305,7 @@ impl ViewerApp {
         let ctx = ui.ctx().clone();
         self.poll_loading();
         self.poll_job();
-        if self.layers.len() >= 2 && ctx.input(|i| i.key_pressed(egui::Key::F)) {
-            self.toggle_flicker();
-        }
+        self.shortcuts(&ctx);
         let (undo, redo) = ctx.input(|i| {
             (
                 i.modifiers.command && i.key_pressed(egui::Key::Z) && !i.modifiers.shift,
@@ -881,13 +1317,43 @@ impl ViewerApp {
         if (undo && self.landmarks.undo()) || (redo && self.landmarks.redo()) {
             self.dirty = true;
         }
+        self.file_ui(&ctx);
         self.refresh_textures(&ctx);
+        egui::Panel::top("menu").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                self.file_menu(ui);
+                ui.menu_button("View", |ui| {
+                    for (label, layout) in [
+                        ("Three views (0)", Layout::Three),
+                        ("Axial alone (1)", Layout::Single(0)),
+                        ("Coronal alone (2)", Layout::Single(1)),
+                        ("Sagittal alone (3)", Layout::Single(2)),
+                    ] {
+                        ui.selectable_value(&mut self.layout, layout, label);
+                    }
+                    if ui.button("Reset zoom and pan (R)").clicked() {
+                        self.reset_views();
+                    }
+                    ui.checkbox(&mut self.show_overlays, "Overlays (O)");
+                });
+                if ui.button("Help (F1)").clicked() {
+                    self.show_help = !self.show_help;
+                }
+                ui.separator();
+                ui.label(if self.drawing_on_gpu() {
+                    "GPU rendering"
+                } else {
+                    "CPU rendering"
+                });
+            });
+        });
         egui::Panel::left("layers")
             .default_size(330.0)
             .show(ui, |ui| {
+              egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.heading("Layers");
-                if let Some((_, progress)) = &self.loading {
-                    progress_ui(ui, progress);
+                if let Some(l) = &self.loading {
+                    progress_ui(ui, &l.progress);
                 }
                 if let Some(e) = &self.error {
                     ui.colored_label(Color32::from_rgb(255, 90, 90), e);
@@ -921,9 +1387,21 @@ impl ViewerApp {
                                 .text("window"),
                         )
                         .changed();
-                    changed |= ui
-                        .add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"))
-                        .changed();
+                    ui.horizontal(|ui| {
+                        changed |= ui
+                            .add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"))
+                            .changed();
+                        egui::ComboBox::new(("colormap", layer.id), "colours")
+                            .selected_text(format!("{:?}", layer.colormap))
+                            .width(70.0)
+                            .show_ui(ui, |ui| {
+                                for c in Colormap::ALL {
+                                    changed |= ui
+                                        .selectable_value(&mut layer.colormap, c, format!("{c:?}"))
+                                        .changed();
+                                }
+                            });
+                    });
                     ui.horizontal(|ui| {
                         if ui.button("CT bone").clicked() {
                             layer.window = (400.0, 1800.0);
@@ -1016,11 +1494,11 @@ impl ViewerApp {
                     }
                 }
                 ui.separator();
-                ui.small("Left-click: crosshair. Scroll: slice. Right-drag: window/level.");
-                ui.small("Research use only.");
+                ui.small("Research use only. F1: keyboard and mouse help.");
                 if changed {
                     self.dirty = true;
                 }
+              });
             });
         if let Some(r) = &mut self.results {
             let status = &mut self.status;
@@ -1040,19 +1518,91 @@ impl ViewerApp {
         });
         egui::CentralPanel::default().show(ui, |ui| {
             let avail = ui.available_size();
-            let w = (avail.x - 8.0) / 2.0;
-            let h = (avail.y - 8.0) / 2.0;
-            let size = Vec2::new(w.max(50.0), h.max(50.0));
-            ui.horizontal(|ui| {
-                self.view(ui, 0, size);
-                self.view(ui, 1, size);
-            });
-            ui.horizontal(|ui| {
-                self.view(ui, 2, size);
-            });
+            match self.layout {
+                Layout::Single(n) => {
+                    self.view_rects = [Rect::NOTHING; 3];
+                    self.view(ui, n.min(2), avail.max(Vec2::splat(50.0)));
+                }
+                Layout::Three => {
+                    let w = (avail.x - 8.0) / 2.0;
+                    let h = (avail.y - 8.0) / 2.0;
+                    let size = Vec2::new(w.max(50.0), h.max(50.0));
+                    ui.horizontal(|ui| {
+                        self.view(ui, 0, size);
+                        self.view(ui, 1, size);
+                    });
+                    ui.horizontal(|ui| {
+                        self.view(ui, 2, size);
+                    });
+                }
+            }
         });
+        if self.show_help {
+            egui::Window::new("Keyboard and mouse")
+                .open(&mut self.show_help)
+                .resizable(false)
+                .show(&ctx, |ui| {
+                    egui::Grid::new("help").striped(true).show(ui, |ui| {
+                        for (keys, what) in HELP {
+                            ui.monospace(*keys);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        self.screenshot_step(&ctx);
         if self.dirty {
             ctx.request_repaint();
         }
+    }
+
+    /// `--screenshot`: once everything asked for is shown (images loaded, the analysis
+    /// done when one was asked for), a few frames later, asks for a screenshot, writes it
+    /// as PNG and closes the window.
+    fn screenshot_step(&mut self, ctx: &egui::Context) {
+        let Some(path) = self.screenshot.clone() else {
+            return;
+        };
+        if self
+            .screenshot_done
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            self.screenshot = None;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        let ready = self.loading.is_none()
+            && self.job.is_none()
+            && !self.layers.is_empty()
+            && (!self.analyze_on_load || self.results.is_some() || self.error.is_some());
+        if ready {
+            self.screenshot_frames += 1;
+            if self.screenshot_frames == 5 {
+                let how = if self.drawing_on_gpu() {
+                    "GPU rendering"
+                } else {
+                    "CPU rendering"
+                };
+                let done = self.screenshot_done.clone();
+                let repaint = ctx.clone();
+                let callback = egui::ScreenshotCallback::new(move |image| {
+                    let [w, h] = image.size;
+                    let rgb: Vec<u8> = image
+                        .pixels
+                        .iter()
+                        .flat_map(|c| [c.r(), c.g(), c.b()])
+                        .collect();
+                    match crate::stats::plot::write_rgb_png(&path, w as u32, h as u32, &rgb) {
+                        Ok(()) => eprintln!("screenshot written to {} ({how})", path.display()),
+                        Err(e) => eprintln!("cannot write the screenshot {}: {e}", path.display()),
+                    }
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    repaint.request_repaint();
+                });
+                ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(callback));
+            }
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(50));
     }
 }

@@ -38,6 +38,13 @@ pub enum Command {
         /// Run the SRRD analysis as soon as the images are loaded.
         #[arg(long)]
         analyze: bool,
+        /// Restore a saved session (its images, layers, windows, landmarks and views).
+        #[arg(long, conflicts_with_all = ["ct", "mr"])]
+        session: Option<PathBuf>,
+        /// Save a screenshot of the window as PNG once the images are shown, then quit
+        /// (for smoke tests and documentation).
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
     },
     /// Size, spacing, origin, direction (LPS), pixel type and range of an image.
     Info {
@@ -445,8 +452,20 @@ pub enum Command {
 /// Runs the command line; the binary's `main` reports the error.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::run(None, None, false),
-        Some(Command::View { ct, mr, analyze }) => crate::app::run(ct, mr, analyze),
+        None => crate::app::run(crate::app::RunOptions::default()),
+        Some(Command::View {
+            ct,
+            mr,
+            analyze,
+            session,
+            screenshot,
+        }) => crate::app::run(crate::app::RunOptions {
+            ct,
+            mr,
+            analyze,
+            session,
+            screenshot,
+        }),
         Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
         Some(Command::Tre {

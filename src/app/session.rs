@@ -1,0 +1,127 @@
+//! What the viewer persists: a session (the files it shows and how: layers, windows,
+//! fusion, landmarks, views) saved as JSON and restored exactly, and the list of recent
+//! files. Runtime state (textures, jobs) is not here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::fusion::FusionMode;
+use super::viewer::{Colormap, Layout};
+use crate::io::landmarks::Landmark;
+use crate::volume::Interpolation;
+
+/// Format tag of session files.
+pub const SESSION_FORMAT: &str = "srrd-session/1";
+
+/// How one layer is shown (matched to a layer by name on restore).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerState {
+    pub name: String,
+    pub visible: bool,
+    pub opacity: f32,
+    pub colormap: Colormap,
+    /// Window centre and width.
+    pub window: (f32, f32),
+}
+
+/// A saved viewer session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub format: String,
+    /// The image files shown, with the layer name each was loaded as ("CT", "MR", ...).
+    /// Layers computed in the app (registration, analysis) are not files and are not
+    /// restored: their display settings are kept for when they are computed again.
+    pub files: Vec<(String, PathBuf)>,
+    pub layers: Vec<LayerState>,
+    pub crosshair_mm: [f64; 3],
+    pub zoom: [f32; 3],
+    pub pan: [[f32; 2]; 3],
+    pub layout: Layout,
+    pub interpolation: Interpolation,
+    pub fusion: FusionMode,
+    pub pair: (usize, usize),
+    pub tile_px: usize,
+    pub flicker: Option<bool>,
+    /// Landmarks of the fixed (CT) and moving (MR) images.
+    pub landmarks: [Vec<Landmark>; 2],
+    /// The image new landmarks go to (0 fixed, 1 moving).
+    pub landmark_target: usize,
+}
+
+impl Session {
+    /// Writes the session as JSON (to a temporary name, then renamed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        crate::io::atomic_write(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+            .with_context(|| format!("cannot write the session {}", path.display()))
+    }
+
+    /// Reads a session file, refusing other formats.
+    pub fn load(path: &Path) -> Result<Session> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the session {}", path.display()))?;
+        let s: Session = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid SRRD session", path.display()))?;
+        if s.format != SESSION_FORMAT {
+            bail!(
+                "{}: session format {:?}, this version reads {SESSION_FORMAT:?}",
+                path.display(),
+                s.format
+            );
+        }
+        Ok(s)
+    }
+}
+
+/// Where the viewer keeps its own settings: `$SRRD_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/srrd`, else `~/.config/srrd`.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("SRRD_CONFIG_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME") {
+        return Some(PathBuf::from(d).join("srrd"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config").join("srrd"))
+}
+
+/// Recently opened images and sessions, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentFiles {
+    pub paths: Vec<PathBuf>,
+}
+
+impl RecentFiles {
+    /// Most entries kept.
+    pub const MAX: usize = 10;
+
+    fn file() -> Option<PathBuf> {
+        config_dir().map(|d| d.join("recent.json"))
+    }
+
+    /// The stored list (empty when there is none or it cannot be read).
+    pub fn load() -> RecentFiles {
+        Self::file()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Puts `path` first (absolute), keeps at most [`Self::MAX`], and stores the list;
+    /// failing to store it is not an error worth showing.
+    pub fn push(&mut self, path: &Path) {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.paths.retain(|p| *p != path);
+        self.paths.insert(0, path);
+        self.paths.truncate(Self::MAX);
+        if let Some(f) = Self::file() {
+            let _ = f.parent().map(std::fs::create_dir_all);
+            if let Ok(text) = serde_json::to_string_pretty(self) {
+                let _ =
+                    crate::io::atomic_write(&f, |w| std::io::Write::write_all(w, text.as_bytes()));
+            }
+        }
+    }
+}
