@@ -47,13 +47,27 @@ fn main() {
     ];
     eprintln!("volumes made in {:.1} s", t.elapsed().as_secs_f64());
     let frames = 40;
-    for gpu in [true, false] {
+    // (GPU renderer, linear interpolation, layers): the last run is the cost of the UI and
+    // the read-back alone.
+    for (gpu, linear, with_layers) in [
+        (true, true, true),
+        (true, false, true),
+        (false, true, true),
+        (true, true, false),
+    ] {
         let rs = create_render_state(
             srrd::app::gpu::with_volume_limits(default_wgpu_setup()),
             eframe::egui_wgpu::RendererOptions::PREDICTABLE,
         );
         let info = rs.adapter.get_info();
-        let mut app = ViewerApp::with_layers(layers.clone());
+        let mut app = ViewerApp::with_layers(if with_layers {
+            layers.clone()
+        } else {
+            Vec::new()
+        });
+        if !linear {
+            app.interpolation = srrd::volume::Interpolation::Nearest;
+        }
         if gpu {
             app.enable_gpu(&rs);
         }
@@ -65,7 +79,7 @@ fn main() {
         h.run_steps(1);
         h.render().expect("render");
         let first_s = t.elapsed().as_secs_f64();
-        if gpu {
+        if gpu && linear && with_layers {
             let r = rs.renderer.read();
             let upload = r
                 .callback_resources
@@ -94,8 +108,13 @@ fn main() {
         }
         let (median, worst) = stats(ms);
         println!(
-            "{} renderer, scrolling with 3 layers: median {median:.1} ms, worst {worst:.1} ms per frame ({frames} frames)",
-            if gpu { "GPU" } else { "CPU" }
+            "{} renderer, {}: median {median:.1} ms, worst {worst:.1} ms per frame ({frames} frames)",
+            if gpu { "GPU" } else { "CPU" },
+            match (with_layers, linear) {
+                (false, _) => "no layers (UI and read-back only)",
+                (true, true) => "scrolling, 3 layers, trilinear",
+                (true, false) => "scrolling, 3 layers, nearest",
+            }
         );
     }
 }

@@ -18,5 +18,6 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 "$py" tests/real_files/morph_check.py --srrd "$srrd"
 "$py" tests/real_files/phantom_check.py --srrd "$srrd"
 "$py" tests/real_files/register_check.py --srrd "$srrd"
+"$py" tests/real_files/delong_check.py --srrd "$srrd"
 # Library, binary and integration tests (benches are run by hand: see README).
 cargo test --lib --bins --tests

@@ -13,6 +13,8 @@ pub struct Progress {
     total: AtomicU64,
     cancel: AtomicBool,
     stage: Mutex<String>,
+    /// Every stage started so far, with when it started.
+    history: Mutex<Vec<(String, std::time::Instant)>>,
 }
 
 impl Progress {
@@ -25,6 +27,11 @@ impl Progress {
     pub fn start(&self, stage: &str, total: u64) {
         if let Ok(mut s) = self.stage.lock() {
             *s = stage.to_string();
+        }
+        if let Ok(mut h) = self.history.lock()
+            && h.last().is_none_or(|(name, _)| name != stage)
+        {
+            h.push((stage.to_string(), std::time::Instant::now()));
         }
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
@@ -47,6 +54,12 @@ impl Progress {
     /// The current stage's name.
     pub fn stage(&self) -> String {
         self.stage.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The stages started so far, in order, with their start times (a stage restarted
+    /// at once under the same name counts once).
+    pub fn history(&self) -> Vec<(String, std::time::Instant)> {
+        self.history.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Asks the work to stop at its next check.

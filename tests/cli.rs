@@ -418,3 +418,36 @@ fn analyze_refuses_a_non_ct_input() {
         "no report for a refused input"
     );
 }
+
+/// `srrd roc`: the AUC of a perfectly separating score is 1 with a zero-width interval;
+/// bad CSVs are refused naming the file and the row.
+#[test]
+fn roc_auc_and_bad_csv() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = dir.path().join("scores.csv");
+    std::fs::write(
+        &good,
+        "label,perfect,random\n1,0.9,0.2\n1,0.8,0.7\n1,0.7,0.4\n0,0.3,0.6\n0,0.2,0.1\n0,0.1,0.5\n",
+    )
+    .expect("write");
+    let out = srrd(&["roc", good.to_str().expect("utf8"), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["n_positive"], 3);
+    assert_eq!(r["scores"][0]["auc"], 1.0);
+    assert_eq!(r["scores"][0]["se"], 0.0);
+    // random: positives 0.2, 0.7, 0.4 vs negatives 0.6, 0.1, 0.5: 5 of 9 pairs ordered.
+    let auc = r["scores"][1]["auc"].as_f64().expect("auc");
+    assert!((auc - 5.0 / 9.0).abs() < 1e-12, "{auc}");
+    assert_eq!(r["paired"][0]["b"], "random");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "label,a\n1,0.5\nmaybe,0.3\n").expect("write");
+    let out = srrd(&["roc", bad.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv") && err.contains("row 3"), "{err}");
+}

@@ -68,3 +68,58 @@ fn subregions_agree_with_the_phantom_anatomy() {
         );
     }
 }
+
+/// The partition holds on other CT grids too (the small preset's 2 mm CT and a finer
+/// 1.25x paper grid): every trabecular voxel gets exactly one of its bone's six labels,
+/// nothing outside is labelled, and all twelve subregions are present.
+#[test]
+fn subregions_partition_on_other_ct_grids() {
+    use srrd::phantom::scan_specs_scaled;
+    let (_, mr) = scan_specs(Preset::Small);
+    let (small_ct, _) = scan_specs(Preset::Small);
+    let (fine_ct, _) = scan_specs_scaled(1.25);
+    for (seed, ct) in [(4, small_ct), (9, fine_ct)] {
+        let size = ct.geometry.size;
+        let p = generate_with(
+            Config {
+                seed,
+                grade: Grade::Normal,
+                preset: Preset::Small,
+            },
+            ct,
+            mr.clone(),
+            truth_sampling(Preset::Small),
+            &Progress::new(),
+        )
+        .expect("phantom");
+        let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
+        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
+        let (labels, _) = subregions(&bones, &regions, &p.ct.geometry);
+        assert_eq!(labels.len(), regions.len());
+        let mut count = [0usize; 13];
+        for (l, r) in labels.iter().zip(&regions) {
+            match r {
+                0 => assert_eq!(*l, 0, "outside the regions on {size:?}"),
+                1 => assert!(
+                    (1..=6).contains(l),
+                    "femoral voxel labelled {l} on {size:?}"
+                ),
+                _ => assert!(
+                    (7..=12).contains(l),
+                    "tibial voxel labelled {l} on {size:?}"
+                ),
+            }
+            count[*l as usize] += 1;
+        }
+        let in_regions = regions.iter().filter(|r| **r > 0).count();
+        assert_eq!(
+            count[1..].iter().sum::<usize>(),
+            in_regions,
+            "no gap on {size:?}"
+        );
+        assert!(
+            count[1..].iter().all(|c| *c > 0),
+            "all twelve subregions on {size:?}: {count:?}"
+        );
+    }
+}

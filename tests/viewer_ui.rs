@@ -327,6 +327,13 @@ fn analyze_button_fills_the_results_view() {
         "the map stays in femur and tibia: {outside_bone} of {}",
         inside.len()
     );
+    // Each stage of the run is listed with its own (full) bar and time.
+    let stages = &s.stage_log.stages;
+    assert!(stages.len() >= 2, "stages: {stages:?}");
+    assert!(
+        stages.iter().all(|(_, f, t)| *f == 1.0 && t.is_some()),
+        "{stages:?}"
+    );
     let r = s.results.as_ref().expect("results view");
     assert_eq!(r.stats.len(), 12);
     assert!(r.stats.iter().filter(|st| st.patches > 0).count() >= 10);

@@ -183,6 +183,8 @@ pub struct ViewerApp {
     composed: [(usize, Vec<Color32>); 3],
     /// A pipeline run in the background (registration, analysis), with its progress.
     job: Option<(Receiver<JobResult>, Arc<Progress>)>,
+    /// The stages of the current (or last) pipeline run.
+    pub stage_log: StageLog,
     /// The results view, after an analysis.
     pub results: Option<super::results::ResultsSummary>,
     /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
@@ -323,6 +325,7 @@ impl ViewerApp {
             flicker: None,
             composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
             job: None,
+            stage_log: StageLog::default(),
             results: None,
             analyze_on_load: false,
             zoom: [1.0; 3],
@@ -542,6 +545,7 @@ impl ViewerApp {
             let _ = tx.send(run_registration(&ct, &mr, &worker));
         });
         self.error = None;
+        self.stage_log = StageLog::default();
         self.job = Some((rx, progress));
     }
 
@@ -567,6 +571,7 @@ impl ViewerApp {
             let _ = tx.send(run_analysis(&ct, mr.as_deref(), &worker));
         });
         self.error = None;
+        self.stage_log = StageLog::default();
         self.job = Some((rx, progress));
     }
 
@@ -574,7 +579,11 @@ impl ViewerApp {
         if let Some((rx, _)) = &self.job
             && let Ok(result) = rx.try_recv()
         {
+            if let Some((_, progress)) = &self.job {
+                self.stage_log.observe(progress);
+            }
             self.job = None;
+            self.stage_log.finish();
             match result {
                 Ok(out) => {
                     for l in out.layers {
@@ -1096,6 +1105,61 @@ impl ViewerApp {
     }
 }
 
+/// The stages a background run went through: each with its fraction done and, once the
+/// next began, how long it took.
+#[derive(Default)]
+pub struct StageLog {
+    pub stages: Vec<(String, f32, Option<f64>)>,
+    started: Option<std::time::Instant>,
+}
+
+impl StageLog {
+    /// Follows `progress`: every stage it started, those before the current one done
+    /// (full bar, their time), the current one at its fraction.
+    pub fn observe(&mut self, progress: &Progress) {
+        let history = progress.history();
+        self.stages = history
+            .iter()
+            .enumerate()
+            .map(|(i, (name, t0))| match history.get(i + 1) {
+                Some((_, t1)) => (
+                    name.clone(),
+                    1.0,
+                    Some(t1.duration_since(*t0).as_secs_f64()),
+                ),
+                None => (name.clone(), progress.fraction() as f32, None),
+            })
+            .collect();
+        self.started = history.last().map(|(_, t)| *t);
+    }
+
+    /// Closes the last stage (the run ended).
+    pub fn finish(&mut self) {
+        if let (Some(last), Some(t0)) = (self.stages.last_mut(), self.started.take()) {
+            last.1 = 1.0;
+            last.2 = Some(t0.elapsed().as_secs_f64());
+        }
+    }
+
+    /// One row per stage: name, its own progress bar, its time once done.
+    pub fn ui(&self, ui: &mut egui::Ui) {
+        for (name, f, secs) in &self.stages {
+            ui.horizontal(|ui| {
+                let text = match secs {
+                    Some(s) => format!("{name} ({s:.1} s)"),
+                    None => name.clone(),
+                };
+                ui.add(
+                    egui::ProgressBar::new(*f)
+                        .desired_width(120.0)
+                        .text(format!("{:.0}%", f * 100.0)),
+                );
+                ui.label(text);
+            });
+        }
+    }
+}
+
 /// Stage, progress bar and Cancel of a background task; keeps the frames coming.
 fn progress_ui(ui: &mut egui::Ui, progress: &Progress) {
     ui.label(progress.stage());
@@ -1474,8 +1538,12 @@ impl ViewerApp {
                 ui.separator();
                 ui.label("Pipeline");
                 if let Some((_, progress)) = &self.job {
+                    self.stage_log.observe(progress);
+                    self.stage_log.ui(ui);
                     progress_ui(ui, progress);
                 } else {
+                    // The stages of the last run stay listed, with their times.
+                    self.stage_log.ui(ui);
                     let ready = ["CT", "MR"].iter().all(|n| self.layers.iter().any(|l| l.name == *n));
                     if ui
                         .add_enabled(ready, egui::Button::new("Register MR to CT"))

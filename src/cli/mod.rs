@@ -8,6 +8,7 @@ mod morph;
 pub mod phantom;
 mod register;
 mod regression;
+mod roc;
 mod study;
 pub mod synthesis;
 mod tre;
@@ -109,6 +110,15 @@ pub enum Command {
         /// Distance between patch centres in voxels (i,j,k) for --patch-maps.
         #[arg(long, default_value = "24,24,8", value_parser = parse_triple)]
         stride: [usize; 3],
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// ROC AUC with DeLong's 95% CI per score column of a CSV (`label,score1,...`), and
+    /// DeLong's paired test of each score against the first.
+    Roc {
+        /// CSV with a header: label (1/0), then one column per classifier's score.
+        csv: PathBuf,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -468,6 +478,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
+        Some(Command::Roc { csv, json }) => roc::roc(&csv, json),
         Some(Command::Tre {
             fixed,
             moving,
