@@ -178,6 +178,7 @@ fn patches_pair_train_save_and_predict() {
     let model_dir = dir.path().join("model");
     let quick = TrainSettings {
         epochs: 2,
+        teacher_epochs: Some(3),
         batch: 8,
         ..Default::default()
     };
@@ -199,6 +200,18 @@ fn patches_pair_train_save_and_predict() {
     assert!(diff < 1e-6, "safetensors round trip: {diff}");
     assert_eq!(card.patches, data.subject.len());
     assert!(card.provenance.contains("phantoms"));
+    // The teacher trained its own number of epochs, the students the common one.
+    let epochs_logged = |name: &str| {
+        std::fs::read_to_string(model_dir.join(format!("{name}.loss.csv")))
+            .expect("loss log")
+            .lines()
+            .skip(1)
+            .count()
+    };
+    assert_eq!(epochs_logged("teacher"), 3);
+    assert_eq!(epochs_logged("student"), 2);
+    assert_eq!(epochs_logged("plain"), 2);
+    assert_eq!(card.train.teacher_epochs, Some(3));
 
     // CT-only inference: maps on the CT grid, zero outside the regions, each region voxel
     // carrying one of the predicted patch values.

@@ -344,6 +344,10 @@ pub enum Command {
         config: String,
         #[arg(long, default_value_t = 12)]
         epochs: usize,
+        /// Epochs of the MR teacher (stage 1), when it should train longer than the
+        /// students (default: --epochs).
+        #[arg(long)]
+        teacher_epochs: Option<usize>,
         #[arg(long, default_value_t = 16)]
         batch: usize,
         /// Continue from the checkpoints in --out.
@@ -364,6 +368,10 @@ pub enum Command {
         config: String,
         #[arg(long, default_value_t = 12)]
         epochs: usize,
+        /// Epochs of the MR teacher (stage 1), when it should train longer than the
+        /// students (default: --epochs).
+        #[arg(long)]
+        teacher_epochs: Option<usize>,
         #[arg(long, default_value_t = 16)]
         batch: usize,
         #[arg(long)]
@@ -568,19 +576,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             config,
             epochs,
+            teacher_epochs,
             batch,
             resume,
             json,
-        }) => regression::train(&data, &out, &config, epochs, batch, resume, json),
+        }) => regression::train(
+            &data,
+            &out,
+            &config,
+            epochs,
+            teacher_epochs,
+            batch,
+            resume,
+            json,
+        ),
         Some(Command::EvalRegression {
             data,
             out,
             folds,
             config,
             epochs,
+            teacher_epochs,
             batch,
             json,
-        }) => regression::evaluate(&data, &out, folds, &config, epochs, batch, json),
+        }) => regression::evaluate(
+            &data,
+            &out,
+            folds,
+            &config,
+            epochs,
+            teacher_epochs,
+            batch,
+            json,
+        ),
         Some(Command::Predict {
             ct,
             model,

@@ -61,6 +61,7 @@ pub fn train(
     out: &Path,
     config: &str,
     epochs: usize,
+    teacher_epochs: Option<usize>,
     batch: usize,
     resume: bool,
     json: bool,
@@ -70,6 +71,7 @@ pub fn train(
         .with_context(|| format!("--config {config}: use small or paper"))?;
     let settings = TrainSettings {
         epochs,
+        teacher_epochs,
         batch,
         ..Default::default()
     };
@@ -94,6 +96,7 @@ pub fn evaluate(
     folds: usize,
     config: &str,
     epochs: usize,
+    teacher_epochs: Option<usize>,
     batch: usize,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -102,6 +105,7 @@ pub fn evaluate(
         .with_context(|| format!("--config {config}: use small or paper"))?;
     let settings = TrainSettings {
         epochs,
+        teacher_epochs,
         batch,
         ..Default::default()
     };

@@ -48,6 +48,9 @@ pub struct CvReport {
     pub patches: usize,
     pub config: String,
     pub epochs: usize,
+    /// Epochs of the teacher when it trained longer than the students.
+    #[serde(default)]
+    pub teacher_epochs: Option<usize>,
     pub ground_truth: String,
     pub rows: Vec<CvRow>,
     pub seconds: f64,
@@ -227,6 +230,7 @@ pub fn cross_validate(
         patches: truth.len(),
         config: cfg.name.clone(),
         epochs: settings.epochs,
+        teacher_epochs: settings.teacher_epochs,
         ground_truth: manifest.settings.method.clone(),
         rows,
         seconds: t0.elapsed().as_secs_f64(),
@@ -243,12 +247,16 @@ pub fn cross_validate(
 /// pooled ICC with its CI and Pearson r.
 pub fn markdown(report: &CvReport) -> String {
     let mut s = format!(
-        "ICC(A,1) of predicted vs ground truth ({}-fold cross-validation by subject, {} subjects, {} patches, {} configuration, {} epochs; ground truth: {} morphometry of the MR patches)\n\n",
+        "ICC(A,1) of predicted vs ground truth ({}-fold cross-validation by subject, {} subjects, {} patches, {} configuration, {} epochs{}; ground truth: {} morphometry of the MR patches)\n\n",
         report.folds,
         report.subjects,
         report.patches,
         report.config,
         report.epochs,
+        report
+            .teacher_epochs
+            .map(|t| format!(" ({t} for the teacher)"))
+            .unwrap_or_default(),
         report.ground_truth
     );
     s += "| method | BV/TV | Tb.Th | Tb.Sp | Tb.N |\n|---|---|---|---|---|\n";

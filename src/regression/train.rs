@@ -22,6 +22,10 @@ use crate::progress::Progress;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub epochs: usize,
+    /// Epochs of the teacher (stage 1) when it should train longer than the students;
+    /// None: `epochs`.
+    #[serde(default)]
+    pub teacher_epochs: Option<usize>,
     pub batch: usize,
     pub lr: f64,
     pub weight_decay: f64,
@@ -36,6 +40,7 @@ impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
             epochs: 12,
+            teacher_epochs: None,
             batch: 16,
             lr: 3e-4,
             weight_decay: 1e-5,
@@ -329,6 +334,10 @@ pub fn train_teacher(
     tch::manual_seed(settings.seed);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let net = teacher(&vs.root(), cfg);
+    let settings = &TrainSettings {
+        epochs: settings.teacher_epochs.unwrap_or(settings.epochs),
+        ..settings.clone()
+    };
     run_stage(
         "teacher",
         &mut vs,
