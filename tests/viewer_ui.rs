@@ -537,3 +537,81 @@ fn help_window_lists_shortcuts() {
     h.get_by_label("Keyboard and mouse");
     h.get_by_label("zoom about the cursor");
 }
+
+/// A file dropped on the window, as winit hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(h: &mut Harness<'static, ViewerApp>, path: &std::path::Path) {
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path.to_path_buf())));
+    h.run_steps(1);
+    let start = std::time::Instant::now();
+    while h.state().is_loading() {
+        assert!(start.elapsed().as_secs() < 60, "load did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    h.run_steps(1);
+}
+
+/// Dropping files on the window: a CT-like image becomes the CT layer, an MR-like one
+/// the MR layer (hot overlay), a landmark file goes to the chosen image's landmarks, and
+/// the images join the recent list.
+#[test]
+fn dropped_files_become_layers_and_landmarks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ct = demo_ct();
+    let ct_path = dir.path().join("knee_ct.nii.gz");
+    srrd::io::write_nifti(&ct_path, &ct, srrd::io::WriteDtype::F32).expect("write");
+    let mr =
+        srrd::volume::Volume::from_data(ct.geometry.clone(), ct.data.mapv(|v| (v + 1000.0) * 0.5))
+            .expect("mr");
+    let mr_path = dir.path().join("knee_mr.nii.gz");
+    srrd::io::write_nifti(&mr_path, &mr, srrd::io::WriteDtype::F32).expect("write");
+    let marks = dir.path().join("marks.mrk.json");
+    srrd::io::write_landmarks(
+        &marks,
+        &[srrd::io::Landmark {
+            label: "tibial tuberosity".into(),
+            position_mm: [1.0, 2.0, 3.0],
+        }],
+    )
+    .expect("write");
+    // A fresh app's recent list lives in memory: the test writes nothing to ~/.config.
+    let app = ViewerApp::with_layers(Vec::new());
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(1);
+    drop_file(&mut h, &mr_path);
+    drop_file(&mut h, &ct_path);
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["MR", "CT"],
+        "roles from the values (HU has air below -500)"
+    );
+    assert_eq!(
+        s.layers[1].window,
+        (400.0, 1800.0),
+        "the CT opens in the bone window"
+    );
+    assert_eq!(s.layers[1].source.as_deref(), Some(ct_path.as_path()));
+    assert!(s.recent.paths.iter().any(|p| p.ends_with("knee_ct.nii.gz")));
+    drop_file(&mut h, &marks);
+    assert_eq!(h.state().landmarks.sets[0].len(), 1);
+    assert_eq!(h.state().landmarks.sets[0][0].label, "tibial tuberosity");
+}

@@ -52,18 +52,23 @@ pub fn run(opts: RunOptions) -> Result<()> {
         options,
         Box::new(move |cc| {
             cc.egui_ctx.set_visuals(eframe::egui::Visuals::dark());
+            let recent = session::RecentFiles::load();
             let mut app = match &opts.session {
                 Some(s) => {
                     let mut app = ViewerApp::with_layers(Vec::new());
+                    app.recent = recent;
                     app.open_session(s);
                     app
                 }
-                None => ViewerApp::start(opts.ct.clone(), opts.mr.clone()),
+                None => {
+                    let mut app = ViewerApp::start(opts.ct.clone(), opts.mr.clone());
+                    app.recent = recent;
+                    for p in [&opts.ct, &opts.mr].into_iter().flatten() {
+                        app.recent.push(p);
+                    }
+                    app
+                }
             };
-            app.recent = session::RecentFiles::load();
-            for p in [&opts.ct, &opts.mr].into_iter().flatten() {
-                app.recent.push(p);
-            }
             app.analyze_on_load = opts.analyze;
             app.screenshot = opts.screenshot.clone();
             if let Some(rs) = cc.wgpu_render_state.as_ref() {

@@ -87,26 +87,30 @@ pub fn config_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config").join("srrd"))
 }
 
-/// Recently opened images and sessions, newest first.
+/// Recently opened images and sessions, newest first. A list from [`RecentFiles::load`]
+/// is stored back on every push; a default one lives in memory only (tests).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentFiles {
     pub paths: Vec<PathBuf>,
+    #[serde(skip)]
+    store: Option<PathBuf>,
 }
 
 impl RecentFiles {
     /// Most entries kept.
     pub const MAX: usize = 10;
 
-    fn file() -> Option<PathBuf> {
-        config_dir().map(|d| d.join("recent.json"))
-    }
-
-    /// The stored list (empty when there is none or it cannot be read).
+    /// The stored list (empty when there is none or it cannot be read), stored back to
+    /// `recent.json` in [`config_dir`] on every push.
     pub fn load() -> RecentFiles {
-        Self::file()
+        let store = config_dir().map(|d| d.join("recent.json"));
+        let paths = store
+            .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+            .and_then(|t| serde_json::from_str::<RecentFiles>(&t).ok())
+            .map(|r| r.paths)
+            .unwrap_or_default();
+        RecentFiles { paths, store }
     }
 
     /// Puts `path` first (absolute), keeps at most [`Self::MAX`], and stores the list;
@@ -116,12 +120,50 @@ impl RecentFiles {
         self.paths.retain(|p| *p != path);
         self.paths.insert(0, path);
         self.paths.truncate(Self::MAX);
-        if let Some(f) = Self::file() {
+        if let Some(f) = &self.store {
             let _ = f.parent().map(std::fs::create_dir_all);
             if let Ok(text) = serde_json::to_string_pretty(self) {
                 let _ =
-                    crate::io::atomic_write(&f, |w| std::io::Write::write_all(w, text.as_bytes()));
+                    crate::io::atomic_write(f, |w| std::io::Write::write_all(w, text.as_bytes()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_list_is_stored_and_read_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = dir.path().join("srrd").join("recent.json");
+        let mut r = RecentFiles {
+            paths: Vec::new(),
+            store: Some(store.clone()),
+        };
+        for n in 0..12 {
+            r.push(&dir.path().join(format!("scan{n}.nii.gz")));
+        }
+        r.push(&dir.path().join("scan5.nii.gz"));
+        assert_eq!(r.paths.len(), RecentFiles::MAX);
+        assert!(
+            r.paths[0].ends_with("scan5.nii.gz"),
+            "newest first, no duplicate"
+        );
+        assert_eq!(
+            r.paths
+                .iter()
+                .filter(|p| p.ends_with("scan5.nii.gz"))
+                .count(),
+            1
+        );
+        let text = std::fs::read_to_string(&store).expect("stored");
+        let back: RecentFiles = serde_json::from_str(&text).expect("json");
+        assert_eq!(back.paths, r.paths);
+        // A list that was not loaded writes nothing.
+        let mut memory = RecentFiles::default();
+        memory.push(&dir.path().join("x.nii"));
+        assert_eq!(memory.paths.len(), 1);
     }
 }
