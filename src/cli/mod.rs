@@ -584,9 +584,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &data,
             &out,
             &config,
-            epochs,
-            teacher_epochs,
-            batch,
+            &crate::regression::train::TrainSettings {
+                epochs,
+                teacher_epochs,
+                batch,
+                ..Default::default()
+            },
             resume,
             json,
         ),
@@ -604,9 +607,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &out,
             folds,
             &config,
-            epochs,
-            teacher_epochs,
-            batch,
+            &crate::regression::train::TrainSettings {
+                epochs,
+                teacher_epochs,
+                batch,
+                ..Default::default()
+            },
             json,
         ),
         Some(Command::Predict {

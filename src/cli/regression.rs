@@ -60,24 +60,16 @@ pub fn train(
     data: &Path,
     out: &Path,
     config: &str,
-    epochs: usize,
-    teacher_epochs: Option<usize>,
-    batch: usize,
+    settings: &TrainSettings,
     resume: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let cfg = NetConfig::parse(config)
         .with_context(|| format!("--config {config}: use small or paper"))?;
-    let settings = TrainSettings {
-        epochs,
-        teacher_epochs,
-        batch,
-        ..Default::default()
-    };
     let all: Vec<usize> = (0..manifest.subjects.len()).collect();
     let bundle: ModelBundle =
-        with_progress(|p| train_bundle(data, &manifest, &all, &cfg, &settings, out, resume, p))?;
+        with_progress(|p| train_bundle(data, &manifest, &all, &cfg, settings, out, resume, p))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&bundle.card)?);
     } else {
@@ -95,27 +87,19 @@ pub fn evaluate(
     out: &Path,
     folds: usize,
     config: &str,
-    epochs: usize,
-    teacher_epochs: Option<usize>,
-    batch: usize,
+    settings: &TrainSettings,
     json: bool,
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let cfg = NetConfig::parse(config)
         .with_context(|| format!("--config {config}: use small or paper"))?;
-    let settings = TrainSettings {
-        epochs,
-        teacher_epochs,
-        batch,
-        ..Default::default()
-    };
     let report = with_progress(|p| {
         crate::regression::evaluate::cross_validate(
             data,
             &manifest,
             folds,
             &cfg,
-            &settings,
+            settings,
             out,
             p,
             |line| {
