@@ -342,14 +342,8 @@ pub enum Command {
         /// small (CPU) or paper (ResNet-50, for a GPU).
         #[arg(long, default_value = "small")]
         config: String,
-        #[arg(long, default_value_t = 12)]
-        epochs: usize,
-        /// Epochs of the MR teacher (stage 1), when it should train longer than the
-        /// students (default: --epochs).
-        #[arg(long)]
-        teacher_epochs: Option<usize>,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        #[command(flatten)]
+        training: regression::TrainArgs,
         /// Continue from the checkpoints in --out.
         #[arg(long)]
         resume: bool,
@@ -366,14 +360,8 @@ pub enum Command {
         folds: usize,
         #[arg(long, default_value = "small")]
         config: String,
-        #[arg(long, default_value_t = 12)]
-        epochs: usize,
-        /// Epochs of the MR teacher (stage 1), when it should train longer than the
-        /// students (default: --epochs).
-        #[arg(long)]
-        teacher_epochs: Option<usize>,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        #[command(flatten)]
+        training: regression::TrainArgs,
         #[arg(long)]
         json: bool,
     },
@@ -575,46 +563,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             out,
             config,
-            epochs,
-            teacher_epochs,
-            batch,
+            training,
             resume,
             json,
-        }) => regression::train(
-            &data,
-            &out,
-            &config,
-            &crate::regression::train::TrainSettings {
-                epochs,
-                teacher_epochs,
-                batch,
-                ..Default::default()
-            },
-            resume,
-            json,
-        ),
+        }) => regression::train(&data, &out, &config, &training.settings()?, resume, json),
         Some(Command::EvalRegression {
             data,
             out,
             folds,
             config,
-            epochs,
-            teacher_epochs,
-            batch,
+            training,
             json,
-        }) => regression::evaluate(
-            &data,
-            &out,
-            folds,
-            &config,
-            &crate::regression::train::TrainSettings {
-                epochs,
-                teacher_epochs,
-                batch,
-                ..Default::default()
-            },
-            json,
-        ),
+        }) => regression::evaluate(&data, &out, folds, &config, &training.settings()?, json),
         Some(Command::Predict {
             ct,
             model,
