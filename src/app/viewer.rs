@@ -87,6 +87,8 @@ pub struct Layer {
     pub name: String,
     /// The file it was read from (None: computed in the app); sessions store these.
     pub source: Option<PathBuf>,
+    /// Whether the values look like HU (air below -500): CT window presets apply.
+    pub in_hu: bool,
     pub volume: Arc<Volume>,
     pub visible: bool,
     pub opacity: f32,
@@ -104,6 +106,7 @@ impl Layer {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.into(),
             source: None,
+            in_hu: volume.data.iter().any(|v| *v < -500.0),
             volume: Arc::new(volume),
             visible: true,
             opacity: 1.0,
@@ -637,7 +640,7 @@ impl ViewerApp {
                 for mut l in layers {
                     // An added image becomes the CT or the MR when that role is free.
                     let has = |n: &str| self.layers.iter().any(|x| x.name == n);
-                    let looks_ct = l.volume.data.iter().any(|v| *v < -500.0);
+                    let looks_ct = l.in_hu;
                     if !has("CT") && looks_ct {
                         l.name = "CT".into();
                         l.window = (400.0, 1800.0);
@@ -1466,12 +1469,14 @@ impl ViewerApp {
                                 }
                             });
                     });
+                    // HU presets for images in HU; the percentile window for every layer.
+                    let in_hu = layer.in_hu;
                     ui.horizontal(|ui| {
-                        if ui.button("CT bone").clicked() {
+                        if in_hu && ui.button("CT bone").clicked() {
                             layer.window = (400.0, 1800.0);
                             changed = true;
                         }
-                        if ui.button("CT soft").clicked() {
+                        if in_hu && ui.button("CT soft").clicked() {
                             layer.window = (40.0, 400.0);
                             changed = true;
                         }
