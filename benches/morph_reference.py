@@ -26,6 +26,13 @@ def main():
     t = time.perf_counter()
     pore = porespy.filters.local_thickness(bone)
     t_pore = time.perf_counter() - t
+    # porespy's default samples 25 sphere sizes between 1 and the largest radius, so its
+    # thickness values are quantised; with every whole radius it is exact at voxel
+    # resolution, which is what srrd computes.
+    r_max = int(np.ceil(ndimage.distance_transform_edt(bone).max()))
+    t = time.perf_counter()
+    pore_all = porespy.filters.local_thickness(bone, sizes=np.arange(r_max, 0, -1))
+    t_pore_all = time.perf_counter() - t
     t = time.perf_counter()
     lt = localthickness.local_thickness(bone)
     t_lt = time.perf_counter() - t
@@ -33,6 +40,9 @@ def main():
         "path": path,
         "bv_tv": float(bone.mean()),
         "porespy_s": t_pore,
+        "porespy_all_sizes_s": t_pore_all,
+        "porespy_all_sizes_tb_th": float(2 * pore_all[bone].mean()),
+        "porespy_sizes": r_max,
         "localthickness_s": t_lt,
         "porespy_tb_th": float(2 * pore[bone].mean()),
         "localthickness_tb_th": float(2 * lt[bone].mean()),

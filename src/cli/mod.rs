@@ -431,6 +431,9 @@ pub enum Command {
         folds: usize,
         #[arg(long, default_value_t = 4)]
         epochs: usize,
+        /// Epochs of the MR teacher when it should train longer (default: --epochs).
+        #[arg(long)]
+        teacher_epochs: Option<usize>,
         #[arg(long, default_value_t = 32)]
         batch: usize,
     },
@@ -662,8 +665,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             folds,
             epochs,
+            teacher_epochs,
             batch,
-        }) => study::study(&cohort, &out, folds, epochs, batch),
+        }) => study::study(&cohort, &out, folds, epochs, teacher_epochs, batch),
         Some(Command::Convert {
             input,
             output,

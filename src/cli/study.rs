@@ -33,6 +33,7 @@ pub fn study(
     out: &Path,
     folds: usize,
     epochs: usize,
+    teacher_epochs: Option<usize>,
     batch: usize,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
@@ -46,6 +47,7 @@ pub fn study(
     let cfg = NetConfig::small();
     let train = TrainSettings {
         epochs,
+        teacher_epochs,
         batch,
         ..Default::default()
     };
@@ -75,8 +77,11 @@ pub fn study(
         }
     };
     let registration = std::fs::read_to_string(&reg_md).unwrap_or_default();
+    let teacher = teacher_epochs
+        .map(|t| format!(" --teacher-epochs {t}"))
+        .unwrap_or_default();
     let report = format!(
-        "# SRRD on a phantom cohort\n\nCohort: `{c}` ({} knees). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --cohort {c}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Regression (Table 3)\n\n`srrd patches --cohort {c} --out {o}/store`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Not reproduced\n\nSynthesis (SPSNet, Table 2's top half) is not built yet: the refined registration uses mutual information on crMR directly.\n",
+        "# SRRD on a phantom cohort\n\nCohort: `{c}` ({} knees). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --cohort {c}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Regression (Table 3)\n\n`srrd patches --cohort {c} --out {o}/store`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Not in this report\n\nSynthesis (SPSNet, Table 2's top half) needs trained synthesis networks (hours on CPU): `srrd synth-data`, `srrd train-synthesis`, `srrd eval-synthesis` (docs/results.md has the table and the commands). The refined registration here uses mutual information on crMR directly.\n",
         manifest.subjects.len(),
         crate::regression::evaluate::markdown(&reg),
         diag,
