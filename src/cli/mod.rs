@@ -339,7 +339,8 @@ pub enum Command {
         data: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// small (CPU) or paper (ResNet-50, for a GPU).
+        /// small (CPU), small-hr (small with a teacher that sees the MR at full resolution
+        /// first) or paper (ResNet-50, for a GPU).
         #[arg(long, default_value = "small")]
         config: String,
         #[command(flatten)]

@@ -124,7 +124,7 @@ pub fn train(
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let cfg = NetConfig::parse(config)
-        .with_context(|| format!("--config {config}: use small or paper"))?;
+        .with_context(|| format!("--config {config}: use small, small-hr or paper"))?;
     let all: Vec<usize> = (0..manifest.subjects.len()).collect();
     let bundle: ModelBundle =
         with_progress(|p| train_bundle(data, &manifest, &all, &cfg, settings, out, resume, p))?;
@@ -150,7 +150,7 @@ pub fn evaluate(
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let cfg = NetConfig::parse(config)
-        .with_context(|| format!("--config {config}: use small or paper"))?;
+        .with_context(|| format!("--config {config}: use small, small-hr or paper"))?;
     let report = with_progress(|p| {
         crate::regression::evaluate::cross_validate(
             data,

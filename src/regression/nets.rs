@@ -34,6 +34,11 @@ pub struct NetConfig {
     /// detail is thrown away before the network sees it (small configuration only).
     #[serde(default)]
     pub teacher_learned_resize: bool,
+    /// Convolutions (1 x 3 x 3, stride 1) the teacher applies at the MR patch's full
+    /// resolution before the learned resize, so it can see trabecular detail finer than
+    /// the strided step keeps ("small-hr": 2; "small": 0, as its demo weights).
+    #[serde(default)]
+    pub teacher_full_res_convs: usize,
 }
 
 impl NetConfig {
@@ -47,6 +52,7 @@ impl NetConfig {
             blocks: [3, 4, 6, 3],
             bottleneck: true,
             teacher_learned_resize: false,
+            teacher_full_res_convs: 0,
         }
     }
 
@@ -63,6 +69,17 @@ impl NetConfig {
             blocks: [1, 1, 1, 1],
             bottleneck: false,
             teacher_learned_resize: true,
+            teacher_full_res_convs: 0,
+        }
+    }
+
+    /// The small configuration with a teacher that first looks at the MR patch at full
+    /// resolution (two stride-1 convolutions before the learned resize).
+    pub fn small_hr() -> Self {
+        NetConfig {
+            name: "small-hr".into(),
+            teacher_full_res_convs: 2,
+            ..Self::small()
         }
     }
 
@@ -71,6 +88,7 @@ impl NetConfig {
         match name {
             "paper" => Some(Self::paper()),
             "small" => Some(Self::small()),
+            "small-hr" => Some(Self::small_hr()),
             _ => None,
         }
     }
@@ -282,9 +300,36 @@ pub fn teacher(p: &nn::Path, cfg: &NetConfig) -> Regressor {
     } else {
         ([3, 3, 3], [1, 1, 1], [1, 1, 1])
     };
+    // Optional full-resolution convolutions first (learned resize only).
+    let full_res: Vec<(nn::Conv<[i64; 3]>, nn::BatchNorm)> = if cfg.teacher_learned_resize {
+        (0..cfg.teacher_full_res_convs)
+            .map(|n| {
+                let conv = nn::conv(
+                    p / format!("hr_conv{n}"),
+                    if n == 0 { 2 } else { c },
+                    c,
+                    [1, 3, 3],
+                    nn::ConvConfigND {
+                        stride: [1, 1, 1],
+                        padding: [0, 1, 1],
+                        dilation: [1, 1, 1],
+                        groups: 1,
+                        bias: false,
+                        ws_init: nn::init::DEFAULT_KAIMING_UNIFORM,
+                        bs_init: nn::Init::Const(0.0),
+                        padding_mode: nn::PaddingMode::Zeros,
+                    },
+                );
+                (conv, bn(p / format!("hr_bn{n}"), c))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let stem_in = if full_res.is_empty() { 2 } else { c };
     let stem = nn::conv(
         p / "pre_conv",
-        2,
+        stem_in,
         c,
         kernel,
         nn::ConvConfigND {
@@ -301,6 +346,10 @@ pub fn teacher(p: &nn::Path, cfg: &NetConfig) -> Regressor {
     let stem_bn = bn(p / "pre_bn", c);
     let pre: Vec<Box<dyn ModuleT>> = vec![
         Box::new(nn::func_t(move |x, train| {
+            let mut x = x.shallow_clone();
+            for (conv, norm) in &full_res {
+                x = x.apply(conv).apply_t(norm, train).relu();
+            }
             x.apply(&stem).apply_t(&stem_bn, train).relu()
         })),
         Box::new(basic_block(p / "pre_res1", c, c, 1)),
@@ -380,6 +429,36 @@ mod tests {
         }
         assert_eq!(ot.features[0].size(), [3, 16, 8, 8, 8]);
         assert_eq!(ot.features[3].size(), [3, 128, 1, 1, 1]);
+    }
+
+    #[test]
+    fn small_hr_teacher_sees_full_resolution_first() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = NetConfig::parse("small-hr").expect("config");
+        assert_eq!(cfg.teacher_full_res_convs, 2);
+        let t = teacher(&(vs.root() / "teacher"), &cfg);
+        let mr = Tensor::randn([2, 2, 16, 48, 48], (Kind::Float, Device::Cpu));
+        let o = t.forward_t(&mr, false);
+        assert_eq!(o.params.size(), [2, 4]);
+        assert_eq!(
+            o.features[0].size(),
+            [2, 16, 8, 8, 8],
+            "same backbone as small"
+        );
+        // Two full-resolution convolutions (2 -> 8 and 8 -> 8 channels, 1x3x3) before the
+        // strided one, which now takes 8 channels in.
+        let vars = vs.variables();
+        assert_eq!(vars["teacher.hr_conv0.weight"].size(), [8, 2, 1, 3, 3]);
+        assert_eq!(vars["teacher.hr_conv1.weight"].size(), [8, 8, 1, 3, 3]);
+        assert_eq!(vars["teacher.pre_conv.weight"].size(), [8, 8, 1, 3, 3]);
+        // The plain small configuration is unchanged (its demo weights still load).
+        let vs0 = nn::VarStore::new(Device::Cpu);
+        let _ = teacher(&(vs0.root() / "teacher"), &NetConfig::small());
+        assert_eq!(
+            vs0.variables()["teacher.pre_conv.weight"].size(),
+            [8, 2, 1, 3, 3]
+        );
+        assert!(!vs0.variables().keys().any(|k| k.contains("hr_conv")));
     }
 
     #[test]
