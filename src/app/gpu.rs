@@ -13,6 +13,7 @@ use eframe::egui_wgpu::{self, RenderState, wgpu};
 use nalgebra::Vector3;
 
 use super::slice::{Plane, SliceImage};
+use super::viewer::Colormap;
 use crate::volume::Volume;
 
 /// Layers composed in one pass (the shader's texture bindings).
@@ -20,13 +21,14 @@ pub const MAX_LAYERS: usize = 8;
 
 const SHADER: &str = include_str!("../../shaders/slice.wgsl");
 
-/// How a drawn layer's values become colours (the shader's colour map codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GpuColormap {
-    Grey = 0,
-    Hot = 1,
-    Viridis = 2,
-    Jet = 3,
+/// The shader's code of a colour map (`colour()` in slice.wgsl).
+fn shader_code(c: Colormap) -> f32 {
+    match c {
+        Colormap::Grey => 0.0,
+        Colormap::Hot => 1.0,
+        Colormap::Viridis => 2.0,
+        Colormap::Jet => 3.0,
+    }
 }
 
 /// One layer as a view draws it.
@@ -39,7 +41,7 @@ pub struct DrawLayer {
     pub window: (f32, f32),
     /// Weight over the layers below (1 for the bottom one).
     pub opacity: f32,
-    pub colormap: GpuColormap,
+    pub colormap: Colormap,
 }
 
 /// How the layers of a view are composed (the shader's mode codes).
@@ -161,7 +163,7 @@ impl SliceDraw {
                 du: v4(du),
                 dv: v4(dv),
                 size: [n[0] as f32, n[1] as f32, n[2] as f32, 0.0],
-                style: [c - w / 2.0, w, l.opacity, l.colormap as u32 as f32],
+                style: [c - w / 2.0, w, l.opacity, shader_code(l.colormap)],
             };
         }
         ViewParams {

@@ -11,7 +11,7 @@ use eframe::egui::{
 use nalgebra::Point3;
 
 use super::fusion::{FusionMode, fuse, normalize};
-use super::gpu::{DrawLayer, DrawMode, GpuColormap, GpuInfo, MAX_LAYERS, SliceCallback, SliceDraw};
+use super::gpu::{DrawLayer, DrawMode, GpuInfo, MAX_LAYERS, SliceCallback, SliceDraw};
 use super::landmarks::LandmarkEditor;
 use super::slice::{Plane, SliceImage, sample_on_slice, slice_grid};
 use crate::io::landmarks::Landmark;
@@ -39,16 +39,6 @@ impl Colormap {
         Colormap::Jet,
         Colormap::Viridis,
     ];
-
-    /// The shader's colour map.
-    pub fn gpu(self) -> GpuColormap {
-        match self {
-            Colormap::Grey => GpuColormap::Grey,
-            Colormap::Hot => GpuColormap::Hot,
-            Colormap::Jet => GpuColormap::Jet,
-            Colormap::Viridis => GpuColormap::Viridis,
-        }
-    }
 }
 
 /// Jet colour at `t` in [0, 1] (each channel a clamped tent).
@@ -373,7 +363,7 @@ impl ViewerApp {
                 volume: l.volume.clone(),
                 window: l.window,
                 opacity,
-                colormap: l.colormap.gpu(),
+                colormap: l.colormap,
             }
         };
         let (a, b) = self.pair;

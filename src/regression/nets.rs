@@ -290,6 +290,20 @@ impl Regressor {
     }
 }
 
+/// A 3D convolution without bias (batch norm follows), Kaiming-uniform weights.
+fn conv_no_bias(stride: [i64; 3], padding: [i64; 3]) -> nn::ConvConfigND<[i64; 3]> {
+    nn::ConvConfigND {
+        stride,
+        padding,
+        dilation: [1, 1, 1],
+        groups: 1,
+        bias: false,
+        ws_init: nn::init::DEFAULT_KAIMING_UNIFORM,
+        bs_init: nn::Init::Const(0.0),
+        padding_mode: nn::PaddingMode::Zeros,
+    }
+}
+
 /// The teacher: the MR patch brought to `cube`^3 (interpolated, or by a learned strided
 /// convolution in the small configuration), a conv and two residual blocks at that size,
 /// then the backbone and head.
@@ -309,16 +323,7 @@ pub fn teacher(p: &nn::Path, cfg: &NetConfig) -> Regressor {
                     if n == 0 { 2 } else { c },
                     c,
                     [1, 3, 3],
-                    nn::ConvConfigND {
-                        stride: [1, 1, 1],
-                        padding: [0, 1, 1],
-                        dilation: [1, 1, 1],
-                        groups: 1,
-                        bias: false,
-                        ws_init: nn::init::DEFAULT_KAIMING_UNIFORM,
-                        bs_init: nn::Init::Const(0.0),
-                        padding_mode: nn::PaddingMode::Zeros,
-                    },
+                    conv_no_bias([1, 1, 1], [0, 1, 1]),
                 );
                 (conv, bn(p / format!("hr_bn{n}"), c))
             })
@@ -332,16 +337,7 @@ pub fn teacher(p: &nn::Path, cfg: &NetConfig) -> Regressor {
         stem_in,
         c,
         kernel,
-        nn::ConvConfigND {
-            stride,
-            padding,
-            dilation: [1, 1, 1],
-            groups: 1,
-            bias: false,
-            ws_init: nn::init::DEFAULT_KAIMING_UNIFORM,
-            bs_init: nn::Init::Const(0.0),
-            padding_mode: nn::PaddingMode::Zeros,
-        },
+        conv_no_bias(stride, padding),
     );
     let stem_bn = bn(p / "pre_bn", c);
     let pre: Vec<Box<dyn ModuleT>> = vec![
