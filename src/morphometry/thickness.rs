@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::edt::squared_edt;
+use super::edt::squared_edt_to;
 
 /// Local thickness (mm) of every voxel of `foreground` (0 elsewhere). Voxels where
 /// `background` is true bound the structure; voxels that are neither (outside a mask, or
@@ -31,42 +31,41 @@ pub fn local_thickness(
     spacing_mm: [f64; 3],
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
-    let n = ni * nj * nk;
-    let radius = ball_radii(foreground, background, size, spacing_mm)?;
-    // Ridge: balls whose voxel set is not contained in a neighbour's (see `Containment`),
-    // gathered per slice for painting.
-    let r_max = radius.iter().cloned().fold(0.0, f64::max);
-    let table = Containment::new(r_max, spacing_mm);
     let plane = ni * nj;
-    let by_slice: Vec<Vec<(usize, usize, f64)>> = (0..nk)
+    let d2: Vec<f32> = squared_edt_to(|n| background[n], size, spacing_mm);
+    let r_max = max_distance(&d2, foreground)?;
+    let table = Containment::new(r_max, spacing_mm);
+    let level = ball_levels(&d2, foreground, size, &table);
+    // The ridge: balls whose voxel set is not contained in a neighbour's (see
+    // `Containment`), gathered per slice for painting.
+    let by_slice: Vec<Vec<(usize, usize, f32, f64)>> = (0..nk)
         .into_par_iter()
         .map(|k| {
-            let mut balls = Vec::new();
+            let mut ridge = Vec::new();
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
-                    if foreground[c] && !table.is_contained(c, [i, j, k], size, &radius, foreground)
-                    {
-                        balls.push((i, j, radius[c]));
+                    if foreground[c] && !table.is_contained(c, [i, j, k], size, &level) {
+                        let shape = ball_shape(|m| d2[m], c, [i, j, k], size);
+                        let r = table.radius(d2[c], shape);
+                        ridge.push((i, j, (2.0 * r) as f32, table.paint_r2(level[c], r)));
                     }
                 }
             }
-            balls
+            ridge
         })
         .collect();
-    let mut out: Vec<f32> = (0..n)
-        .into_par_iter()
-        .map(|c| {
-            if foreground[c] {
-                (2.0 * radius[c]) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let reach_k = (r_max / spacing_mm[2]).ceil() as usize + 1;
+    // Every foreground voxel is covered by a ridge ball at least as large as its own, so
+    // the map starts at 0. The squared distances are no longer needed: their buffer
+    // becomes the map.
+    drop(level);
+    let mut out = d2;
+    out.par_iter_mut().for_each(|o| *o = 0.0);
+    let r_paint = by_slice.iter().flatten().map(|b| b.3).fold(0.0, f64::max);
+    let reach_k = (r_paint.sqrt() / spacing_mm[2]).ceil() as usize + 1;
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
-    // the one or two chunks it reaches and painted there, clipped to the chunk.
+    // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
+    // cross cut voxels (outside the structure but not background); those are cleared after.
     let chunk_k = nk.div_ceil(4 * rayon::current_num_threads()).max(1);
     let [si, sj, sk] = spacing_mm;
     out.par_chunks_mut(chunk_k * plane)
@@ -76,18 +75,15 @@ pub fn local_thickness(
             let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
             let lo = k0.saturating_sub(reach_k);
             let hi = (k1 + reach_k).min(nk);
-            for (kc, balls) in by_slice.iter().enumerate().take(hi).skip(lo) {
-                for &(ic, jc, r) in balls {
-                    let r2 = coverage_r2(r);
+            for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
+                for &(ic, jc, value, r2) in ridge {
                     let span_k = strict_span(r2, sk);
                     let z0 = kc.saturating_sub(span_k).max(k0);
                     let z1 = (kc + span_k + 1).min(k1);
-                    let value = (2.0 * r) as f32;
                     for k in z0..z1 {
                         let dz = (k as f64 - kc as f64) * sk;
                         let rr = r2 - dz * dz;
                         let slab = &mut slabs[(k - k0) * plane..(k - k0 + 1) * plane];
-                        let fg_slab = &foreground[k * plane..(k + 1) * plane];
                         // Rows outward from the centre: the i-span only shrinks, so it is
                         // found by stepping down, without a square root per row.
                         let span_j = strict_span(rr, sj);
@@ -100,103 +96,119 @@ pub fn local_thickness(
                             }
                             let i0 = ic.saturating_sub(span_i);
                             let i1 = (ic + span_i).min(ni - 1);
-                            let rows = [
-                                jc.checked_sub(dj),
-                                if dj > 0 && jc + dj < nj {
-                                    Some(jc + dj)
-                                } else {
-                                    None
-                                },
-                            ];
-                            for j in rows.into_iter().flatten() {
-                                let row = &mut slab[j * ni + i0..=j * ni + i1];
-                                let fg_row = &fg_slab[j * ni + i0..=j * ni + i1];
-                                for (t, f) in row.iter_mut().zip(fg_row) {
-                                    if *f && *t < value {
-                                        *t = value;
-                                    }
-                                }
+                            if dj <= jc {
+                                raise(&mut slab[(jc - dj) * ni + i0..=(jc - dj) * ni + i1], value);
+                            }
+                            if dj > 0 && jc + dj < nj {
+                                raise(&mut slab[(jc + dj) * ni + i0..=(jc + dj) * ni + i1], value);
                             }
                         }
                     }
                 }
             }
         });
+    let has_cuts = foreground
+        .par_iter()
+        .zip(background.par_iter())
+        .any(|(f, b)| !f && !b);
+    if has_cuts {
+        out.par_iter_mut()
+            .zip(foreground.par_iter())
+            .for_each(|(o, f)| {
+                if !f {
+                    *o = 0.0;
+                }
+            });
+    }
     Some(out)
 }
 
-/// The radius (mm) of the ball centred on each foreground voxel (0 elsewhere), by the
-/// convention in the module comment; None when nothing bounds the structure.
-fn ball_radii(
-    foreground: &[bool],
-    background: &[bool],
-    size: [usize; 3],
-    spacing_mm: [f64; 3],
-) -> Option<Vec<f64>> {
-    let [ni, nj, nk] = size;
-    let n = ni * nj * nk;
-    // EDT of "not background": distance to the nearest background voxel.
-    let not_bg: Vec<bool> = background.par_iter().map(|b| !b).collect();
-    let d: Vec<f64> = squared_edt(&not_bg, size, spacing_mm)
-        .into_par_iter()
-        .map(f64::sqrt)
-        .collect();
-    if foreground
-        .iter()
-        .zip(d.iter())
-        .any(|(f, v)| *f && v.is_infinite())
-    {
-        return None;
+/// `t = max(t, value)` along a row (vectorised by the compiler).
+#[inline]
+fn raise(row: &mut [f32], value: f32) {
+    for t in row {
+        *t = t.max(value);
     }
-    // Ball radius per foreground voxel: d, less half a voxel along the steepest descent
-    // of d unless the opposite neighbour is as deep (the middle of an even section).
+}
+
+/// The largest distance (mm) of a foreground voxel, which bounds its ball's radius; None
+/// when some foreground voxel has no background at all to be bounded by.
+fn max_distance(d2: &[f32], foreground: &[bool]) -> Option<f64> {
+    let m = d2
+        .par_iter()
+        .zip(foreground.par_iter())
+        .map(|(v, f)| if *f { *v } else { 0.0 })
+        .reduce(|| 0.0, f32::max);
+    m.is_finite().then(|| f64::from(m).sqrt())
+}
+
+/// Each foreground voxel's ball level in the containment table (how many distinct offset
+/// norms its ball covers; 0 outside the structure).
+fn ball_levels(d2: &[f32], foreground: &[bool], size: [usize; 3], table: &Containment) -> Vec<u16> {
+    let [ni, nj, _] = size;
     let plane = ni * nj;
-    let strides = [1, ni, plane];
-    let dims = [ni, nj, nk];
-    let mut radius = vec![0f64; n];
-    radius
+    let mut level = vec![0u16; d2.len()];
+    level
         .par_chunks_mut(plane)
         .enumerate()
-        .for_each(|(k, slab)| {
+        .for_each(|(k, level)| {
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
-                    if !foreground[c] {
-                        continue;
+                    if foreground[c] {
+                        let shape = ball_shape(|m| d2[m], c, [i, j, k], size);
+                        level[j * ni + i] = table.ball_level(d2[c], shape);
                     }
-                    let coords = [i, j, k];
-                    let mut best: Option<(f64, usize, bool)> = None; // (d, axis, downward)
-                    for axis in 0..3 {
-                        let (x, s) = (coords[axis], strides[axis]);
-                        if x > 0 && best.is_none_or(|(bd, _, _)| d[c - s] < bd) {
-                            best = Some((d[c - s], axis, true));
-                        }
-                        if x + 1 < dims[axis] && best.is_none_or(|(bd, _, _)| d[c + s] < bd) {
-                            best = Some((d[c + s], axis, false));
-                        }
-                    }
-                    let dc = d[c];
-                    slab[j * ni + i] = match best {
-                        None => dc,
-                        Some((_, axis, downward)) => {
-                            let (x, s) = (coords[axis], strides[axis]);
-                            let opposite = if downward {
-                                (x + 1 < dims[axis]).then(|| c + s)
-                            } else {
-                                (x > 0).then(|| c - s)
-                            };
-                            let plateau = opposite.is_some_and(|o| d[o] >= dc - 1e-9);
-                            if plateau {
-                                dc
-                            } else {
-                                dc - spacing_mm[axis] / 2.0
-                            }
-                        }
-                    };
                 }
             }
         });
-    Some(radius)
+    level
+}
+
+/// How a ball's radius follows from the distance d of its centre: d itself (a middle
+/// voxel of an even section: the opposite neighbour is as deep), or d less half a voxel
+/// along the axis of steepest descent. As an index: 0, or 1 + axis.
+fn ball_shape<T: PartialOrd + Copy>(
+    dist2: impl Fn(usize) -> T,
+    c: usize,
+    at: [usize; 3],
+    size: [usize; 3],
+) -> usize {
+    let [ni, nj, _] = size;
+    let strides = [1, ni, ni * nj];
+    let mut best: Option<(T, usize, bool)> = None; // (d2, axis, downward)
+    for axis in 0..3 {
+        let (x, s) = (at[axis], strides[axis]);
+        if x > 0 && best.is_none_or(|(bd, _, _)| dist2(c - s) < bd) {
+            best = Some((dist2(c - s), axis, true));
+        }
+        if x + 1 < size[axis] && best.is_none_or(|(bd, _, _)| dist2(c + s) < bd) {
+            best = Some((dist2(c + s), axis, false));
+        }
+    }
+    let Some((_, axis, downward)) = best else {
+        return 0; // a single voxel grid
+    };
+    let (x, s) = (at[axis], strides[axis]);
+    let opposite = if downward {
+        (x + 1 < size[axis]).then(|| c + s)
+    } else {
+        (x > 0).then(|| c - s)
+    };
+    if opposite.is_some_and(|o| dist2(o) >= dist2(c)) {
+        0
+    } else {
+        1 + axis
+    }
+}
+
+/// The radius (mm) of a ball of `shape` (see `ball_shape`) whose centre is `d2_mm2` deep.
+fn ball_radius(d2_mm2: f64, shape: usize, spacing_mm: [f64; 3]) -> f64 {
+    let d = d2_mm2.sqrt();
+    match shape {
+        0 => d,
+        s => d - spacing_mm[s - 1] / 2.0,
+    }
 }
 
 /// The squared radius (mm^2) within which a ball covers voxel centres. Strictly inside,
@@ -241,17 +253,31 @@ const NEIGHBOURS: [(i64, i64, i64); 26] = {
 
 /// Exact containment of discrete balls. The voxels a ball of radius r covers are the
 /// offsets o with |o|^2 < r^2 (mm); as r grows that set grows through "levels", one per
-/// distinct |o|^2. For each level and neighbour offset e, `reach` is the largest
-/// |o - e|^2 over the level's offsets: a ball at c + e whose r^2 exceeds it covers every
-/// voxel the ball at c covers. This is what makes the ridge small (the continuous test
-/// |e| + r_c <= r_m almost never holds on a discrete distance map).
+/// distinct |o|^2, and a ball's level is how many distinct norms it covers. A ball at
+/// c + e covers every voxel that a ball of level l at c covers when it covers the
+/// farthest of them, |o - e|^2 maximal over the level's offsets: when its own level
+/// exceeds that norm's index, `need[e][l]`. This is what makes the ridge small (the
+/// continuous test |e| + r_c <= r_m almost never holds on a discrete distance map), and
+/// it is a comparison of small integers per neighbour.
 struct Containment {
     /// Distinct squared norms, ascending: every offset with |o|^2 < `limit`.
     norms: Vec<f64>,
     limit: f64,
-    /// `reach[e][l]`: max |o - e|^2 over offsets with |o|^2 <= norms[l].
-    reach: Vec<Vec<f64>>,
+    /// `level_of[n * 4 + shape]`: the level of a ball of `shape` centred `norms[n]` deep.
+    level_of: Vec<u16>,
+    spacing_mm: [f64; 3],
+    /// `first[b]`: how many norms are below `b * bucket_mm2`, to start the level search.
+    first: Vec<u32>,
+    bucket_mm2: f64,
+    /// `need[l * 26 + e]`: the smallest level of a ball at neighbour `e` that contains a
+    /// ball of level l (`NEVER` when none in the table does). Such a ball is also larger.
+    need: Vec<u16>,
 }
+
+/// The level of a ball beyond the table: kept on the ridge, never tested.
+const BEYOND: u16 = u16::MAX - 1;
+/// A containment that no ball in the table achieves.
+const NEVER: u16 = u16::MAX;
 
 impl Containment {
     fn new(r_max: f64, spacing_mm: [f64; 3]) -> Self {
@@ -298,55 +324,129 @@ impl Containment {
                 }
             }
         }
-        Containment {
+        assert!(norms.len() < BEYOND as usize, "containment table too large");
+        // A ball covers |o - e|^2 = reach when reach < its r^2, i.e. when its level
+        // counts reach's norm (the same sum, so found exactly): level >= index + 1.
+        let mut need = vec![NEVER; (norms.len() + 1) * NEIGHBOURS.len()];
+        for (e, levels) in reach.iter().enumerate() {
+            for (l, farthest) in levels.iter().enumerate() {
+                let index = norms.partition_point(|n| n < farthest);
+                if norms.get(index) == Some(farthest) {
+                    need[(l + 1) * NEIGHBOURS.len() + e] = (index + 1) as u16;
+                }
+            }
+        }
+        let buckets = 4 * norms.len() + 1;
+        let bucket_mm2 = limit.max(1e-12) / buckets as f64;
+        let first = (0..=buckets)
+            .map(|b| norms.partition_point(|n| *n < b as f64 * bucket_mm2) as u32)
+            .collect();
+        let mut table = Containment {
             norms,
             limit,
-            reach,
+            level_of: Vec::new(),
+            spacing_mm,
+            first,
+            bucket_mm2,
+            need,
+        };
+        table.level_of = (0..table.norms.len() * 4)
+            .map(|x| {
+                let r = ball_radius(table.norms[x / 4], x % 4, spacing_mm);
+                table.level(coverage_r2(r))
+            })
+            .collect();
+        table
+    }
+
+    /// The level of a ball of squared coverage radius `r2`: how many distinct norms are
+    /// below it, or `BEYOND` when the ball reaches beyond the table.
+    fn level(&self, r2: f64) -> u16 {
+        if r2 > self.limit {
+            BEYOND
+        } else {
+            let b = ((r2 / self.bucket_mm2) as usize).min(self.first.len() - 1);
+            let mut level = self.first[b] as usize;
+            while level < self.norms.len() && self.norms[level] < r2 {
+                level += 1;
+            }
+            level as u16
         }
     }
 
-    /// The level of a ball of squared radius `r2` (the last distinct norm below it), or
-    /// None when the ball reaches beyond the table.
-    fn level(&self, r2: f64) -> Option<usize> {
-        (r2 <= self.limit).then(|| self.norms.partition_point(|n| *n < r2).saturating_sub(1))
+    /// The norm a single-precision squared distance stands for (the distance map is made
+    /// of norms, summed in single precision), or None beyond the table.
+    fn snap(&self, d2: f32) -> Option<usize> {
+        let x = f64::from(d2);
+        if !(x <= self.limit * (1.0 + 1e-6)) {
+            return None;
+        }
+        let b = ((x / self.bucket_mm2) as usize).min(self.first.len() - 1);
+        let mut n = self.first[b] as usize;
+        while n < self.norms.len() && self.norms[n] < x {
+            n += 1;
+        }
+        let below = n.checked_sub(1);
+        let nearest = match (below, n < self.norms.len()) {
+            (Some(lo), true) if x - self.norms[lo] < self.norms[n] - x => lo,
+            (_, true) => n,
+            (Some(lo), false) => lo,
+            (None, false) => return None,
+        };
+        ((self.norms[nearest] - x).abs() <= 1e-5 * x.max(1e-12)).then_some(nearest)
     }
 
-    /// Whether the ball at voxel `c` (grid position `at`) covers only voxels that a
-    /// neighbour's ball, at least as large, covers too.
-    fn is_contained(
-        &self,
-        c: usize,
-        at: [usize; 3],
-        size: [usize; 3],
-        radius: &[f64],
-        foreground: &[bool],
-    ) -> bool {
-        let r = radius[c];
-        let Some(level) = self.level(coverage_r2(r)) else {
-            return false; // beyond the table: kept
-        };
+    /// The level of the ball of `shape` centred `d2` deep (`BEYOND` outside the table).
+    fn ball_level(&self, d2: f32, shape: usize) -> u16 {
+        self.snap(d2)
+            .map_or(BEYOND, |n| self.level_of[n * 4 + shape])
+    }
+
+    /// The radius (mm) of the ball of `shape` centred `d2` deep, from the exact norm.
+    fn radius(&self, d2: f32, shape: usize) -> f64 {
+        let exact = self.snap(d2).map_or(f64::from(d2), |n| self.norms[n]);
+        ball_radius(exact, shape, self.spacing_mm)
+    }
+
+    /// The squared radius (mm^2) to paint a ball of `level` and radius `r` with: between
+    /// its last covered norm and the next, so painting covers exactly the level's voxels.
+    fn paint_r2(&self, level: u16, r: f64) -> f64 {
+        match level {
+            0 => 0.0,
+            BEYOND => coverage_r2(r),
+            l => {
+                let last = self.norms[l as usize - 1];
+                let next = self.norms.get(l as usize).copied().unwrap_or(self.limit);
+                0.5 * (last + next)
+            }
+        }
+    }
+
+    /// Whether the ball at voxel `c` (grid position `at`) covers only voxels that one
+    /// neighbour's ball covers too (that ball is then larger: see `need`).
+    fn is_contained(&self, c: usize, at: [usize; 3], size: [usize; 3], level: &[u16]) -> bool {
+        let lc = level[c];
+        if lc == BEYOND {
+            return false;
+        }
+        let need = &self.need[lc as usize * NEIGHBOURS.len()..][..NEIGHBOURS.len()];
         let [i, j, k] = at;
         let [ni, nj, nk] = size;
         let interior = i > 0 && j > 0 && k > 0 && i + 1 < ni && j + 1 < nj && k + 1 < nk;
-        for (e, &(di, dj, dk)) in NEIGHBOURS.iter().enumerate() {
-            let (x, y, z) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-            if !interior
-                && (x < 0 || y < 0 || z < 0 || x >= ni as i64 || y >= nj as i64 || z >= nk as i64)
-            {
-                continue;
-            }
-            let m = (z as usize * nj + y as usize) * ni + x as usize;
-            let rm = radius[m];
-            if foreground[m] && rm >= r && self.reach(e, level) < coverage_r2(rm) - 1e-9 {
-                return true;
-            }
+        if interior {
+            let (ni, plane) = (ni as isize, (ni * nj) as isize);
+            return NEIGHBOURS.iter().zip(need).any(|(&(di, dj, dk), &need)| {
+                let m = c as isize + di as isize + dj as isize * ni + dk as isize * plane;
+                level[m as usize] >= need
+            });
         }
-        false
-    }
-
-    /// Largest squared distance from neighbour `e` to a voxel of a ball at `level`.
-    fn reach(&self, e: usize, level: usize) -> f64 {
-        self.reach[e][level]
+        NEIGHBOURS.iter().zip(need).any(|(&(di, dj, dk), &need)| {
+            let (x, y, z) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+            let inside =
+                x >= 0 && y >= 0 && z >= 0 && x < ni as i64 && y < nj as i64 && z < nk as i64;
+            // Level 0 is "not a ball" (outside the structure) and never contains.
+            inside && level[(z as usize * nj + y as usize) * ni + x as usize] >= need
+        })
     }
 }
 
@@ -357,14 +457,30 @@ mod tests {
     /// Every ball of every foreground voxel painted, no ridge: the definition itself.
     fn brute(fg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
         let [ni, nj, nk] = size;
-        let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
-        let radius = ball_radii(fg, &bg, size, sp).expect("bounded");
+        // Squared distances to the nearest background voxel, in double precision.
+        let at = |n: usize| [n % ni, (n / ni) % nj, n / (ni * nj)];
+        let background: Vec<[usize; 3]> = (0..fg.len()).filter(|&n| !fg[n]).map(at).collect();
+        let exact: Vec<f64> = (0..fg.len())
+            .map(|n| {
+                let p = at(n);
+                background
+                    .iter()
+                    .map(|b| {
+                        (0..3)
+                            .map(|a| ((p[a] as f64 - b[a] as f64) * sp[a]).powi(2))
+                            .sum()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
         let mut out = vec![0f32; fg.len()];
-        for (c, &rc) in radius.iter().enumerate() {
+        for c in 0..fg.len() {
             if !fg[c] {
                 continue;
             }
             let (ci, cj, ck) = (c % ni, (c / ni) % nj, c / (ni * nj));
+            let shape = ball_shape(|m| exact[m], c, [ci, cj, ck], size);
+            let rc = ball_radius(exact[c], shape, sp);
             for (n, o) in out.iter_mut().enumerate() {
                 let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
                 let q = ((i as f64 - ci as f64) * sp[0]).powi(2)
@@ -415,8 +531,12 @@ mod tests {
             let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
             let fast = local_thickness(&fg, &bg, size, sp).expect("bounded");
             let slow = brute(&fg, size, sp);
-            for (a, b) in fast.iter().zip(&slow) {
-                assert!((a - b).abs() < 1e-5, "{a} vs {b} at spacing {sp:?}");
+            for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{a} vs {b} at spacing {sp:?} n={n} fg={}",
+                    fg[n]
+                );
             }
         }
     }
