@@ -80,30 +80,10 @@ pub fn squared_edt_to<T: Sample>(
 ) -> Vec<T> {
     let [ni, nj, nk] = size;
     let n = ni * nj * nk;
-    let mut d = vec![T::ZERO; n];
     if n == 0 {
-        return d;
+        return Vec::new();
     }
-    // Along i: steps to the nearest background voxel of the row, by two scans.
-    let wi = T::from_f64(spacing_mm[0] * spacing_mm[0]);
-    d.par_chunks_mut(ni).enumerate().for_each(|(r, row)| {
-        let base = r * ni;
-        let mut last: Option<usize> = None;
-        for (x, v) in row.iter_mut().enumerate() {
-            if is_background(base + x) {
-                last = Some(x);
-            }
-            *v = last.map_or(T::INFINITY, |l| T::from_f64((x - l) as f64));
-        }
-        let mut next: Option<usize> = None;
-        for x in (0..ni).rev() {
-            if row[x] == T::ZERO {
-                next = Some(x);
-            }
-            let steps = next.map_or(row[x], |l| row[x].min(T::from_f64((l - x) as f64)));
-            row[x] = steps * steps * wi;
-        }
-    });
+    let mut d: Vec<T> = squared_edt_row_pass(&is_background, size, spacing_mm);
     // Along j (stride ni, one task per k-slab) and along k (stride ni * nj, one task per
     // j-row): the lines of different tasks are disjoint.
     let plane = ni * nj;
@@ -133,6 +113,151 @@ pub fn squared_edt_to<T: Sample>(
             },
         );
     }
+    d
+}
+
+/// Squared distances (mm^2) to the nearest voxel where `is_background` holds, exact
+/// where they are below `cap_mm2`; elsewhere some value at least `cap_mm2`.
+///
+/// The cap makes the second and third passes a short, fixed window: a sample farther
+/// than sqrt(cap) along the line cannot give a result below the cap, and a result at or
+/// above the cap in one pass only feeds results at or above it in the next. The windows
+/// run along whole rows, which the compiler vectorises: for thin structures (trabecular
+/// bone) this is several times faster than the unbounded transform.
+pub fn squared_edt_capped(
+    is_background: impl Fn(usize) -> bool + Sync,
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    cap_mm2: f32,
+) -> Vec<f32> {
+    let [ni, nj, nk] = size;
+    let mut d: Vec<f32> = squared_edt_row_pass(&is_background, size, spacing_mm);
+    let plane = ni * nj;
+    if plane == 0 || nk == 0 {
+        return d;
+    }
+    // Along j: within each slab, from a copy of it.
+    let window = |step_mm: f64| -> Vec<f32> {
+        let w = step_mm * step_mm;
+        (1..)
+            .map(|q: usize| (w * (q * q) as f64) as f32)
+            .take_while(|cost| *cost < cap_mm2)
+            .collect()
+    };
+    let costs_j = window(spacing_mm[1]);
+    d.par_chunks_mut(plane).for_each_init(
+        || vec![0f32; plane],
+        |copy, slab| {
+            copy.copy_from_slice(slab);
+            band_min(copy, ni, &costs_j, slab);
+        },
+    );
+    // Along k: for each j, the rows (k, j) for all k form a tile; tasks own distinct j.
+    let costs_k = window(spacing_mm[2]);
+    if nk > 1 && !costs_k.is_empty() {
+        let shared = SharedGrid(d.as_mut_ptr());
+        (0..nj).into_par_iter().for_each_init(
+            || (vec![0f32; ni * nk], vec![0f32; ni * nk]),
+            |(tile, out), j| {
+                let shared = &shared;
+                for k in 0..nk {
+                    // SAFETY: row (k, j) lies inside `d` and only task j touches it.
+                    let row =
+                        unsafe { std::slice::from_raw_parts(shared.0.add(k * plane + j * ni), ni) };
+                    tile[k * ni..(k + 1) * ni].copy_from_slice(row);
+                }
+                band_min(tile, ni, &costs_k, out);
+                for k in 0..nk {
+                    // SAFETY: as above; the rows of different j never overlap.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(shared.0.add(k * plane + j * ni), ni)
+                    };
+                    row.copy_from_slice(&out[k * ni..(k + 1) * ni]);
+                }
+            },
+        );
+    }
+    d
+}
+
+/// For rows of `width` samples stacked in `src`, `out[x] = min(src[x], src[x +- q rows] +
+/// costs[q - 1])`, row by row so that each step is a vector operation.
+fn band_min(src: &[f32], width: usize, costs: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { band_min_avx2(src, width, costs, out) };
+    }
+    band_min_portable(src, width, costs, out)
+}
+
+/// `band_min` compiled for AVX2 (8 lanes instead of SSE2's 4).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn band_min_avx2(src: &[f32], width: usize, costs: &[f32], out: &mut [f32]) {
+    band_min_portable(src, width, costs, out)
+}
+
+#[inline(always)]
+fn band_min_portable(src: &[f32], width: usize, costs: &[f32], out: &mut [f32]) {
+    let rows = src.len() / width;
+    for x in 0..rows {
+        let o = &mut out[x * width..(x + 1) * width];
+        o.copy_from_slice(&src[x * width..(x + 1) * width]);
+        for (q, &cost) in costs.iter().enumerate() {
+            let q = q + 1;
+            if q <= x {
+                min_shifted(o, &src[(x - q) * width..(x - q + 1) * width], cost);
+            }
+            if x + q < rows {
+                min_shifted(o, &src[(x + q) * width..(x + q + 1) * width], cost);
+            }
+        }
+    }
+}
+
+/// `o = min(o, s + cost)`, elementwise.
+#[inline(always)]
+fn min_shifted(o: &mut [f32], s: &[f32], cost: f32) {
+    for (o, s) in o.iter_mut().zip(s) {
+        let v = s + cost;
+        if v < *o {
+            *o = v;
+        }
+    }
+}
+
+/// The first pass: squared distances (mm^2) along i, within each row.
+fn squared_edt_row_pass<T: Sample>(
+    is_background: &(impl Fn(usize) -> bool + Sync),
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+) -> Vec<T> {
+    let [ni, nj, nk] = size;
+    let mut d = vec![T::ZERO; ni * nj * nk];
+    if ni == 0 {
+        return d;
+    }
+    // Along i: steps to the nearest background voxel of the row, by two scans.
+    let wi = T::from_f64(spacing_mm[0] * spacing_mm[0]);
+    d.par_chunks_mut(ni).enumerate().for_each(|(r, row)| {
+        let base = r * ni;
+        let mut last: Option<usize> = None;
+        for (x, v) in row.iter_mut().enumerate() {
+            if is_background(base + x) {
+                last = Some(x);
+            }
+            *v = last.map_or(T::INFINITY, |l| T::from_f64((x - l) as f64));
+        }
+        let mut next: Option<usize> = None;
+        for x in (0..ni).rev() {
+            if row[x] == T::ZERO {
+                next = Some(x);
+            }
+            let steps = next.map_or(row[x], |l| row[x].min(T::from_f64((l - x) as f64)));
+            row[x] = steps * steps * wi;
+        }
+    });
     d
 }
 

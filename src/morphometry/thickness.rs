@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::edt::squared_edt_to;
+use super::edt::{squared_edt_capped, squared_edt_to};
 
 /// Local thickness (mm) of every voxel of `foreground` (0 elsewhere). Voxels where
 /// `background` is true bound the structure; voxels that are neither (outside a mask, or
@@ -32,23 +32,30 @@ pub fn local_thickness(
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
     let plane = ni * nj;
-    let d2: Vec<f32> = squared_edt_to(|n| background[n], size, spacing_mm);
+    let d2 = distances(background, foreground, size, spacing_mm);
     let r_max = max_distance(&d2, foreground)?;
     let table = Containment::new(r_max, spacing_mm);
-    let level = ball_levels(&d2, foreground, size, &table);
+    let (level, has_cuts) = ball_levels(&d2, foreground, background, size, &table);
     // The ridge: balls whose voxel set is not contained in a neighbour's (see
     // `Containment`), gathered per slice for painting.
-    let by_slice: Vec<Vec<(usize, usize, f32, f64)>> = (0..nk)
+    let offsets =
+        NEIGHBOURS.map(|(di, dj, dk)| di as isize + (dj * ni as i64 + dk * plane as i64) as isize);
+    let by_slice: Vec<Vec<RidgeBall>> = (0..nk)
         .into_par_iter()
         .map(|k| {
             let mut ridge = Vec::new();
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
-                    if foreground[c] && !table.is_contained(c, [i, j, k], size, &level) {
-                        let shape = ball_shape(|m| d2[m], c, [i, j, k], size);
+                    if foreground[c] && !table.is_contained(c, [i, j, k], size, &level, &offsets) {
+                        let (lc, shape) = (level[c] >> 2, usize::from(level[c] & 3));
                         let r = table.radius(d2[c], shape);
-                        ridge.push((i, j, (2.0 * r) as f32, table.paint_r2(level[c], r)));
+                        ridge.push(RidgeBall {
+                            at: [i as u32, j as u32],
+                            diameter_mm: (2.0 * r) as f32,
+                            level: lc,
+                            r2_mm2: table.paint_r2(lc, r),
+                        });
                     }
                 }
             }
@@ -61,56 +68,17 @@ pub fn local_thickness(
     drop(level);
     let mut out = d2;
     out.par_iter_mut().for_each(|o| *o = 0.0);
-    let r_paint = by_slice.iter().flatten().map(|b| b.3).fold(0.0, f64::max);
-    let reach_k = (r_paint.sqrt() / spacing_mm[2]).ceil() as usize + 1;
+    let stencils = Stencils::new(&by_slice, &table, spacing_mm);
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
     // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
     // cross cut voxels (outside the structure but not background); those are cleared after.
     let chunk_k = nk.div_ceil(4 * rayon::current_num_threads()).max(1);
-    let [si, sj, sk] = spacing_mm;
     out.par_chunks_mut(chunk_k * plane)
         .enumerate()
         .for_each(|(chunk, slabs)| {
             let k0 = chunk * chunk_k;
-            let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
-            let lo = k0.saturating_sub(reach_k);
-            let hi = (k1 + reach_k).min(nk);
-            for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
-                for &(ic, jc, value, r2) in ridge {
-                    let span_k = strict_span(r2, sk);
-                    let z0 = kc.saturating_sub(span_k).max(k0);
-                    let z1 = (kc + span_k + 1).min(k1);
-                    for k in z0..z1 {
-                        let dz = (k as f64 - kc as f64) * sk;
-                        let rr = r2 - dz * dz;
-                        let slab = &mut slabs[(k - k0) * plane..(k - k0 + 1) * plane];
-                        // Rows outward from the centre: the i-span only shrinks, so it is
-                        // found by stepping down, without a square root per row.
-                        let span_j = strict_span(rr, sj);
-                        let mut span_i = strict_span(rr, si);
-                        for dj in 0..=span_j {
-                            let dy = dj as f64 * sj;
-                            let rem = rr - dy * dy;
-                            while span_i > 0 && (span_i as f64 * si).powi(2) >= rem {
-                                span_i -= 1;
-                            }
-                            let i0 = ic.saturating_sub(span_i);
-                            let i1 = (ic + span_i).min(ni - 1);
-                            if dj <= jc {
-                                raise(&mut slab[(jc - dj) * ni + i0..=(jc - dj) * ni + i1], value);
-                            }
-                            if dj > 0 && jc + dj < nj {
-                                raise(&mut slab[(jc + dj) * ni + i0..=(jc + dj) * ni + i1], value);
-                            }
-                        }
-                    }
-                }
-            }
+            paint(slabs, [k0, nk], [ni, nj], &by_slice, &stencils);
         });
-    let has_cuts = foreground
-        .par_iter()
-        .zip(background.par_iter())
-        .any(|(f, b)| !f && !b);
     if has_cuts {
         out.par_iter_mut()
             .zip(foreground.par_iter())
@@ -123,46 +91,184 @@ pub fn local_thickness(
     Some(out)
 }
 
+/// A ball on the ridge: its centre (i, j) in its slice, its diameter, its level in the
+/// containment table and the squared radius (mm^2) it is painted with.
+struct RidgeBall {
+    at: [u32; 2],
+    diameter_mm: f32,
+    level: u16,
+    r2_mm2: f64,
+}
+
+/// The rows of voxels a ball covers, per level: `[dk, dj, half-width in i]` for every
+/// (dk, dj) it reaches, built once for the levels that occur on the ridge, so that
+/// painting is integer work.
+struct Stencils {
+    rows: Vec<Vec<[i32; 3]>>,
+    /// How many slices a ball reaches on either side, at most.
+    reach_k: usize,
+    spacing_mm: [f64; 3],
+}
+
+impl Stencils {
+    fn new(by_slice: &[Vec<RidgeBall>], table: &Containment, spacing_mm: [f64; 3]) -> Self {
+        let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); table.norms.len() + 1];
+        let mut r2_max: f64 = 0.0;
+        for ball in by_slice.iter().flatten() {
+            r2_max = r2_max.max(ball.r2_mm2);
+            let l = ball.level as usize;
+            if l < rows.len() && rows[l].is_empty() {
+                rows[l] = ball_rows(ball.r2_mm2, spacing_mm);
+            }
+        }
+        Stencils {
+            rows,
+            reach_k: strict_span(r2_max, spacing_mm[2]) + 1,
+            spacing_mm,
+        }
+    }
+
+    /// The rows of `ball`: its level's, or (beyond the table) built into `own`.
+    fn rows<'a>(&'a self, ball: &RidgeBall, own: &'a mut Vec<[i32; 3]>) -> &'a [[i32; 3]] {
+        match self.rows.get(ball.level as usize) {
+            Some(rows) if !rows.is_empty() => rows,
+            _ => {
+                *own = ball_rows(ball.r2_mm2, self.spacing_mm);
+                own
+            }
+        }
+    }
+}
+
+/// The rows `[dk, dj, half-width in i]` of voxels whose centres are within squared
+/// radius `r2` (strictly).
+fn ball_rows(r2: f64, spacing_mm: [f64; 3]) -> Vec<[i32; 3]> {
+    let [si, sj, sk] = spacing_mm;
+    let mut rows = Vec::new();
+    let span_k = strict_span(r2, sk) as i32;
+    for dk in -span_k..=span_k {
+        let rr = r2 - (f64::from(dk) * sk).powi(2);
+        let span_j = strict_span(rr, sj) as i32;
+        for dj in -span_j..=span_j {
+            let rem = rr - (f64::from(dj) * sj).powi(2);
+            rows.push([dk, dj, strict_span(rem, si) as i32]);
+        }
+    }
+    rows
+}
+
+/// Paints the ridge balls that reach `slabs` (slices k0.. of a grid of `nk` slices of
+/// `ni` x `nj`), each voxel keeping the largest diameter.
+fn paint(
+    slabs: &mut [f32],
+    [k0, nk]: [usize; 2],
+    [ni, nj]: [usize; 2],
+    by_slice: &[Vec<RidgeBall>],
+    stencils: &Stencils,
+) {
+    let plane = ni * nj;
+    let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
+    let lo = k0.saturating_sub(stencils.reach_k);
+    let hi = (k1 + stencils.reach_k).min(nk);
+    let mut own = Vec::new();
+    for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
+        for ball in ridge {
+            let rows = stencils.rows(ball, &mut own);
+            let [ic, jc] = ball.at.map(|x| x as isize);
+            for &[dk, dj, span] in rows {
+                let k = kc as isize + dk as isize;
+                let j = jc + dj as isize;
+                if k < k0 as isize || k >= k1 as isize || j < 0 || j >= nj as isize {
+                    continue;
+                }
+                let i0 = (ic - span as isize).max(0) as usize;
+                let i1 = ((ic + span as isize) as usize).min(ni - 1);
+                let row = (k as usize - k0) * plane + j as usize * ni;
+                raise(&mut slabs[row + i0..=row + i1], ball.diameter_mm);
+            }
+        }
+    }
+}
+
 /// `t = max(t, value)` along a row (vectorised by the compiler).
-#[inline]
+#[inline(always)]
 fn raise(row: &mut [f32], value: f32) {
     for t in row {
         *t = t.max(value);
     }
 }
 
+/// Squared distances (mm^2) to the nearest background voxel, exact wherever the balls
+/// need them (the structure and its face neighbours). Trabecular structures are thin:
+/// the capped transform (12 voxels) is tried first on near-isotropic grids, and the
+/// unbounded one is used when it falls short.
+fn distances(
+    background: &[bool],
+    foreground: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+) -> Vec<f32> {
+    let finest = spacing_mm.iter().cloned().fold(f64::INFINITY, f64::min);
+    let coarsest = spacing_mm.iter().cloned().fold(0.0, f64::max);
+    if coarsest <= 2.0 * finest {
+        let cap = 12.0 * coarsest;
+        let d2 = squared_edt_capped(|n| background[n], size, spacing_mm, (cap * cap) as f32);
+        // A face neighbour is at most one voxel deeper than the voxel itself.
+        if max_distance(&d2, foreground).is_some_and(|d| d + coarsest < cap * (1.0 - 1e-6)) {
+            return d2;
+        }
+    }
+    squared_edt_to(|n| background[n], size, spacing_mm)
+}
+
 /// The largest distance (mm) of a foreground voxel, which bounds its ball's radius; None
 /// when some foreground voxel has no background at all to be bounded by.
 fn max_distance(d2: &[f32], foreground: &[bool]) -> Option<f64> {
     let m = d2
-        .par_iter()
-        .zip(foreground.par_iter())
-        .map(|(v, f)| if *f { *v } else { 0.0 })
+        .par_chunks(1 << 14)
+        .zip(foreground.par_chunks(1 << 14))
+        .map(|(d, f)| {
+            d.iter()
+                .zip(f)
+                .fold(0f32, |m, (v, f)| if *f && *v > m { *v } else { m })
+        })
         .reduce(|| 0.0, f32::max);
     m.is_finite().then(|| f64::from(m).sqrt())
 }
 
-/// Each foreground voxel's ball level in the containment table (how many distinct offset
-/// norms its ball covers; 0 outside the structure).
-fn ball_levels(d2: &[f32], foreground: &[bool], size: [usize; 3], table: &Containment) -> Vec<u16> {
+/// Each foreground voxel's ball, packed (see `pack`): its level in the containment table
+/// (how many distinct offset norms it covers; 0 outside the structure) and its shape;
+/// and whether there are cut voxels (neither structure nor background).
+fn ball_levels(
+    d2: &[f32],
+    foreground: &[bool],
+    background: &[bool],
+    size: [usize; 3],
+    table: &Containment,
+) -> (Vec<u16>, bool) {
     let [ni, nj, _] = size;
     let plane = ni * nj;
     let mut level = vec![0u16; d2.len()];
-    level
+    let cuts = level
         .par_chunks_mut(plane)
         .enumerate()
-        .for_each(|(k, level)| {
+        .map(|(k, level)| {
+            let mut cuts = false;
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
                     if foreground[c] {
                         let shape = ball_shape(|m| d2[m], c, [i, j, k], size);
-                        level[j * ni + i] = table.ball_level(d2[c], shape);
+                        level[j * ni + i] = pack(table.ball_level(d2[c], shape), shape);
+                    } else {
+                        cuts |= !background[c];
                     }
                 }
             }
-        });
-    level
+            cuts
+        })
+        .reduce(|| false, |a, b| a || b);
+    (level, cuts)
 }
 
 /// How a ball's radius follows from the distance d of its centre: d itself (a middle
@@ -176,29 +282,27 @@ fn ball_shape<T: PartialOrd + Copy>(
 ) -> usize {
     let [ni, nj, _] = size;
     let strides = [1, ni, ni * nj];
-    let mut best: Option<(T, usize, bool)> = None; // (d2, axis, downward)
+    // The six face neighbours, (axis, down) then (axis, up), None beyond the grid.
+    let mut around = [None; 6];
     for axis in 0..3 {
         let (x, s) = (at[axis], strides[axis]);
-        if x > 0 && best.is_none_or(|(bd, _, _)| dist2(c - s) < bd) {
-            best = Some((dist2(c - s), axis, true));
-        }
-        if x + 1 < size[axis] && best.is_none_or(|(bd, _, _)| dist2(c + s) < bd) {
-            best = Some((dist2(c + s), axis, false));
+        around[2 * axis] = (x > 0).then(|| dist2(c - s));
+        around[2 * axis + 1] = (x + 1 < size[axis]).then(|| dist2(c + s));
+    }
+    // The first deepest descent; the ball is "d itself" when the neighbour opposite it is
+    // at least as deep as the centre.
+    let mut best: Option<(T, usize)> = None;
+    for (n, v) in around.iter().enumerate() {
+        if let Some(v) = *v
+            && best.is_none_or(|(b, _)| v < b)
+        {
+            best = Some((v, n));
         }
     }
-    let Some((_, axis, downward)) = best else {
-        return 0; // a single voxel grid
-    };
-    let (x, s) = (at[axis], strides[axis]);
-    let opposite = if downward {
-        (x + 1 < size[axis]).then(|| c + s)
-    } else {
-        (x > 0).then(|| c - s)
-    };
-    if opposite.is_some_and(|o| dist2(o) >= dist2(c)) {
-        0
-    } else {
-        1 + axis
+    match best {
+        None => 0, // a single voxel grid
+        Some((_, n)) if around[n ^ 1].is_some_and(|o| o >= dist2(c)) => 0,
+        Some((_, n)) => 1 + n / 2,
     }
 }
 
@@ -266,18 +370,25 @@ struct Containment {
     /// `level_of[n * 4 + shape]`: the level of a ball of `shape` centred `norms[n]` deep.
     level_of: Vec<u16>,
     spacing_mm: [f64; 3],
-    /// `first[b]`: how many norms are below `b * bucket_mm2`, to start the level search.
+    /// `first[b]`: how many norms are below `b / per_bucket` (mm^2), to start searches.
     first: Vec<u32>,
-    bucket_mm2: f64,
+    per_bucket: f64,
     /// `need[l * 26 + e]`: the smallest level of a ball at neighbour `e` that contains a
-    /// ball of level l (`NEVER` when none in the table does). Such a ball is also larger.
+    /// ball of level l (`NEVER` when none in the table does), shifted as in `pack`. Such a
+    /// ball is also larger.
     need: Vec<u16>,
 }
 
 /// The level of a ball beyond the table: kept on the ridge, never tested.
-const BEYOND: u16 = u16::MAX - 1;
+const BEYOND: u16 = (1 << 14) - 2;
 /// A containment that no ball in the table achieves.
-const NEVER: u16 = u16::MAX;
+const NEVER: u16 = (1 << 14) - 1;
+
+/// A voxel's ball as one number: its level (14 bits) and its shape (see `ball_shape`, 2
+/// bits), so that comparing two packed balls against `level << 2` compares levels.
+fn pack(level: u16, shape: usize) -> u16 {
+    (level << 2) | shape as u16
+}
 
 impl Containment {
     fn new(r_max: f64, spacing_mm: [f64; 3]) -> Self {
@@ -324,22 +435,30 @@ impl Containment {
                 }
             }
         }
-        assert!(norms.len() < BEYOND as usize, "containment table too large");
+        // Levels must fit in 14 bits (see `pack`): very fine anisotropic grids may have
+        // more distinct norms; the larger balls are then kept rather than tested.
+        let mut limit = limit;
+        let most = BEYOND as usize - 1;
+        if norms.len() > most {
+            limit = norms[most];
+            norms.truncate(most);
+            reach.iter_mut().for_each(|r| r.truncate(most));
+        }
         // A ball covers |o - e|^2 = reach when reach < its r^2, i.e. when its level
         // counts reach's norm (the same sum, so found exactly): level >= index + 1.
-        let mut need = vec![NEVER; (norms.len() + 1) * NEIGHBOURS.len()];
+        let mut need = vec![pack(NEVER, 0); (norms.len() + 1) * NEIGHBOURS.len()];
         for (e, levels) in reach.iter().enumerate() {
             for (l, farthest) in levels.iter().enumerate() {
                 let index = norms.partition_point(|n| n < farthest);
                 if norms.get(index) == Some(farthest) {
-                    need[(l + 1) * NEIGHBOURS.len() + e] = (index + 1) as u16;
+                    need[(l + 1) * NEIGHBOURS.len() + e] = pack(index as u16 + 1, 0);
                 }
             }
         }
         let buckets = 4 * norms.len() + 1;
-        let bucket_mm2 = limit.max(1e-12) / buckets as f64;
+        let per_bucket = buckets as f64 / limit.max(1e-12);
         let first = (0..=buckets)
-            .map(|b| norms.partition_point(|n| *n < b as f64 * bucket_mm2) as u32)
+            .map(|b| norms.partition_point(|n| *n < b as f64 / per_bucket) as u32)
             .collect();
         let mut table = Containment {
             norms,
@@ -347,7 +466,7 @@ impl Containment {
             level_of: Vec::new(),
             spacing_mm,
             first,
-            bucket_mm2,
+            per_bucket,
             need,
         };
         table.level_of = (0..table.norms.len() * 4)
@@ -365,8 +484,8 @@ impl Containment {
         if r2 > self.limit {
             BEYOND
         } else {
-            let b = ((r2 / self.bucket_mm2) as usize).min(self.first.len() - 1);
-            let mut level = self.first[b] as usize;
+            let b = ((r2 * self.per_bucket) as usize).min(self.first.len() - 1);
+            let mut level = self.first[b.saturating_sub(1)] as usize;
             while level < self.norms.len() && self.norms[level] < r2 {
                 level += 1;
             }
@@ -378,11 +497,12 @@ impl Containment {
     /// of norms, summed in single precision), or None beyond the table.
     fn snap(&self, d2: f32) -> Option<usize> {
         let x = f64::from(d2);
-        if !(x <= self.limit * (1.0 + 1e-6)) {
+        if x.is_nan() || x > self.limit * (1.0 + 1e-6) {
             return None;
         }
-        let b = ((x / self.bucket_mm2) as usize).min(self.first.len() - 1);
-        let mut n = self.first[b] as usize;
+        // One bucket back: rounding must not start the search past the answer.
+        let b = ((x * self.per_bucket) as usize).min(self.first.len() - 1);
+        let mut n = self.first[b.saturating_sub(1)] as usize;
         while n < self.norms.len() && self.norms[n] < x {
             n += 1;
         }
@@ -424,8 +544,17 @@ impl Containment {
 
     /// Whether the ball at voxel `c` (grid position `at`) covers only voxels that one
     /// neighbour's ball covers too (that ball is then larger: see `need`).
-    fn is_contained(&self, c: usize, at: [usize; 3], size: [usize; 3], level: &[u16]) -> bool {
-        let lc = level[c];
+    /// `offsets` are the `NEIGHBOURS` as index steps in the grid.
+    fn is_contained(
+        &self,
+        c: usize,
+        at: [usize; 3],
+        size: [usize; 3],
+        level: &[u16],
+        offsets: &[isize; 26],
+    ) -> bool {
+        // `level` holds packed balls and `need` packed thresholds: see `pack`.
+        let lc = level[c] >> 2;
         if lc == BEYOND {
             return false;
         }
@@ -434,11 +563,10 @@ impl Containment {
         let [ni, nj, nk] = size;
         let interior = i > 0 && j > 0 && k > 0 && i + 1 < ni && j + 1 < nj && k + 1 < nk;
         if interior {
-            let (ni, plane) = (ni as isize, (ni * nj) as isize);
-            return NEIGHBOURS.iter().zip(need).any(|(&(di, dj, dk), &need)| {
-                let m = c as isize + di as isize + dj as isize * ni + dk as isize * plane;
-                level[m as usize] >= need
-            });
+            return offsets
+                .iter()
+                .zip(need)
+                .any(|(&o, &need)| level[c.wrapping_add_signed(o)] >= need);
         }
         NEIGHBOURS.iter().zip(need).any(|(&(di, dj, dk), &need)| {
             let (x, y, z) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
