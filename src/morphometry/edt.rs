@@ -238,26 +238,40 @@ fn squared_edt_row_pass<T: Sample>(
     if ni == 0 {
         return d;
     }
-    // Along i: steps to the nearest background voxel of the row, by two scans.
-    let wi = T::from_f64(spacing_mm[0] * spacing_mm[0]);
-    d.par_chunks_mut(ni).enumerate().for_each(|(r, row)| {
-        let base = r * ni;
-        let mut last: Option<usize> = None;
-        for (x, v) in row.iter_mut().enumerate() {
-            if is_background(base + x) {
-                last = Some(x);
-            }
-            *v = last.map_or(T::INFINITY, |l| T::from_f64((x - l) as f64));
-        }
-        let mut next: Option<usize> = None;
-        for x in (0..ni).rev() {
-            if row[x] == T::ZERO {
-                next = Some(x);
-            }
-            let steps = next.map_or(row[x], |l| row[x].min(T::from_f64((l - x) as f64)));
-            row[x] = steps * steps * wi;
-        }
-    });
+    // Along i: steps to the nearest background voxel of the row, by two scans over a few
+    // thousand voxels per task.
+    let wi = spacing_mm[0] * spacing_mm[0];
+    let rows_per_task = (4096 / ni).max(1);
+    let far = 2 * ni as i64 + 2; // farther than any background voxel of a row
+    d.par_chunks_mut(ni * rows_per_task)
+        .enumerate()
+        .for_each_init(
+            || vec![0i64; ni],
+            |last, (t, rows)| {
+                for (r, row) in rows.chunks_mut(ni).enumerate() {
+                    let base = (t * rows_per_task + r) * ni;
+                    let mut at = -far;
+                    for (x, l) in last.iter_mut().enumerate() {
+                        if is_background(base + x) {
+                            at = x as i64;
+                        }
+                        *l = at;
+                    }
+                    let mut next = far + ni as i64;
+                    for x in (0..ni).rev() {
+                        if last[x] == x as i64 {
+                            next = x as i64;
+                        }
+                        let steps = (x as i64 - last[x]).min(next - x as i64);
+                        row[x] = if steps > ni as i64 {
+                            T::INFINITY
+                        } else {
+                            T::from_f64((steps * steps) as f64 * wi)
+                        };
+                    }
+                }
+            },
+        );
     d
 }
 

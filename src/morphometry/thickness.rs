@@ -42,14 +42,14 @@ pub fn local_thickness(
         NEIGHBOURS.map(|(di, dj, dk)| di as isize + (dj * ni as i64 + dk * plane as i64) as isize);
     let by_slice: Vec<Vec<RidgeBall>> = (0..nk)
         .into_par_iter()
-        .map(|k| {
+        .map_init(SnapCache::new, |cache, k| {
             let mut ridge = Vec::new();
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
                     if foreground[c] && !table.is_contained(c, [i, j, k], size, &level, &offsets) {
                         let (lc, shape) = (level[c] >> 2, usize::from(level[c] & 3));
-                        let r = table.radius(d2[c], shape);
+                        let r = table.radius(d2[c], shape, cache);
                         ridge.push(RidgeBall {
                             at: [i as u32, j as u32],
                             diameter_mm: (2.0 * r) as f32,
@@ -68,7 +68,7 @@ pub fn local_thickness(
     drop(level);
     let mut out = d2;
     out.par_iter_mut().for_each(|o| *o = 0.0);
-    let stencils = Stencils::new(&by_slice, &table, spacing_mm);
+    let stencils = Stencils::new(&by_slice, &table, [ni, nj], spacing_mm);
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
     // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
     // cross cut voxels (outside the structure but not background); those are cleared after.
@@ -105,24 +105,49 @@ struct RidgeBall {
 /// painting is integer work.
 struct Stencils {
     rows: Vec<Vec<[i32; 3]>>,
+    /// The same rows as (start, length) in the grid, relative to the centre voxel, with
+    /// the ball's reach `[i, j, k]`, for balls that lie wholly inside the painted slabs.
+    flat: Vec<(Vec<(isize, usize)>, [usize; 3])>,
     /// How many slices a ball reaches on either side, at most.
     reach_k: usize,
     spacing_mm: [f64; 3],
 }
 
 impl Stencils {
-    fn new(by_slice: &[Vec<RidgeBall>], table: &Containment, spacing_mm: [f64; 3]) -> Self {
+    fn new(
+        by_slice: &[Vec<RidgeBall>],
+        table: &Containment,
+        [ni, nj]: [usize; 2],
+        spacing_mm: [f64; 3],
+    ) -> Self {
         let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); table.norms.len() + 1];
+        let mut flat = vec![(Vec::new(), [0; 3]); rows.len()];
         let mut r2_max: f64 = 0.0;
         for ball in by_slice.iter().flatten() {
             r2_max = r2_max.max(ball.r2_mm2);
             let l = ball.level as usize;
             if l < rows.len() && rows[l].is_empty() {
                 rows[l] = ball_rows(ball.r2_mm2, spacing_mm);
+                let mut reach = [0usize; 3];
+                flat[l].0 = rows[l]
+                    .iter()
+                    .map(|&[dk, dj, span]| {
+                        reach = [
+                            reach[0].max(span as usize),
+                            reach[1].max(dj.unsigned_abs() as usize),
+                            reach[2].max(dk.unsigned_abs() as usize),
+                        ];
+                        let start = dk as isize * (ni * nj) as isize + dj as isize * ni as isize
+                            - span as isize;
+                        (start, 2 * span as usize + 1)
+                    })
+                    .collect();
+                flat[l].1 = reach;
             }
         }
         Stencils {
             rows,
+            flat,
             reach_k: strict_span(r2_max, spacing_mm[2]) + 1,
             spacing_mm,
         }
@@ -173,8 +198,27 @@ fn paint(
     let mut own = Vec::new();
     for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
         for ball in ridge {
+            let [ic, jc] = ball.at.map(|x| x as usize);
+            // Wholly inside: painted without clipping.
+            if let Some((rows, [ri, rj, rk])) =
+                stencils.flat.get(ball.level as usize).map(|(r, e)| (r, *e))
+                && !rows.is_empty()
+                && ic >= ri
+                && ic + ri < ni
+                && jc >= rj
+                && jc + rj < nj
+                && kc >= k0 + rk
+                && kc + rk < k1
+            {
+                let centre = ((kc - k0) * plane + jc * ni + ic) as isize;
+                for &(start, len) in rows {
+                    let start = (centre + start) as usize;
+                    raise(&mut slabs[start..start + len], ball.diameter_mm);
+                }
+                continue;
+            }
             let rows = stencils.rows(ball, &mut own);
-            let [ic, jc] = ball.at.map(|x| x as isize);
+            let [ic, jc] = [ic as isize, jc as isize];
             for &[dk, dj, span] in rows {
                 let k = kc as isize + dk as isize;
                 let j = jc + dj as isize;
@@ -246,20 +290,27 @@ fn ball_levels(
     size: [usize; 3],
     table: &Containment,
 ) -> (Vec<u16>, bool) {
-    let [ni, nj, _] = size;
+    let [ni, nj, nk] = size;
     let plane = ni * nj;
     let mut level = vec![0u16; d2.len()];
     let cuts = level
         .par_chunks_mut(plane)
         .enumerate()
-        .map(|(k, level)| {
+        .map_init(SnapCache::new, |cache, (k, level)| {
             let mut cuts = false;
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
                     if foreground[c] {
-                        let shape = ball_shape(|m| d2[m], c, [i, j, k], size);
-                        level[j * ni + i] = pack(table.ball_level(d2[c], shape), shape);
+                        let interior =
+                            i > 0 && j > 0 && k > 0 && i + 1 < ni && j + 1 < nj && k + 1 < nk;
+                        let shape = if interior {
+                            let around = [c - 1, c + 1, c - ni, c + ni, c - plane, c + plane];
+                            shape_from(around.map(|m| Some(d2[m])), d2[c])
+                        } else {
+                            ball_shape(|m| d2[m], c, [i, j, k], size)
+                        };
+                        level[j * ni + i] = pack(table.ball_level(d2[c], shape, cache), shape);
                     } else {
                         cuts |= !background[c];
                     }
@@ -289,6 +340,13 @@ fn ball_shape<T: PartialOrd + Copy>(
         around[2 * axis] = (x > 0).then(|| dist2(c - s));
         around[2 * axis + 1] = (x + 1 < size[axis]).then(|| dist2(c + s));
     }
+    shape_from(around, dist2(c))
+}
+
+/// `ball_shape` from the squared distances of the six face neighbours (i-, i+, j-, j+,
+/// k-, k+; None beyond the grid) and of the centre.
+#[inline(always)]
+fn shape_from<T: PartialOrd + Copy>(around: [Option<T>; 6], centre: T) -> usize {
     // The first deepest descent; the ball is "d itself" when the neighbour opposite it is
     // at least as deep as the centre.
     let mut best: Option<(T, usize)> = None;
@@ -301,7 +359,7 @@ fn ball_shape<T: PartialOrd + Copy>(
     }
     match best {
         None => 0, // a single voxel grid
-        Some((_, n)) if around[n ^ 1].is_some_and(|o| o >= dist2(c)) => 0,
+        Some((_, n)) if around[n ^ 1].is_some_and(|o| o >= centre) => 0,
         Some((_, n)) => 1 + n / 2,
     }
 }
@@ -377,6 +435,36 @@ struct Containment {
     /// ball of level l (`NEVER` when none in the table does), shifted as in `pack`. Such a
     /// ball is also larger.
     need: Vec<u16>,
+}
+
+/// Recent answers of `Containment::snap`, by the bits of the squared distance: a distance
+/// map holds few distinct values, so nearly every voxel is a hit.
+struct SnapCache {
+    slots: Vec<(u32, u32)>,
+}
+
+impl SnapCache {
+    const SLOTS: usize = 1024;
+    /// Marks an empty slot or "no norm" (no f32 has these bits as a distance: NaN).
+    const NONE: u32 = u32::MAX;
+
+    fn new() -> Self {
+        SnapCache {
+            slots: vec![(Self::NONE, Self::NONE); Self::SLOTS],
+        }
+    }
+
+    fn snap(&mut self, table: &Containment, d2: f32) -> Option<usize> {
+        let bits = d2.to_bits();
+        let slot = (bits ^ (bits >> 13) ^ (bits >> 23)) as usize % Self::SLOTS;
+        let (key, value) = self.slots[slot];
+        if key == bits {
+            return (value != Self::NONE).then_some(value as usize);
+        }
+        let n = table.snap(d2);
+        self.slots[slot] = (bits, n.map_or(Self::NONE, |n| n as u32));
+        n
+    }
 }
 
 /// The level of a ball beyond the table: kept on the ridge, never tested.
@@ -517,14 +605,17 @@ impl Containment {
     }
 
     /// The level of the ball of `shape` centred `d2` deep (`BEYOND` outside the table).
-    fn ball_level(&self, d2: f32, shape: usize) -> u16 {
-        self.snap(d2)
+    fn ball_level(&self, d2: f32, shape: usize, cache: &mut SnapCache) -> u16 {
+        cache
+            .snap(self, d2)
             .map_or(BEYOND, |n| self.level_of[n * 4 + shape])
     }
 
     /// The radius (mm) of the ball of `shape` centred `d2` deep, from the exact norm.
-    fn radius(&self, d2: f32, shape: usize) -> f64 {
-        let exact = self.snap(d2).map_or(f64::from(d2), |n| self.norms[n]);
+    fn radius(&self, d2: f32, shape: usize, cache: &mut SnapCache) -> f64 {
+        let exact = cache
+            .snap(self, d2)
+            .map_or(f64::from(d2), |n| self.norms[n]);
         ball_radius(exact, shape, self.spacing_mm)
     }
 
