@@ -107,7 +107,7 @@ struct Stencils {
     rows: Vec<Vec<[i32; 3]>>,
     /// The same rows as (start, length) in the grid, relative to the centre voxel, with
     /// the ball's reach `[i, j, k]`, for balls that lie wholly inside the painted slabs.
-    flat: Vec<(Vec<(isize, usize)>, [usize; 3])>,
+    flat: Vec<FlatStencil>,
     /// How many slices a ball reaches on either side, at most.
     reach_k: usize,
     spacing_mm: [f64; 3],
@@ -121,7 +121,7 @@ impl Stencils {
         spacing_mm: [f64; 3],
     ) -> Self {
         let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); table.norms.len() + 1];
-        let mut flat = vec![(Vec::new(), [0; 3]); rows.len()];
+        let mut flat = vec![FlatStencil::default(); rows.len()];
         let mut r2_max: f64 = 0.0;
         for ball in by_slice.iter().flatten() {
             r2_max = r2_max.max(ball.r2_mm2);
@@ -129,7 +129,7 @@ impl Stencils {
             if l < rows.len() && rows[l].is_empty() {
                 rows[l] = ball_rows(ball.r2_mm2, spacing_mm);
                 let mut reach = [0usize; 3];
-                flat[l].0 = rows[l]
+                flat[l].rows = rows[l]
                     .iter()
                     .map(|&[dk, dj, span]| {
                         reach = [
@@ -142,7 +142,7 @@ impl Stencils {
                         (start, 2 * span as usize + 1)
                     })
                     .collect();
-                flat[l].1 = reach;
+                flat[l].reach = reach;
             }
         }
         Stencils {
@@ -163,6 +163,13 @@ impl Stencils {
             }
         }
     }
+}
+
+/// A stencil's rows as (start, length) relative to the centre voxel, and its reach.
+#[derive(Clone, Default)]
+struct FlatStencil {
+    rows: Vec<(isize, usize)>,
+    reach: [usize; 3],
 }
 
 /// The rows `[dk, dj, half-width in i]` of voxels whose centres are within squared
@@ -200,8 +207,10 @@ fn paint(
         for ball in ridge {
             let [ic, jc] = ball.at.map(|x| x as usize);
             // Wholly inside: painted without clipping.
-            if let Some((rows, [ri, rj, rk])) =
-                stencils.flat.get(ball.level as usize).map(|(r, e)| (r, *e))
+            if let Some((rows, [ri, rj, rk])) = stencils
+                .flat
+                .get(ball.level as usize)
+                .map(|f| (&f.rows, f.reach))
                 && !rows.is_empty()
                 && ic >= ri
                 && ic + ri < ni
