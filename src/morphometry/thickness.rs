@@ -40,16 +40,18 @@ pub fn local_thickness(
     // `Containment`), gathered per slice for painting.
     let offsets =
         NEIGHBOURS.map(|(di, dj, dk)| di as isize + (dj * ni as i64 + dk * plane as i64) as isize);
+    let mut d2 = d2;
     let by_slice: Vec<Vec<RidgeBall>> = (0..nk)
         .into_par_iter()
-        .map_init(SnapCache::new, |cache, k| {
+        .zip(d2.par_chunks_mut(plane))
+        .map_init(SnapCache::new, |cache, (k, d2_slice)| {
             let mut ridge = Vec::new();
             for j in 0..nj {
                 for i in 0..ni {
                     let c = k * plane + j * ni + i;
                     if foreground[c] && !table.is_contained(c, [i, j, k], size, &level, &offsets) {
                         let (lc, shape) = (level[c] >> 2, usize::from(level[c] & 3));
-                        let r = table.radius(d2[c], shape, cache);
+                        let r = table.radius(d2_slice[c - k * plane], shape, cache);
                         ridge.push(RidgeBall {
                             at: [i as u32, j as u32],
                             diameter_mm: (2.0 * r) as f32,
@@ -59,15 +61,15 @@ pub fn local_thickness(
                     }
                 }
             }
+            // Only this slice's distances are read here, and no more after: the buffer
+            // becomes the map, which starts at 0 (every foreground voxel is covered by a
+            // ridge ball at least as large as its own).
+            d2_slice.fill(0.0);
             ridge
         })
         .collect();
-    // Every foreground voxel is covered by a ridge ball at least as large as its own, so
-    // the map starts at 0. The squared distances are no longer needed: their buffer
-    // becomes the map.
     drop(level);
     let mut out = d2;
-    out.par_iter_mut().for_each(|o| *o = 0.0);
     let stencils = Stencils::new(&by_slice, &table, [ni, nj], spacing_mm);
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
     // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
@@ -143,6 +145,10 @@ impl Stencils {
                     })
                     .collect();
                 flat[l].reach = reach;
+                let rk = reach[2] as i32;
+                flat[l].by_dk = (-rk..=rk + 1)
+                    .map(|dk| rows[l].partition_point(|row| row[0] < dk))
+                    .collect();
             }
         }
         Stencils {
@@ -170,6 +176,9 @@ impl Stencils {
 struct FlatStencil {
     rows: Vec<(isize, usize)>,
     reach: [usize; 3],
+    /// `by_dk[dk + reach_k]`: the first row at slice offset dk or beyond (rows go up in
+    /// dk), with one more entry for the end.
+    by_dk: Vec<usize>,
 }
 
 /// The rows `[dk, dj, half-width in i]` of voxels whose centres are within squared
@@ -206,23 +215,26 @@ fn paint(
     for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
         for ball in ridge {
             let [ic, jc] = ball.at.map(|x| x as usize);
-            // Wholly inside: painted without clipping.
-            if let Some((rows, [ri, rj, rk])) = stencils
-                .flat
-                .get(ball.level as usize)
-                .map(|f| (&f.rows, f.reach))
-                && !rows.is_empty()
-                && ic >= ri
-                && ic + ri < ni
-                && jc >= rj
-                && jc + rj < nj
-                && kc >= k0 + rk
-                && kc + rk < k1
+            // Inside the grid in i and j: the rows of the slices in these slabs, unclipped.
+            if let Some(flat) = stencils.flat.get(ball.level as usize)
+                && !flat.rows.is_empty()
+                && ic >= flat.reach[0]
+                && ic + flat.reach[0] < ni
+                && jc >= flat.reach[1]
+                && jc + flat.reach[1] < nj
             {
-                let centre = ((kc - k0) * plane + jc * ni + ic) as isize;
-                for &(start, len) in rows {
-                    let start = (centre + start) as usize;
-                    raise(&mut slabs[start..start + len], ball.diameter_mm);
+                let rk = flat.reach[2] as isize;
+                let dk_lo = (-rk).max(k0 as isize - kc as isize);
+                let dk_hi = rk.min(k1 as isize - 1 - kc as isize);
+                if dk_lo <= dk_hi {
+                    let rows =
+                        flat.by_dk[(dk_lo + rk) as usize]..flat.by_dk[(dk_hi + rk + 1) as usize];
+                    let centre =
+                        (kc as isize - k0 as isize) * plane as isize + (jc * ni + ic) as isize;
+                    for &(start, len) in &flat.rows[rows] {
+                        let start = (centre + start) as usize;
+                        raise(&mut slabs[start..start + len], ball.diameter_mm);
+                    }
                 }
                 continue;
             }
@@ -683,11 +695,11 @@ mod tests {
     use super::*;
 
     /// Every ball of every foreground voxel painted, no ridge: the definition itself.
-    fn brute(fg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
+    fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
         let [ni, nj, nk] = size;
         // Squared distances to the nearest background voxel, in double precision.
         let at = |n: usize| [n % ni, (n / ni) % nj, n / (ni * nj)];
-        let background: Vec<[usize; 3]> = (0..fg.len()).filter(|&n| !fg[n]).map(at).collect();
+        let background: Vec<[usize; 3]> = (0..fg.len()).filter(|&n| bg[n]).map(at).collect();
         let exact: Vec<f64> = (0..fg.len())
             .map(|n| {
                 let p = at(n);
@@ -757,15 +769,40 @@ mod tests {
                 })
                 .collect();
             let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
-            let fast = local_thickness(&fg, &bg, size, sp).expect("bounded");
-            let slow = brute(&fg, size, sp);
-            for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
-                assert!(
-                    (a - b).abs() < 1e-5,
-                    "{a} vs {b} at spacing {sp:?} n={n} fg={}",
-                    fg[n]
-                );
-            }
+            assert_matches_definition(&fg, &bg, size, sp);
+            // A block of cut voxels (neither structure nor background): balls cross it
+            // but never paint it.
+            let cut = |n: usize| n % 24 < 6 && (n / 24) % 20 < 8;
+            let bg_cut: Vec<bool> = (0..fg.len()).map(|n| bg[n] && !cut(n)).collect();
+            assert_matches_definition(&fg, &bg_cut, size, sp);
+        }
+    }
+
+    fn assert_matches_definition(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) {
+        let fast = local_thickness(fg, bg, size, sp).expect("bounded");
+        let slow = brute(fg, bg, size, sp);
+        for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "{a} vs {b} at spacing {sp:?} n={n} fg={}",
+                fg[n]
+            );
+        }
+    }
+
+    #[test]
+    fn thick_structures_take_the_unbounded_transform() {
+        // Plates 30 voxels thick: deeper than the capped transform's 12 voxels, so the
+        // exact unbounded one must take over (the answer is 30 voxels either way).
+        let size = [36, 9, 7];
+        for sp in [[1.0; 3], [0.6, 0.8, 1.0]] {
+            let fg: Vec<bool> = (0..size.iter().product())
+                .map(|n| (3..33).contains(&(n % 36)))
+                .collect();
+            let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
+            assert_matches_definition(&fg, &bg, size, sp);
+            let map = local_thickness(&fg, &bg, size, sp).expect("bounded");
+            assert!((map[9 * 36 * 3 + 36 * 4 + 18] - 30.0 * sp[0] as f32).abs() < 1e-4);
         }
     }
 }
