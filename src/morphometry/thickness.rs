@@ -122,34 +122,51 @@ impl Stencils {
         [ni, nj]: [usize; 2],
         spacing_mm: [f64; 3],
     ) -> Self {
-        let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); table.norms.len() + 1];
-        let mut flat = vec![FlatStencil::default(); rows.len()];
-        let mut r2_max: f64 = 0.0;
-        for ball in by_slice.iter().flatten() {
-            r2_max = r2_max.max(ball.r2_mm2);
-            let l = ball.level as usize;
-            if l < rows.len() && rows[l].is_empty() {
-                rows[l] = ball_rows(ball.r2_mm2, spacing_mm);
-                let mut reach = [0usize; 3];
-                flat[l].rows = rows[l]
-                    .iter()
-                    .map(|&[dk, dj, span]| {
-                        reach = [
-                            reach[0].max(span as usize),
-                            reach[1].max(dj.unsigned_abs() as usize),
-                            reach[2].max(dk.unsigned_abs() as usize),
-                        ];
-                        let start = dk as isize * (ni * nj) as isize + dj as isize * ni as isize
-                            - span as isize;
-                        (start, 2 * span as usize + 1)
-                    })
-                    .collect();
-                flat[l].reach = reach;
-                let rk = reach[2] as i32;
-                flat[l].by_dk = (-rk..=rk + 1)
-                    .map(|dk| rows[l].partition_point(|row| row[0] < dk))
-                    .collect();
-            }
+        let levels = table.norms.len() + 1;
+        // The levels in use and the largest ball, slice by slice in parallel.
+        let (used, r2_max) = by_slice
+            .par_iter()
+            .map(|ridge| {
+                let mut used = vec![false; levels];
+                let mut r2_max: f64 = 0.0;
+                for ball in ridge {
+                    r2_max = r2_max.max(ball.r2_mm2);
+                    if let Some(u) = used.get_mut(ball.level as usize) {
+                        *u = true;
+                    }
+                }
+                (used, r2_max)
+            })
+            .reduce(
+                || (vec![false; levels], 0.0),
+                |(mut a, ra), (b, rb)| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a |= b);
+                    (a, ra.max(rb))
+                },
+            );
+        let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); levels];
+        let mut flat = vec![FlatStencil::default(); levels];
+        for l in (0..levels).filter(|l| used[*l]) {
+            rows[l] = ball_rows(table.paint_r2(l as u16, 0.0), spacing_mm);
+            let mut reach = [0usize; 3];
+            flat[l].rows = rows[l]
+                .iter()
+                .map(|&[dk, dj, span]| {
+                    reach = [
+                        reach[0].max(span as usize),
+                        reach[1].max(dj.unsigned_abs() as usize),
+                        reach[2].max(dk.unsigned_abs() as usize),
+                    ];
+                    let start = dk as isize * (ni * nj) as isize + dj as isize * ni as isize
+                        - span as isize;
+                    (start, 2 * span as usize + 1)
+                })
+                .collect();
+            flat[l].reach = reach;
+            let rk = reach[2] as i32;
+            flat[l].by_dk = (-rk..=rk + 1)
+                .map(|dk| rows[l].partition_point(|row| row[0] < dk))
+                .collect();
         }
         Stencils {
             rows,
@@ -295,7 +312,7 @@ fn max_distance(d2: &[f32], foreground: &[bool]) -> Option<f64> {
         .map(|(d, f)| {
             d.iter()
                 .zip(f)
-                .fold(0f32, |m, (v, f)| if *f && *v > m { *v } else { m })
+                .fold(0f32, |m, (v, f)| m.max(if *f { *v } else { 0.0 }))
         })
         .reduce(|| 0.0, f32::max);
     m.is_finite().then(|| f64::from(m).sqrt())
@@ -304,6 +321,7 @@ fn max_distance(d2: &[f32], foreground: &[bool]) -> Option<f64> {
 /// Each foreground voxel's ball, packed (see `pack`): its level in the containment table
 /// (how many distinct offset norms it covers; 0 outside the structure) and its shape;
 /// and whether there are cut voxels (neither structure nor background).
+#[inline(never)]
 fn ball_levels(
     d2: &[f32],
     foreground: &[bool],
