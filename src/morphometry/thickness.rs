@@ -338,21 +338,29 @@ fn ball_levels(
         .map_init(SnapCache::new, |cache, (k, level)| {
             let mut cuts = false;
             for j in 0..nj {
-                for i in 0..ni {
-                    let c = k * plane + j * ni + i;
-                    if foreground[c] {
-                        let interior =
-                            i > 0 && j > 0 && k > 0 && i + 1 < ni && j + 1 < nj && k + 1 < nk;
-                        let shape = if interior {
-                            let around = [c - 1, c + 1, c - ni, c + ni, c - plane, c + plane];
-                            shape_from(around.map(|m| Some(d2[m])), d2[c])
-                        } else {
-                            ball_shape(|m| d2[m], c, [i, j, k], size)
-                        };
-                        level[j * ni + i] = pack(table.ball_level(d2[c], shape, cache), shape);
-                    } else {
+                let row = k * plane + j * ni;
+                let fg_row = &foreground[row..row + ni];
+                let inner_row = k > 0 && j > 0 && k + 1 < nk && j + 1 < nj;
+                for (i, &fg) in fg_row.iter().enumerate() {
+                    let c = row + i;
+                    if !fg {
                         cuts |= !background[c];
+                        continue;
                     }
+                    let shape = if inner_row && i > 0 && i + 1 < ni {
+                        let around = [
+                            d2[c - 1],
+                            d2[c + 1],
+                            d2[c - ni],
+                            d2[c + ni],
+                            d2[c - plane],
+                            d2[c + plane],
+                        ];
+                        shape_inside(around, d2[c])
+                    } else {
+                        ball_shape(|m| d2[m], c, [i, j, k], size)
+                    };
+                    level[j * ni + i] = pack(table.ball_level(d2[c], shape, cache), shape);
                 }
             }
             cuts
@@ -380,6 +388,22 @@ fn ball_shape<T: PartialOrd + Copy>(
         around[2 * axis + 1] = (x + 1 < size[axis]).then(|| dist2(c + s));
     }
     shape_from(around, dist2(c))
+}
+
+/// `shape_from` for a voxel with all six face neighbours in the grid.
+#[inline(always)]
+fn shape_inside(around: [f32; 6], centre: f32) -> usize {
+    let mut best = 0;
+    for n in 1..6 {
+        if around[n] < around[best] {
+            best = n;
+        }
+    }
+    if around[best ^ 1] >= centre {
+        0
+    } else {
+        1 + best / 2
+    }
 }
 
 /// `ball_shape` from the squared distances of the six face neighbours (i-, i+, j-, j+,
