@@ -33,6 +33,6 @@ rm -rf "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   --only-binary=:all: "${requirements[@]}"
 # Sanity check: every package imports (SimpleITK's native library loads).
-"$venv/bin/python" -c 'import numpy, pydicom, nibabel, SimpleITK, skimage, porespy, localthickness'
+"$venv/bin/python" -c 'import numpy, pydicom, nibabel, SimpleITK, skimage, porespy, localthickness, edt'
 touch "$marker"
 echo "setup-refvenv: done" >&2
