@@ -71,7 +71,7 @@ fn main() {
     );
     println!(
         "{:<40} {:>9.3} {:>9.2} {:>7.3}",
-        "porespy 3.2 (default: 25 radii)",
+        "porespy 3.2 (default)",
         pore,
         pore / ours,
         reference["porespy_tb_th"].as_f64().unwrap_or(f64::NAN)
