@@ -5,7 +5,9 @@
 //! feature source: precision, recall, F1 (threshold 0.5, mean +- SD over folds) and AUC
 //! with its DeLong 95% CI on the pooled out-of-fold probabilities; DeLong's paired test of
 //! SRRD-CT against the plain CNN; the three-group task (normal / mild / advanced, macro
-//! averages); ROC curves as PNG.
+//! averages); ROC curves as PNG. Beyond the paper, the same folds also score each source
+//! with the attention aggregator over patch-level predictions (`attention.rs`), with
+//! DeLong's paired test against the SVM.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use std::path::Path;
 use nalgebra::Point3;
 use serde::Serialize;
 
+use super::attention::{AttentionClassifier, AttentionSettings, Bag};
 use super::classifier::{KoaClassifier, MultiClassifier};
 use super::features::subregion_features;
 use super::subregions::subregions;
@@ -60,6 +63,23 @@ pub struct DiagnosisReport {
     pub rows: Vec<DiagnosisRow>,
     /// DeLong's paired test, SRRD-CT vs plain CNN: (z, p).
     pub srrd_vs_plain: Option<(f64, f64)>,
+    /// The attention aggregator over patch-level predictions, per source (binary task).
+    pub attention: Vec<AttentionRow>,
+    /// DeLong's paired test, SRRD-CT vs plain CNN, both with the attention aggregator.
+    pub attention_srrd_vs_plain: Option<(f64, f64)>,
+}
+
+/// One line of the attention aggregator's table.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttentionRow {
+    pub source: String,
+    pub precision: (f64, f64),
+    pub recall: (f64, f64),
+    pub f1: (f64, f64),
+    pub auc: f64,
+    pub auc_ci95: (f64, f64),
+    /// DeLong's paired test, attention vs the SVM on the same source: (z, p).
+    pub vs_svm: Option<(f64, f64)>,
 }
 
 /// Out-of-fold patch predictions by (subject, source): centre (mm) and parameters.
@@ -106,6 +126,8 @@ pub struct SubjectFeatures {
     pub kl: Vec<u32>,
     /// `x[source][subject]`: the 96 features, sources in [`SOURCES`] order.
     pub x: Vec<Vec<Vec<f64>>>,
+    /// `bags[source][subject]`: every patch with its subregion, for the aggregator.
+    pub bags: Vec<Vec<Bag>>,
 }
 
 /// Features of every subject of the store from the out-of-fold predictions: each patch
@@ -160,24 +182,30 @@ pub fn subject_features(
         progress.advance(1);
     }
     let mut x_all = Vec::new();
+    let mut bags_all = Vec::new();
     for source in SOURCES {
-        let x: Vec<Vec<f64>> = ids
+        let bags: Vec<Bag> = ids
             .iter()
             .map(|id| {
                 let patches = oof
                     .get(&(id.clone(), source.to_string()))
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                let labelled: Vec<(u8, [f64; 4])> = patches
+                patches
                     .iter()
                     .map(|(c, p)| (*label_of.get(&(id.clone(), key(c))).unwrap_or(&0), *p))
-                    .collect();
-                subregion_features(&labelled).0
+                    .collect()
             })
             .collect();
-        x_all.push(x);
+        x_all.push(bags.iter().map(|b| subregion_features(b).0).collect());
+        bags_all.push(bags);
     }
-    Ok(SubjectFeatures { ids, kl, x: x_all })
+    Ok(SubjectFeatures {
+        ids,
+        kl,
+        x: x_all,
+        bags: bags_all,
+    })
 }
 
 /// Runs the evaluation; writes `table.md`, `diagnosis.json` and `roc.png` to `out`.
@@ -188,7 +216,12 @@ pub fn evaluate(
     out: &Path,
     progress: &Progress,
 ) -> Result<DiagnosisReport> {
-    let SubjectFeatures { ids, kl, x: x_all } = subject_features(manifest, oof_csv, progress)?;
+    let SubjectFeatures {
+        ids,
+        kl,
+        x: x_all,
+        bags,
+    } = subject_features(manifest, oof_csv, progress)?;
     let koa: Vec<bool> = kl.iter().map(|k| *k > 0).collect();
     let group: Vec<usize> = kl.iter().map(|k| group_of(*k)).collect();
     // Stratified folds: subjects sorted by group, dealt round robin.
@@ -199,7 +232,9 @@ pub fn evaluate(
         fold_of[s] = n % folds.max(2);
     }
     let mut rows = Vec::new();
+    let mut attention = Vec::new();
     let mut pooled_probs: Vec<Vec<f64>> = Vec::new();
+    let mut pooled_attention: Vec<Vec<f64>> = Vec::new();
     let mut curves = Vec::new();
     let colors = [
         [120, 120, 120],
@@ -212,8 +247,10 @@ pub fn evaluate(
         progress.start(&format!("classifying from {source}"), folds as u64);
         let x = &x_all[m];
         let mut probs = vec![f64::NAN; ids.len()];
+        let mut probs_att = vec![f64::NAN; ids.len()];
         let mut three = vec![usize::MAX; ids.len()];
         let (mut p, mut r, mut f1, mut f1_3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut pa, mut ra, mut f1a) = (Vec::new(), Vec::new(), Vec::new());
         for f in 0..folds {
             progress.check()?;
             let train: Vec<usize> = (0..ids.len()).filter(|s| fold_of[*s] != f).collect();
@@ -230,18 +267,30 @@ pub fn evaluate(
                 ))
             })?;
             let multi = MultiClassifier::fit(&tx, &tg, 3, 7 + f as u64);
+            let train_bags: Vec<Bag> = train.iter().map(|s| bags[m][*s].clone()).collect();
+            let settings = AttentionSettings {
+                seed: 7 + f as i64,
+                ..Default::default()
+            };
+            let att = AttentionClassifier::fit(&train_bags, &ty, &settings);
             for &s in &test {
                 probs[s] = clf.probability(&x[s]);
                 if let Some(mc) = &multi {
                     three[s] = mc.predict(&x[s]);
                 }
+                probs_att[s] = att.as_ref().map_or(0.5, |a| a.probability(&bags[m][s]));
             }
+            let pred_att: Vec<bool> = test.iter().map(|s| probs_att[*s] >= 0.5).collect();
             let pred: Vec<bool> = test.iter().map(|s| probs[*s] >= 0.5).collect();
             let truth: Vec<bool> = test.iter().map(|s| koa[*s]).collect();
             let bm = binary_metrics(&pred, &truth);
             p.push(bm.precision);
             r.push(bm.recall);
             f1.push(bm.f1);
+            let ba = binary_metrics(&pred_att, &truth);
+            pa.push(ba.precision);
+            ra.push(ba.recall);
+            f1a.push(ba.f1);
             let tp: Vec<usize> = test.iter().map(|s| three[*s]).collect();
             let tt: Vec<usize> = test.iter().map(|s| group[*s]).collect();
             f1_3.push(macro_metrics(&tp, &tt, 3).f1);
@@ -260,12 +309,23 @@ pub fn evaluate(
             three_group_f1: mean_sd(&f1_3),
             three_group_accuracy: acc3,
         });
+        let da = delong(&probs_att, &koa);
+        attention.push(AttentionRow {
+            source: source.to_string(),
+            precision: mean_sd(&pa),
+            recall: mean_sd(&ra),
+            f1: mean_sd(&f1a),
+            auc: da.as_ref().map(|d| d.auc).unwrap_or(f64::NAN),
+            auc_ci95: da.map(|d| d.ci95).unwrap_or((f64::NAN, f64::NAN)),
+            vs_svm: delong_paired(&probs_att, &probs, &koa).map(|t| (t.z, t.p_value)),
+        });
         curves.push(Series {
             name: source.to_string(),
             points: roc_points(&probs, &koa),
             color: colors[m],
         });
         pooled_probs.push(probs);
+        pooled_attention.push(probs_att);
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     lines_png(
@@ -286,6 +346,9 @@ pub fn evaluate(
         normal: koa.iter().filter(|k| !**k).count(),
         rows,
         srrd_vs_plain,
+        attention,
+        attention_srrd_vs_plain: delong_paired(&pooled_attention[2], &pooled_attention[1], &koa)
+            .map(|t| (t.z, t.p_value)),
     };
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?;
     crate::io::atomic_write(&out.join("diagnosis.json"), |w| {
@@ -327,6 +390,33 @@ pub fn markdown(r: &DiagnosisReport) -> String {
     }
     if let Some((z, p)) = r.srrd_vs_plain {
         s += &format!("\nDeLong paired test, SRRD-CT vs plain CNN: z = {z:.2}, p = {p:.3}\n");
+    }
+    if !r.attention.is_empty() {
+        s += "\nBeyond the paper: the attention aggregator over every patch's predictions (same folds, binary task). Last column: DeLong's paired test against the SVM row above on the same features.\n\n";
+        s += "| patches from | precision | recall | F1 | AUC [95% CI] | vs SVM: z, p |\n|---|---|---|---|---|---|\n";
+        for row in &r.attention {
+            let vs = row
+                .vs_svm
+                .map_or("-".to_string(), |(z, p)| format!("{z:.2}, {p:.3}"));
+            s += &format!(
+                "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}] | {vs} |\n",
+                row.source,
+                row.precision.0,
+                row.precision.1,
+                row.recall.0,
+                row.recall.1,
+                row.f1.0,
+                row.f1.1,
+                row.auc,
+                row.auc_ci95.0,
+                row.auc_ci95.1,
+            );
+        }
+        if let Some((z, p)) = r.attention_srrd_vs_plain {
+            s += &format!(
+                "\nDeLong paired test with the aggregator, SRRD-CT vs plain CNN: z = {z:.2}, p = {p:.3}\n"
+            );
+        }
     }
     s
 }

@@ -1,5 +1,6 @@
 //! KOA diagnosis: subchondral subregions, per-subregion features, and the classifier.
 
+pub mod attention;
 pub mod classifier;
 pub mod evaluate;
 pub mod features;
