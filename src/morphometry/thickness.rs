@@ -11,10 +11,14 @@
 //! with anisotropic voxels. A voxel is covered by a ball when its centre is strictly
 //! inside it (a centre exactly on the sphere is not covered; see `coverage_r2`).
 //!
-//! Steps: exact EDT, ball radii, the ridge (balls whose covered voxels are not all
-//! covered by a face, edge or corner neighbour's larger ball, tested exactly on the voxel
-//! sets by `Containment`: 35% of the foreground on trabecular bone), then painting the
-//! ridge balls slab by slab in parallel, each voxel keeping the largest diameter.
+//! Steps: exact EDT (capped at 12 voxels, vectorised, when that suffices; see
+//! `distances`), each voxel's ball as a *level* (how many distinct offset norms it covers,
+//! from a table of norms, so radii are computed from exact norms, not from rounded
+//! single-precision distances), the ridge (balls whose covered voxels are not all covered
+//! by a face, edge or corner neighbour's ball, tested exactly on the voxel sets by
+//! `Containment` as integer comparisons of levels: 35% of the foreground on trabecular
+//! bone), then painting the ridge balls slab by slab in parallel from per-level stencils,
+//! each voxel keeping the largest diameter.
 
 use rayon::prelude::*;
 
