@@ -14,7 +14,7 @@ use srrd::regression::infer::predict_ct;
 use srrd::regression::model::{load_student, train_bundle};
 use srrd::regression::nets::NetConfig;
 use srrd::regression::train::{
-    Checkpoint, Normalization, TrainSettings, load_inputs, predict, train_teacher,
+    Checkpoint, MrScaling, Normalization, TrainSettings, load_inputs, predict, train_teacher,
 };
 use srrd::segmentation::bones::{CT_BONE_HU, segment_bones};
 use srrd::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
@@ -141,7 +141,22 @@ fn patches_pair_train_save_and_predict() {
     assert!(r < -0.3, "CT and MR patches see the same bone: r = {r}");
 
     // Training lowers the teacher's loss; resume continues where it stopped.
-    let data = load_inputs(&store, &manifest, &[0, 1]).expect("inputs");
+    let data = load_inputs(&store, &manifest, &[0, 1], MrScaling::Percentile).expect("inputs");
+    // The teacher sees the MR as the ground truth's binarization does: the 1st and 99th
+    // percentiles inside the mask at 0 and 1, about 1% of the mask clamped at each end.
+    let first = data.mr.get(0);
+    let values = Vec::<f32>::try_from(first.get(0).flatten(0, -1)).expect("values");
+    let mask = Vec::<f32>::try_from(first.get(1).flatten(0, -1)).expect("mask");
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    let inside: Vec<f32> = values
+        .iter()
+        .zip(&mask)
+        .filter(|(_, m)| **m > 0.5)
+        .map(|(v, _)| *v)
+        .collect();
+    let share = |x: f32| inside.iter().filter(|v| **v == x).count() as f64 / inside.len() as f64;
+    assert!((0.005..0.05).contains(&share(0.0)), "at 0: {}", share(0.0));
+    assert!((0.005..0.05).contains(&share(1.0)), "at 1: {}", share(1.0));
     let norm = Normalization::fit(&data.target);
     let cfg = NetConfig::small();
     let settings = TrainSettings {

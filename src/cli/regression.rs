@@ -10,7 +10,7 @@ use crate::pipeline::patches::build_store;
 use crate::regression::dataset::{Manifest, PatchSettings};
 use crate::regression::model::{ModelBundle, train_bundle};
 use crate::regression::nets::NetConfig;
-use crate::regression::train::TrainSettings;
+use crate::regression::train::{MrScaling, TrainSettings};
 
 /// `srrd patches --cohort DIR --out DIR`.
 pub fn patches(
@@ -73,6 +73,11 @@ pub struct TrainArgs {
     /// weights: `2:0.01,3:0.01`; `none` for no feature term.
     #[arg(long, default_value = "2:0.01,3:0.01")]
     distill_features: String,
+    /// How the teacher's MR patches are scaled: percentile (1st-99th inside the mask to
+    /// 0-1, as the ground truth's binarization) or standardized (mean 0, SD 1; models
+    /// before 2026-11-30).
+    #[arg(long, default_value = "percentile")]
+    mr_scaling: String,
 }
 
 impl TrainArgs {
@@ -102,8 +107,15 @@ impl TrainArgs {
                 self.distill_projection
             );
         }
+        let mr_scaling = MrScaling::parse(&self.mr_scaling).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--mr-scaling {:?}: expected percentile or standardized",
+                self.mr_scaling
+            )
+        })?;
         Ok(TrainSettings {
             epochs: self.epochs,
+            mr_scaling,
             teacher_epochs: self.teacher_epochs,
             batch: self.batch,
             w_projection: self.distill_projection,
