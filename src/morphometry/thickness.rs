@@ -36,6 +36,19 @@ pub fn local_thickness(
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
     let plane = ni * nj;
+    assert_eq!(
+        foreground.len(),
+        plane * nk,
+        "grid and structure sizes agree"
+    );
+    assert_eq!(
+        background.len(),
+        plane * nk,
+        "grid and background sizes agree"
+    );
+    if foreground.is_empty() {
+        return Some(Vec::new());
+    }
     let d2 = distances(background, foreground, size, spacing_mm);
     let r_max = max_distance(&d2, foreground)?;
     let table = Containment::new(r_max, spacing_mm);
@@ -834,6 +847,14 @@ mod tests {
                 fg[n]
             );
         }
+    }
+
+    #[test]
+    fn an_empty_grid_has_an_empty_map() {
+        assert_eq!(
+            local_thickness(&[], &[], [0, 4, 4], [1.0; 3]),
+            Some(Vec::new())
+        );
     }
 
     #[test]
