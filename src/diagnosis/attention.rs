@@ -92,6 +92,35 @@ impl AttentionMil {
     }
 }
 
+/// Re-initialises every layer from our own generator, as PyTorch's default does
+/// (uniform within 1/sqrt(fan-in)): torch's generator is global, so fits running at the
+/// same time on other threads would otherwise change each other's starting weights.
+fn seeded_init(vs: &nn::VarStore, seed: u64) {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let fan_in = |layer: &str| {
+        vars.iter()
+            .find(|(n, _)| n.as_str() == format!("{layer}.weight"))
+            .map_or(1, |(_, w)| w.size().get(1).copied().unwrap_or(1))
+    };
+    let mut state = seed ^ 0x1417;
+    for (name, var) in &vars {
+        let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l);
+        let bound = 1.0 / (fan_in(layer).max(1) as f64).sqrt();
+        let values: Vec<f32> = (0..var.numel())
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (state >> 40) as f64 / (1u64 << 24) as f64;
+                ((2.0 * u - 1.0) * bound) as f32
+            })
+            .collect();
+        let mut var = var.shallow_clone();
+        tch::no_grad(|| var.copy_(&Tensor::from_slice(&values).view(var.size().as_slice())));
+    }
+}
+
 /// A fitted aggregator with the standardisation of its training patches.
 pub struct AttentionClassifier {
     _vs: nn::VarStore,
@@ -125,9 +154,9 @@ impl AttentionClassifier {
             let var = all.iter().map(|v| (v[a] - mean[a]).powi(2)).sum::<f64>() / n;
             sd[a] = if var > 1e-24 { var.sqrt() } else { 1.0 };
         }
-        tch::manual_seed(s.seed);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = attention_mil(&vs.root(), s);
+        seeded_init(&vs, s.seed as u64);
         let model = AttentionClassifier {
             _vs: vs,
             net,

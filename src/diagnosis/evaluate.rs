@@ -372,17 +372,9 @@ pub fn markdown(r: &DiagnosisReport) -> String {
     s += "| features from | precision | recall | F1 | AUC [95% CI] | 3-group F1 | 3-group accuracy |\n|---|---|---|---|---|---|---|\n";
     for row in &r.rows {
         s += &format!(
-            "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}] | {:.3} ± {:.3} | {:.3} |\n",
+            "| {} | {} | {:.3} ± {:.3} | {:.3} |\n",
             row.source,
-            row.precision.0,
-            row.precision.1,
-            row.recall.0,
-            row.recall.1,
-            row.f1.0,
-            row.f1.1,
-            row.auc,
-            row.auc_ci95.0,
-            row.auc_ci95.1,
+            binary_cells(row.precision, row.recall, row.f1, row.auc, row.auc_ci95),
             row.three_group_f1.0,
             row.three_group_f1.1,
             row.three_group_accuracy
@@ -399,17 +391,9 @@ pub fn markdown(r: &DiagnosisReport) -> String {
                 .vs_svm
                 .map_or("-".to_string(), |(z, p)| format!("{z:.2}, {p:.3}"));
             s += &format!(
-                "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}] | {vs} |\n",
+                "| {} | {} | {vs} |\n",
                 row.source,
-                row.precision.0,
-                row.precision.1,
-                row.recall.0,
-                row.recall.1,
-                row.f1.0,
-                row.f1.1,
-                row.auc,
-                row.auc_ci95.0,
-                row.auc_ci95.1,
+                binary_cells(row.precision, row.recall, row.f1, row.auc, row.auc_ci95)
             );
         }
         if let Some((z, p)) = r.attention_srrd_vs_plain {
@@ -419,6 +403,20 @@ pub fn markdown(r: &DiagnosisReport) -> String {
         }
     }
     s
+}
+
+/// Precision, recall, F1 (mean ± SD) and AUC [95% CI] as four Markdown cells.
+fn binary_cells(
+    precision: (f64, f64),
+    recall: (f64, f64),
+    f1: (f64, f64),
+    auc: f64,
+    ci: (f64, f64),
+) -> String {
+    format!(
+        "{:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {auc:.3} [{:.3}, {:.3}]",
+        precision.0, precision.1, recall.0, recall.1, f1.0, f1.1, ci.0, ci.1
+    )
 }
 
 /// The demo classifier: binary and three-group models fitted on every subject's features

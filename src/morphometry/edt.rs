@@ -423,15 +423,21 @@ fn lower_envelope<T: Sample>(f: &[T], w: f64, v: &mut [usize], z: &mut [f64], ou
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// The definition: the nearest background voxel, by trying all of them.
     fn brute(fg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f64> {
+        let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
+        brute_squared_edt(&bg, size, sp)
+    }
+
+    /// The definition, for tests here and in `thickness`: squared distance (mm^2) to the
+    /// nearest background voxel, by trying all of them, in double precision.
+    pub(crate) fn brute_squared_edt(bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f64> {
         let [ni, nj, _] = size;
         let at = |n: usize| [n % ni, (n / ni) % nj, n / (ni * nj)];
-        let background: Vec<[usize; 3]> = (0..fg.len()).filter(|&n| !fg[n]).map(at).collect();
-        (0..fg.len())
+        let background: Vec<[usize; 3]> = (0..bg.len()).filter(|&n| bg[n]).map(at).collect();
+        (0..bg.len())
             .map(|n| {
                 let p = at(n);
                 background

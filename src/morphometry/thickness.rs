@@ -373,7 +373,7 @@ fn ball_levels(
                             d2[c - plane],
                             d2[c + plane],
                         ];
-                        shape_inside(around, d2[c])
+                        shape_from(around.map(Some), d2[c])
                     } else {
                         ball_shape(|m| d2[m], c, [i, j, k], size)
                     };
@@ -405,22 +405,6 @@ fn ball_shape<T: PartialOrd + Copy>(
         around[2 * axis + 1] = (x + 1 < size[axis]).then(|| dist2(c + s));
     }
     shape_from(around, dist2(c))
-}
-
-/// `shape_from` for a voxel with all six face neighbours in the grid.
-#[inline(always)]
-fn shape_inside(around: [f32; 6], centre: f32) -> usize {
-    let mut best = 0;
-    for n in 1..6 {
-        if around[n] < around[best] {
-            best = n;
-        }
-    }
-    if around[best ^ 1] >= centre {
-        0
-    } else {
-        1 + best / 2
-    }
 }
 
 /// `ball_shape` from the squared distances of the six face neighbours (i-, i+, j-, j+,
@@ -756,22 +740,7 @@ mod tests {
     /// Every ball of every foreground voxel painted, no ridge: the definition itself.
     fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
         let [ni, nj, nk] = size;
-        // Squared distances to the nearest background voxel, in double precision.
-        let at = |n: usize| [n % ni, (n / ni) % nj, n / (ni * nj)];
-        let background: Vec<[usize; 3]> = (0..fg.len()).filter(|&n| bg[n]).map(at).collect();
-        let exact: Vec<f64> = (0..fg.len())
-            .map(|n| {
-                let p = at(n);
-                background
-                    .iter()
-                    .map(|b| {
-                        (0..3)
-                            .map(|a| ((p[a] as f64 - b[a] as f64) * sp[a]).powi(2))
-                            .sum()
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect();
+        let exact = crate::morphometry::edt::tests::brute_squared_edt(bg, size, sp);
         let mut out = vec![0f32; fg.len()];
         for c in 0..fg.len() {
             if !fg[c] {
