@@ -333,3 +333,54 @@ fn cohort_follows_the_paper_mix() {
     let g8 = cohort_grades(8, 3);
     assert_eq!(g8.iter().filter(|v| **v == Grade::Normal).count(), 3);
 }
+
+/// Mean squared difference of neighbouring voxels along i: falls as the image blurs.
+fn roughness(values: &[f32], ni: usize) -> f64 {
+    let d: Vec<f64> = values
+        .chunks(ni)
+        .flat_map(|row| row.windows(2).map(|w| f64::from(w[1] - w[0]).powi(2)))
+        .collect();
+    d.iter().sum::<f64>() / d.len() as f64
+}
+
+#[test]
+fn a_cohort_can_blur_its_ct_more_than_the_preset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let progress = Progress::new();
+    srrd::phantom::write_cohort(
+        dir.path(),
+        1,
+        11,
+        Preset::Small,
+        Some(1.5),
+        &progress,
+        |_, _| {},
+    )
+    .expect("cohort");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(manifest["ct_psf_sd_mm"], serde_json::json!([1.5, 1.5, 1.5]));
+    let entry = &manifest["subjects"][0];
+    let grade = Grade::parse(entry["grade"].as_str().expect("grade")).expect("grade name");
+    let seed = entry["seed"].as_u64().expect("seed");
+    let blurred = read_image(&dir.path().join("sub-000").join("ct.nii.gz"), None)
+        .expect("ct")
+        .volume;
+    // The same subject on the preset's CT: same anatomy, sharper image.
+    let sharp = small(seed, grade);
+    assert_eq!(blurred.geometry.size, sharp.ct.geometry.size);
+    let ni = sharp.ct.geometry.size[0];
+    let blurred = blurred.data.as_slice().expect("contiguous");
+    let sharp = sharp.ct.data.as_slice().expect("contiguous");
+    let (r_blur, r_sharp) = (roughness(blurred, ni), roughness(sharp, ni));
+    assert!(r_blur < 0.6 * r_sharp, "roughness {r_blur} vs {r_sharp}");
+    // Blurring keeps the mean signal.
+    let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+    assert!(
+        (mean(blurred) - mean(sharp)).abs() < 5.0,
+        "{} vs {}",
+        mean(blurred),
+        mean(sharp)
+    );
+}

@@ -31,7 +31,16 @@ fn tiny() -> SynthConfig {
 
 fn store(dir: &Path) -> DataManifest {
     let cohort = dir.join("cohort");
-    write_cohort(&cohort, 2, 11, Preset::Small, &Progress::new(), |_, _| {}).expect("cohort");
+    write_cohort(
+        &cohort,
+        2,
+        11,
+        Preset::Small,
+        None,
+        &Progress::new(),
+        |_, _| {},
+    )
+    .expect("cohort");
     build_data(&cohort, &dir.join("store"), None, &Progress::new(), |_| {}).expect("store")
 }
 

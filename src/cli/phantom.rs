@@ -103,14 +103,26 @@ pub fn phantom(out: &Path, seed: u64, grade: &str, preset: &str, json: bool) -> 
 }
 
 /// `srrd cohort`.
-pub fn cohort(out: &Path, n: usize, seed: u64, preset: &str, json: bool) -> anyhow::Result<()> {
+pub fn cohort(
+    out: &Path,
+    n: usize,
+    seed: u64,
+    preset: &str,
+    ct_psf_mm: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
     if n == 0 {
         anyhow::bail!("--n must be at least 1");
+    }
+    if let Some(sd) = ct_psf_mm
+        && !(sd >= 0.0 && sd <= 5.0)
+    {
+        anyhow::bail!("--ct-psf-mm {sd}: expected a standard deviation from 0 to 5 mm");
     }
     let preset = Preset::parse(preset)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let entries = with_progress(|progress| {
-        phantom::write_cohort(out, n, seed, preset, progress, |i, p| {
+        phantom::write_cohort(out, n, seed, preset, ct_psf_mm, progress, |i, p| {
             eprintln!(
                 "  sub-{i:03}: {} (KL {})",
                 p.config.grade.name(),

@@ -74,10 +74,15 @@ pub struct TrainArgs {
     #[arg(long, default_value = "2:0.01,3:0.01")]
     distill_features: String,
     /// How the teacher's MR patches are scaled: percentile (1st-99th inside the mask to
-    /// 0-1, as the ground truth's binarization) or standardized (mean 0, SD 1; models
-    /// before 2026-11-30).
+    /// 0-1, as the ground truth's binarization), segmented (the ground truth's own
+    /// segmentation of the patch) or standardized (mean 0, SD 1; models before
+    /// 2026-11-30).
     #[arg(long, default_value = "percentile")]
     mr_scaling: String,
+    /// Train on at most N patches of each training knee (evenly spaced); test patches
+    /// are never thinned. The scarce-data experiment.
+    #[arg(long)]
+    train_patches: Option<usize>,
 }
 
 impl TrainArgs {
@@ -107,9 +112,12 @@ impl TrainArgs {
                 self.distill_projection
             );
         }
+        if self.train_patches == Some(0) {
+            anyhow::bail!("--train-patches 0: expected at least 1 patch per knee");
+        }
         let mr_scaling = MrScaling::parse(&self.mr_scaling).ok_or_else(|| {
             anyhow::anyhow!(
-                "--mr-scaling {:?}: expected percentile or standardized",
+                "--mr-scaling {:?}: expected percentile, segmented or standardized",
                 self.mr_scaling
             )
         })?;
@@ -120,6 +128,7 @@ impl TrainArgs {
             batch: self.batch,
             w_projection: self.distill_projection,
             w_features,
+            train_patches_per_subject: self.train_patches,
             ..Default::default()
         })
     }

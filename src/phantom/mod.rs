@@ -653,12 +653,14 @@ pub fn cohort_grades(n: usize, seed: u64) -> Vec<Grade> {
     g
 }
 
-/// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`.
+/// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`; `ct_psf_sd_mm`
+/// replaces the preset CT's point-spread function (the same SD along every axis).
 pub fn write_cohort(
     dir: &Path,
     n: usize,
     seed: u64,
     preset: Preset,
+    ct_psf_sd_mm: Option<f64>,
     progress: &Progress,
     mut on_subject: impl FnMut(usize, &Phantom),
 ) -> Result<Vec<CohortEntry>> {
@@ -667,14 +669,16 @@ pub fn write_cohort(
     for (i, grade) in cohort_grades(n, seed).into_iter().enumerate() {
         let sub_seed = rng::mix(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let id = format!("sub-{i:03}");
-        let p = generate(
-            Config {
-                seed: sub_seed,
-                grade,
-                preset,
-            },
-            progress,
-        )?;
+        let (mut ct_spec, mr_spec) = scan_specs(preset);
+        if let Some(sd) = ct_psf_sd_mm {
+            ct_spec.psf_sd_mm = [sd; 3];
+        }
+        let config = Config {
+            seed: sub_seed,
+            grade,
+            preset,
+        };
+        let p = generate_with(config, ct_spec, mr_spec, truth_sampling(preset), progress)?;
         p.write(&dir.join(&id), progress)?;
         on_subject(i, &p);
         entries.push(CohortEntry {
@@ -689,6 +693,7 @@ pub fn write_cohort(
         "format": "srrd-phantom-cohort/1",
         "seed": seed,
         "preset": preset.name(),
+        "ct_psf_sd_mm": ct_psf_sd_mm.map_or(scan_specs(preset).0.psf_sd_mm, |sd| [sd; 3]),
         "count": n,
         "subjects": entries,
     });

@@ -184,15 +184,10 @@ pub fn mr_patch_geometry(
     Geometry::new(mr_patch, spacing, [origin.x, origin.y, origin.z]).with_direction(ct.direction)
 }
 
-/// The ground truth of one MR patch: rescale to 0-255 inside the mask, binarize with the
-/// local threshold (trabeculae dark), measure. None when the patch cannot be measured.
-pub fn mr_truth(
-    values: &[f32],
-    mask: &[bool],
-    size: [usize; 3],
-    spacing_mm: [f64; 3],
-    method: Method,
-) -> Option<[f32; 4]> {
+/// The ground truth's segmentation of one MR patch: rescale the 1st-99th percentiles
+/// inside the mask to 0-255, binarize with the local threshold (trabeculae dark). None
+/// when the patch has too few or too uniform voxels to segment.
+pub fn mr_segmentation(values: &[f32], mask: &[bool], size: [usize; 3]) -> Option<Vec<bool>> {
     let mut inside: Vec<f32> = values
         .iter()
         .zip(mask)
@@ -212,7 +207,7 @@ pub fn mr_truth(
         .iter()
         .map(|v| ((v - lo) / (hi - lo) * 255.0).clamp(0.0, 255.0))
         .collect();
-    let bone = binarize(
+    Some(binarize(
         &scaled,
         mask,
         size,
@@ -222,7 +217,19 @@ pub fn mr_truth(
         },
         BonePolarity::Dark,
         4,
-    );
+    ))
+}
+
+/// The ground truth of one MR patch: its segmentation (`mr_segmentation`), measured.
+/// None when the patch cannot be measured.
+pub fn mr_truth(
+    values: &[f32],
+    mask: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    method: Method,
+) -> Option<[f32; 4]> {
+    let bone = mr_segmentation(values, mask, size)?;
     let (p, _) = morphometry::parameters(&bone, mask, size, spacing_mm, method).ok()?;
     let t = [p.bv_tv, p.tb_th_mm, p.tb_sp_mm, p.tb_n_per_mm];
     t.iter()

@@ -132,7 +132,8 @@ pub fn cross_validate(
         let bundle = train_bundle(store, manifest, &train, cfg, settings, &dir, true, progress)?;
         let norm = &bundle.card.normalization;
         let test_data = load_inputs(store, manifest, test, settings.mr_scaling)?;
-        let train_data = load_inputs(store, manifest, &train, settings.mr_scaling)?;
+        let train_data =
+            load_inputs(store, manifest, &train, settings.mr_scaling)?.for_training(settings);
         progress.start(&format!("fold {}: radiomics", f + 1), 1);
         let train_targets = rows_of(&train_data.target);
         let radiomics = RadiomicsModel::fit(&radiomics_rows(&train_data), &train_targets)

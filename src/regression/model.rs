@@ -96,7 +96,7 @@ pub fn train_bundle(
 ) -> Result<ModelBundle> {
     let t0 = Instant::now();
     progress.start("loading patches", 1);
-    let data = load_inputs(store, manifest, subjects, settings.mr_scaling)?;
+    let data = load_inputs(store, manifest, subjects, settings.mr_scaling)?.for_training(settings);
     let norm = Normalization::fit(&data.target);
     let ck = |name: &str| Checkpoint {
         dir: out.to_path_buf(),
