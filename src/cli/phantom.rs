@@ -115,7 +115,7 @@ pub fn cohort(
         anyhow::bail!("--n must be at least 1");
     }
     if let Some(sd) = ct_psf_mm
-        && !(sd >= 0.0 && sd <= 5.0)
+        && !(0.0..=5.0).contains(&sd)
     {
         anyhow::bail!("--ct-psf-mm {sd}: expected a standard deviation from 0 to 5 mm");
     }
