@@ -419,6 +419,77 @@ fn analyze_refuses_a_non_ct_input() {
     );
 }
 
+/// `srrd analyze` on the demo knee's CT (advanced OA) writes a complete report: 12
+/// subregions with the 4 parameters, a KOA call with its provenance, maps on the CT grid,
+/// and a figure whose colour bar runs from the map's low end to its high end.
+#[test]
+fn analyze_writes_a_complete_report_for_the_demo_ct() {
+    let demo = srrd::phantom::ensure_demo(&srrd::progress::Progress::new()).expect("demo knee");
+    let ct = demo.join("ct.nii.gz");
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_dir = dir.path().join("a");
+    let out = srrd(&[
+        "analyze",
+        "--ct",
+        ct.to_str().expect("utf8"),
+        "--out",
+        out_dir.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(printed, file, "--json prints the report it writes");
+    let subregions = file["subregions_ct"].as_array().expect("subregions");
+    assert_eq!(subregions.len(), 12);
+    for s in subregions {
+        assert!(s["patches"].as_u64().expect("patches") > 0, "{s}");
+        for (name, lo, hi) in [
+            ("bv_tv", 0.0, 1.0),
+            ("tb_th_mm", 0.1, 3.0),
+            ("tb_sp_mm", 0.1, 3.0),
+            ("tb_n_per_mm", 0.1, 3.0),
+        ] {
+            let m = s["parameters"][name]["mean"].as_f64().expect("mean");
+            assert!(m > lo && m < hi, "{name} {m} in {s}");
+        }
+    }
+    let koa = &file["koa"];
+    let p = koa["probability"].as_f64().expect("probability");
+    assert!(p > 0.5, "the demo knee has advanced OA: {koa}");
+    assert_eq!(koa["class"], "KOA");
+    assert!(file["provenance"].to_string().contains("phantoms"));
+    let ct_geometry = read_image(&ct, None).expect("ct").volume.geometry;
+    for map in ["bv_tv", "tb_th_mm", "tb_sp_mm", "tb_n_per_mm", "subregions"] {
+        let v = read_image(&out_dir.join(format!("{map}.nii.gz")), None).expect(map);
+        assert_eq!(v.volume.geometry.size, ct_geometry.size, "{map}");
+    }
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("html");
+    assert!(html.contains("KOA prediction") && html.contains("tb_th_coronal.png"));
+    let file = std::fs::File::open(out_dir.join("tb_th_coronal.png")).expect("figure");
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    let (w, h) = (info.width as usize, info.height as usize);
+    let [ni, _, nk] = ct_geometry.size;
+    assert_eq!((w, h), (3 * ni, 3 * nk + 16));
+    let px = info.color_type.samples();
+    let at = |x: usize, y: usize| -> [u8; 3] {
+        let o = (y * w + x) * px;
+        [buf[o], buf[o + 1], buf[o + 2]]
+    };
+    assert_eq!(at(0, h - 1), srrd::stats::viridis_rgb(0.0));
+    assert_eq!(at(w - 1, h - 1), srrd::stats::viridis_rgb(1.0));
+}
+
 /// `srrd roc`: the AUC of a perfectly separating score is 1 with a zero-width interval;
 /// bad CSVs are refused naming the file and the row.
 #[test]

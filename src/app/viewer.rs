@@ -47,26 +47,10 @@ pub fn jet(t: f32) -> [f32; 3] {
     [tent(3.0), tent(2.0), tent(1.0)]
 }
 
-/// Viridis-like colour at `t` in [0, 1]: linear between ten anchors of the published map.
+/// Viridis-like colour at `t` in [0, 1] (see `stats::viridis_rgb`).
 pub fn viridis(t: f32) -> Color32 {
-    const ANCHORS: [[u8; 3]; 10] = [
-        [68, 1, 84],
-        [72, 40, 120],
-        [62, 74, 137],
-        [49, 104, 142],
-        [38, 130, 142],
-        [31, 158, 137],
-        [53, 183, 121],
-        [109, 205, 89],
-        [180, 222, 44],
-        [253, 231, 37],
-    ];
-    let x = t.clamp(0.0, 1.0) * 9.0;
-    let i = (x.floor() as usize).min(8);
-    let f = x - i as f32;
-    let mix = |a: u8, b: u8| (a as f32 + (b as f32 - a as f32) * f).round() as u8;
-    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
-    Color32::from_rgb(mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2]))
+    let [r, g, b] = crate::stats::viridis_rgb(t);
+    Color32::from_rgb(r, g, b)
 }
 
 /// One image shown in the views.
@@ -954,8 +938,9 @@ impl ViewerApp {
                 font.clone(),
                 col,
             );
+            // The top letter sits under the view's title line, which may reach the centre.
             painter.text(
-                Pos2::new(rect.center().x, rect.min.y + 4.0),
+                Pos2::new(rect.center().x, rect.min.y + 24.0),
                 egui::Align2::CENTER_TOP,
                 t,
                 font.clone(),

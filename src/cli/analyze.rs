@@ -204,7 +204,7 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
     h += &format!("<p class=note>{}</p>", escape(provenance));
     if let Some((lo, hi)) = range {
         h += &format!(
-            "<h3>Tb.Th map over the CT (coronal)</h3><img src=tb_th_coronal.png><p>colour: Tb.Th from {lo:.2} mm (dark red) to {hi:.2} mm (yellow)</p>"
+            "<h3>Tb.Th map over the CT (coronal)</h3><img src=tb_th_coronal.png><p>colour (bar below the image): Tb.Th from {lo:.2} mm (purple, left) to {hi:.2} mm (yellow, right); the 2nd to 98th percentile of the map</p>"
         );
     }
     let table = |title: &str, stats: &[SubregionStats]| {
@@ -264,9 +264,12 @@ fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<u8>,
     let j = sum / n;
     let cdata = ct.data.as_slice()?;
     let scale = 3usize;
-    let (w, h) = (ni * scale, nk * scale);
+    // The slice, then a gap and a colour bar from `lo` (left) to `hi` (right).
+    let (gap, bar) = (4usize, 12usize);
+    let (w, h_img) = (ni * scale, nk * scale);
+    let h = h_img + gap + bar;
     let mut rgb = vec![0u8; w * h * 3];
-    for y in 0..h {
+    for y in 0..h_img {
         let k = nk - 1 - y / scale; // superior at the top
         for x in 0..w {
             let i = x / scale;
@@ -275,22 +278,19 @@ fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<u8>,
             let mut c = [grey * 255.0; 3];
             if regions[idx] > 0 && mdata[idx] > 0.0 {
                 let t = ((mdata[idx] as f64 - lo) / (hi - lo).max(1e-9)).clamp(0.0, 1.0);
-                // Dark red -> red -> yellow.
-                let col = [
-                    160.0 + 95.0 * t.min(0.5) * 2.0,
-                    255.0 * (2.0 * t - 1.0).max(0.0),
-                    0.0,
-                ];
-                c = [
-                    0.3 * c[0] + 0.7 * col[0],
-                    0.3 * c[1] + 0.7 * col[1],
-                    0.3 * c[2] + 0.7 * col[2],
-                ];
+                let col = crate::stats::viridis_rgb(t as f32);
+                c = std::array::from_fn(|a| 0.2 * c[a] + 0.8 * f64::from(col[a]));
             }
             let o = (y * w + x) * 3;
             for a in 0..3 {
                 rgb[o + a] = c[a].round().clamp(0.0, 255.0) as u8;
             }
+        }
+    }
+    for y in h_img + gap..h {
+        for x in 0..w {
+            let col = crate::stats::viridis_rgb(x as f32 / (w - 1).max(1) as f32);
+            rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&col);
         }
     }
     let mut bytes = Vec::new();

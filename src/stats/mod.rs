@@ -9,7 +9,7 @@ pub mod ridge;
 pub mod roc;
 
 pub use agreement::{Icc, f_cdf, f_quantile, icc_a1, icc_a1_k, mean_sd, pearson};
-pub use plot::{Series, lines_png, scatter_png};
+pub use plot::{Series, lines_png, scatter_png, viridis_rgb};
 pub use ridge::{RidgeRegression, Standardizer, fit_ridge_cv};
 pub use roc::{
     BinaryMetrics, DeLong, DeLongTest, auc, binary_metrics, delong, delong_paired, macro_metrics,
