@@ -156,12 +156,11 @@ impl Inputs {
             start = end;
         }
         let idx = Tensor::from_slice(&keep);
-        let pick = |v: &[usize]| keep.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
         Inputs {
             ct: self.ct.index_select(0, &idx),
             mr: self.mr.index_select(0, &idx),
             target: self.target.index_select(0, &idx),
-            subject: pick(&self.subject),
+            subject: keep.iter().map(|&i| self.subject[i as usize]).collect(),
             bone: keep.iter().map(|&i| self.bone[i as usize]).collect(),
             centre_mm: keep.iter().map(|&i| self.centre_mm[i as usize]).collect(),
         }
