@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// Weight of the projection distance ||p_s - p_t||^2 in the student's loss.
     #[arg(long, default_value_t = 0.001)]
     distill_projection: f64,
+    /// Weight of the response term: MSE of the student's parameters against the
+    /// teacher's (not in the paper's loss; default 0).
+    #[arg(long, default_value_t = 0.0)]
+    distill_output: f64,
     /// Backbone stages (0-3) whose feature maps the student matches by L1, with their
     /// weights: `2:0.01,3:0.01`; `none` for no feature term.
     #[arg(long, default_value = "2:0.01,3:0.01")]
@@ -106,6 +110,12 @@ impl TrainArgs {
                 }
             }
         }
+        if !(self.distill_output >= 0.0 && self.distill_output.is_finite()) {
+            anyhow::bail!(
+                "--distill-output {}: expected a weight >= 0",
+                self.distill_output
+            );
+        }
         if !(self.distill_projection >= 0.0 && self.distill_projection.is_finite()) {
             anyhow::bail!(
                 "--distill-projection {}: expected a weight >= 0",
@@ -127,6 +137,7 @@ impl TrainArgs {
             teacher_epochs: self.teacher_epochs,
             batch: self.batch,
             w_projection: self.distill_projection,
+            w_output: self.distill_output,
             w_features,
             train_patches_per_subject: self.train_patches,
             ..Default::default()
@@ -370,6 +381,7 @@ mod tests {
         );
         assert_eq!(s.w_projection, d.w_projection);
         assert_eq!(s.w_features, d.w_features);
+        assert_eq!((s.w_output, s.train_patches_per_subject), (0.0, None));
         let cli = Cli::parse_from([
             "x",
             "--distill-features",

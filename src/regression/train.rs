@@ -38,6 +38,10 @@ pub struct TrainSettings {
     pub w_projection: f64,
     /// Backbone stages (0-3) whose feature maps are matched, and their L1 weights.
     pub w_features: Vec<(usize, f64)>,
+    /// Weight of the response term: MSE of the student's normalized parameters against
+    /// the teacher's (0 in the paper's loss and by default).
+    #[serde(default)]
+    pub w_output: f64,
     pub seed: i64,
     /// Train on at most this many patches of each training knee (evenly spaced in the
     /// store's order): the scarce-data experiment. None: all of them.
@@ -56,6 +60,7 @@ impl Default for TrainSettings {
             weight_decay: 1e-5,
             w_projection: 0.001,
             w_features: vec![(2, 0.01), (3, 0.01)],
+            w_output: 0.0,
             seed: 1,
             train_patches_per_subject: None,
         }
@@ -68,13 +73,16 @@ impl TrainSettings {
         TrainSettings {
             w_projection: 0.0,
             w_features: Vec::new(),
+            w_output: 0.0,
             ..self.clone()
         }
     }
 
     /// Whether the student learns from the teacher at all.
     pub fn distills(&self) -> bool {
-        self.w_projection > 0.0 || self.w_features.iter().any(|(_, w)| *w > 0.0)
+        self.w_projection > 0.0
+            || self.w_output > 0.0
+            || self.w_features.iter().any(|(_, w)| *w > 0.0)
     }
 }
 
@@ -565,6 +573,12 @@ pub fn distillation_loss(student: &Outputs, teacher: &Outputs, settings: &TrainS
             loss += s.l1_loss(t, tch::Reduction::Mean) * w;
         }
     }
+    if settings.w_output > 0.0 {
+        loss += student
+            .params
+            .mse_loss(&teacher.params, tch::Reduction::Mean)
+            * settings.w_output;
+    }
     loss
 }
 
@@ -764,7 +778,7 @@ mod tests {
     fn distillation_loss_matches_a_hand_computation() {
         // Batch of 2, projection of 3, one matched stage of 2 values per sample.
         let s = Outputs {
-            params: t(&[0.0; 8], &[2, 4]),
+            params: t(&[0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], &[2, 4]),
             projection: t(&[1.0, 2.0, 3.0, 0.0, 0.0, 1.0], &[2, 3]),
             features: vec![t(&[0.0; 4], &[2, 2]), t(&[1.0, -1.0, 2.0, 0.5], &[2, 2])],
         };
@@ -776,11 +790,13 @@ mod tests {
         let settings = TrainSettings {
             w_projection: 0.5,
             w_features: vec![(1, 2.0)],
+            w_output: 4.0,
             ..Default::default()
         };
         // Squared distances per sample: (0 + 4 + 0) = 4 and (4 + 0 + 0) = 4: mean 4.
         // L1 of stage 1: mean(|1|, |-1|, |0|, |0.5|) = 0.625. Stage 0 has weight 0 (unused).
-        let expected = 0.5 * 4.0 + 2.0 * 0.625;
+        // Parameters against the teacher's zeros: (0.25 + 1) / 8 = 0.15625.
+        let expected = 0.5 * 4.0 + 2.0 * 0.625 + 4.0 * 0.15625;
         let got = distillation_loss(&s, &te, &settings).double_value(&[]);
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
         assert!(!settings.plain().distills());
