@@ -39,15 +39,49 @@ pub const SOURCES: [&str; 5] = [
     "MR ground truth",
 ];
 
-/// One line of the table.
+/// Binary-task scores of one classifier on one source: precision, recall and F1 (mean,
+/// SD over folds) at probability 0.5, and the pooled AUC with its DeLong 95% CI.
 #[derive(Clone, Debug, Serialize)]
-pub struct DiagnosisRow {
-    pub source: String,
+pub struct BinaryScores {
     pub precision: (f64, f64),
     pub recall: (f64, f64),
     pub f1: (f64, f64),
     pub auc: f64,
     pub auc_ci95: (f64, f64),
+}
+
+impl BinaryScores {
+    /// Per-fold (precision, recall, F1) and the pooled out-of-fold probabilities.
+    fn new(folds: &[(f64, f64, f64)], probs: &[f64], koa: &[bool]) -> Self {
+        let col = |pick: fn(&(f64, f64, f64)) -> f64| {
+            mean_sd(&folds.iter().map(pick).collect::<Vec<_>>())
+        };
+        let d = delong(probs, koa);
+        BinaryScores {
+            precision: col(|m| m.0),
+            recall: col(|m| m.1),
+            f1: col(|m| m.2),
+            auc: d.as_ref().map_or(f64::NAN, |d| d.auc),
+            auc_ci95: d.map_or((f64::NAN, f64::NAN), |d| d.ci95),
+        }
+    }
+
+    /// Precision, recall, F1 (mean ± SD) and AUC [95% CI] as four Markdown cells.
+    fn cells(&self) -> String {
+        let (p, r, f, ci) = (self.precision, self.recall, self.f1, self.auc_ci95);
+        format!(
+            "{:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}]",
+            p.0, p.1, r.0, r.1, f.0, f.1, self.auc, ci.0, ci.1
+        )
+    }
+}
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiagnosisRow {
+    pub source: String,
+    #[serde(flatten)]
+    pub binary: BinaryScores,
     /// Three-group task: macro F1 (mean, SD over folds) and pooled accuracy.
     pub three_group_f1: (f64, f64),
     pub three_group_accuracy: f64,
@@ -73,11 +107,8 @@ pub struct DiagnosisReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct AttentionRow {
     pub source: String,
-    pub precision: (f64, f64),
-    pub recall: (f64, f64),
-    pub f1: (f64, f64),
-    pub auc: f64,
-    pub auc_ci95: (f64, f64),
+    #[serde(flatten)]
+    pub binary: BinaryScores,
     /// DeLong's paired test, attention vs the SVM on the same source: (z, p).
     pub vs_svm: Option<(f64, f64)>,
 }
@@ -249,8 +280,7 @@ pub fn evaluate(
         let mut probs = vec![f64::NAN; ids.len()];
         let mut probs_att = vec![f64::NAN; ids.len()];
         let mut three = vec![usize::MAX; ids.len()];
-        let (mut p, mut r, mut f1, mut f1_3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut pa, mut ra, mut f1a) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut svm_folds, mut att_folds, mut f1_3) = (Vec::new(), Vec::new(), Vec::new());
         for f in 0..folds {
             progress.check()?;
             let train: Vec<usize> = (0..ids.len()).filter(|s| fold_of[*s] != f).collect();
@@ -284,39 +314,25 @@ pub fn evaluate(
             let pred: Vec<bool> = test.iter().map(|s| probs[*s] >= 0.5).collect();
             let truth: Vec<bool> = test.iter().map(|s| koa[*s]).collect();
             let bm = binary_metrics(&pred, &truth);
-            p.push(bm.precision);
-            r.push(bm.recall);
-            f1.push(bm.f1);
+            svm_folds.push((bm.precision, bm.recall, bm.f1));
             let ba = binary_metrics(&pred_att, &truth);
-            pa.push(ba.precision);
-            ra.push(ba.recall);
-            f1a.push(ba.f1);
+            att_folds.push((ba.precision, ba.recall, ba.f1));
             let tp: Vec<usize> = test.iter().map(|s| three[*s]).collect();
             let tt: Vec<usize> = test.iter().map(|s| group[*s]).collect();
             f1_3.push(macro_metrics(&tp, &tt, 3).f1);
             progress.advance(1);
         }
-        let d = delong(&probs, &koa);
         let acc3 = three.iter().zip(&group).filter(|(a, b)| a == b).count() as f64
             / ids.len().max(1) as f64;
         rows.push(DiagnosisRow {
             source: source.to_string(),
-            precision: mean_sd(&p),
-            recall: mean_sd(&r),
-            f1: mean_sd(&f1),
-            auc: d.as_ref().map(|d| d.auc).unwrap_or(f64::NAN),
-            auc_ci95: d.map(|d| d.ci95).unwrap_or((f64::NAN, f64::NAN)),
+            binary: BinaryScores::new(&svm_folds, &probs, &koa),
             three_group_f1: mean_sd(&f1_3),
             three_group_accuracy: acc3,
         });
-        let da = delong(&probs_att, &koa);
         attention.push(AttentionRow {
             source: source.to_string(),
-            precision: mean_sd(&pa),
-            recall: mean_sd(&ra),
-            f1: mean_sd(&f1a),
-            auc: da.as_ref().map(|d| d.auc).unwrap_or(f64::NAN),
-            auc_ci95: da.map(|d| d.ci95).unwrap_or((f64::NAN, f64::NAN)),
+            binary: BinaryScores::new(&att_folds, &probs_att, &koa),
             vs_svm: delong_paired(&probs_att, &probs, &koa).map(|t| (t.z, t.p_value)),
         });
         curves.push(Series {
@@ -374,7 +390,7 @@ pub fn markdown(r: &DiagnosisReport) -> String {
         s += &format!(
             "| {} | {} | {:.3} ± {:.3} | {:.3} |\n",
             row.source,
-            binary_cells(row.precision, row.recall, row.f1, row.auc, row.auc_ci95),
+            row.binary.cells(),
             row.three_group_f1.0,
             row.three_group_f1.1,
             row.three_group_accuracy
@@ -390,11 +406,7 @@ pub fn markdown(r: &DiagnosisReport) -> String {
             let vs = row
                 .vs_svm
                 .map_or("-".to_string(), |(z, p)| format!("{z:.2}, {p:.3}"));
-            s += &format!(
-                "| {} | {} | {vs} |\n",
-                row.source,
-                binary_cells(row.precision, row.recall, row.f1, row.auc, row.auc_ci95)
-            );
+            s += &format!("| {} | {} | {vs} |\n", row.source, row.binary.cells());
         }
         if let Some((z, p)) = r.attention_srrd_vs_plain {
             s += &format!(
@@ -403,20 +415,6 @@ pub fn markdown(r: &DiagnosisReport) -> String {
         }
     }
     s
-}
-
-/// Precision, recall, F1 (mean ± SD) and AUC [95% CI] as four Markdown cells.
-fn binary_cells(
-    precision: (f64, f64),
-    recall: (f64, f64),
-    f1: (f64, f64),
-    auc: f64,
-    ci: (f64, f64),
-) -> String {
-    format!(
-        "{:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {auc:.3} [{:.3}, {:.3}]",
-        precision.0, precision.1, recall.0, recall.1, f1.0, f1.1, ci.0, ci.1
-    )
 }
 
 /// The demo classifier: binary and three-group models fitted on every subject's features
