@@ -7,10 +7,22 @@ output for it, so the Rust side can confirm it computes the same function.
 Usage: train_synthesis.py DATA.npz HED.safetensors OUT_DIR METHOD CONFIG ITERATIONS [BATCH [SECONDS]]
   METHOD spsnet|cyclegan, CONFIG small|paper. With SECONDS, ITERATIONS is lowered after
   100 iterations so the run fits that time (the decay schedule follows the new total).
-  Needs torch, numpy, safetensors.
+  The edge network's widths are read from HED.safetensors (a small HED can serve the paper
+  generator). Needs torch, numpy, safetensors.
+
+Environment (optional):
+  SRRD_MATCH_WRITE=FILE  after the budget sets the iteration count, write it to FILE
+  SRRD_MATCH_READ=FILE   at iteration 100, wait for FILE (up to 180 s) and run no more
+                         iterations than it says: two runs started together (SPSNet, the
+                         slower, writing; CycleGAN reading) then get the same count
+  SRRD_INFER_ONLY=1      save only the MR -> CT generator, in float16 (inference needs
+                         nothing else; keeps the paper configuration's file small); the
+                         check output is computed with those rounded weights
 """
 import json
 import math
+import os
+import shutil
 import sys
 import time
 
@@ -21,8 +33,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 CONFIGS = {
-    "small": dict(slices=3, ngf=16, blocks=4, ndf=16, d_layers=3, hed=(8, 16, 32), crop=64),
-    "paper": dict(slices=3, ngf=64, blocks=9, ndf=64, d_layers=3, hed=(64, 128, 256), crop=128),
+    "small": dict(slices=3, ngf=16, blocks=4, ndf=16, d_layers=3, crop=64),
+    "paper": dict(slices=3, ngf=64, blocks=9, ndf=64, d_layers=3, crop=128),
 }
 
 
@@ -87,15 +99,15 @@ class Discriminator(nn.Module):
 
 
 class EdgeNet(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, widths):
         super().__init__()
         c = 1
-        for s, w in enumerate(cfg["hed"]):
+        for s, w in enumerate(widths):
             setattr(self, f"stage{s + 1}", nn.ModuleDict({"conv1": nn.Conv2d(c, w, 3, 1, 1), "conv2": nn.Conv2d(w, w, 3, 1, 1)}))
             setattr(self, f"side{s + 1}", nn.Conv2d(w, 1, 1))
             c = w
-        self.fuse = nn.Conv2d(len(cfg["hed"]), 1, 1)
-        self.n = len(cfg["hed"])
+        self.fuse = nn.Conv2d(len(widths), 1, 1)
+        self.n = len(widths)
 
     def edges(self, x):
         h, w = x.shape[2:]
@@ -162,6 +174,9 @@ def main():
     use_edges, w_mi = (True, 1.0) if method == "spsnet" else (False, 0.0)
     w_cycle, w_id, lr0 = 10.0, 5.0, 2e-4
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # fixed crop and batch sizes
+    match_write, match_read = os.environ.get("SRRD_MATCH_WRITE"), os.environ.get("SRRD_MATCH_READ")
+    infer_only = os.environ.get("SRRD_INFER_ONLY") == "1"
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     npz = np.load(data)
@@ -170,10 +185,11 @@ def main():
     e = int(use_edges)
     g_mc, g_cm = Generator(cfg["slices"] + e, cfg).to(dev), Generator(cfg["slices"] + e, cfg).to(dev)
     d_ct, d_mr = Discriminator(1 + e, cfg).to(dev), Discriminator(1 + e, cfg).to(dev)
-    hed = None
+    hed, hed_widths = None, [8, 16, 32]
     if use_edges:
-        hed = EdgeNet(cfg).to(dev)
         sd = {k[len("hed."):]: v for k, v in load_file(hed_path).items()}
+        hed_widths = [sd[f"stage{i + 1}.conv1.weight"].shape[0] for i in range(3)]
+        hed = EdgeNet(hed_widths).to(dev)
         hed.load_state_dict(sd)
         for p in hed.parameters():
             p.requires_grad_(False)
@@ -192,6 +208,17 @@ def main():
         if budget_s and it == 100:
             per_it = (time.time() - t0) / 100
             iterations = max(200, min(iterations, int(budget_s / per_it)))
+            if match_write:
+                with open(match_write + ".tmp", "w") as f:
+                    f.write(str(iterations))
+                os.replace(match_write + ".tmp", match_write)
+            if match_read:
+                waited = time.time()
+                while not os.path.exists(match_read) and time.time() - waited < 180:
+                    time.sleep(0.5)
+                if os.path.exists(match_read):
+                    iterations = min(iterations, int(open(match_read).read()))
+                print(f"{method}/{config}: {iterations} iterations (matched after {time.time() - waited:.0f} s)", flush=True)
             every = max(1, min(100, iterations // 20))
         half = iterations // 2
         lr = lr0 if it < half else lr0 * (iterations - it) / (iterations - half)
@@ -228,9 +255,17 @@ def main():
     seconds = time.time() - t0
     # Weights under the tch VarStore names.
     to_cpu = lambda prefix, m: {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
-    save_file({**to_cpu("g_mr_to_ct", g_mc), **to_cpu("g_ct_to_mr", g_cm)}, f"{out}/generators.safetensors")
-    save_file({**to_cpu("d_ct", d_ct), **to_cpu("d_mr", d_mr)}, f"{out}/discriminators.safetensors")
-    # One input and its output, for the Rust side to reproduce.
+    if infer_only:
+        with torch.no_grad():
+            for v in g_mc.state_dict().values():
+                v.copy_(v.half().float())
+        save_file({k: v.half() for k, v in to_cpu("g_mr_to_ct", g_mc).items()}, f"{out}/generators.safetensors")
+    else:
+        save_file({**to_cpu("g_mr_to_ct", g_mc), **to_cpu("g_ct_to_mr", g_cm)}, f"{out}/generators.safetensors")
+        save_file({**to_cpu("d_ct", d_ct), **to_cpu("d_mr", d_mr)}, f"{out}/discriminators.safetensors")
+    # One input and its output, for the Rust side to reproduce (full fp32, no TF32).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     with torch.no_grad():
         x = mr.sample(np.random.default_rng(7), 2, s, cfg["crop"])
         y = g_mc(gin(x, edges(centre(x))))
@@ -243,6 +278,22 @@ def main():
                 crops_per_s=iterations * batch * 2 / seconds, device=torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
                 torch=torch.__version__, crmr_slices=len(mr.slices), ct_slices=len(ct.slices))
     json.dump(info, open(f"{out}/gpu_run.json", "w"), indent=1)
+    # The model card `srrd` reads (src/synthesis/model.rs), so OUT_DIR is a model folder.
+    card = dict(
+        format="srrd-synthesis-model/1", method=method,
+        config=dict(name=config, slices=cfg["slices"], ngf=cfg["ngf"], blocks=cfg["blocks"], ndf=cfg["ndf"],
+                    d_layers=cfg["d_layers"], hed_widths=hed_widths, crop=cfg["crop"]),
+        settings=dict(iterations=iterations, batch=batch, lr=lr0, w_cycle=w_cycle, w_identity=w_id, w_mi=w_mi,
+                      use_edges=use_edges, log_every=every, seed=1),
+        edges="hed" if use_edges else "none",
+        trained_on=os.environ.get("SRRD_TRAINED_ON", f"{data}: {len(mr.slices)} crMR and {len(ct.slices)} CT slices, unpaired"),
+        command=f"python3 {' '.join(sys.argv)} (on {info['device']}, torch {torch.__version__})",
+        seconds=seconds, metrics=None,
+        provenance=f"Synthetic CT from a {config} {'SPSNet' if use_edges else 'CycleGAN'} trained on synthetic phantom "
+                   "knees only (srrd's phantom generator): a registration aid for research, not a diagnostic image.")
+    json.dump(card, open(f"{out}/model.json", "w"), indent=2)
+    if use_edges:
+        shutil.copyfile(hed_path, f"{out}/hed.safetensors")
     print(json.dumps(info))
 
 

@@ -86,10 +86,16 @@ pub struct SynthModel {
 pub fn load_model(dir: &Path) -> Result<SynthModel> {
     let card = SynthCard::read(dir)?;
     let mut nets = SynthNets::new(&card.config, card.settings.use_edges);
+    // Inference needs only the MR -> CT generator: a file may hold that one alone (the
+    // GPU script's float16 export of the paper configuration). Values convert to f32.
     let g = dir.join("generators.safetensors");
-    nets.vs_g
-        .load(&g)
-        .map_err(|e| Error::file(&g, format!("cannot load the generators: {e}")))?;
+    let missing = load_converting(&nets.vs_g, &g)?;
+    if let Some(name) = missing.iter().find(|n| n.starts_with("g_mr_to_ct.")) {
+        return Err(Error::file(
+            &g,
+            format!("no weights for {name}: not a generator of this configuration"),
+        ));
+    }
     let (edges, hed_vs) = match card.edges.as_str() {
         "hed" => {
             let mut vs = nn::VarStore::new(Device::Cpu);
@@ -109,6 +115,34 @@ pub fn load_model(dir: &Path) -> Result<SynthModel> {
         edges,
         hed_vs,
     })
+}
+
+/// Loads the safetensors file `path` into the variables of `vs` it names, converting each
+/// value to its variable's kind (a float16 file loads into f32 variables; tch's own
+/// loader would swap in the file's kind). Returns the names of variables the file lacks.
+fn load_converting(vs: &nn::VarStore, path: &Path) -> Result<Vec<String>> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| Error::file(path, format!("cannot load the generators: {e}")))?;
+    let mut vars = vs.variables();
+    let _guard = tch::no_grad_guard();
+    for (name, value) in tensors {
+        if let Some(mut var) = vars.remove(&name) {
+            if var.size() != value.size() {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "{name} has shape {:?}, the model expects {:?}",
+                        value.size(),
+                        var.size()
+                    ),
+                ));
+            }
+            var.copy_(&value.to_kind(var.kind()));
+        }
+    }
+    let mut missing: Vec<String> = vars.into_keys().collect();
+    missing.sort();
+    Ok(missing)
 }
 
 /// Slices synthesized per forward pass.
