@@ -254,3 +254,86 @@ fn demo_weights_compute_what_pytorch_computed() {
         "tch vs PyTorch: max {max}, mean {mean}"
     );
 }
+
+/// The GPU script exports the paper configuration's MR -> CT generator alone, in float16:
+/// it loads into the f32 model as those values, and a file without that generator, or of
+/// another configuration, is refused with the file's name.
+#[test]
+fn float16_mr_to_ct_generator_alone_loads_and_bad_files_are_refused() {
+    use srrd::synthesis::train::SynthNets;
+    use tch::Kind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny();
+    let settings = SynthSettings::cyclegan();
+    let card = SynthCard {
+        format: FORMAT.into(),
+        method: "cyclegan".into(),
+        config: cfg.clone(),
+        settings: settings.clone(),
+        edges: "none".into(),
+        trained_on: "test".into(),
+        command: "test".into(),
+        seconds: 0.0,
+        metrics: serde_json::Value::Null,
+        provenance: PROVENANCE.into(),
+    };
+    card.write(dir.path()).expect("card");
+    let trained = SynthNets::new(&cfg, settings.use_edges);
+    let half: Vec<(String, tch::Tensor)> = trained
+        .vs_g
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("g_mr_to_ct."))
+        .map(|(n, t)| (n, (t * 1.01 + 1e-3).to_kind(Kind::Half)))
+        .collect();
+    assert!(!half.is_empty());
+    let file = dir.path().join("generators.safetensors");
+    tch::Tensor::write_safetensors(&half, &file).expect("write");
+
+    let loaded = load_model(dir.path()).expect("float16 generator alone");
+    let vars = loaded.nets.vs_g.variables();
+    for (name, value) in &half {
+        let var = &vars[name];
+        assert_eq!(var.kind(), Kind::Float, "{name} stays f32");
+        let d = (var - value.to_kind(Kind::Float))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert_eq!(d, 0.0, "{name} holds the file's values");
+    }
+
+    // Only the CT -> MR generator: refused, naming the file and a missing weight.
+    let other: Vec<(String, tch::Tensor)> = trained
+        .vs_g
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("g_ct_to_mr."))
+        .collect();
+    tch::Tensor::write_safetensors(&other, &file).expect("write");
+    let err = load_model(dir.path())
+        .err()
+        .expect("no MR -> CT generator")
+        .to_string();
+    assert!(
+        err.contains("generators.safetensors") && err.contains("g_mr_to_ct."),
+        "{err}"
+    );
+
+    // Weights of a wider generator: refused with the shapes.
+    let wide = SynthNets::new(
+        &SynthConfig {
+            ngf: 16,
+            ..cfg.clone()
+        },
+        false,
+    );
+    wide.vs_g.save(&file).expect("save");
+    let err = load_model(dir.path())
+        .err()
+        .expect("wrong shapes")
+        .to_string();
+    assert!(
+        err.contains("has shape") && err.contains("expects"),
+        "{err}"
+    );
+}
