@@ -427,6 +427,7 @@ pub fn eval_synthesis(
                 "held_out": subjects.iter().map(|s| manifest.subjects[*s].id.clone()).collect::<Vec<_>>(),
                 "preservation": summary.get(name),
                 "tre_refined_on_sct": tre_summary.get(&format!("{name} sCT (NCC)")),
+                "tre_refined_on_sct_mi": tre_summary.get(&format!("{name} sCT (Mattes MI)")),
                 "tre_refined_on_crmr": tre_summary.get("crMR (Mattes MI)"),
             });
             card.write(dir)?;

@@ -156,9 +156,9 @@ pub struct Registration {
 /// Coarse (Mattes MI) -> synthesis of an sCT from crMR (when `synthesis` is given) ->
 /// refined. With `refine_on_sct` the refined step compares the CT with the sCT (NCC, the
 /// paper's mono-modal step); otherwise with crMR (Mattes MI), the sCT then being for
-/// review. The demo sCT is not yet good enough to refine on: on 8 held-out phantoms the
-/// refined TRE is 5.3 mm on it with NCC (1.55 mm with MI) against 0.35 mm on crMR with MI
-/// (docs/results.md).
+/// review. The demo sCT is not good enough to refine on: on 8 held-out phantoms the
+/// refined TRE is 4.5 mm on it with NCC (1.9 mm with MI) against 0.35 mm on crMR with MI,
+/// which even the ideal sCT only ties (docs/results.md).
 pub fn register_knee(
     ct: &Volume,
     mr: &Volume,
