@@ -522,3 +522,85 @@ fn roc_auc_and_bad_csv() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.csv") && err.contains("row 3"), "{err}");
 }
+
+/// Table 2's synthesis half as a user runs it: a cohort, its crMR store, then
+/// `eval-synthesis` with the demo model. The reference row (the CT rendered in the MR's
+/// pose) is the ideal sCT, so it must score perfectly, and refining on crMR must beat the
+/// coarse registration alone.
+#[test]
+fn eval_synthesis_scores_the_ideal_sct_perfectly_and_records_the_card() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf8").to_string();
+    let (cohort, store, eval, model) = (path("cohort"), path("synth"), path("eval"), path("model"));
+    let run = |args: &[&str]| {
+        let out = srrd(args);
+        assert!(
+            out.status.success(),
+            "srrd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "cohort", "--out", &cohort, "--n", "2", "--seed", "4", "--preset", "small",
+    ]);
+    run(&["synth-data", "--cohort", &cohort, "--out", &store]);
+    // A copy of the demo model, so --record writes into the copy.
+    std::fs::create_dir_all(&model).expect("model dir");
+    let demo = srrd::synthesis::model::demo_model_dir();
+    for f in ["model.json", "generators.safetensors", "hed.safetensors"] {
+        std::fs::copy(demo.join(f), dir.path().join("model").join(f)).expect("copy");
+    }
+    let models = format!("spsnet={model}");
+    run(&[
+        "eval-synthesis",
+        "--data",
+        &store,
+        "--cohort",
+        &cohort,
+        "--models",
+        &models,
+        "--subjects",
+        "all",
+        "--out",
+        &eval,
+        "--record",
+    ]);
+    let text = std::fs::read_to_string(dir.path().join("eval/synthesis.json")).expect("json");
+    let j: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+    let reference = &j["preservation"]["reference"];
+    assert_eq!(reference["mae_hu"][0].as_f64(), Some(0.0), "{reference}");
+    assert!(
+        reference["ssim"][0].as_f64().expect("ssim") > 0.999,
+        "{reference}"
+    );
+    assert!(
+        reference["bone_dice"][0].as_f64().expect("dice") > 0.95,
+        "{reference}"
+    );
+    let sct = &j["preservation"]["spsnet"];
+    let ssim = sct["ssim"][0].as_f64().expect("sct ssim");
+    assert!(
+        ssim.is_finite() && ssim < 0.999,
+        "a learned sCT is not the ideal one: {sct}"
+    );
+    let mean = |row: &str| j["tre"][row]["mean_mm"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        mean("crMR (Mattes MI)") < mean("coarse only"),
+        "refined on crMR {} mm vs coarse {} mm",
+        mean("crMR (Mattes MI)"),
+        mean("coarse only")
+    );
+    assert!(mean("spsnet sCT (NCC)").is_finite() && mean("spsnet sCT (Mattes MI)").is_finite());
+    assert!(
+        std::fs::read_to_string(dir.path().join("eval/table.md"))
+            .expect("table")
+            .contains("| spsnet |")
+    );
+    let card = std::fs::read_to_string(dir.path().join("model/model.json")).expect("card");
+    let card: serde_json::Value = serde_json::from_str(&card).expect("card json");
+    assert!(
+        card["metrics"]["tre_refined_on_sct_mi"]["mean_mm"].is_number(),
+        "{}",
+        card["metrics"]
+    );
+}

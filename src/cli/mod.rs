@@ -425,8 +425,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The whole study on a phantom cohort (registration, regression and diagnosis tables
-    /// beside the paper's) in one Markdown report.
+    /// The whole study on a phantom cohort (registration, synthesis, regression and
+    /// diagnosis tables beside the paper's) in one Markdown report.
     Study {
         #[arg(long)]
         cohort: PathBuf,
@@ -441,6 +441,13 @@ pub enum Command {
         teacher_epochs: Option<usize>,
         #[arg(long, default_value_t = 32)]
         batch: usize,
+        /// Knees on which the synthesis model is evaluated ("A..B", "A,B,C" or "all"):
+        /// leave out those it was trained on (the demo's: knees 0..24 of cohort32).
+        #[arg(long, default_value = "all")]
+        synthesis_subjects: String,
+        /// Synthesis model folder (default: the demo SPSNet).
+        #[arg(long)]
+        synthesis: Option<PathBuf>,
     },
     Resample {
         /// Image to resample.
@@ -673,7 +680,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             epochs,
             teacher_epochs,
             batch,
-        }) => study::study(&cohort, &out, folds, epochs, teacher_epochs, batch),
+            synthesis_subjects,
+            synthesis,
+        }) => study::study(
+            &cohort,
+            &out,
+            &study::StudySettings {
+                folds,
+                epochs,
+                teacher_epochs,
+                batch,
+                synthesis_subjects,
+                synthesis,
+            },
+        ),
         Some(Command::Convert {
             input,
             output,
