@@ -278,3 +278,65 @@ fn distillation_needs_a_teacher_and_vanishes_at_zero_weight() {
     let same = distillation_loss(&os, &os, &TrainSettings::default()).double_value(&[]);
     assert!(same.abs() < 1e-9);
 }
+
+/// `scripts/gpu/train_regression.py --check` (the PyTorch transcription that trains the
+/// paper configuration on a GPU) writes a fold's teacher and student weights under our
+/// VarStore names and `check.safetensors`: inputs and its outputs for them. Our tch
+/// networks, with those weights loaded, must compute the same. Needs such a run:
+/// `SRRD_REGRESSION_CHECK=DIR cargo test --test regression -- --ignored`.
+#[test]
+#[ignore = "needs SRRD_REGRESSION_CHECK=DIR from scripts/gpu/train_regression.py --check"]
+fn gpu_transcription_computes_what_tch_computes() {
+    use srrd::regression::nets::{student, teacher};
+    use tch::nn::VarStore;
+    let dir = std::path::PathBuf::from(
+        std::env::var("SRRD_REGRESSION_CHECK").expect("SRRD_REGRESSION_CHECK"),
+    );
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("metrics.json")).expect("metrics.json"),
+    )
+    .expect("json");
+    let cfg = NetConfig::parse(metrics["config"].as_str().expect("config")).expect("known config");
+    let tensors = Tensor::read_safetensors(dir.join("check.safetensors")).expect("check file");
+    let get = |name: &str| {
+        tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .expect(name)
+    };
+    let _guard = tch::no_grad_guard();
+    for (role, input) in [("teacher", "mr"), ("student", "ct")] {
+        let mut vs = VarStore::new(tch::Device::Cpu);
+        let net = if role == "teacher" {
+            teacher(&vs.root(), &cfg)
+        } else {
+            student(&vs.root(), &cfg)
+        };
+        vs.load(dir.join(format!("{role}.safetensors")))
+            .expect("weights under our names");
+        let out = net.forward_t(&get(input), false);
+        let pairs = [
+            (out.params, role.to_string()),
+            (out.projection, format!("{role}.projection")),
+            (out.features[3].shallow_clone(), format!("{role}.features3")),
+        ];
+        for (ours, name) in pairs {
+            let expected = get(&name);
+            let scale = expected.abs().max().double_value(&[]).max(1.0);
+            let max = (ours - &expected).abs().max().double_value(&[]) / scale;
+            eprintln!(
+                "{name}: tch vs PyTorch max relative difference {max:.2e} on {:?}",
+                expected.size()
+            );
+            assert!(max < 1e-4, "{name}: tch vs PyTorch differ by {max}");
+        }
+        // Not vacuous: the last-stage features differ between the patches.
+        let f = get(&format!("{role}.features3"));
+        let spread = (f.get(0) - f.get(1)).abs().max().double_value(&[]);
+        assert!(
+            spread > 1e-6,
+            "{role}: the check's features do not depend on the input"
+        );
+    }
+}
