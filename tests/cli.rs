@@ -604,3 +604,29 @@ fn eval_synthesis_scores_the_ideal_sct_perfectly_and_records_the_card() {
         card["metrics"]
     );
 }
+
+/// `srrd study` checks its synthesis model before the long stages: a folder that is not a
+/// model is refused at once, naming it, and nothing is written.
+#[test]
+fn study_refuses_a_bad_synthesis_model_before_running() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("not-a-model");
+    std::fs::create_dir_all(&bad).expect("dir");
+    let out = dir.path().join("study");
+    let o = srrd(&[
+        "study",
+        "--cohort",
+        dir.path().join("no-cohort").to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--synthesis",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("not-a-model") && err.contains("model.json"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written before the check");
+}

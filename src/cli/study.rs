@@ -44,6 +44,10 @@ pub struct StudySettings {
 /// Runs every evaluation and writes `out/report.md`.
 pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()> {
     let (folds, epochs, teacher_epochs, batch) = (s.folds, s.epochs, s.teacher_epochs, s.batch);
+    // Bad input fails now, not after the long stages that come before its use.
+    let model = synthesis_model(s);
+    crate::synthesis::model::load_model(&model)
+        .with_context(|| format!("--synthesis {}", model.display()))?;
     std::fs::create_dir_all(out)?;
     let c = cohort.display();
     let o = out.display();
@@ -105,10 +109,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
 fn synthesis_section(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<String> {
     let data = out.join("synth");
     super::synthesis::synth_data(cohort, &data, None, false)?;
-    let model = s
-        .synthesis
-        .clone()
-        .unwrap_or_else(crate::synthesis::model::demo_model_dir);
+    let model = synthesis_model(s);
     let card = crate::synthesis::model::SynthCard::read(&model)?;
     let eval = out.join("synthesis");
     let models = format!("{}={}", card.method, model.display());
@@ -137,4 +138,11 @@ fn synthesis_section(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Re
             "Evaluated on the knees named above only."
         },
     ))
+}
+
+/// The synthesis model the study evaluates: `--synthesis`, or the demo SPSNet.
+fn synthesis_model(s: &StudySettings) -> PathBuf {
+    s.synthesis
+        .clone()
+        .unwrap_or_else(crate::synthesis::model::demo_model_dir)
 }
