@@ -352,7 +352,10 @@ fn a_cohort_can_blur_its_ct_more_than_the_preset() {
         1,
         11,
         Preset::Small,
-        Some(1.5),
+        srrd::phantom::CohortCt {
+            psf_sd_mm: Some(1.5),
+            ..Default::default()
+        },
         &progress,
         |_, _| {},
     )
@@ -361,6 +364,11 @@ fn a_cohort_can_blur_its_ct_more_than_the_preset() {
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("read"))
             .expect("json");
     assert_eq!(manifest["ct_psf_sd_mm"], serde_json::json!([1.5, 1.5, 1.5]));
+    assert_eq!(manifest["ct_marrow_hu_sd"], serde_json::json!(0.0));
+    // What the manifest recorded is what later stages (the ideal sCT) scan with.
+    let read = srrd::phantom::CohortCt::read(dir.path(), Preset::Small).expect("read back");
+    assert_eq!(read.psf_sd_mm, Some(1.5));
+    assert_eq!(read.spec(Preset::Small).psf_sd_mm, [1.5; 3]);
     let entry = &manifest["subjects"][0];
     let grade = Grade::parse(entry["grade"].as_str().expect("grade")).expect("grade name");
     let seed = entry["seed"].as_u64().expect("seed");
@@ -383,4 +391,94 @@ fn a_cohort_can_blur_its_ct_more_than_the_preset() {
         mean(blurred),
         mean(sharp)
     );
+}
+
+#[test]
+fn ct_marrow_and_tissue_composition_vary_as_the_subject_drew_them() {
+    use srrd::phantom::scanner::{ScanSpec, render};
+    use srrd::phantom::{Subject, scan_specs};
+    let subject = Subject::draw(Config {
+        seed: 11,
+        grade: Grade::Mild,
+        preset: Preset::Small,
+    });
+    let knee = subject.knee_ct();
+    // No noise, no PSF: each voxel is its own footprint, so the values can be checked.
+    let base = ScanSpec {
+        noise_sd: 0.0,
+        psf_sd_mm: [0.0; 3],
+        ..scan_specs(Preset::Small).0
+    };
+    let ct = |marrow_hu_sd: f32, bone_hu_sd: f32| {
+        let spec = ScanSpec {
+            marrow_hu_sd,
+            bone_hu_sd,
+            ..base.clone()
+        };
+        let scan = render(
+            &spec,
+            &knee,
+            &subject.structure,
+            &subject.model,
+            &subject.tissue,
+            1,
+            &Progress::new(),
+        )
+        .expect("render");
+        scan.values
+    };
+    let (fixed, marrow, tissue) = (ct(0.0, 0.0), ct(60.0, 0.0), ct(0.0, 90.0));
+    let g = &base.geometry;
+    let [ni, nj, nk] = g.size;
+    let half_diag = 0.5 * g.spacing_mm.iter().map(|s| s * s).sum::<f64>().sqrt();
+    let (mut checked, mut outside) = (0, 0);
+    let mut units = Vec::new();
+    for k in 0..nk {
+        for j in 0..nj {
+            for i in 0..ni {
+                let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
+                let s = knee.sample(&p);
+                if s.margin_mm <= 1.25 * half_diag {
+                    continue;
+                }
+                let o = (k * nj + j) * ni + i;
+                let Some(int) = &s.interior else {
+                    // Outside the marrow cavities nothing changes.
+                    assert_eq!(marrow[o], fixed[o]);
+                    assert_eq!(tissue[o], fixed[o]);
+                    outside += 1;
+                    continue;
+                };
+                // v = marrow + (tissue - marrow) * coverage, at -20 and 1150 HU when fixed.
+                let cov = (fixed[o] + 20.0) / 1170.0;
+                let unit = subject.tissue.marrow_unit(int.bone, &int.p_bone);
+                let want_marrow = fixed[o] + 60.0 * unit * (1.0 - cov);
+                let want_tissue = fixed[o] + 90.0 * subject.tissue.bone_unit() * cov;
+                assert!(
+                    (marrow[o] - want_marrow).abs() < 0.05,
+                    "{} vs {want_marrow}",
+                    marrow[o]
+                );
+                assert!(
+                    (tissue[o] - want_tissue).abs() < 0.05,
+                    "{} vs {want_tissue}",
+                    tissue[o]
+                );
+                units.push(f64::from(unit));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200 && outside > 1000, "{checked} / {outside}");
+    // The marrow varies within the knee, not only between knees.
+    let mean = units.iter().sum::<f64>() / units.len() as f64;
+    let sd = (units.iter().map(|u| (u - mean).powi(2)).sum::<f64>() / units.len() as f64).sqrt();
+    assert!(sd > 0.1, "within-knee SD of the marrow field {sd}");
+    // And the draw differs between subjects.
+    let other = Subject::draw(Config {
+        seed: 12,
+        grade: Grade::Mild,
+        preset: Preset::Small,
+    });
+    assert_ne!(other.tissue.bone_unit(), subject.tissue.bone_unit());
 }

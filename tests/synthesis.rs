@@ -36,7 +36,7 @@ fn store(dir: &Path) -> DataManifest {
         2,
         11,
         Preset::Small,
-        None,
+        phantom::CohortCt::default(),
         &Progress::new(),
         |_, _| {},
     )

@@ -221,6 +221,14 @@ pub enum Command {
         /// 0.4 / 0.4 / 0.45 mm): larger blurs the trabeculae more.
         #[arg(long)]
         ct_psf_mm: Option<f64>,
+        /// CT marrow HU varies between knees and smoothly within each bone with this SD
+        /// (red vs yellow marrow; default 0: a fixed -20 HU).
+        #[arg(long, default_value_t = 0.0)]
+        ct_marrow_hu_sd: f32,
+        /// CT trabecular tissue HU varies between knees with this SD (mineralization;
+        /// default 0: a fixed 1150 HU).
+        #[arg(long, default_value_t = 0.0)]
+        ct_bone_hu_sd: f32,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -565,8 +573,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             preset,
             ct_psf_mm,
+            ct_marrow_hu_sd,
+            ct_bone_hu_sd,
             json,
-        }) => phantom::cohort(&out, n, seed, &preset, ct_psf_mm, json),
+        }) => {
+            let ct = crate::phantom::CohortCt {
+                psf_sd_mm: ct_psf_mm,
+                marrow_hu_sd: ct_marrow_hu_sd,
+                bone_hu_sd: ct_bone_hu_sd,
+            };
+            phantom::cohort(&out, n, seed, &preset, ct, json)
+        }
         Some(Command::Patches {
             cohort,
             out,

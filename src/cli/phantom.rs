@@ -108,21 +108,29 @@ pub fn cohort(
     n: usize,
     seed: u64,
     preset: &str,
-    ct_psf_mm: Option<f64>,
+    ct: phantom::CohortCt,
     json: bool,
 ) -> anyhow::Result<()> {
     if n == 0 {
         anyhow::bail!("--n must be at least 1");
     }
-    if let Some(sd) = ct_psf_mm
+    if let Some(sd) = ct.psf_sd_mm
         && !(0.0..=5.0).contains(&sd)
     {
         anyhow::bail!("--ct-psf-mm {sd}: expected a standard deviation from 0 to 5 mm");
     }
+    for (flag, sd) in [
+        ("--ct-marrow-hu-sd", ct.marrow_hu_sd),
+        ("--ct-bone-hu-sd", ct.bone_hu_sd),
+    ] {
+        if !(0.0..=500.0).contains(&sd) {
+            anyhow::bail!("{flag} {sd}: expected a standard deviation from 0 to 500 HU");
+        }
+    }
     let preset = Preset::parse(preset)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let entries = with_progress(|progress| {
-        phantom::write_cohort(out, n, seed, preset, ct_psf_mm, progress, |i, p| {
+        phantom::write_cohort(out, n, seed, preset, ct, progress, |i, p| {
             eprintln!(
                 "  sub-{i:03}: {} (KL {})",
                 p.config.grade.name(),

@@ -30,7 +30,7 @@ use crate::volume::{Geometry, RigidTransform, Volume};
 
 use anatomy::{FEMUR, LANDMARK_INSET_MM, PATELLA, PosedKnee, Room, SUBREGIONS, Shape, Tissue};
 use rng::Rng;
-use scanner::{Modality, ScanSpec};
+use scanner::{Modality, ScanSpec, TissueDraw};
 use trabecular::{Structure, TrabecularModel};
 use truth::{Flexion, LandmarkInfo, RigidTruth, Transforms, Truth, TruthSampling};
 
@@ -140,6 +140,8 @@ pub fn scan_specs(preset: Preset) -> (ScanSpec, ScanSpec) {
         anatomy_sub: [2, 2, 2],
         noise_sd: 20.0,
         psf_sd_mm: [0.4, 0.4, 0.45],
+        marrow_hu_sd: 0.0,
+        bone_hu_sd: 0.0,
     };
     // Sub-samples along the thick slice direction grow with the slice thickness.
     let mr = |size, spacing, tile_sub, anatomy_sub| ScanSpec {
@@ -149,6 +151,8 @@ pub fn scan_specs(preset: Preset) -> (ScanSpec, ScanSpec) {
         anatomy_sub,
         noise_sd: 25.0,
         psf_sd_mm: [0.0; 3],
+        marrow_hu_sd: 0.0,
+        bone_hu_sd: 0.0,
     };
     match preset {
         Preset::Paper => (
@@ -215,6 +219,8 @@ pub struct Subject {
     pub shape: Shape,
     pub model: TrabecularModel,
     pub structure: Structure,
+    /// Marrow and tissue composition (scaled by the CT's composition SDs, zero by default).
+    pub tissue: TissueDraw,
     pub world_ct_from_knee: Isometry3<f64>,
     pub world_mr_from_knee: Isometry3<f64>,
     pub flex_ct_deg: f64,
@@ -237,6 +243,7 @@ impl Subject {
         let shape = Shape::random(&mut Rng::new(seed, "shape"), kl);
         let model = TrabecularModel::random(&mut Rng::new(seed, "knobs"), kl);
         let structure = Structure::new(seed);
+        let tissue = TissueDraw::random(&mut Rng::new(seed, "tissue"));
         let mut prng = Rng::new(seed, "pose");
         let world_ct_from_knee = pose(&mut prng, [2.0, 2.0, 4.0], 3.0);
         let world_mr_from_knee = pose(&mut prng, [5.0, 5.0, 8.0], 5.0);
@@ -265,6 +272,7 @@ impl Subject {
             shape,
             model,
             structure,
+            tissue,
             world_ct_from_knee,
             world_mr_from_knee,
             flex_ct_deg,
@@ -317,6 +325,7 @@ pub fn render_ct_in_mr_pose(
         &subject.knee_mr(),
         &subject.structure,
         &subject.model,
+        &subject.tissue,
         0,
         progress,
     )?;
@@ -375,6 +384,7 @@ pub fn generate_with(
         shape,
         model,
         structure,
+        tissue,
         world_ct_from_knee,
         world_mr_from_knee,
         flex_ct_deg,
@@ -391,9 +401,25 @@ pub fn generate_with(
     let knee_mr = subject.knee_mr();
 
     let noise = rng::mix(seed ^ 0x5EED);
-    let ct = scanner::render(&ct_spec, &knee_ct, structure, model, noise ^ 1, progress)?;
+    let ct = scanner::render(
+        &ct_spec,
+        &knee_ct,
+        structure,
+        model,
+        tissue,
+        noise ^ 1,
+        progress,
+    )?;
     lap("ct", &mut timings);
-    let mr = scanner::render(&mr_spec, &knee_mr, structure, model, noise ^ 2, progress)?;
+    let mr = scanner::render(
+        &mr_spec,
+        &knee_mr,
+        structure,
+        model,
+        tissue,
+        noise ^ 2,
+        progress,
+    )?;
     lap("mr", &mut timings);
 
     // Landmarks: bone rest frame -> each scanner's world.
@@ -653,14 +679,60 @@ pub fn cohort_grades(n: usize, seed: u64) -> Vec<Grade> {
     g
 }
 
-/// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`; `ct_psf_sd_mm`
-/// replaces the preset CT's point-spread function (the same SD along every axis).
+/// How a cohort's CT departs from its preset's (the default departs in nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CohortCt {
+    /// Replaces the CT's point-spread function (the same SD, mm, along every axis).
+    pub psf_sd_mm: Option<f64>,
+    /// Marrow HU varies between and within knees with this SD (see [`TissueDraw`]).
+    pub marrow_hu_sd: f32,
+    /// Trabecular tissue HU varies between knees with this SD (see [`TissueDraw`]).
+    pub bone_hu_sd: f32,
+}
+
+impl CohortCt {
+    /// The preset's CT scanner with these changes.
+    pub fn spec(&self, preset: Preset) -> ScanSpec {
+        let mut ct = scan_specs(preset).0;
+        if let Some(sd) = self.psf_sd_mm {
+            ct.psf_sd_mm = [sd; 3];
+        }
+        ct.marrow_hu_sd = self.marrow_hu_sd;
+        ct.bone_hu_sd = self.bone_hu_sd;
+        ct
+    }
+
+    /// What the cohort in `dir` recorded in its `manifest.json` (the default when a key, or
+    /// the file, is missing: cohorts written before these settings existed).
+    pub fn read(dir: &Path, preset: Preset) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(CohortCt::default());
+        };
+        let m: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::file(&path, e.to_string()))?;
+        let number = |key: &str| m[key].as_f64().unwrap_or(0.0) as f32;
+        let psf: Option<[f64; 3]> = m["ct_psf_sd_mm"]
+            .as_array()
+            .and_then(|a| a.iter().map(|v| v.as_f64()).collect::<Option<Vec<_>>>())
+            .and_then(|v| v.try_into().ok());
+        let preset_psf = scan_specs(preset).0.psf_sd_mm;
+        Ok(CohortCt {
+            psf_sd_mm: psf.filter(|p| *p != preset_psf).map(|p| p[0]),
+            marrow_hu_sd: number("ct_marrow_hu_sd"),
+            bone_hu_sd: number("ct_bone_hu_sd"),
+        })
+    }
+}
+
+/// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`, their CT changed
+/// from the preset's as `ct` says.
 pub fn write_cohort(
     dir: &Path,
     n: usize,
     seed: u64,
     preset: Preset,
-    ct_psf_sd_mm: Option<f64>,
+    ct: CohortCt,
     progress: &Progress,
     mut on_subject: impl FnMut(usize, &Phantom),
 ) -> Result<Vec<CohortEntry>> {
@@ -669,10 +741,8 @@ pub fn write_cohort(
     for (i, grade) in cohort_grades(n, seed).into_iter().enumerate() {
         let sub_seed = rng::mix(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let id = format!("sub-{i:03}");
-        let (mut ct_spec, mr_spec) = scan_specs(preset);
-        if let Some(sd) = ct_psf_sd_mm {
-            ct_spec.psf_sd_mm = [sd; 3];
-        }
+        let ct_spec = ct.spec(preset);
+        let mr_spec = scan_specs(preset).1;
         let config = Config {
             seed: sub_seed,
             grade,
@@ -693,7 +763,9 @@ pub fn write_cohort(
         "format": "srrd-phantom-cohort/1",
         "seed": seed,
         "preset": preset.name(),
-        "ct_psf_sd_mm": ct_psf_sd_mm.map_or(scan_specs(preset).0.psf_sd_mm, |sd| [sd; 3]),
+        "ct_psf_sd_mm": ct.spec(preset).psf_sd_mm,
+        "ct_marrow_hu_sd": ct.marrow_hu_sd,
+        "ct_bone_hu_sd": ct.bone_hu_sd,
         "count": n,
         "subjects": entries,
     });

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::anatomy::{Interior, PosedKnee, Sample, Tissue};
-use super::rng::normal_pair;
+use super::rng::{Rng, normal_pair};
 use super::trabecular::{Structure, TrabecularModel};
 use crate::error::Result;
 use crate::progress::Progress;
@@ -62,6 +62,74 @@ fn marrow_and_bone(m: Modality) -> (f32, f32) {
     }
 }
 
+/// What a knee's trabecular compartment is made of beyond its structure, as the CT sees it:
+/// marrow composition (red or yellow marrow, about -100 to +50 HU) and trabecular tissue
+/// mineralization differ between patients, and marrow also within a bone. A CT scanned
+/// without a calibration phantom cannot tell them from bone volume. Drawn once per subject
+/// as unit draws; [`ScanSpec::marrow_hu_sd`] and [`ScanSpec::bone_hu_sd`] scale them (both
+/// zero by default: the fixed marrow and tissue values every cohort used before).
+#[derive(Clone, Debug)]
+pub struct TissueDraw {
+    /// Between-knee marrow offset, a standard normal.
+    marrow_z: f32,
+    /// Between-knee tissue mineralization offset, a standard normal.
+    bone_z: f32,
+    /// Plane waves of the within-bone marrow field, in the bone's own frame: unit
+    /// direction times 2 pi / wavelength (25-60 mm), and a phase.
+    waves: [[f32; 4]; MARROW_WAVES],
+}
+
+const MARROW_WAVES: usize = 4;
+
+impl TissueDraw {
+    /// The draw of one subject.
+    pub fn random(rng: &mut Rng) -> Self {
+        let marrow_z = rng.normal() as f32;
+        let bone_z = rng.normal() as f32;
+        let waves = std::array::from_fn(|_| {
+            let d = loop {
+                let v = Vector3::new(rng.normal(), rng.normal(), rng.normal());
+                if v.norm() > 1e-6 {
+                    break v.normalize();
+                }
+            };
+            let k = std::f64::consts::TAU / rng.range(25.0, 60.0);
+            let phase = rng.range(0.0, std::f64::consts::TAU);
+            [
+                (d.x * k) as f32,
+                (d.y * k) as f32,
+                (d.z * k) as f32,
+                phase as f32,
+            ]
+        });
+        TissueDraw {
+            marrow_z,
+            bone_z,
+            waves,
+        }
+    }
+
+    /// The marrow's deviation at `p_bone` (bone frame, mm) of bone `bone`, in units of the
+    /// marrow SD: half its variance between knees, half within the bone (a smooth field
+    /// whose variance over space is 1/2).
+    pub fn marrow_unit(&self, bone: usize, p_bone: &Point3<f64>) -> f32 {
+        let p = [p_bone.x as f32, p_bone.y as f32, p_bone.z as f32];
+        let shift = 1.7 * bone as f32;
+        let field: f32 = self
+            .waves
+            .iter()
+            .map(|w| (w[0] * p[0] + w[1] * p[1] + w[2] * p[2] + w[3] + shift).cos())
+            .sum::<f32>()
+            * (2.0 / MARROW_WAVES as f32).sqrt();
+        std::f32::consts::FRAC_1_SQRT_2 * (self.marrow_z + field)
+    }
+
+    /// The tissue's mineralization offset, in units of its SD.
+    pub fn bone_unit(&self) -> f32 {
+        self.bone_z
+    }
+}
+
 /// One scanner's acquisition: grid, modality, sub-sampling and noise.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScanSpec {
@@ -75,6 +143,10 @@ pub struct ScanSpec {
     pub noise_sd: f32,
     /// Gaussian PSF standard deviation (mm) along i, j, k (CT; zero for MR).
     pub psf_sd_mm: [f64; 3],
+    /// SD of the marrow's HU between and within knees (CT; see [`TissueDraw`]).
+    pub marrow_hu_sd: f32,
+    /// SD of the trabecular tissue's HU between knees (CT; see [`TissueDraw`]).
+    pub bone_hu_sd: f32,
 }
 
 /// A rendered scan: signal, tissue labels, and subregion labels, all `[k][j][i]`.
@@ -84,12 +156,14 @@ pub struct Scan {
     pub subregions: Vec<u8>,
 }
 
-/// Renders a scan of `knee`; `noise_key` seeds the noise.
+/// Renders a scan of `knee`; `noise_key` seeds the noise; `tissue` is the subject's
+/// composition draw (used by CT with non-zero composition SDs).
 pub fn render(
     spec: &ScanSpec,
     knee: &PosedKnee,
     structure: &Structure,
     model: &TrabecularModel,
+    tissue: &TissueDraw,
     noise_key: u64,
     progress: &Progress,
 ) -> Result<Scan> {
@@ -124,6 +198,8 @@ pub fn render(
         marrow,
         bone_tissue,
         modality: m,
+        composition: (m == Modality::Ct && (spec.marrow_hu_sd != 0.0 || spec.bone_hu_sd != 0.0))
+            .then_some((tissue, spec.marrow_hu_sd, spec.bone_hu_sd)),
     };
     progress.start(
         match m {
@@ -242,6 +318,8 @@ struct Ctx<'a> {
     marrow: f32,
     bone_tissue: f32,
     modality: Modality,
+    /// The subject's composition draw and the marrow and tissue SDs (HU), when they vary.
+    composition: Option<(&'a TissueDraw, f32, f32)>,
 }
 
 impl Ctx<'_> {
@@ -254,10 +332,22 @@ impl Ctx<'_> {
         }
     }
 
+    /// Marrow and trabecular tissue signal at an interior point.
+    fn marrow_and_tissue(&self, int: &Interior) -> (f32, f32) {
+        match self.composition {
+            None => (self.marrow, self.bone_tissue),
+            Some((draw, marrow_sd, bone_sd)) => (
+                self.marrow + marrow_sd * draw.marrow_unit(int.bone, &int.p_bone),
+                self.bone_tissue + bone_sd * draw.bone_unit(),
+            ),
+        }
+    }
+
     fn interior(&self, int: &Interior, size: [f64; 3], sub: [usize; 3]) -> f32 {
         let knobs = self.model.knobs(int.bone, &int.region);
+        let (marrow, bone_tissue) = self.marrow_and_tissue(int);
         if knobs.bv_tv <= 1e-4 {
-            return self.marrow;
+            return marrow;
         }
         let th = self.structure.thresholds(knobs);
         let u0 = self.structure.tile_point(int.bone, &int.p_bone);
@@ -277,7 +367,7 @@ impl Ctx<'_> {
             }
         }
         cov /= (sub[0] * sub[1] * sub[2]) as f32;
-        self.marrow + (self.bone_tissue - self.marrow) * cov
+        marrow + (bone_tissue - marrow) * cov
     }
 
     /// Mean signal of a voxel near a boundary: the anatomy sub-sampled too.

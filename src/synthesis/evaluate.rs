@@ -227,7 +227,9 @@ pub fn evaluate_subject(
         .ok_or_else(|| Error::invalid(format!("{}: no phantom seed, no reference", subject.id)))?;
     let grade = Grade::parse(subject.grade.as_deref().unwrap_or("normal"))?;
     let preset = Preset::parse(manifest.preset.as_deref().unwrap_or("paper"))?;
-    let (ct_spec, _) = phantom::scan_specs(preset);
+    // The CT as the cohort was scanned (its manifest sits beside the subject's folder).
+    let cohort_root = cohort_dir.parent().unwrap_or(cohort_dir);
+    let ct_spec = phantom::CohortCt::read(cohort_root, preset)?.spec(preset);
     progress.start("rendering the CT in the MR's pose", 1);
     let reference = phantom::render_ct_in_mr_pose(
         Config {
