@@ -706,8 +706,10 @@ impl CohortCt {
     /// the file, is missing: cohorts written before these settings existed).
     pub fn read(dir: &Path, preset: Preset) -> Result<Self> {
         let path = dir.join("manifest.json");
-        let Ok(bytes) = std::fs::read(&path) else {
-            return Ok(CohortCt::default());
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CohortCt::default()),
+            Err(e) => return Err(Error::io(&path, e)),
         };
         let m: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::file(&path, e.to_string()))?;
