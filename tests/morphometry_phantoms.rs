@@ -183,3 +183,78 @@ fn degenerate_inputs_are_refused_with_reasons() {
         .to_string();
     assert!(e.contains("differ"), "{e}");
 }
+
+/// The mask is not a cut where the image goes on: plates whose outer faces are the mask's
+/// faces, with marrow beyond them in the image, read their own thickness (a cut would
+/// let the end plates read 2t), with anisotropic voxels and in every orientation.
+#[test]
+fn plates_along_the_mask_faces_read_their_thickness_with_marrow_beyond() {
+    let spacing = [0.5, 0.8, 1.3];
+    for axis in 0..3 {
+        for (t, g) in [(3, 4), (5, 11), (8, 8)] {
+            let (bone, _, size) = plates(t, g, axis);
+            let period = t + g;
+            // From the first face of plate 1 to the last face of plate 3.
+            let mask: Vec<bool> = (0..bone.len())
+                .map(|c| {
+                    let idx = [
+                        c % size[0],
+                        (c / size[0]) % size[1],
+                        c / (size[0] * size[1]),
+                    ];
+                    (period..3 * period + t).contains(&idx[axis])
+                })
+                .collect();
+            let (p, _) = parameters(&bone, &mask, size, spacing, Method::BoneJ).expect("measure");
+            let s = spacing[axis];
+            let msg = format!("axis {axis} t {t} g {g}: {p:?}");
+            assert!((p.tb_th_mm - t as f64 * s).abs() < 1e-6, "{msg}");
+            assert!((p.tb_sp_mm - g as f64 * s).abs() < 1e-6, "{msg}");
+            // The old reading, with the mask as a cut: the two end plates read 2t.
+            let (cut, _) =
+                parameters_in(&bone, &mask, &mask, size, spacing, Method::BoneJ).expect("measure");
+            assert!(
+                cut.tb_th_mm > t as f64 * s * 1.2,
+                "{msg}: a cut mask reads {}",
+                cut.tb_th_mm
+            );
+        }
+    }
+}
+
+/// Rods whose side touches the mask's face, marrow beyond: they read their diameter.
+#[test]
+fn rods_along_the_mask_face_read_their_diameter() {
+    let (d, pitch) = (8usize, 16usize);
+    let size = [4 * pitch, 4 * pitch, 10];
+    let n = size.iter().product();
+    let mut bone = vec![false; n];
+    let mut mask = vec![false; n];
+    let lo = pitch + (pitch - d) / 2; // the left side of the rods of the second column
+    for k in 0..size[2] {
+        for j in 0..size[1] {
+            for i in 0..size[0] {
+                let c = (k * size[1] + j) * size[0] + i;
+                let (x, y) = (
+                    (i % pitch) as f64 + 0.5 - pitch as f64 / 2.0,
+                    (j % pitch) as f64 + 0.5 - pitch as f64 / 2.0,
+                );
+                bone[c] = x * x + y * y < (d as f64 / 2.0).powi(2);
+                mask[c] = (lo..3 * pitch).contains(&i) && (pitch..3 * pitch).contains(&j);
+            }
+        }
+    }
+    let (p, _) = parameters(&bone, &mask, size, [1.0; 3], Method::BoneJ).expect("measure");
+    assert!(
+        (p.tb_th_mm - d as f64).abs() <= 1.0,
+        "rods read {}",
+        p.tb_th_mm
+    );
+    let (cut, _) = parameters_in(&bone, &mask, &mask, size, [1.0; 3], Method::BoneJ).expect("m");
+    assert!(
+        cut.tb_th_mm > p.tb_th_mm + 0.3,
+        "cut {} vs {}",
+        cut.tb_th_mm,
+        p.tb_th_mm
+    );
+}

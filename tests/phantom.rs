@@ -356,6 +356,7 @@ fn a_cohort_can_blur_its_ct_more_than_the_preset() {
             psf_sd_mm: Some(1.5),
             ..Default::default()
         },
+        &Default::default(),
         &progress,
         |_, _| {},
     )

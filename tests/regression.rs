@@ -82,6 +82,7 @@ fn small_store(dir: &Path) -> Manifest {
         target_max: [1.0; 4],
         subjects,
         source: "test".into(),
+        ct_spacing_mm: None,
     };
     m.write(dir).expect("manifest");
     Manifest::read(dir).expect("read back")

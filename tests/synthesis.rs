@@ -37,6 +37,7 @@ fn store(dir: &Path) -> DataManifest {
         11,
         Preset::Small,
         phantom::CohortCt::default(),
+        &Default::default(),
         &Progress::new(),
         |_, _| {},
     )

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use eframe::egui;
 
 use crate::diagnosis::features::SubregionStats;
-use crate::pipeline::analyze::{Koa, Models, analyze};
+use crate::pipeline::analyze::{KneeChoice, KneeReport, Koa, Models, analyze_knee, prepare};
+use crate::pipeline::quality::{Check, Status};
 use crate::progress::Progress;
 use crate::regression::dataset::TARGETS;
+use crate::segmentation::knees::Side;
 use crate::volume::Volume;
 
 /// Display names and units of the four parameter layers, in [`TARGETS`] order.
@@ -26,6 +28,12 @@ pub struct ResultsSummary {
     pub stats: Vec<SubregionStats>,
     pub mr_stats: Option<Vec<SubregionStats>>,
     pub koa: Option<Koa>,
+    /// Why the KOA score is withheld (a failed quality check).
+    pub koa_withheld: Option<String>,
+    /// Quality checks of the analysis.
+    pub checks: Vec<Check>,
+    /// Which knee, and the spacings.
+    pub knee: Option<KneeReport>,
     /// "trained on ..." lines of the regression model and the classifier.
     pub provenance: Vec<String>,
     /// Value range of each map inside the regions (for the colour bars).
@@ -53,14 +61,23 @@ pub fn models_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Runs the analysis (on a worker thread: the models are loaded there).
+/// The start of the error a bilateral CT analysed without a side gives: the viewer then
+/// asks which knee.
+pub const WHICH_KNEE: &str = "analysis: this CT holds both knees";
+
+/// Runs the analysis (on a worker thread: the models are loaded there); `side` chooses a
+/// knee of a bilateral CT (without it, a bilateral CT gives the [`WHICH_KNEE`] error).
 pub fn run_analysis(
     ct: &Volume,
     mr: Option<&Volume>,
+    side: Option<Side>,
     progress: &Progress,
 ) -> Result<AnalysisOutput, String> {
     let models = Models::load(&models_dir()).map_err(|e| format!("loading the models: {e}"))?;
-    let a = analyze(ct, mr, &models, progress).map_err(|e| format!("analysis: {e}"))?;
+    let prepared = prepare(ct, &models, progress).map_err(|e| format!("analysis: {e}"))?;
+    let choice = side.map_or(KneeChoice::Only, KneeChoice::Side);
+    let a = analyze_knee(ct, &prepared, choice, mr, &models, progress)
+        .map_err(|e| format!("analysis: {e}"))?;
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];
     for (n, map) in a.prediction.maps.into_iter().enumerate() {
@@ -109,6 +126,9 @@ pub fn run_analysis(
             stats: a.stats,
             mr_stats: a.mr_stats,
             koa: a.koa,
+            koa_withheld: a.koa_withheld,
+            checks: a.checks,
+            knee: Some(a.knee),
             provenance,
             ranges,
             shown: 1,
@@ -137,10 +157,33 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
                 ));
             }
         }
-        None => {
-            ui.label("no KOA classifier in the models folder");
-        }
+        None => match &r.koa_withheld {
+            Some(why) => {
+                ui.colored_label(
+                    egui::Color32::from_rgb(255, 107, 107),
+                    egui::RichText::new("KOA score withheld").strong(),
+                );
+                ui.small(why);
+            }
+            None => {
+                ui.label("no KOA classifier in the models folder");
+            }
+        },
     }
+    if let Some(k) = &r.knee {
+        ui.small(format!(
+            "{} knee (side from {}); CT {:.2} x {:.2} x {:.2} mm, analysed at {:.2} x {:.2} x {:.2} mm",
+            k.side.name(),
+            k.side_from,
+            k.ct_spacing_mm[0],
+            k.ct_spacing_mm[1],
+            k.ct_spacing_mm[2],
+            k.working_spacing_mm[0],
+            k.working_spacing_mm[1],
+            k.working_spacing_mm[2]
+        ));
+    }
+    checks_ui(ui, &r.checks);
     ui.colored_label(
         egui::Color32::from_rgb(232, 176, 74),
         "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
@@ -182,6 +225,28 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
         });
     }
     None
+}
+
+/// The quality checks, a coloured mark each (green pass, amber warn, red fail).
+pub fn checks_ui(ui: &mut egui::Ui, checks: &[Check]) {
+    if checks.is_empty() {
+        return;
+    }
+    egui::CollapsingHeader::new("Quality checks")
+        .default_open(true)
+        .show(ui, |ui| {
+            for c in checks {
+                let (mark, colour) = match c.status {
+                    Status::Pass => ("✔", egui::Color32::from_rgb(106, 212, 138)),
+                    Status::Warn => ("⚠", egui::Color32::from_rgb(232, 176, 74)),
+                    Status::Fail => ("✖", egui::Color32::from_rgb(255, 107, 107)),
+                };
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(colour, format!("{mark} {}", c.name));
+                    ui.small(&c.reason);
+                });
+            }
+        });
 }
 
 /// A horizontal viridis bar with its range and unit.

@@ -530,6 +530,11 @@ impl ViewerApp {
     /// one) in the background; parameter maps and subregions arrive as layers and the
     /// results view fills in.
     pub fn start_analysis(&mut self) {
+        self.start_analysis_of(None);
+    }
+
+    /// [`Self::start_analysis`] of one knee of a bilateral CT (None: the only knee).
+    pub fn start_analysis_of(&mut self, side: Option<crate::segmentation::knees::Side>) {
         let find = |name: &str| {
             self.layers
                 .iter()
@@ -545,7 +550,7 @@ impl ViewerApp {
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(run_analysis(&ct, mr.as_deref(), &worker));
+            let _ = tx.send(run_analysis(&ct, mr.as_deref(), side, &worker));
         });
         self.error = None;
         self.stage_log = StageLog::default();
@@ -1235,8 +1240,13 @@ fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult 
     })
 }
 
-fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobResult {
-    let (maps, labels, registered, summary) = super::results::run_analysis(ct, mr, progress)?;
+fn run_analysis(
+    ct: &Volume,
+    mr: Option<&Volume>,
+    side: Option<crate::segmentation::knees::Side>,
+    progress: &Progress,
+) -> JobResult {
+    let (maps, labels, registered, summary) = super::results::run_analysis(ct, mr, side, progress)?;
     let mut layers = Vec::new();
     for (n, (name, v)) in maps.into_iter().enumerate() {
         let mut l = Layer::new(name, v);
@@ -1262,7 +1272,10 @@ fn run_analysis(ct: &Volume, mr: Option<&Volume>, progress: &Progress) -> JobRes
             "analysis done: {} (P(KOA) = {:.2}); phantom-trained models, research use only",
             k.class, k.probability
         ),
-        None => "analysis done (no KOA classifier found)".to_string(),
+        None => match &summary.koa_withheld {
+            Some(why) => format!("analysis done; KOA score withheld ({why})"),
+            None => "analysis done (no KOA classifier found)".to_string(),
+        },
     };
     Ok(JobOutput {
         layers,
@@ -1399,6 +1412,23 @@ impl ViewerApp {
                 }
                 if let Some(e) = &self.error {
                     ui.colored_label(Color32::from_rgb(255, 90, 90), e);
+                }
+                // A bilateral CT: ask which knee.
+                let which = self
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(super::results::WHICH_KNEE));
+                if which && self.job.is_none() {
+                    use crate::segmentation::knees::Side;
+                    ui.horizontal(|ui| {
+                        ui.label("Which knee?");
+                        if ui.button("Left knee").clicked() {
+                            self.start_analysis_of(Some(Side::Left));
+                        }
+                        if ui.button("Right knee").clicked() {
+                            self.start_analysis_of(Some(Side::Right));
+                        }
+                    });
                 }
                 let mut changed = false;
                 for layer in &mut self.layers {

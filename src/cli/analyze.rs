@@ -12,8 +12,12 @@ use super::phantom::with_progress;
 use crate::diagnosis::features::SubregionStats;
 use crate::io::nifti::write_labels;
 use crate::io::{WriteDtype, read_image, write_nifti};
-use crate::pipeline::analyze::{Analysis, Models, analyze as run_analysis};
+use crate::pipeline::analyze::{
+    Analysis, KneeChoice, Models, analyze_knee, bilateral_choices, prepare,
+};
+use crate::pipeline::quality::Status;
 use crate::regression::dataset::TARGETS;
+use crate::segmentation::knees::Side;
 use crate::volume::Volume;
 
 /// The models folder: `--models`, else `$SRRD_ASSETS`, else the source tree's `assets`.
@@ -26,15 +30,28 @@ fn models_dir(explicit: Option<&Path>) -> PathBuf {
     })
 }
 
+/// Which knees `--side` asks for.
+fn parse_side(side: Option<&str>) -> anyhow::Result<Option<Vec<Side>>> {
+    Ok(match side {
+        None => None,
+        Some("both") => Some(vec![Side::Left, Side::Right]),
+        Some(s) => Some(vec![Side::parse(s).map_err(|_| {
+            anyhow::anyhow!("--side {s}: expected left, right or both")
+        })?]),
+    })
+}
+
 /// Runs `srrd analyze`.
 pub fn analyze(
     ct: Option<&Path>,
     mr: Option<&Path>,
     models: Option<&Path>,
+    side: Option<&str>,
     out: &Path,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let t0 = std::time::Instant::now();
+    let sides = parse_side(side)?;
     let (ct_path, mr_path) = match ct {
         Some(c) => (c.to_path_buf(), mr.map(Path::to_path_buf)),
         None => {
@@ -52,52 +69,130 @@ pub fn analyze(
     };
     let dir = models_dir(models);
     // tch modules are not Sync: the models are loaded on the worker thread.
-    let (analysis, provenance, model_summary, classifier_note) = with_progress(|p| {
+    let (analyses, provenance, model_summary, classifier_note) = with_progress(|p| {
         let m = Models::load(&dir)?;
-        let a = run_analysis(&ct_vol, mr_vol.as_ref(), &m, p)?;
+        let prepared = prepare(&ct_vol, &m, p).map_err(|e| e.in_file(&ct_path))?;
+        let choices: Vec<(Option<Side>, KneeChoice)> =
+            match (&sides, prepared.layout.is_bilateral()) {
+                (None, true) => {
+                    return Err(crate::Error::file(
+                        &ct_path,
+                        bilateral_choices(&prepared.layout),
+                    ));
+                }
+                (None, false) => vec![(None, KneeChoice::Only)],
+                (Some(list), true) if list.len() > 1 => list
+                    .iter()
+                    .map(|s| (Some(*s), KneeChoice::Side(*s)))
+                    .collect(),
+                (Some(list), _) if list.len() > 1 => {
+                    return Err(crate::Error::file(
+                        &ct_path,
+                        "--side both: this CT holds one knee; analyse it without --side",
+                    ));
+                }
+                (Some(list), _) => vec![(None, KneeChoice::Side(list[0]))],
+            };
+        let mut analyses = Vec::new();
+        for (folder, choice) in choices {
+            let a = analyze_knee(&ct_vol, &prepared, choice, mr_vol.as_ref(), &m, p)
+                .map_err(|e| e.in_file(&ct_path))?;
+            analyses.push((folder, a));
+        }
         Ok((
-            a,
+            analyses,
             m.card.provenance.clone(),
             m.card.summary_lines(),
             m.classifier.as_ref().map(|c| c.trained_on.clone()),
         ))
     })?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (a, (name, _)) in TARGETS.iter().enumerate() {
-        write_nifti(
-            &out.join(format!("{name}.nii.gz")),
-            &analysis.prediction.maps[a],
-            WriteDtype::F32,
-        )?;
+    let several = analyses.len() > 1;
+    for (folder, analysis) in &analyses {
+        let knee_out = match folder {
+            Some(s) => out.join(s.name()),
+            None => out.to_path_buf(),
+        };
+        let written = Written {
+            ct_path: &ct_path,
+            mr_path: mr_path.as_deref(),
+            ct_vol: &ct_vol,
+            models_dir: &dir,
+            provenance: &provenance,
+            model_summary: &model_summary,
+            classifier_note: classifier_note.as_deref(),
+            t0,
+        };
+        written.write(&knee_out, analysis, json_out, several)?;
     }
-    let g = &ct_vol.geometry;
-    write_labels(&out.join("bones.nii.gz"), g, &analysis.bones)?;
-    write_labels(&out.join("regions.nii.gz"), g, &analysis.regions)?;
-    write_labels(&out.join("subregions.nii.gz"), g, &analysis.subregions)?;
-    let mut registration = serde_json::Value::Null;
-    if let Some(r) = &analysis.registered {
-        write_nifti(&out.join("crMR.nii.gz"), &r.cr_mr, WriteDtype::F32)?;
-        write_nifti(&out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;
-        if let Some(sct) = &r.sct {
-            write_nifti(&out.join("sCT.nii.gz"), sct, WriteDtype::I16)?;
+    Ok(())
+}
+
+/// What every knee's report shares.
+struct Written<'a> {
+    ct_path: &'a Path,
+    mr_path: Option<&'a Path>,
+    ct_vol: &'a Volume,
+    models_dir: &'a Path,
+    provenance: &'a str,
+    model_summary: &'a [String],
+    classifier_note: Option<&'a str>,
+    t0: std::time::Instant,
+}
+
+impl Written<'_> {
+    /// Writes one knee's maps, labels and reports into `out` (report.json last).
+    fn write(
+        &self,
+        out: &Path,
+        analysis: &Analysis,
+        json_out: bool,
+        several: bool,
+    ) -> anyhow::Result<()> {
+        let (ct_path, mr_path, ct_vol, dir, provenance) = (
+            self.ct_path,
+            self.mr_path,
+            self.ct_vol,
+            self.models_dir,
+            self.provenance,
+        );
+        let (model_summary, classifier_note, t0) =
+            (self.model_summary, self.classifier_note, self.t0);
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for (a, (name, _)) in TARGETS.iter().enumerate() {
+            write_nifti(
+                &out.join(format!("{name}.nii.gz")),
+                &analysis.prediction.maps[a],
+                WriteDtype::F32,
+            )?;
         }
-        let files: Vec<&str> = ["crMR.nii.gz", "rrMR.nii.gz"]
-            .into_iter()
-            .chain(r.sct.as_ref().map(|_| "sCT.nii.gz"))
-            .collect();
-        registration = json!({
-            "refined_on": r.refined_on,
-            "files": files,
-            "synthesis_provenance": r.sct.as_ref().map(|_| crate::synthesis::model::PROVENANCE),
-        });
-    }
-    let figure = coronal_figure(&ct_vol, &analysis.prediction.maps[1], &analysis.regions);
-    if let Some((png, lo, hi)) = &figure {
-        crate::io::atomic_write(&out.join("tb_th_coronal.png"), |w| w.write_all(png))?;
-        let _ = (lo, hi);
-    }
-    let table = |stats: &[SubregionStats]| -> serde_json::Value {
-        stats
+        let g = &ct_vol.geometry;
+        write_labels(&out.join("bones.nii.gz"), g, &analysis.bones)?;
+        write_labels(&out.join("regions.nii.gz"), g, &analysis.regions)?;
+        write_labels(&out.join("subregions.nii.gz"), g, &analysis.subregions)?;
+        let mut registration = serde_json::Value::Null;
+        if let Some(r) = &analysis.registered {
+            write_nifti(&out.join("crMR.nii.gz"), &r.cr_mr, WriteDtype::F32)?;
+            write_nifti(&out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;
+            if let Some(sct) = &r.sct {
+                write_nifti(&out.join("sCT.nii.gz"), sct, WriteDtype::I16)?;
+            }
+            let files: Vec<&str> = ["crMR.nii.gz", "rrMR.nii.gz"]
+                .into_iter()
+                .chain(r.sct.as_ref().map(|_| "sCT.nii.gz"))
+                .collect();
+            registration = json!({
+                "refined_on": r.refined_on,
+                "files": files,
+                "synthesis_provenance": r.sct.as_ref().map(|_| crate::synthesis::model::PROVENANCE),
+            });
+        }
+        let figure = coronal_figure(ct_vol, &analysis.prediction.maps[1], &analysis.regions);
+        if let Some((png, lo, hi)) = &figure {
+            crate::io::atomic_write(&out.join("tb_th_coronal.png"), |w| w.write_all(png))?;
+            let _ = (lo, hi);
+        }
+        let table = |stats: &[SubregionStats]| -> serde_json::Value {
+            stats
             .iter()
             .map(|s| {
                 let mut params = serde_json::Map::new();
@@ -110,46 +205,72 @@ pub fn analyze(
                 json!({"label": s.label, "subregion": s.name, "patches": s.patches, "parameters": params})
             })
             .collect()
-    };
-    let report = json!({
-        "ct": ct_path.display().to_string(),
-        "mr": mr_path.as_ref().map(|p| p.display().to_string()),
-        "koa": analysis.koa,
-        "subregions_ct": table(&analysis.stats),
-        "subregions_mr": analysis.mr_stats.as_deref().map(table),
-        "knee_frame": analysis.frame,
-        "registration": registration,
-        "patches": analysis.prediction.patches.len(),
-        "models": dir.display().to_string(),
-        "regression_model": model_summary,
-        "classifier_trained_on": classifier_note,
-        "provenance": provenance,
-        "timings_s": analysis.timings,
-        "total_s": t0.elapsed().as_secs_f64(),
-    });
-    let text = serde_json::to_string_pretty(&report)?;
-    crate::io::atomic_write(&out.join("report.json"), |w| w.write_all(text.as_bytes()))?;
-    let html = html_report(
-        &ct_path,
-        &analysis,
-        &provenance,
-        figure.as_ref().map(|f| (f.1, f.2)),
-    );
-    crate::io::atomic_write(&out.join("report.html"), |w| w.write_all(html.as_bytes()))?;
-    if json_out {
-        println!("{text}");
-    } else {
-        print!("{}", text_summary(&analysis, &provenance));
-        println!(
-            "maps, labels, report.json and report.html in {}",
-            out.display()
+        };
+        let report = json!({
+            "ct": ct_path.display().to_string(),
+            "mr": mr_path.map(|p| p.display().to_string()),
+            "knee": analysis.knee,
+            "checks": analysis.checks,
+            "koa": analysis.koa,
+            "koa_withheld": analysis.koa_withheld,
+            "subregions_ct": table(&analysis.stats),
+            "subregions_mr": analysis.mr_stats.as_deref().map(table),
+            "knee_frame": analysis.frame,
+            "registration": registration,
+            "patches": analysis.prediction.patches.len(),
+            "models": dir.display().to_string(),
+            "regression_model": model_summary,
+            "classifier_trained_on": classifier_note,
+            "provenance": provenance,
+            "timings_s": analysis.timings,
+            "total_s": t0.elapsed().as_secs_f64(),
+        });
+        let text = serde_json::to_string_pretty(&report)?;
+        let html = html_report(
+            ct_path,
+            analysis,
+            provenance,
+            figure.as_ref().map(|f| (f.1, f.2)),
         );
+        crate::io::atomic_write(&out.join("report.html"), |w| w.write_all(html.as_bytes()))?;
+        // report.json last: its presence means the knee's folder is complete.
+        crate::io::atomic_write(&out.join("report.json"), |w| w.write_all(text.as_bytes()))?;
+        if json_out {
+            if !several {
+                println!("{text}");
+            } else {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+        } else {
+            print!("{}", text_summary(analysis, provenance));
+            println!(
+                "maps, labels, report.json and report.html in {}",
+                out.display()
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn text_summary(a: &Analysis, provenance: &str) -> String {
-    let mut s = String::new();
+    let mut s = format!(
+        "{} knee (side from {}), CT {:.2} x {:.2} x {:.2} mm analysed at {:.2} x {:.2} x {:.2} mm\n",
+        a.knee.side.name(),
+        a.knee.side_from,
+        a.knee.ct_spacing_mm[0],
+        a.knee.ct_spacing_mm[1],
+        a.knee.ct_spacing_mm[2],
+        a.knee.working_spacing_mm[0],
+        a.knee.working_spacing_mm[1],
+        a.knee.working_spacing_mm[2]
+    );
+    s += "quality checks:\n";
+    for c in &a.checks {
+        s += &format!("  [{}] {}: {}\n", c.status.name(), c.name, c.reason);
+    }
+    if let Some(why) = &a.koa_withheld {
+        s += &format!("KOA prediction withheld: {why}\n");
+    }
     match &a.koa {
         Some(k) => {
             s += &format!(
@@ -164,6 +285,7 @@ fn text_summary(a: &Analysis, provenance: &str) -> String {
             }
             s += "\n";
         }
+        None if a.koa_withheld.is_some() => {}
         None => s += "KOA prediction: no classifier in the models folder\n",
     }
     s += &format!("({provenance})\n\n");
@@ -183,7 +305,7 @@ fn html_report(ct: &Path, a: &Analysis, provenance: &str, range: Option<(f64, f6
         "<!doctype html><meta charset=utf-8><title>SRRD report</title>\
 <style>body{font-family:sans-serif;background:#1b1d21;color:#ddd;max-width:1000px;margin:auto}\
 table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #444;text-align:right}\
-.note{color:#e8b04a}</style>",
+.note{color:#e8b04a}.pass{color:#6ad48a}.warn{color:#e8b04a}.fail{color:#ff6b6b}</style>",
     );
     h += &format!(
         "<h1>SRRD analysis</h1><p>CT: {}</p>",
@@ -201,7 +323,39 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
             );
         }
     }
+    if let Some(why) = &a.koa_withheld {
+        h += &format!(
+            "<h2>KOA prediction withheld</h2><p class=fail>{}</p>",
+            escape(why)
+        );
+    }
     h += &format!("<p class=note>{}</p>", escape(provenance));
+    h += &format!(
+        "<p>{} knee (side from {}); CT {:.2} x {:.2} x {:.2} mm, analysed at {:.2} x {:.2} x {:.2} mm</p>",
+        a.knee.side.name(),
+        escape(&a.knee.side_from),
+        a.knee.ct_spacing_mm[0],
+        a.knee.ct_spacing_mm[1],
+        a.knee.ct_spacing_mm[2],
+        a.knee.working_spacing_mm[0],
+        a.knee.working_spacing_mm[1],
+        a.knee.working_spacing_mm[2]
+    );
+    h += "<h3>Quality checks</h3><table>";
+    for c in &a.checks {
+        let (mark, class) = match c.status {
+            Status::Pass => ("&#10004;", "pass"),
+            Status::Warn => ("&#9888;", "warn"),
+            Status::Fail => ("&#10008;", "fail"),
+        };
+        h += &format!(
+            "<tr><td class={class}>{mark} {}</td><td style=text-align:left>{}</td><td style=text-align:left>{}</td></tr>",
+            c.status.name(),
+            escape(&c.name),
+            escape(&c.reason)
+        );
+    }
+    h += "</table>";
     if let Some((lo, hi)) = range {
         h += &format!(
             "<h3>Tb.Th map over the CT (coronal)</h3><img src=tb_th_coronal.png><p>colour (bar below the image): Tb.Th from {lo:.2} mm (purple, left) to {hi:.2} mm (yellow, right); the 2nd to 98th percentile of the map</p>"

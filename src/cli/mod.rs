@@ -8,6 +8,7 @@ mod morph;
 pub mod phantom;
 mod register;
 mod regression;
+pub mod robustness;
 mod roc;
 mod study;
 pub mod synthesis;
@@ -185,6 +186,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// CT-only analysis of a cohort's knees under every acquisition of the robustness
+    /// matrix (pixels 0.3-1 mm x slices 0.5-3 mm, left, bilateral, turned leg, feet
+    /// first, short scan, 4 mm slices), against each knee's reference acquisition.
+    EvalRobustness {
+        /// Cohort folder (from `srrd cohort`): its knees' seeds and grades are scanned
+        /// again (use knees the models were not trained on).
+        #[arg(long)]
+        cohort: PathBuf,
+        /// Output folder (robustness.md, robustness.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Models folder (default: the demo weights).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Only the first N knees.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The grid's corners only (pixels 0.5/1.0 x slices 0.5/3) and the others.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Write a synthetic knee (CT, MR, labels, landmarks, true transforms, truth.json).
     Phantom {
         /// Output folder.
@@ -199,6 +221,12 @@ pub enum Command {
         /// paper (the paper's image sizes) or small (same physics, fewer voxels).
         #[arg(long, default_value = "paper")]
         preset: String,
+        /// CT point-spread function SD in mm, in-plane (the reconstruction kernel: 0.25
+        /// sharp to 0.8 soft; default the preset's 0.4).
+        #[arg(long)]
+        ct_psf_mm: Option<f64>,
+        #[command(flatten)]
+        acquisition: phantom::AcquisitionArgs,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -229,6 +257,12 @@ pub enum Command {
         /// default 0: a fixed 1150 HU).
         #[arg(long, default_value_t = 0.0)]
         ct_bone_hu_sd: f32,
+        /// clinical: draw each knee's acquisition as clinics scan (see the README); the
+        /// acquisition options below then do not apply.
+        #[arg(long)]
+        acquisitions: Option<String>,
+        #[command(flatten)]
+        acquisition: phantom::AcquisitionArgs,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -340,6 +374,11 @@ pub enum Command {
         /// Ground-truth morphometry on the MR patches: bonej or paper.
         #[arg(long, default_value = "bonej")]
         method: String,
+        /// The CT grid patches are cut from, in mm (i,j,k, e.g. 0.977,0.977,1.0): every CT
+        /// is resampled to it first, so patches are the same size in mm whatever the
+        /// acquisition (default: the first subject's CT spacing).
+        #[arg(long, value_delimiter = ',', num_args = 3)]
+        ct_spacing_mm: Option<Vec<f64>>,
         #[arg(long)]
         limit: Option<usize>,
         #[arg(long)]
@@ -419,6 +458,10 @@ pub enum Command {
         /// Models folder with regression/ and diagnosis/ (default: the demo weights).
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Which knee: left, right, or both (one report per knee, in out/left and
+        /// out/right). Needed when the CT holds both knees.
+        #[arg(long)]
+        side: Option<String>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
@@ -554,6 +597,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             },
             json,
         }),
+        Some(Command::EvalRobustness {
+            cohort,
+            out,
+            models,
+            limit,
+            quick,
+        }) => robustness::eval_robustness(&cohort, &out, models.as_deref(), limit, quick),
         Some(Command::EvalRegistration {
             cohort,
             out,
@@ -565,8 +615,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             grade,
             preset,
+            ct_psf_mm,
+            acquisition,
             json,
-        }) => phantom::phantom(&out, seed, &grade, &preset, json),
+        }) => phantom::phantom(
+            &out,
+            seed,
+            &grade,
+            &preset,
+            &acquisition.acquisition(ct_psf_mm)?,
+            json,
+        ),
         Some(Command::Cohort {
             out,
             n,
@@ -575,6 +634,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ct_psf_mm,
             ct_marrow_hu_sd,
             ct_bone_hu_sd,
+            acquisitions,
+            acquisition,
             json,
         }) => {
             let ct = crate::phantom::CohortCt {
@@ -582,16 +643,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 marrow_hu_sd: ct_marrow_hu_sd,
                 bone_hu_sd: ct_bone_hu_sd,
             };
-            phantom::cohort(&out, n, seed, &preset, ct, json)
+            // The PSF option is the cohort's CT change (kept in CohortCt, as before).
+            let fixed = acquisition.acquisition(None)?;
+            let plan = match acquisitions.as_deref() {
+                Some("clinical") => crate::phantom::Acquisitions::Clinical,
+                Some(o) => anyhow::bail!("--acquisitions {o}: the only drawn set is 'clinical'"),
+                None if fixed.is_default() => crate::phantom::Acquisitions::Preset,
+                None => crate::phantom::Acquisitions::Fixed(fixed),
+            };
+            phantom::cohort(&out, n, seed, &preset, ct, &plan, json)
         }
         Some(Command::Patches {
             cohort,
             out,
             per_subject,
             method,
+            ct_spacing_mm,
             limit,
             json,
-        }) => regression::patches(&cohort, &out, per_subject, &method, limit, json),
+        }) => {
+            let spacing = spacing_arg("--ct-spacing-mm", ct_spacing_mm.as_deref())?;
+            regression::patches(&cohort, &out, per_subject, &method, spacing, limit, json)
+        }
         Some(Command::TrainRegression {
             data,
             out,
@@ -626,9 +699,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ct,
             mr,
             models,
+            side,
             out,
             json,
-        }) => analyze::analyze(ct.as_deref(), mr.as_deref(), models.as_deref(), &out, json),
+        }) => analyze::analyze(
+            ct.as_deref(),
+            mr.as_deref(),
+            models.as_deref(),
+            side.as_deref(),
+            &out,
+            json,
+        ),
         Some(Command::TrainClassifier {
             data,
             regression,
@@ -748,5 +829,18 @@ fn parse_triple(s: &str) -> Result<[usize; 3], String> {
     match v.as_slice() {
         [a, b, c] if *a > 0 && *b > 0 && *c > 0 => Ok([*a, *b, *c]),
         _ => Err(format!("'{s}': give three positive numbers, e.g. 48,48,16")),
+    }
+}
+
+/// A spacing given as three positive numbers of mm.
+fn spacing_arg(flag: &str, v: Option<&[f64]>) -> anyhow::Result<Option<[f64; 3]>> {
+    match v {
+        None => Ok(None),
+        Some(&[a, b, c]) if [a, b, c].iter().all(|x| x.is_finite() && *x > 0.0) => {
+            Ok(Some([a, b, c]))
+        }
+        Some(other) => anyhow::bail!(
+            "{flag} {other:?}: expected three positive spacings in mm, as 0.977,0.977,1.0"
+        ),
     }
 }

@@ -83,9 +83,16 @@ pub fn morph(args: MorphArgs) -> Result<()> {
             "dark" => BonePolarity::Dark,
             other => bail!("--bone {other}: use bright or dark"),
         };
+        // The threshold is the mask's; the whole image is binarized, so the structure
+        // just beyond the mask bounds what lies along its faces.
+        let threshold = match threshold {
+            Threshold::Otsu => Threshold::Value(morphometry::otsu(&values, &mask)),
+            t => t,
+        };
+        let everywhere = vec![true; values.len()];
         morphometry::binarize(
             &values,
-            &mask,
+            &everywhere,
             size,
             threshold,
             polarity,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::phantom::{self, Config, Grade, Preset};
+use crate::phantom::{self, Acquisition, Acquisitions, Config, Grade, MrProtocol, Preset};
 use crate::progress::Progress;
 
 /// Runs `work` on a worker thread while this thread draws a progress bar (on a terminal).
@@ -41,8 +41,70 @@ pub fn with_progress<T: Send>(
     })
 }
 
+/// How the knee is scanned (`srrd phantom` and `srrd cohort`); every option defaults to
+/// the preset's acquisition.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AcquisitionArgs {
+    /// CT in-plane pixel size, mm (clinical 0.3-1.0).
+    #[arg(long)]
+    pub ct_pixel_mm: Option<f64>,
+    /// CT slice spacing, mm (clinical 0.5-3).
+    #[arg(long)]
+    pub ct_slice_mm: Option<f64>,
+    /// CT slice thickness, mm (default: the spacing).
+    #[arg(long)]
+    pub ct_thickness_mm: Option<f64>,
+    /// CT coverage along the leg, mm, centred on the joint (a short scan: 60-80).
+    #[arg(long)]
+    pub ct_fov_z_mm: Option<f64>,
+    /// Patient fed into the CT feet first (the image axes turned).
+    #[arg(long)]
+    pub feet_first: bool,
+    /// The leg turned about its long axis in the CT scanner, degrees.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub leg_rotation_deg: f64,
+    /// A left knee (the subject mirrored, truth included).
+    #[arg(long)]
+    pub left: bool,
+    /// Both knees in the CT's field of view (the other one its own subject, in
+    /// other_knee/).
+    #[arg(long)]
+    pub bilateral: bool,
+    /// MR protocol: sagittal (the preset's 3D), thick2d (3 mm sagittal slices), coronal
+    /// or axial.
+    #[arg(long, default_value = "sagittal")]
+    pub mr_protocol: String,
+}
+
+impl AcquisitionArgs {
+    /// The acquisition asked for (`psf_mm`: the CT's PSF option, shared with the cohort's).
+    pub fn acquisition(&self, psf_mm: Option<f64>) -> anyhow::Result<Acquisition> {
+        let a = Acquisition {
+            ct_pixel_mm: self.ct_pixel_mm,
+            ct_slice_mm: self.ct_slice_mm,
+            ct_thickness_mm: self.ct_thickness_mm,
+            ct_psf_mm: psf_mm,
+            ct_fov_z_mm: self.ct_fov_z_mm,
+            feet_first: self.feet_first,
+            leg_rotation_deg: self.leg_rotation_deg,
+            left: self.left,
+            bilateral: self.bilateral,
+            mr: MrProtocol::parse(&self.mr_protocol)?,
+        };
+        a.validate()?;
+        Ok(a)
+    }
+}
+
 /// `srrd phantom`.
-pub fn phantom(out: &Path, seed: u64, grade: &str, preset: &str, json: bool) -> anyhow::Result<()> {
+pub fn phantom(
+    out: &Path,
+    seed: u64,
+    grade: &str,
+    preset: &str,
+    acquisition: &Acquisition,
+    json: bool,
+) -> anyhow::Result<()> {
     let config = Config {
         seed,
         grade: Grade::parse(grade)?,
@@ -51,7 +113,16 @@ pub fn phantom(out: &Path, seed: u64, grade: &str, preset: &str, json: bool) -> 
     // Fail before the work if the folder cannot be made.
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let p = with_progress(|progress| {
-        let p = phantom::generate(config, progress)?;
+        let p = if acquisition.is_default() {
+            phantom::generate(config, progress)?
+        } else {
+            phantom::acquisition::generate_acquired(
+                config,
+                phantom::CohortCt::default(),
+                acquisition,
+                progress,
+            )?
+        };
         p.write(out, progress)?;
         Ok(p)
     })
@@ -109,6 +180,7 @@ pub fn cohort(
     seed: u64,
     preset: &str,
     ct: phantom::CohortCt,
+    acquisitions: &Acquisitions,
     json: bool,
 ) -> anyhow::Result<()> {
     if n == 0 {
@@ -130,7 +202,7 @@ pub fn cohort(
     let preset = Preset::parse(preset)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let entries = with_progress(|progress| {
-        phantom::write_cohort(out, n, seed, preset, ct, progress, |i, p| {
+        phantom::write_cohort(out, n, seed, preset, ct, acquisitions, progress, |i, p| {
             eprintln!(
                 "  sub-{i:03}: {} (KL {})",
                 p.config.grade.name(),

@@ -18,6 +18,7 @@ pub fn patches(
     out: &Path,
     per_subject: usize,
     method: &str,
+    ct_spacing_mm: Option<[f64; 3]>,
     limit: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -28,7 +29,7 @@ pub fn patches(
         ..Default::default()
     };
     let manifest = with_progress(|p| {
-        build_store(cohort, out, &settings, limit, p, |line| {
+        build_store(cohort, out, &settings, ct_spacing_mm, limit, p, |line| {
             if !json {
                 eprintln!("  {line}");
             }

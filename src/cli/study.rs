@@ -56,7 +56,8 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     let synthesis = synthesis_section(cohort, out, s)?;
     let store = out.join("store");
     let settings = PatchSettings::default();
-    let manifest = with_progress(|p| build_store(cohort, &store, &settings, None, p, |_| {}))?;
+    let manifest =
+        with_progress(|p| build_store(cohort, &store, &settings, None, None, p, |_| {}))?;
     let cfg = NetConfig::small();
     let train = TrainSettings {
         epochs,

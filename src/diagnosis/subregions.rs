@@ -18,6 +18,7 @@ use nalgebra::{Matrix3, Point3, SymmetricEigen, Vector3};
 use serde::Serialize;
 
 use crate::segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
+use crate::segmentation::knees::Side;
 use crate::volume::Geometry;
 use crate::volume::components::label_components;
 
@@ -37,6 +38,23 @@ pub struct Frame {
     pub assumed: String,
 }
 
+impl Frame {
+    /// The knee's side from this frame: medial points to the patient's left (+x in LPS)
+    /// in a right knee.
+    pub fn side(&self) -> Side {
+        if self.medial[0] >= 0.0 {
+            Side::Right
+        } else {
+            Side::Left
+        }
+    }
+
+    /// Whether medial-lateral came from the fibula (not from an assumption).
+    pub fn side_from_anatomy(&self) -> bool {
+        !self.assumed.contains("no fibula")
+    }
+}
+
 fn centroid(points: &[Point3<f64>]) -> Option<Point3<f64>> {
     if points.is_empty() {
         return None;
@@ -48,6 +66,17 @@ fn centroid(points: &[Point3<f64>]) -> Option<Point3<f64>> {
 /// Subregion labels (0 outside, 1-12 inside) for `regions` (1 femur, 2 tibia), with the
 /// bones' labels (for the fibula and patella) on the same grid.
 pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame) {
+    subregions_with_side(bones, regions, g, None)
+}
+
+/// [`subregions`], with the knee's side when it is known otherwise (one knee of a
+/// bilateral CT): used only when the image has no fibula to tell medial from lateral.
+pub fn subregions_with_side(
+    bones: &[u8],
+    regions: &[u8],
+    g: &Geometry,
+    side: Option<Side>,
+) -> (Vec<u8>, Frame) {
     let [ni, nj, _] = g.size;
     let world = |n: usize| {
         g.index_to_world(Vector3::new(
@@ -66,7 +95,6 @@ pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame
     };
     let femur_r = collect(regions, 1, 1);
     let tibia_r = collect(regions, 2, 1);
-    let fibula = centroid(&collect(bones, FIBULA, 7)).or_else(|| fibula_in_tibia(bones, g));
     let patella = centroid(&collect(bones, PATELLA, 7));
     let mut assumed = Vec::new();
     let (Some(cf), Some(ct)) = (centroid(&femur_r), centroid(&tibia_r)) else {
@@ -78,6 +106,14 @@ pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame
     let superior = (cf - ct)
         .try_normalize(1e-9)
         .unwrap_or(Vector3::new(0.0, 0.0, 1.0));
+    // The fibula stands beside the tibia: a piece whose centroid is within a few mm of the
+    // tibia's axis is a fragment of the tibia (an osteophyte, the tuberosity), not it.
+    let beside = |p: &Point3<f64>| {
+        let d = p - ct;
+        (d - superior * d.dot(&superior)).norm() >= FIBULA_OFFSET_MM
+    };
+    let fibula = largest_piece(bones, FIBULA, g, &beside)
+        .or_else(|| fibula_in_tibia(bones, g).filter(|p| beside(p)));
     // Principal axis of the tibial region, in the plane normal to `superior`.
     let mut cov = Matrix3::zeros();
     for p in &tibia_r {
@@ -101,8 +137,17 @@ pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame
             }
         }
         None => {
-            assumed.push("no fibula: a right knee assumed (medial = patient left)");
-            if medial.x < 0.0 {
+            // Medial is towards the body's midline: patient left (+x in LPS) for a right
+            // knee, patient right for a left one.
+            let towards_left = side != Some(Side::Left);
+            assumed.push(match side {
+                Some(Side::Left) => "no fibula: medial from the knee's side (left, from the scan)",
+                Some(Side::Right) => {
+                    "no fibula: medial from the knee's side (right, from the scan)"
+                }
+                None => "no fibula: a right knee assumed (medial = patient left)",
+            });
+            if (medial.x < 0.0) == towards_left {
                 medial = -medial;
             }
         }
@@ -155,6 +200,43 @@ pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame
         assumed: assumed.join("; "),
     };
     (out, frame)
+}
+
+/// Least distance (mm) of the fibula's centroid from the tibial region's axis.
+pub const FIBULA_OFFSET_MM: f64 = 15.0;
+
+/// The centroid of the largest 3D piece labelled `label` that `accept`s its centroid.
+fn largest_piece(
+    bones: &[u8],
+    label: u8,
+    g: &Geometry,
+    accept: &dyn Fn(&Point3<f64>) -> bool,
+) -> Option<Point3<f64>> {
+    let mask: Vec<bool> = bones.iter().map(|b| *b == label).collect();
+    if !mask.iter().any(|m| *m) {
+        return None;
+    }
+    let (labels, sizes) = label_components(&mask, g.size);
+    let [ni, nj, _] = g.size;
+    let mut sums = vec![(Vector3::zeros(), 0usize); sizes.len()];
+    for (n, l) in labels.iter().enumerate() {
+        if *l > 0 {
+            let w = g.index_to_world(Vector3::new(
+                (n % ni) as f64,
+                ((n / ni) % nj) as f64,
+                (n / (ni * nj)) as f64,
+            ));
+            let s = &mut sums[*l as usize];
+            s.0 += w.coords;
+            s.1 += 1;
+        }
+    }
+    sums.iter()
+        .filter(|(_, c)| *c > 0)
+        .map(|(sum, c)| (Point3::from(sum / *c as f64), *c))
+        .filter(|(p, _)| accept(p))
+        .max_by_key(|(_, c)| *c)
+        .map(|(p, _)| p)
 }
 
 /// The fibula's centroid when segmentation merged it into the tibia: in axial slices of

@@ -92,8 +92,11 @@ pub struct Maps {
     pub marrow_thickness_mm: Vec<f32>,
 }
 
-/// Parameters of `bone` inside `mask` (both `[k][j][i]` grids of `size`), the mask being
-/// both the domain and the count mask; for `bonej` also the thickness maps.
+/// Parameters of `bone` counted inside `mask` (both `[k][j][i]` grids of `size`); for
+/// `bonej` also the thickness maps. The structure is known on the whole grid, so a plate
+/// or rod along the mask's boundary is bounded by the marrow beyond it in the image (it
+/// reads its own thickness, not twice it); only the grid's faces are cuts. For a domain
+/// smaller than the grid (voxels where nothing is known), see [`parameters_in`].
 pub fn parameters(
     bone: &[bool],
     mask: &[bool],
@@ -101,7 +104,8 @@ pub fn parameters(
     spacing_mm: [f64; 3],
     method: Method,
 ) -> Result<(Parameters, Option<Maps>)> {
-    parameters_in(bone, mask, mask, size, spacing_mm, method)
+    let domain = vec![true; bone.len()];
+    parameters_in(bone, &domain, mask, size, spacing_mm, method)
 }
 
 /// Parameters with a separate domain (where bone/marrow is known) and count mask.

@@ -5,6 +5,7 @@
 //! different knee flexion. Everything is known: labels, subregions, landmarks, the true
 //! CT -> MR transforms per bone and the trabecular parameters per subregion.
 
+pub mod acquisition;
 pub mod anatomy;
 pub mod rng;
 pub mod scanner;
@@ -28,6 +29,7 @@ use crate::progress::Progress;
 use crate::volume::transform::euler_zxy_matrix;
 use crate::volume::{Geometry, RigidTransform, Volume};
 
+pub use acquisition::{Acquisition, MrProtocol};
 use anatomy::{FEMUR, LANDMARK_INSET_MM, PATELLA, PosedKnee, Room, SUBREGIONS, Shape, Tissue};
 use rng::Rng;
 use scanner::{Modality, ScanSpec, TissueDraw};
@@ -112,14 +114,17 @@ pub struct Phantom {
     pub truth: Truth,
     /// Seconds per step (not written to files, which depend on the seed only).
     pub timings_s: Vec<(String, f64)>,
+    /// A bilateral scan's other knee (its own subject, written to `other_knee/`): its CT
+    /// alone, at its place in this CT's field of view.
+    pub other_knee: Option<Box<Phantom>>,
 }
 
 /// The paper's sagittal MR direction: i -> posterior, j -> inferior, k -> right.
-fn sagittal() -> Matrix3<f64> {
+pub(crate) fn sagittal() -> Matrix3<f64> {
     Matrix3::from_columns(&[Vector3::y(), -Vector3::z(), -Vector3::x()])
 }
 
-fn grid(
+pub(crate) fn grid(
     size: [usize; 3],
     spacing: [f64; 3],
     direction: Matrix3<f64>,
@@ -201,7 +206,7 @@ fn rigid_about(iso: &Isometry3<f64>, c: &Point3<f64>) -> RigidTransform {
     }
 }
 
-fn rigid_truth(t: &RigidTransform, file: &str) -> RigidTruth {
+pub(crate) fn rigid_truth(t: &RigidTransform, file: &str) -> RigidTruth {
     let m = t.rotation.to_rotation_matrix().into_inner();
     RigidTruth {
         file: file.into(),
@@ -371,6 +376,26 @@ pub fn generate_with(
     sampling: TruthSampling,
     progress: &Progress,
 ) -> Result<Phantom> {
+    generate_subject(
+        config,
+        Subject::draw(config),
+        ct_spec,
+        mr_spec,
+        sampling,
+        progress,
+    )
+}
+
+/// Generates the drawn `subject` (possibly posed otherwise than its draw) on the given
+/// scanners.
+pub fn generate_subject(
+    config: Config,
+    subject: Subject,
+    ct_spec: ScanSpec,
+    mr_spec: ScanSpec,
+    sampling: TruthSampling,
+    progress: &Progress,
+) -> Result<Phantom> {
     let seed = config.seed;
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -378,7 +403,6 @@ pub fn generate_with(
         timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
-    let subject = Subject::draw(config);
     let Subject {
         kl,
         shape,
@@ -566,6 +590,8 @@ pub fn generate_with(
                 "landmarks_mr.mrk.json".into(),
             ],
         },
+        acquisition: None,
+        other_knee: None,
     };
     let to_volume = |g: &Geometry, v: Vec<f32>| {
         let [ni, nj, nk] = g.size;
@@ -587,6 +613,7 @@ pub fn generate_with(
         ct_to_mr_femur,
         truth,
         timings_s: timings,
+        other_knee: None,
     })
 }
 
@@ -636,6 +663,9 @@ impl Phantom {
             &dir.join("ct_to_mr_femur.tfm"),
             &self.ct_to_mr_femur,
         ))?;
+        if let Some(other) = &self.other_knee {
+            other.write(&dir.join(acquisition::OTHER_KNEE_DIR), progress)?;
+        }
         let json =
             serde_json::to_string_pretty(&self.truth).map_err(|e| Error::invalid(e.to_string()))?;
         let path = dir.join("truth.json");
@@ -653,6 +683,21 @@ pub struct CohortEntry {
     pub grade: String,
     pub kl_grade: u8,
     pub dir: String,
+    /// How this knee was scanned, when not as the preset does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<Acquisition>,
+}
+
+/// The acquisitions of a cohort's knees.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Acquisitions {
+    /// Every knee as the preset scans it (the manifest as before acquisitions existed).
+    #[default]
+    Preset,
+    /// Every knee scanned the same way.
+    Fixed(Acquisition),
+    /// Drawn per knee as clinics scan (see [`acquisition::draw_clinical`]).
+    Clinical,
 }
 
 /// The grades of an N-subject cohort with the paper's mix (30 normal, 25 mild, 25
@@ -735,6 +780,7 @@ pub fn write_cohort(
     seed: u64,
     preset: Preset,
     ct: CohortCt,
+    acquisitions: &Acquisitions,
     progress: &Progress,
     mut on_subject: impl FnMut(usize, &Phantom),
 ) -> Result<Vec<CohortEntry>> {
@@ -743,14 +789,23 @@ pub fn write_cohort(
     for (i, grade) in cohort_grades(n, seed).into_iter().enumerate() {
         let sub_seed = rng::mix(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let id = format!("sub-{i:03}");
-        let ct_spec = ct.spec(preset);
-        let mr_spec = scan_specs(preset).1;
         let config = Config {
             seed: sub_seed,
             grade,
             preset,
         };
-        let p = generate_with(config, ct_spec, mr_spec, truth_sampling(preset), progress)?;
+        let acq = match acquisitions {
+            Acquisitions::Preset => Acquisition::default(),
+            Acquisitions::Fixed(a) => a.clone(),
+            Acquisitions::Clinical => acquisition::draw_clinical(seed, i),
+        };
+        let p = if acq.is_default() {
+            let ct_spec = ct.spec(preset);
+            let mr_spec = scan_specs(preset).1;
+            generate_with(config, ct_spec, mr_spec, truth_sampling(preset), progress)?
+        } else {
+            acquisition::generate_acquired(config, ct, &acq, progress)?
+        };
         p.write(&dir.join(&id), progress)?;
         on_subject(i, &p);
         entries.push(CohortEntry {
@@ -759,6 +814,7 @@ pub fn write_cohort(
             grade: grade.name().into(),
             kl_grade: p.truth.kl_grade,
             dir: id,
+            acquisition: (!acq.is_default()).then_some(acq),
         });
     }
     let manifest = serde_json::json!({
@@ -771,6 +827,15 @@ pub fn write_cohort(
         "count": n,
         "subjects": entries,
     });
+    let mut manifest = manifest;
+    let described = match acquisitions {
+        Acquisitions::Preset => None,
+        Acquisitions::Fixed(a) => Some(a.name()),
+        Acquisitions::Clinical => Some("clinical".to_string()),
+    };
+    if let (Some(d), Some(m)) = (described, manifest.as_object_mut()) {
+        m.insert("acquisitions".into(), serde_json::Value::String(d));
+    }
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid(e.to_string()))?;
     crate::io::atomic_write(&dir.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;

@@ -27,7 +27,8 @@ pub struct Truth {
     pub grade: String,
     /// Kellgren-Lawrence grade 0-4 (normal 0, mild 1-2, advanced 3-4).
     pub kl_grade: u8,
-    /// Always "right": medial is +x (patient left) in the knee frame.
+    /// "right" (medial is +x, patient left, in the knee frame) or "left" (the whole
+    /// subject mirrored: medial is -x).
     pub side: String,
     /// What each file holds.
     pub files: BTreeMap<String, String>,
@@ -51,6 +52,12 @@ pub struct Truth {
     pub knobs: TrabecularModel,
     /// Landmark files and their count.
     pub landmarks: LandmarkInfo,
+    /// How this knee was scanned, when not as its preset does (absent: the preset's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<super::acquisition::Acquisition>,
+    /// A bilateral CT: the other knee's side and folder (its own truth is there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_knee: Option<super::acquisition::OtherKnee>,
 }
 
 #[derive(Clone, Debug, Serialize)]

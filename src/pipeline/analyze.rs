@@ -13,17 +13,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use crate::diagnosis::features::{SubregionStats, subregion_features};
-use crate::diagnosis::subregions::{Frame, subregions};
+use crate::diagnosis::subregions::{Frame, subregions_with_side};
 use crate::error::{Error, Result};
+use crate::pipeline::quality::{self, Check};
 use crate::pipeline::registration as reg;
 use crate::progress::Progress;
 use crate::regression::dataset::{PatchSettings, extract};
 use crate::regression::infer::{Prediction, predict_ct};
 use crate::regression::model::{ModelCard, load_student};
 use crate::regression::train::Trained;
-use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
+use crate::segmentation::bones::{CT_BONE_HU, FEMUR, TIBIA, segment_bones_detailed};
+use crate::segmentation::knees::{KneeLayout, Side, find_knees};
 use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use crate::synthesis::model::{SynthModel, load_model};
+use crate::volume::filter::crop;
+use crate::volume::regrid::{labels_onto, map_onto, to_spacing};
 use crate::volume::{Transform, Volume};
 
 /// Format tag of the classifier file.
@@ -101,7 +105,8 @@ pub struct Koa {
     pub provenance: String,
 }
 
-/// Everything `analyze` produces.
+/// Everything `analyze` produces. Label maps and parameter maps are on the CT's own grid;
+/// the work itself ran on the models' grid (`working_spacing_mm`).
 pub struct Analysis {
     pub bones: Vec<u8>,
     pub regions: Vec<u8>,
@@ -110,14 +115,34 @@ pub struct Analysis {
     pub prediction: Prediction,
     /// Per subregion, from the CT student.
     pub stats: Vec<SubregionStats>,
+    /// The KOA score; None when the models folder has no classifier or a quality check
+    /// failed (`koa_withheld` says which).
     pub koa: Option<Koa>,
+    pub koa_withheld: Option<String>,
     /// Per subregion, measured on the registered MR (when an MR was given).
     pub mr_stats: Option<Vec<SubregionStats>>,
     /// With an MR: crMR, the sCT (when synthesized) and rrMR, all on the CT grid, and
     /// what the refined registration compared with the CT.
     pub registered: Option<RegisteredImages>,
+    /// The knee analysed and how its side is known.
+    pub knee: KneeReport,
+    /// Quality checks, in order (see `pipeline::quality`).
+    pub checks: Vec<Check>,
     /// (stage, seconds).
     pub timings: Vec<(String, f64)>,
+}
+
+/// Which knee was analysed.
+#[derive(Clone, Debug, Serialize)]
+pub struct KneeReport {
+    pub side: Side,
+    /// How the side is known ("fibula", "bilateral layout", "assumed").
+    pub side_from: String,
+    /// Knees in the CT (1, or 2 for a bilateral CT).
+    pub knees_in_ct: usize,
+    /// The CT's own spacing and the spacing the analysis ran at (mm).
+    pub ct_spacing_mm: [f64; 3],
+    pub working_spacing_mm: [f64; 3],
 }
 
 /// The MR-side images of an analysis, on the CT grid.
@@ -128,9 +153,62 @@ pub struct RegisteredImages {
     pub refined_on: String,
 }
 
-/// Runs the method on `ct` (and `mr` when given).
+/// Which knee of the CT to analyse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KneeChoice {
+    /// The only knee; a bilateral CT is refused with the choices.
+    Only,
+    Side(Side),
+}
+
+/// The CT on the models' grid and the knees in it: done once per CT, shared by the knees
+/// of a bilateral scan.
+pub struct Prepared {
+    pub working: Volume,
+    pub layout: KneeLayout,
+    pub ct_spacing_mm: [f64; 3],
+}
+
+/// Checks the CT, brings it to the student's grid and finds its knees.
+pub fn prepare(ct: &Volume, models: &Models, progress: &Progress) -> Result<Prepared> {
+    check_is_ct(ct)?;
+    progress.start("resampling to the models' grid", 1);
+    let working = to_spacing(ct, models.card.trained_range().spacing_mm);
+    progress.check()?;
+    let layout = find_knees(&working, CT_BONE_HU)?;
+    Ok(Prepared {
+        working,
+        layout,
+        ct_spacing_mm: ct.geometry.spacing_mm.into(),
+    })
+}
+
+/// The message for a bilateral CT analysed without a side.
+pub fn bilateral_choices(layout: &KneeLayout) -> String {
+    format!(
+        "this CT holds both knees ({:.0} mm apart at the closest): choose one with --side left, \
+         --side right, or --side both (one report per knee)",
+        layout.gap_mm.unwrap_or(0.0)
+    )
+}
+
+/// Runs the method on the only knee of `ct` (and `mr` when given); a bilateral CT is
+/// refused with its choices (see [`analyze_knee`]).
 pub fn analyze(
     ct: &Volume,
+    mr: Option<&Volume>,
+    models: &Models,
+    progress: &Progress,
+) -> Result<Analysis> {
+    let prepared = prepare(ct, models, progress)?;
+    analyze_knee(ct, &prepared, KneeChoice::Only, mr, models, progress)
+}
+
+/// Runs the method on one knee of a prepared CT.
+pub fn analyze_knee(
+    ct: &Volume,
+    prepared: &Prepared,
+    choice: KneeChoice,
     mr: Option<&Volume>,
     models: &Models,
     progress: &Progress,
@@ -141,15 +219,73 @@ pub fn analyze(
         timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
-    check_is_ct(ct)?;
+    let layout = &prepared.layout;
+    let knee_box = match (layout.is_bilateral(), choice) {
+        (true, KneeChoice::Only) => return Err(Error::invalid(bilateral_choices(layout))),
+        (true, KneeChoice::Side(s)) => layout.knee(s).cloned(),
+        (false, _) => None,
+    };
+    let knee_ct = match &knee_box {
+        Some(b) => crop(&prepared.working, b.lo, b.hi),
+        None => prepared.working.clone(),
+    };
+    let g = &knee_ct.geometry;
     progress.start("segmenting the bones", 1);
-    let bones = segment_bones(ct, CT_BONE_HU)?;
-    let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
-    let (labels, frame) = subregions(&bones, &regions, &ct.geometry);
+    let seg = segment_bones_detailed(&knee_ct, CT_BONE_HU)?;
+    let bones = seg.labels;
+    let regions = subchondral_regions(&bones, g, DEPTH_MM, CORTEX_MM);
+    let layout_side = knee_box.as_ref().and_then(|b| b.side);
+    let (labels, frame) = subregions_with_side(&bones, &regions, g, layout_side);
+    let anatomy_side = frame.side_from_anatomy().then(|| frame.side());
+    let side = anatomy_side.or(layout_side).unwrap_or(Side::Right);
+    if let (KneeChoice::Side(asked), false) = (choice, layout.is_bilateral())
+        && anatomy_side.is_some_and(|s| s != asked)
+    {
+        return Err(Error::invalid(format!(
+            "--side {}: this CT holds one knee, a {} knee (its fibula is on the {} side)",
+            asked.name(),
+            side.name(),
+            side.name()
+        )));
+    }
+    let side_from = match (anatomy_side, layout_side) {
+        (Some(a), Some(l)) if a != l => format!(
+            "fibula ({}), against the bilateral layout ({})",
+            a.name(),
+            l.name()
+        ),
+        (Some(_), _) => "fibula (lateral)".to_string(),
+        (None, Some(_)) => "bilateral layout (no fibula in the image)".to_string(),
+        (None, None) => "assumed (no fibula in the image)".to_string(),
+    };
+    let voxel_cm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z / 1000.0;
+    let count = |l: u8| bones.iter().filter(|b| **b == l).count() as f64 * voxel_cm3;
+    let mut checks = Vec::new();
+    let region_hu: Vec<f32> = knee_ct
+        .data
+        .iter()
+        .zip(&regions)
+        .filter(|(_, r)| **r > 0)
+        .map(|(v, _)| *v)
+        .collect();
+    checks.push(quality::calibration_check(ct, &region_hu));
+    checks.push(quality::spacing_check(
+        prepared.ct_spacing_mm,
+        &models.card.trained_range(),
+    ));
+    checks.push(quality::bones_check(count(FEMUR), count(TIBIA)));
+    checks.push(quality::joint_check(seg.split_depth_mm));
     lap("segmentation and subregions", &mut timings);
-    let prediction = predict_ct(ct, &regions, &models.student, &models.card, 4, progress)?;
+    let prediction = predict_ct(
+        &knee_ct,
+        &regions,
+        &models.student,
+        &models.card,
+        4,
+        progress,
+    )?;
     lap("regression (CT student)", &mut timings);
-    let [ni, nj, _] = ct.geometry.size;
+    let [ni, nj, _] = g.size;
     let label_at = |c: [usize; 3]| labels[(c[2] * nj + c[1]) * ni + c[0]];
     let labelled: Vec<(u8, [f64; 4])> = prediction
         .patches
@@ -157,24 +293,21 @@ pub fn analyze(
         .map(|p| (label_at(p.centre), p.params))
         .collect();
     let (features, stats) = subregion_features(&labelled);
-    let koa = models.classifier.as_ref().map(|c| {
-        let probability = c.binary.probability(&features);
-        let three_group = c.three_group.as_ref().and_then(|m| {
-            let p = m.probabilities(&features);
-            (p.len() == 3).then(|| [p[0], p[1], p[2]])
-        });
-        Koa {
-            class: if probability >= 0.5 { "KOA" } else { "normal" }.into(),
-            probability,
-            three_group,
-            provenance: c.provenance.clone(),
-        }
-    });
-    lap("features and classifier", &mut timings);
+    let rows: Vec<(String, f64, usize)> = (1..=12u8)
+        .map(|l| {
+            let name = crate::diagnosis::subregions::NAMES[l as usize - 1].to_string();
+            let cm3 = labels.iter().filter(|v| **v == l).count() as f64 * voxel_cm3;
+            let patches = labelled.iter().filter(|(x, _)| *x == l).count();
+            (name, cm3, patches)
+        })
+        .collect();
+    checks.push(quality::subregion_check(&rows));
+    checks.push(quality::frame_check(&frame.assumed, anatomy_side.is_some()));
+    lap("features and checks", &mut timings);
     let mut registered = None;
     let mr_stats = match mr {
         Some(mr) => {
-            let r = reg::register_knee(ct, mr, models.synthesis.as_ref(), false, progress)?;
+            let r = reg::register_knee(&knee_ct, mr, models.synthesis.as_ref(), false, progress)?;
             lap(
                 if r.sct.is_some() {
                     "registration (coarse, synthesis, refined)"
@@ -184,12 +317,17 @@ pub fn analyze(
                 &mut timings,
             );
             let refined = r.refined;
-            registered = Some(RegisteredImages {
-                cr_mr: r.coarse.cr_mr,
-                sct: r.sct,
-                rr_mr: refined.rr_mr.clone(),
-                refined_on: r.refined_on,
-            });
+            let cost = r
+                .coarse
+                .result
+                .levels
+                .last()
+                .map_or(f64::NAN, |l| l.final_cost);
+            checks.push(quality::registration_check(
+                refined.result.min_jacobian,
+                cost,
+                quality::edge_alignment(&refined.rr_mr, &bones, &knee_ct),
+            ));
             let settings = PatchSettings {
                 stride: 4,
                 per_subject: usize::MAX,
@@ -197,13 +335,11 @@ pub fn analyze(
                 ..Default::default()
             };
             let field = Transform::Field(refined.result.field);
-            let patches = extract(ct, mr, &field, &regions, &settings, progress)?;
+            let patches = extract(&knee_ct, mr, &field, &regions, &settings, progress)?;
             let labelled: Vec<(u8, [f64; 4])> = (0..patches.n)
                 .map(|n| {
                     let c = &patches.centre_mm[3 * n..3 * n + 3];
-                    let idx = ct
-                        .geometry
-                        .world_to_index(&nalgebra::Point3::new(c[0], c[1], c[2]));
+                    let idx = g.world_to_index(&nalgebra::Point3::new(c[0], c[1], c[2]));
                     let at = [idx.x, idx.y, idx.z].map(|v| v.round().max(0.0) as usize);
                     let t = &patches.target[4 * n..4 * n + 4];
                     (
@@ -212,23 +348,80 @@ pub fn analyze(
                     )
                 })
                 .collect();
+            registered = Some(RegisteredImages {
+                cr_mr: image_onto(&r.coarse.cr_mr, &ct.geometry),
+                sct: r.sct.as_ref().map(|v| image_onto(v, &ct.geometry)),
+                rr_mr: image_onto(&refined.rr_mr, &ct.geometry),
+                refined_on: r.refined_on,
+            });
             lap("MR morphometry", &mut timings);
             Some(subregion_features(&labelled).1)
         }
         None => None,
     };
-    Ok(Analysis {
-        bones,
-        regions,
-        subregions: labels,
+    let koa_withheld = quality::withheld_because(&checks);
+    let koa = match (&models.classifier, &koa_withheld) {
+        (Some(c), None) => {
+            let probability = c.binary.probability(&features);
+            let three_group = c.three_group.as_ref().and_then(|m| {
+                let p = m.probabilities(&features);
+                (p.len() == 3).then(|| [p[0], p[1], p[2]])
+            });
+            Some(Koa {
+                class: if probability >= 0.5 { "KOA" } else { "normal" }.into(),
+                probability,
+                three_group,
+                provenance: c.provenance.clone(),
+            })
+        }
+        _ => None,
+    };
+    // Back onto the CT's own grid.
+    let to_ct = |l: &[u8]| labels_onto(l, g, &ct.geometry);
+    let prediction = Prediction {
+        maps: prediction
+            .maps
+            .iter()
+            .map(|m| map_onto(m, &ct.geometry))
+            .collect(),
+        patches: prediction.patches,
+    };
+    let out = Analysis {
+        bones: to_ct(&bones),
+        regions: to_ct(&regions),
+        subregions: to_ct(&labels),
         frame,
         prediction,
         stats,
         koa,
+        koa_withheld,
         mr_stats,
         registered,
+        knee: KneeReport {
+            side,
+            side_from,
+            knees_in_ct: layout.knees.len(),
+            ct_spacing_mm: prepared.ct_spacing_mm,
+            working_spacing_mm: g.spacing_mm.into(),
+        },
+        checks,
         timings,
-    })
+    };
+    Ok(out)
+}
+
+/// An image on the analysis grid carried onto the CT's grid (linear; a copy when equal).
+fn image_onto(v: &Volume, g: &crate::volume::Geometry) -> Volume {
+    if &v.geometry == g {
+        return v.clone();
+    }
+    crate::volume::resample(
+        v,
+        g,
+        &crate::volume::AffineTransform::identity(),
+        crate::volume::Interpolation::Linear,
+        0.0,
+    )
 }
 
 /// Refuses images that are not CTs in Hounsfield units: a knee CT has air around the leg

@@ -3,4 +3,6 @@
 
 pub mod analyze;
 pub mod patches;
+pub mod quality;
 pub mod registration;
+pub mod robustness;

@@ -48,17 +48,28 @@ pub fn cohort_subjects(cohort: &Path) -> Result<Vec<CohortSubject>> {
 }
 
 /// Builds the store in `out` from the first `limit` subjects of `cohort`. Subjects whose
-/// file already exists are kept (the build can be resumed).
+/// file already exists are kept (the build can be resumed). Patches are cut in physical
+/// space: every CT is first brought to `ct_spacing_mm` (None: the first CT's spacing, so a
+/// cohort of mixed acquisitions still gives patches of one size in mm), the grid the
+/// trained student will then be run on (recorded in the manifest and the model card).
 pub fn build_store(
     cohort: &Path,
     out: &Path,
     settings: &PatchSettings,
+    ct_spacing_mm: Option<[f64; 3]>,
     limit: Option<usize>,
     progress: &Progress,
     mut log: impl FnMut(&str),
 ) -> Result<Manifest> {
     let subjects = cohort_subjects(cohort)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut spacing = ct_spacing_mm;
+    if spacing.is_none()
+        && let Some(first) = subjects.first()
+    {
+        let path = first.dir.join("ct.nii.gz");
+        spacing = Some(read_image(&path, None)?.volume.geometry.spacing_mm.into());
+    }
     let mut entries = Vec::new();
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
         progress.check()?;
@@ -70,6 +81,10 @@ pub fn build_store(
                 .size()[0] as usize
         } else {
             let ct = read_image(&s.dir.join("ct.nii.gz"), None)?.volume;
+            let ct = match spacing {
+                Some(sp) => crate::volume::regrid::to_spacing(&ct, sp),
+                None => ct,
+            };
             let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
             let metric = Metric::MattesMi { bins: 32 };
             let coarse = reg::coarse(&ct, &mr, metric, false, progress)?;
@@ -112,6 +127,7 @@ pub fn build_store(
         target_max: max,
         subjects: entries,
         source: cohort.display().to_string(),
+        ct_spacing_mm: spacing,
     };
     manifest.write(out)?;
     Ok(manifest)

@@ -75,8 +75,9 @@ pub fn coarse(
     })
 }
 
-/// `v` cropped to the bounding box (plus 10 mm) of its largest piece above 10% of its
-/// 99.5th percentile; `v` itself when that finds nothing.
+/// `v` cropped to the bounding box (plus 10 mm) of its largest piece above 10% of the way
+/// from its air (0, or its 0.5th percentile when that is negative) to its 99.5th
+/// percentile; `v` itself when that finds nothing.
 pub fn crop_to_signal(v: &Volume) -> Volume {
     use crate::volume::filter::{block_mean, bounding_box, crop, shrink_factors};
     // Found on a 2 mm copy (cheap even for a 640x640x120 MR), applied to the original.
@@ -85,8 +86,12 @@ pub fn crop_to_signal(v: &Volume) -> Volume {
     let Some(data) = small.data.as_slice() else {
         return v.clone();
     };
-    let (_, hi) = crate::registration::metric::robust_range(data);
-    let above: Vec<bool> = data.iter().map(|x| *x > 0.1 * hi).collect();
+    // Air is the image's low end: 0 on a raw MR, below 0 on a standardized one (mean 0,
+    // SD 1) or on one stored with an offset.
+    let (lo, hi) = crate::registration::metric::robust_range(data);
+    let air = lo.min(0.0);
+    let level = air + 0.1 * (hi - air);
+    let above: Vec<bool> = data.iter().map(|x| *x > level).collect();
     let piece = crate::volume::components::largest_component(&above, small.geometry.size);
     let margin: [usize; 3] =
         std::array::from_fn(|a| (10.0 / small.geometry.spacing_mm[a]).ceil() as usize);

@@ -184,10 +184,20 @@ pub fn mr_patch_geometry(
     Geometry::new(mr_patch, spacing, [origin.x, origin.y, origin.z]).with_direction(ct.direction)
 }
 
-/// The ground truth's segmentation of one MR patch: rescale the 1st-99th percentiles
-/// inside the mask to 0-255, binarize with the local threshold (trabeculae dark). None
-/// when the patch has too few or too uniform voxels to segment.
+/// The segmentation of one MR patch: rescale the 1st-99th percentiles inside the mask to
+/// 0-255, binarize with the local threshold (trabeculae dark); false outside the mask.
+/// None when the patch has too few or too uniform voxels to segment.
 pub fn mr_segmentation(values: &[f32], mask: &[bool], size: [usize; 3]) -> Option<Vec<bool>> {
+    segment_mr(values, mask, size, mask)
+}
+
+/// [`mr_segmentation`], binarizing every voxel of `domain` (the scaling is the mask's).
+fn segment_mr(
+    values: &[f32],
+    mask: &[bool],
+    size: [usize; 3],
+    domain: &[bool],
+) -> Option<Vec<bool>> {
     let mut inside: Vec<f32> = values
         .iter()
         .zip(mask)
@@ -209,7 +219,7 @@ pub fn mr_segmentation(values: &[f32], mask: &[bool], size: [usize; 3]) -> Optio
         .collect();
     Some(binarize(
         &scaled,
-        mask,
+        domain,
         size,
         Threshold::Local {
             block: 11,
@@ -220,7 +230,8 @@ pub fn mr_segmentation(values: &[f32], mask: &[bool], size: [usize; 3]) -> Optio
     ))
 }
 
-/// The ground truth of one MR patch: its segmentation (`mr_segmentation`), measured.
+/// The ground truth of one MR patch: segmented over the whole patch (scaled as
+/// `mr_segmentation`), measured inside the mask with the structure beyond it known.
 /// None when the patch cannot be measured.
 pub fn mr_truth(
     values: &[f32],
@@ -229,8 +240,11 @@ pub fn mr_truth(
     spacing_mm: [f64; 3],
     method: Method,
 ) -> Option<[f32; 4]> {
-    let bone = mr_segmentation(values, mask, size)?;
-    let (p, _) = morphometry::parameters(&bone, mask, size, spacing_mm, method).ok()?;
+    // The patch's structure beyond the mask is in the image: it bounds what lies along
+    // the mask's faces. Only voxels outside the MR's field of view (NaN) are unknown.
+    let known: Vec<bool> = values.iter().map(|v| v.is_finite()).collect();
+    let bone = segment_mr(values, mask, size, &known)?;
+    let (p, _) = morphometry::parameters_in(&bone, &known, mask, size, spacing_mm, method).ok()?;
     let t = [p.bv_tv, p.tb_th_mm, p.tb_sp_mm, p.tb_n_per_mm];
     t.iter()
         .all(|v| v.is_finite() && *v > 0.0)
@@ -418,6 +432,10 @@ pub struct Manifest {
     pub subjects: Vec<SubjectEntry>,
     /// Where the patches came from.
     pub source: String,
+    /// The CT grid the patches were cut from (absent in stores made before it was
+    /// recorded: those were cut from each CT's own grid, the paper preset's).
+    #[serde(default)]
+    pub ct_spacing_mm: Option<[f64; 3]>,
 }
 
 /// Store format tag.

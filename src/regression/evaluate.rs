@@ -307,6 +307,7 @@ mod tests {
             target_max: [1.0; 4],
             subjects,
             source: String::new(),
+            ct_spacing_mm: None,
         };
         let folds = subject_folds(&m, 5);
         let mut all: Vec<usize> = folds.iter().flatten().copied().collect();

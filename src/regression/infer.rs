@@ -20,8 +20,10 @@ pub const PATCH: usize = 12;
 /// One predicted patch.
 #[derive(Clone, Debug, Serialize)]
 pub struct PatchPrediction {
-    /// Patch centre, CT voxel index (i, j, k).
+    /// Patch centre, voxel index (i, j, k) of the grid the student ran on.
     pub centre: [usize; 3],
+    /// Patch centre in world (LPS, mm).
+    pub centre_mm: [f64; 3],
     /// 1 femur, 2 tibia.
     pub bone: u8,
     /// BV/TV (1), Tb.Th (mm), Tb.Sp (mm), Tb.N (1/mm).
@@ -52,7 +54,8 @@ pub fn predict_ct(
     let centres = lattice_centres(regions, ct.geometry.size, PATCH, stride, 0.3);
     if centres.is_empty() {
         return Err(Error::invalid(
-            "no subchondral trabecular region large enough for a 12-voxel patch",
+            "no subchondral trabecular region large enough for a 12-voxel patch (are femur \
+             and tibia both in the field of view?)",
         ));
     }
     let batch = 64;
@@ -88,6 +91,15 @@ pub fn predict_ct(
         .zip(&params)
         .map(|(&(centre, bone), p)| PatchPrediction {
             centre,
+            centre_mm: ct
+                .geometry
+                .index_to_world(nalgebra::Vector3::new(
+                    centre[0] as f64,
+                    centre[1] as f64,
+                    centre[2] as f64,
+                ))
+                .coords
+                .into(),
             bone,
             params: *p,
         })

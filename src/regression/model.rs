@@ -14,6 +14,7 @@ use super::train::{
     Checkpoint, Normalization, TrainSettings, Trained, load_inputs, train_student, train_teacher,
 };
 use crate::error::{Error, Result};
+use crate::pipeline::quality::TrainedRange;
 use crate::progress::Progress;
 
 /// Format tag of `model.json`.
@@ -46,9 +47,24 @@ pub struct ModelCard {
     /// Cross-validated metrics, when `srrd eval-regression` filled them in.
     #[serde(default)]
     pub evaluation: Option<serde_json::Value>,
+    /// The CT grid the patches were cut from and the acquisitions the analysis is
+    /// validated for (absent in cards written before it existed: see [`Self::trained_range`]).
+    #[serde(default)]
+    pub acquisition: Option<TrainedRange>,
 }
 
+/// The CT grid of every patch store made before stores recorded theirs: the paper
+/// preset's CT (0.977 x 0.977 x 1.0 mm).
+pub const PAPER_CT_SPACING_MM: [f64; 3] = [0.977, 0.977, 1.0];
+
 impl ModelCard {
+    /// The acquisition range: the card's, else the paper grid alone.
+    pub fn trained_range(&self) -> TrainedRange {
+        self.acquisition
+            .clone()
+            .unwrap_or_else(|| TrainedRange::only(PAPER_CT_SPACING_MM))
+    }
+
     /// A few lines for a terminal or a panel.
     pub fn summary_lines(&self) -> Vec<String> {
         let mut out = vec![
@@ -144,6 +160,9 @@ pub fn train_bundle(
         seconds: t0.elapsed().as_secs_f64(),
         provenance: PROVENANCE.into(),
         evaluation: None,
+        acquisition: Some(TrainedRange::only(
+            manifest.ct_spacing_mm.unwrap_or(PAPER_CT_SPACING_MM),
+        )),
     };
     write_card(out, &card)?;
     Ok(ModelBundle {

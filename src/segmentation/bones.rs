@@ -2,7 +2,8 @@
 //! 300 on sCT), close small gaps in the cortex, fill the marrow cavity slice by slice,
 //! keep the large connected pieces and name them by position. Where femur and tibia touch
 //! (advanced OA), they are split at the joint by eroding until two pieces appear and
-//! growing them back inside the mask.
+//! growing them back inside the mask. Every size here is in millimetres (closing radius,
+//! erosion depth, piece volume), so the result does not depend on the CT's spacing.
 
 use crate::error::{Error, Result};
 use crate::volume::Volume;
@@ -17,28 +18,40 @@ pub const FIBULA: u8 = 4;
 /// The authors' CT bone threshold (HU).
 pub const CT_BONE_HU: f32 = 250.0;
 
+/// Deepest erosion (mm) tried when splitting touching femur and tibia.
+pub const MAX_SPLIT_MM: f64 = 12.0;
+
+/// The bone labels and how femur and tibia were told apart.
+#[derive(Clone, Debug)]
+pub struct BoneLabels {
+    /// 0, FEMUR, TIBIA, PATELLA, FIBULA per voxel of the CT grid.
+    pub labels: Vec<u8>,
+    /// None when femur and tibia were separate pieces; else the erosion depth (mm) that
+    /// split them at the joint.
+    pub split_depth_mm: Option<f64>,
+}
+
 /// Bone labels (0, FEMUR, TIBIA, PATELLA, FIBULA) of a CT (or sCT) on its grid.
 pub fn segment_bones(ct: &Volume, threshold: f32) -> Result<Vec<u8>> {
+    Ok(segment_bones_detailed(ct, threshold)?.labels)
+}
+
+/// [`segment_bones`], saying whether the joint had to be split.
+pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels> {
     let g = &ct.geometry;
     let size = g.size;
-    let data = ct.data.as_standard_layout();
-    let data = data
-        .as_slice()
-        .ok_or_else(|| Error::invalid("CT voxels are not contiguous"))?;
-    let above: Vec<bool> = data.iter().map(|v| *v >= threshold).collect();
-    let r = radius_vox(g.spacing_mm.into(), 1.0);
-    let mut mask = morph_box(&morph_box(&above, size, r, true), size, r, false);
-    fill_holes_2d(&mut mask, size);
+    let mask = bone_mask(ct, threshold)?;
     let voxel_mm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z;
     let min_voxels = (1000.0 / voxel_mm3).ceil() as usize; // 1 cm^3
     let (labels, sizes) = label_components(&mask, size);
+    let in_body = in_body_fraction(ct, &labels, sizes.len());
     let mut pieces: Vec<usize> = (1..sizes.len())
-        .filter(|&l| sizes[l] >= min_voxels)
+        .filter(|&l| sizes[l] >= min_voxels && in_body[l] >= MIN_IN_BODY)
         .collect();
     pieces.sort_by_key(|&l| std::cmp::Reverse(sizes[l]));
     if pieces.is_empty() {
         return Err(Error::invalid(format!(
-            "no bone found above {threshold} HU"
+            "no bone found above {threshold} HU (no piece of 1 cm3 inside the body)"
         )));
     }
     let mut parts: Vec<Vec<usize>> = pieces
@@ -55,8 +68,10 @@ pub fn segment_bones(ct: &Volume, threshold: f32) -> Result<Vec<u8>> {
     // Femur and tibia: the two largest pieces, unless the largest is much bigger than the
     // second, then it holds both and is split at the joint.
     let split_needed = parts.len() < 2 || parts[0].len() > 3 * parts[1].len();
+    let mut split_depth_mm = None;
     if split_needed {
-        let (a, b) = split_two(&parts[0], size)?;
+        let (a, b, depth) = split_two(&parts[0], size, g.spacing_mm.into())?;
+        split_depth_mm = Some(depth);
         parts.remove(0);
         parts.insert(0, b);
         parts.insert(0, a);
@@ -96,24 +111,103 @@ pub fn segment_bones(ct: &Volume, threshold: f32) -> Result<Vec<u8>> {
             out[n] = label;
         }
     }
-    Ok(out)
+    Ok(BoneLabels {
+        labels: out,
+        split_depth_mm,
+    })
 }
 
-fn radius_vox(spacing: [f64; 3], mm: f64) -> [usize; 3] {
+/// Least share of a bone piece's surroundings that is body tissue (above -200 HU): a bone
+/// lies in soft tissue, the scanner's table and other hardware face air.
+pub const MIN_IN_BODY: f64 = 0.5;
+
+/// For each component of `labels` (index = label), the share of the voxels just outside
+/// it (6-neighbours not in any component) that are body tissue, above -200 HU.
+pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
+    let [ni, nj, nk] = ct.geometry.size;
+    let data = ct.data.as_standard_layout();
+    let data = data.as_slice().unwrap_or(&[]);
+    let mut tissue = vec![0usize; count];
+    let mut total = vec![0usize; count];
+    if data.len() != labels.len() {
+        return vec![0.0; count];
+    }
+    for n in 0..labels.len() {
+        if labels[n] != 0 {
+            continue;
+        }
+        let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+        let mut owner = 0u32;
+        for (ok, m) in [
+            (i > 0, n.wrapping_sub(1)),
+            (i + 1 < ni, n + 1),
+            (j > 0, n.wrapping_sub(ni)),
+            (j + 1 < nj, n + ni),
+            (k > 0, n.wrapping_sub(ni * nj)),
+            (k + 1 < nk, n + ni * nj),
+        ] {
+            if ok && labels[m] != 0 {
+                owner = labels[m];
+                break;
+            }
+        }
+        if owner != 0 && (owner as usize) < count {
+            total[owner as usize] += 1;
+            tissue[owner as usize] += (data[n] > -200.0) as usize;
+        }
+    }
+    (0..count)
+        .map(|l| {
+            if total[l] == 0 {
+                1.0
+            } else {
+                tissue[l] as f64 / total[l] as f64
+            }
+        })
+        .collect()
+}
+
+/// Voxels at or above `threshold`, closed by a 1 mm box and with holes filled per axial
+/// slice: bones as solids (cortex and marrow cavity).
+pub fn bone_mask(ct: &Volume, threshold: f32) -> Result<Vec<bool>> {
+    let g = &ct.geometry;
+    let data = ct.data.as_standard_layout();
+    let data = data
+        .as_slice()
+        .ok_or_else(|| Error::invalid("CT voxels are not contiguous"))?;
+    let above: Vec<bool> = data.iter().map(|v| *v >= threshold).collect();
+    let r = radius_vox(g.spacing_mm.into(), 1.0);
+    let mut mask = morph_box(&morph_box(&above, g.size, r, true), g.size, r, false);
+    fill_holes_2d(&mut mask, g.size);
+    Ok(mask)
+}
+
+/// Half-widths in voxels of a box of half-width `mm` (at least one voxel).
+pub fn radius_vox(spacing: [f64; 3], mm: f64) -> [usize; 3] {
     std::array::from_fn(|a| (mm / spacing[a]).round().max(1.0) as usize)
 }
 
-/// Splits one piece into two by erosion (until two large pieces appear) and constrained
-/// growth back inside the piece.
-fn split_two(piece: &[usize], size: [usize; 3]) -> Result<(Vec<usize>, Vec<usize>)> {
+/// Splits one piece into two by erosion with a box of half-width 1, 2, ... mm (until two
+/// large pieces appear) and constrained growth back inside the piece; also returns the
+/// depth that split it.
+fn split_two(
+    piece: &[usize],
+    size: [usize; 3],
+    spacing: [f64; 3],
+) -> Result<(Vec<usize>, Vec<usize>, f64)> {
     let n = size[0] * size[1] * size[2];
     let mut inside = vec![false; n];
     for &v in piece {
         inside[v] = true;
     }
-    let mut eroded = inside.clone();
-    for _ in 0..8 {
-        eroded = morph_box(&eroded, size, [1, 1, 1], false);
+    let mut last_radius = [0usize; 3];
+    for depth in 1..=MAX_SPLIT_MM as usize {
+        let radius = radius_vox(spacing, depth as f64);
+        if radius == last_radius {
+            continue;
+        }
+        last_radius = radius;
+        let eroded = morph_box(&inside, size, radius, false);
         let (labels, sizes) = label_components(&eroded, size);
         let mut big: Vec<usize> = (1..sizes.len()).collect();
         big.sort_by_key(|&l| std::cmp::Reverse(sizes[l]));
@@ -161,12 +255,13 @@ fn split_two(piece: &[usize], size: [usize; 3]) -> Result<(Vec<usize>, Vec<usize
             }
             let a = piece.iter().copied().filter(|&v| owner[v] == 1).collect();
             let b = piece.iter().copied().filter(|&v| owner[v] == 2).collect();
-            return Ok((a, b));
+            return Ok((a, b, depth as f64));
         }
     }
-    Err(Error::invalid(
-        "femur and tibia could not be separated (no joint space found)",
-    ))
+    Err(Error::invalid(format!(
+        "femur and tibia could not be separated (no joint space found within {MAX_SPLIT_MM} mm \
+         of erosion)"
+    )))
 }
 
 /// Dice overlap of two label sets for one label.

@@ -3,4 +3,5 @@
 
 pub mod body;
 pub mod bones;
+pub mod knees;
 pub mod subchondral;

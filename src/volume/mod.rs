@@ -7,6 +7,7 @@ pub mod filter;
 pub mod geometry;
 pub mod image;
 pub mod interpolate;
+pub mod regrid;
 pub mod resample;
 pub mod transform;
 
