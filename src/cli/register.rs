@@ -40,7 +40,9 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         read_image(a.moving, None).with_context(|| format!("reading {}", a.moving.display()))?;
     std::fs::create_dir_all(a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let ct = fixed.volume;
-    let mr = moving.volume;
+    // An MR with its air below 0 (standardized) is shifted so its air is 0, as a raw MR's.
+    let mr =
+        crate::pipeline::registration::with_air_at_zero(&moving.volume).unwrap_or(moving.volume);
     let c = with_progress(|p| coarse(&ct, &mr, metric, a.affine, p))
         .map_err(|e| anyhow::anyhow!("{}", e.in_file(a.fixed)))?;
     let result = &c.result;

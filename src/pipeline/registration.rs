@@ -75,6 +75,20 @@ pub fn coarse(
     })
 }
 
+/// An MR whose air lies below 0 (standardized to mean 0 and SD 1, or stored with an
+/// offset) shifted so its air (0.5th percentile) is 0, as a raw MR's is: the synthesis
+/// network scales by the positive voxels. None when the MR's air is already at 0 or
+/// above (mutual information does not care about a shift; the rest then sees the raw MR).
+pub fn with_air_at_zero(mr: &Volume) -> Option<Volume> {
+    let data = mr.data.as_slice()?;
+    let (lo, _) = crate::registration::metric::robust_range(data);
+    (lo < 0.0).then(|| {
+        let mut v = mr.clone();
+        v.data.mapv_inplace(|x| x - lo);
+        v
+    })
+}
+
 /// `v` cropped to the bounding box (plus 10 mm) of its largest piece above 10% of the way
 /// from its air (0, or its 0.5th percentile when that is negative) to its 99.5th
 /// percentile; `v` itself when that finds nothing.
@@ -172,6 +186,8 @@ pub fn register_knee(
     progress: &Progress,
 ) -> Result<Registration> {
     let mi = Metric::MattesMi { bins: 32 };
+    let shifted = with_air_at_zero(mr);
+    let mr = shifted.as_ref().unwrap_or(mr);
     let coarse = coarse(ct, mr, mi, false, progress)?;
     let sct = match synthesis {
         Some(model) => Some((

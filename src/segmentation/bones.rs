@@ -18,6 +18,12 @@ pub const FIBULA: u8 = 4;
 /// The authors' CT bone threshold (HU).
 pub const CT_BONE_HU: f32 = 250.0;
 
+/// Largest bone piece (cm^3) a knee CT can hold: femur and tibia fused, both whole.
+pub const MAX_KNEE_CM3: f64 = 1500.0;
+
+/// Least height (mm) between the femur's and the tibia's centroids.
+pub const MIN_FEMUR_TIBIA_MM: f64 = 20.0;
+
 /// Deepest erosion (mm) tried when splitting touching femur and tibia.
 pub const MAX_SPLIT_MM: f64 = 12.0;
 
@@ -65,6 +71,13 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
                 .collect()
         })
         .collect();
+    let largest_cm3 = parts[0].len() as f64 * voxel_mm3 / 1000.0;
+    if largest_cm3 > MAX_KNEE_CM3 {
+        return Err(Error::invalid(format!(
+            "no knee in the image: its largest bone piece is {largest_cm3:.0} cm3, more than a \
+             knee's femur and tibia together ({MAX_KNEE_CM3:.0} cm3); is this a knee CT?"
+        )));
+    }
     // Femur and tibia: the two largest pieces, unless the largest is much bigger than the
     // second, then it holds both and is split at the joint.
     let split_needed = parts.len() < 2 || parts[0].len() > 3 * parts[1].len();
@@ -88,6 +101,18 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
     let mean_z = |p: &[usize]| p.iter().map(|&n| z_of(n)).sum::<f64>() / p.len().max(1) as f64;
     let (zf, zt) = (mean_z(&parts[0]), mean_z(&parts[1]));
     let (femur, tibia) = if zf >= zt { (0, 1) } else { (1, 0) };
+    // A femur and a tibia stand one above the other; two pieces side by side (a femur's
+    // condyles, split because the tibia is outside the field of view) are not a knee.
+    if (zf - zt).abs() < MIN_FEMUR_TIBIA_MM {
+        return Err(Error::invalid(format!(
+            "no femur above a tibia: the two largest bone pieces ({:.0} and {:.0} cm3) lie side \
+             by side ({:.0} mm apart in height); is the tibia (or the femur) outside the field \
+             of view?",
+            parts[0].len() as f64 * voxel_mm3 / 1000.0,
+            parts[1].len() as f64 * voxel_mm3 / 1000.0,
+            (zf - zt).abs()
+        )));
+    }
     let mut out = vec![0u8; mask.len()];
     for &n in &parts[femur] {
         out[n] = FEMUR;
@@ -260,7 +285,7 @@ fn split_two(
     }
     Err(Error::invalid(format!(
         "femur and tibia could not be separated (no joint space found within {MAX_SPLIT_MM} mm \
-         of erosion)"
+         of erosion): is this a knee CT, with both bones in the field of view?"
     )))
 }
 
