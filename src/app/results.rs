@@ -236,13 +236,16 @@ pub fn checks_ui(ui: &mut egui::Ui, checks: &[Check]) {
         .default_open(true)
         .show(ui, |ui| {
             for c in checks {
-                let (mark, colour) = match c.status {
-                    Status::Pass => ("✔", egui::Color32::from_rgb(106, 212, 138)),
-                    Status::Warn => ("⚠", egui::Color32::from_rgb(232, 176, 74)),
-                    Status::Fail => ("✖", egui::Color32::from_rgb(255, 107, 107)),
+                let colour = match c.status {
+                    Status::Pass => egui::Color32::from_rgb(106, 212, 138),
+                    Status::Warn => egui::Color32::from_rgb(232, 176, 74),
+                    Status::Fail => egui::Color32::from_rgb(255, 107, 107),
                 };
                 ui.horizontal_wrapped(|ui| {
-                    ui.colored_label(colour, format!("{mark} {}", c.name));
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                    ui.painter().circle_filled(rect.center(), 4.5, colour);
+                    ui.colored_label(colour, format!("{} ({})", c.name, c.status.name()));
                     ui.small(&c.reason);
                 });
             }

@@ -1410,15 +1410,21 @@ impl ViewerApp {
                 if let Some(l) = &self.loading {
                     progress_ui(ui, &l.progress);
                 }
-                if let Some(e) = &self.error {
-                    ui.colored_label(Color32::from_rgb(255, 90, 90), e);
-                }
                 // A bilateral CT: ask which knee.
                 let which = self
                     .error
                     .as_deref()
                     .is_some_and(|e| e.starts_with(super::results::WHICH_KNEE));
+                if let Some(e) = &self.error
+                    && !which
+                {
+                    ui.colored_label(Color32::from_rgb(255, 90, 90), e);
+                }
                 if which && self.job.is_none() {
+                    ui.colored_label(
+                        Color32::from_rgb(232, 176, 74),
+                        "This CT holds both knees: analyse which?",
+                    );
                     use crate::segmentation::knees::Side;
                     ui.horizontal(|ui| {
                         ui.label("Which knee?");

@@ -27,7 +27,7 @@ use crate::segmentation::knees::{KneeLayout, Side, find_knees};
 use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use crate::synthesis::model::{SynthModel, load_model};
 use crate::volume::filter::crop;
-use crate::volume::regrid::{labels_onto, map_onto, to_spacing};
+use crate::volume::regrid::{labels_onto, map_onto, to_working_grid};
 use crate::volume::{Transform, Volume};
 
 /// Format tag of the classifier file.
@@ -173,7 +173,7 @@ pub struct Prepared {
 pub fn prepare(ct: &Volume, models: &Models, progress: &Progress) -> Result<Prepared> {
     check_is_ct(ct)?;
     progress.start("resampling to the models' grid", 1);
-    let working = to_spacing(ct, models.card.trained_range().spacing_mm);
+    let working = to_working_grid(ct, models.card.trained_range().spacing_mm);
     progress.check()?;
     let layout = find_knees(&working, CT_BONE_HU)?;
     Ok(Prepared {
@@ -276,14 +276,29 @@ pub fn analyze_knee(
     checks.push(quality::bones_check(count(FEMUR), count(TIBIA)));
     checks.push(quality::joint_check(seg.split_depth_mm));
     lap("segmentation and subregions", &mut timings);
-    let prediction = predict_ct(
-        &knee_ct,
-        &regions,
-        &models.student,
-        &models.card,
-        4,
-        progress,
-    )?;
+    // A left knee goes to the student as its mirror image, a right knee, as every knee it
+    // was trained on; its patches and maps are mirrored back.
+    let prediction = if side == Side::Left {
+        let flipped = Volume {
+            geometry: g.clone(),
+            data: ndarray::Array3::from_shape_vec(
+                g.shape_kji(),
+                flip_i(knee_ct.data.as_slice().unwrap_or(&[]), g.size),
+            )
+            .map_err(|e| Error::invalid(e.to_string()))?,
+        };
+        let p = predict_ct(
+            &flipped,
+            &flip_i(&regions, g.size),
+            &models.student,
+            &models.card,
+            4,
+            progress,
+        )?;
+        unflip(p, g)
+    } else {
+        predict_ct(&knee_ct, &regions, &models.student, &models.card, 4, progress)?
+    };
     lap("regression (CT student)", &mut timings);
     let [ni, nj, _] = g.size;
     let label_at = |c: [usize; 3]| labels[(c[2] * nj + c[1]) * ni + c[0]];
@@ -408,6 +423,47 @@ pub fn analyze_knee(
         timings,
     };
     Ok(out)
+}
+
+/// `data` (a `[k][j][i]` grid of `size`) reversed along i.
+fn flip_i<T: Copy>(data: &[T], size: [usize; 3]) -> Vec<T> {
+    let ni = size[0];
+    let mut out = data.to_vec();
+    for row in out.chunks_mut(ni.max(1)) {
+        row.reverse();
+    }
+    out
+}
+
+/// A prediction made on the grid's mirror image (along i) brought back.
+fn unflip(p: Prediction, g: &crate::volume::Geometry) -> Prediction {
+    let ni = g.size[0];
+    let patches = p
+        .patches
+        .into_iter()
+        .map(|mut q| {
+            q.centre[0] = ni - 1 - q.centre[0];
+            let c = q.centre.map(|x| x as f64);
+            q.centre_mm = g
+                .index_to_world(nalgebra::Vector3::new(c[0], c[1], c[2]))
+                .coords
+                .into();
+            q
+        })
+        .collect();
+    let maps = p
+        .maps
+        .into_iter()
+        .map(|m| {
+            let flipped = flip_i(m.data.as_slice().unwrap_or(&[]), g.size);
+            Volume {
+                geometry: m.geometry.clone(),
+                data: ndarray::Array3::from_shape_vec(g.shape_kji(), flipped)
+                    .unwrap_or_else(|_| ndarray::Array3::zeros(g.shape_kji())),
+            }
+        })
+        .collect();
+    Prediction { patches, maps }
 }
 
 /// An image on the analysis grid carried onto the CT's grid (linear; a copy when equal).

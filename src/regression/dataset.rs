@@ -93,6 +93,20 @@ pub fn lattice_centres(
     stride: usize,
     min_fraction: f64,
 ) -> Vec<([usize; 3], u8)> {
+    lattice_centres_from(regions, size, patch, stride, min_fraction, [0; 3])
+}
+
+/// [`lattice_centres`] with the lattice shifted by `phase` voxels per axis (0..stride):
+/// a lattice anchored in world space, whatever the grid's origin (see
+/// `regression::infer`).
+pub fn lattice_centres_from(
+    regions: &[u8],
+    size: [usize; 3],
+    patch: usize,
+    stride: usize,
+    min_fraction: f64,
+    phase: [usize; 3],
+) -> Vec<([usize; 3], u8)> {
     let [ni, nj, nk] = size;
     let half = patch / 2;
     let stride = stride.max(1);
@@ -100,9 +114,10 @@ pub fn lattice_centres(
     if ni < patch || nj < patch || nk < patch {
         return out;
     }
-    for k in (half..=nk - (patch - half)).step_by(stride) {
-        for j in (half..=nj - (patch - half)).step_by(stride) {
-            for i in (half..=ni - (patch - half)).step_by(stride) {
+    let from = |a: usize| half + phase[a] % stride;
+    for k in (from(2)..=nk - (patch - half)).step_by(stride) {
+        for j in (from(1)..=nj - (patch - half)).step_by(stride) {
+            for i in (from(0)..=ni - (patch - half)).step_by(stride) {
                 let label = regions[(k * nj + j) * ni + i];
                 if label == 0 {
                     continue;

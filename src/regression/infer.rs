@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tch::Tensor;
 
-use super::dataset::{TARGETS, ct_patch, lattice_centres};
+use super::dataset::{TARGETS, ct_patch, lattice_centres_from};
 use super::model::ModelCard;
 use super::train::{Trained, ct_input};
 use crate::error::{Error, Result};
@@ -51,7 +51,17 @@ pub fn predict_ct(
         return Err(Error::invalid("region labels and CT grids differ"));
     }
     let stride = stride.max(1);
-    let centres = lattice_centres(regions, ct.geometry.size, PATCH, stride, 0.3);
+    // The lattice is anchored in world space: its nodes sit at whole multiples of
+    // `stride` voxels from the world origin along each axis, so two grids over the same
+    // knee (another field of view, one knee of a bilateral scan) put their patches at the
+    // same places.
+    let g = &ct.geometry;
+    let phase: [usize; 3] = std::array::from_fn(|a| {
+        let origin_vox = (g.origin_mm[a] / g.spacing_mm[a]).round() as i64;
+        let first = origin_vox + (PATCH / 2) as i64;
+        (-first).rem_euclid(stride as i64) as usize
+    });
+    let centres = lattice_centres_from(regions, g.size, PATCH, stride, 0.3, phase);
     if centres.is_empty() {
         return Err(Error::invalid(
             "no subchondral trabecular region large enough for a 12-voxel patch (are femur \
@@ -112,6 +122,7 @@ pub fn predict_ct(
 /// within one lattice step (0 where none is).
 fn splat(ct: &Volume, regions: &[u8], patches: &[PatchPrediction], stride: usize) -> Vec<Volume> {
     let half = PATCH / 2;
+    // Lattice coordinates of a voxel index (any phase: nodes keep their spacing).
     let lattice = |x: usize| ((x as f64 - half as f64) / stride as f64).round() as i64;
     let by_node: HashMap<([i64; 3], u8), usize> = patches
         .iter()

@@ -38,21 +38,7 @@ pub fn to_spacing(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
     if same_spacing(g.spacing_mm.into(), spacing_mm) {
         return v.clone();
     }
-    let kernels: Vec<Vec<f32>> = (0..3)
-        .map(|a| {
-            let (s, t) = (g.spacing_mm[a], spacing_mm[a]);
-            let sigma_mm = ((t * t - s * s).max(0.0) / 12.0).sqrt();
-            gaussian_kernel(sigma_mm / s)
-        })
-        .collect();
-    let mut smoothed = v.data.as_standard_layout().to_owned();
-    if let Some(s) = smoothed.as_slice_mut() {
-        blur3(s, g.size, &kernels);
-    }
-    let smoothed = Volume {
-        geometry: g.clone(),
-        data: smoothed,
-    };
+    let smoothed = to_spacing_smoothed(v, spacing_mm);
     let target = grid_with_spacing(g, spacing_mm);
     resample(
         &smoothed,
@@ -115,6 +101,106 @@ pub fn map_onto(v: &Volume, to: &Geometry) -> Volume {
     })
 }
 
+/// `v` on the models' working grid: axes along world (LPS) x, y, z, spacing `spacing_mm`.
+/// A CT whose axes are world axes up to order and sign (feet first, a sagittal
+/// reconstruction) is reordered exactly first; an oblique one (gantry tilt) is resampled
+/// onto the world-aligned box around it. Then [`to_spacing`].
+pub fn to_working_grid(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
+    match axis_aligned(v) {
+        Some(aligned) => to_spacing(&aligned, spacing_mm),
+        None => {
+            // Smooth as `to_spacing` does, along the source axes, then sample the box.
+            let g = &v.geometry;
+            let mut lo = [f64::INFINITY; 3];
+            let mut hi = [f64::NEG_INFINITY; 3];
+            for c in 0..8 {
+                let idx = nalgebra::Vector3::from_fn(|a, _| {
+                    if c >> a & 1 == 1 { (g.size[a] - 1) as f64 } else { 0.0 }
+                });
+                let w = g.index_to_world(idx);
+                for a in 0..3 {
+                    lo[a] = lo[a].min(w[a]);
+                    hi[a] = hi[a].max(w[a]);
+                }
+            }
+            let size: [usize; 3] =
+                std::array::from_fn(|a| ((hi[a] - lo[a]) / spacing_mm[a]).round() as usize + 1);
+            let target = Geometry::new(size, spacing_mm, lo);
+            let smoothed = to_spacing_smoothed(v, spacing_mm);
+            resample(
+                &smoothed,
+                &target,
+                &AffineTransform::identity(),
+                Interpolation::Linear,
+                edge_value(v),
+            )
+        }
+    }
+}
+
+/// `v` with its voxels reordered so its axes are world x, y, z (identity direction), when
+/// its direction is a signed permutation; the same voxels, values and world positions.
+/// None for an oblique direction.
+pub fn axis_aligned(v: &Volume) -> Option<Volume> {
+    let g = &v.geometry;
+    if g.direction == nalgebra::Matrix3::identity() {
+        return Some(v.clone());
+    }
+    // For each world axis a: the source axis b along it and its sign.
+    let mut from = [(0usize, 1.0f64); 3];
+    for a in 0..3 {
+        let mut found = None;
+        for b in 0..3 {
+            let d = g.direction[(a, b)];
+            if (d.abs() - 1.0).abs() < 1e-6 {
+                found = Some((b, d.signum()));
+            } else if d.abs() > 1e-6 {
+                return None;
+            }
+        }
+        from[a] = found?;
+    }
+    let size: [usize; 3] = std::array::from_fn(|a| g.size[from[a].0]);
+    let spacing: [f64; 3] = std::array::from_fn(|a| g.spacing_mm[from[a].0]);
+    // The new first voxel: each source axis at its end nearest -world.
+    let first = nalgebra::Vector3::from_fn(|b, _| {
+        let a = (0..3).find(|&a| from[a].0 == b).unwrap_or(b);
+        if from[a].1 < 0.0 { (g.size[b] - 1) as f64 } else { 0.0 }
+    });
+    let origin = g.index_to_world(first);
+    let out_g = Geometry::new(size, spacing, origin.coords.into());
+    let src = v.data.as_standard_layout();
+    let src = src.as_slice()?;
+    let [si, sj, _] = g.size;
+    Some(Volume::from_fn(out_g, |x, y, z| {
+        let mut idx = [0usize; 3];
+        for (a, n) in [x, y, z].into_iter().enumerate() {
+            let (b, sign) = from[a];
+            idx[b] = if sign < 0.0 { g.size[b] - 1 - n } else { n };
+        }
+        src[(idx[2] * sj + idx[1]) * si + idx[0]]
+    }))
+}
+
+/// `v` smoothed (not resampled) as `to_spacing` smooths before going to `spacing_mm`.
+fn to_spacing_smoothed(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
+    let g = &v.geometry;
+    let kernels: Vec<Vec<f32>> = (0..3)
+        .map(|a| {
+            let (s, t) = (g.spacing_mm[a], spacing_mm[a]);
+            gaussian_kernel(((t * t - s * s).max(0.0) / 12.0).sqrt() / s)
+        })
+        .collect();
+    let mut smoothed = v.data.as_standard_layout().to_owned();
+    if let Some(s) = smoothed.as_slice_mut() {
+        blur3(s, g.size, &kernels);
+    }
+    Volume {
+        geometry: g.clone(),
+        data: smoothed,
+    }
+}
+
 /// The value to pad with beyond the field of view: the volume's lowest (air on a CT).
 fn edge_value(v: &Volume) -> f32 {
     v.min_max().map_or(0.0, |(lo, _)| lo)
@@ -170,6 +256,28 @@ mod tests {
         let expected = per_axis.powi(3);
         assert!((sd - expected).abs() < 0.03, "sd {sd}, expected {expected}");
         assert!(sd < 0.6, "the noise is averaged: {sd}");
+    }
+
+    #[test]
+    fn a_feet_first_grid_is_reordered_exactly_onto_world_axes() {
+        let d = nalgebra::Matrix3::from_diagonal(&nalgebra::Vector3::new(-1.0, 1.0, -1.0));
+        let g = Geometry::new([5, 4, 3], [0.5, 0.7, 2.0], [10.0, -3.0, 8.0]).with_direction(d);
+        let v = Volume::from_fn(g.clone(), |i, j, k| (i + 10 * j + 100 * k) as f32);
+        let a = axis_aligned(&v).expect("a signed permutation");
+        assert_eq!(a.geometry.direction, nalgebra::Matrix3::identity());
+        for k in 0..3 {
+            for j in 0..4 {
+                for i in 0..5 {
+                    let w = g.index_to_world(nalgebra::Vector3::new(i as f64, j as f64, k as f64));
+                    let idx = a.geometry.world_to_index(&w).map(|x| x.round() as usize);
+                    assert_eq!(a.get(idx.x, idx.y, idx.z), v.get(i, j, k));
+                }
+            }
+        }
+        let oblique = g.with_direction(
+            nalgebra::Rotation3::from_euler_angles(0.2, 0.0, 0.0).into_inner(),
+        );
+        assert!(axis_aligned(&Volume::filled(oblique, 0.0)).is_none());
     }
 
     #[test]
