@@ -41,7 +41,10 @@ fn run(name: &str, ct: &Volume, models: &Models) {
         g.spacing_mm.y,
         g.spacing_mm.z,
         median(times.clone()),
-        times.iter().map(|t| (t * 100.0).round() / 100.0).collect::<Vec<_>>()
+        times
+            .iter()
+            .map(|t| (t * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
     );
     if let Some((prep, stages)) = last {
         println!("  resampling and knee finding {prep:.2} s");

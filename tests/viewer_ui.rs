@@ -615,3 +615,74 @@ fn dropped_files_become_layers_and_landmarks() {
     assert_eq!(h.state().landmarks.sets[0].len(), 1);
     assert_eq!(h.state().landmarks.sets[0][0].label, "tibial tuberosity");
 }
+
+/// A CT of both knees: "Analyze (SRRD)" asks which knee; choosing the left one analyses it,
+/// and the results view shows its side and the quality checks. This small-preset CT has
+/// 1.95 mm pixels, coarser than the models' validated range: the check fails and the
+/// score is withheld, saying why.
+#[test]
+fn a_bilateral_ct_asks_which_knee_and_shows_the_checks() {
+    use srrd::phantom::acquisition::{Acquisition, generate_acquired_with};
+    use srrd::phantom::{CohortCt, Config, Grade, Preset};
+    use srrd::pipeline::quality::Status;
+    use srrd::progress::Progress;
+    let p = generate_acquired_with(
+        Config {
+            seed: 12,
+            grade: Grade::Mild,
+            preset: Preset::Small,
+        },
+        CohortCt::default(),
+        &Acquisition {
+            bilateral: true,
+            ..Default::default()
+        },
+        false,
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let app = ViewerApp::with_layers(vec![Layer::new("CT", p.ct.clone())]);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    let wait = |h: &mut Harness<'static, ViewerApp>| {
+        let start = std::time::Instant::now();
+        while h.state().is_busy() {
+            assert!(start.elapsed().as_secs() < 300, "analysis did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            h.run_steps(1);
+        }
+        h.run_steps(2);
+    };
+    h.get_by_label("Analyze (SRRD)").click();
+    h.run_steps(2);
+    wait(&mut h);
+    assert!(h.state().results.is_none());
+    let _ = h.get_by_label("This CT holds both knees: analyse which?");
+    h.get_by_label("Left knee").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let r = s.results.as_ref().expect("results");
+    let knee = r.knee.as_ref().expect("knee");
+    assert_eq!(knee.side.name(), "left");
+    assert_eq!(knee.knees_in_ct, 2);
+    assert!(r.koa.is_none());
+    assert!(
+        r.koa_withheld
+            .as_deref()
+            .is_some_and(|w| w.contains("acquisition")),
+        "{:?}",
+        r.koa_withheld
+    );
+    let acq = r
+        .checks
+        .iter()
+        .find(|c| c.name == "acquisition")
+        .expect("acquisition check");
+    assert_eq!(acq.status, Status::Fail);
+    let _ = h.get_by_label("KOA score withheld");
+    let _ = h.get_by_label("acquisition (fail)");
+}

@@ -99,10 +99,17 @@ pub fn eval_robustness(
 /// The done-when figures: analysed cases, worst agreement, largest P(KOA) change,
 /// refusals.
 fn summarize(cases: &[CaseResult]) -> String {
+    // The done-when figures are over the scored cases; a withheld score is not shown to
+    // anyone, so its disagreement is reported apart.
     let analysed: Vec<&CaseResult> = cases
         .iter()
-        .filter(|c| c.acquisition != "reference" && c.r_z.is_some())
+        .filter(|c| c.acquisition != "reference" && c.outcome == "analysed")
         .collect();
+    let worst_withheld = cases
+        .iter()
+        .filter(|c| c.outcome == "score withheld")
+        .filter_map(|c| c.r_z)
+        .fold(f64::INFINITY, f64::min);
     let refused: Vec<&CaseResult> = cases.iter().filter(|c| c.outcome == "refused").collect();
     let withheld = cases
         .iter()
@@ -123,11 +130,17 @@ fn summarize(cases: &[CaseResult]) -> String {
         .filter_map(|c| c.mean_rel_diff)
         .fold(0.0, f64::max);
     format!(
-        "{} cases analysed ({} with the score withheld), {} refused. Over the analysed: \
-         smallest r (48 raw) {:.3}, smallest r (48 z) {:.3}, smallest ICC(A,1) (z) {:.3}, \
-         largest mean relative difference {:.1}%, largest |P(KOA) - reference| {:.3}.",
+        "{} cases scored, {} with the score withheld (their smallest r (48 z): {}), {} \
+         refused. Over the scored: smallest r (48 raw) {:.3}, smallest r (48 z) {:.3}, \
+         smallest ICC(A,1) (z) {:.3}, largest mean relative difference {:.1}%, largest \
+         |P(KOA) - reference| {:.3}.",
         analysed.len(),
         withheld,
+        if worst_withheld.is_finite() {
+            format!("{worst_withheld:.3}")
+        } else {
+            "-".into()
+        },
         refused.len(),
         min(&|c| c.r_raw),
         min(&|c| c.r_z),

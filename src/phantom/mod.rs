@@ -773,7 +773,8 @@ impl CohortCt {
 }
 
 /// Writes `n` subjects into `dir/sub-000 ...` and `dir/manifest.json`, their CT changed
-/// from the preset's as `ct` says.
+/// from the preset's as `ct` says, each scanned as `acquisitions` says.
+#[allow(clippy::too_many_arguments)]
 pub fn write_cohort(
     dir: &Path,
     n: usize,

@@ -297,7 +297,14 @@ pub fn analyze_knee(
         )?;
         unflip(p, g)
     } else {
-        predict_ct(&knee_ct, &regions, &models.student, &models.card, 4, progress)?
+        predict_ct(
+            &knee_ct,
+            &regions,
+            &models.student,
+            &models.card,
+            4,
+            progress,
+        )?
     };
     lap("regression (CT student)", &mut timings);
     let [ni, nj, _] = g.size;

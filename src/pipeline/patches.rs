@@ -82,7 +82,7 @@ pub fn build_store(
         } else {
             let ct = read_image(&s.dir.join("ct.nii.gz"), None)?.volume;
             let ct = match spacing {
-                Some(sp) => crate::volume::regrid::to_spacing(&ct, sp),
+                Some(sp) => crate::volume::regrid::to_working_grid(&ct, sp),
                 None => ct,
             };
             let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;

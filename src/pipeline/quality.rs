@@ -322,6 +322,59 @@ pub fn registration_check(min_jacobian: f64, final_cost: f64, edge_alignment: f6
     }
 }
 
+/// How strongly the MR (on the CT grid) has edges where the CT has bone surfaces: the mean
+/// MR gradient magnitude on femur and tibia surface voxels over its mean in the body
+/// (CT above -200 HU). Near 1 when the MR's edges are elsewhere (misregistered).
+pub fn edge_alignment(mr_on_ct: &Volume, bones: &[u8], ct: &Volume) -> f64 {
+    let g = &ct.geometry;
+    let [ni, nj, nk] = g.size;
+    let (Some(m), Some(c)) = (mr_on_ct.data.as_slice(), ct.data.as_slice()) else {
+        return 0.0;
+    };
+    if m.len() != bones.len() || c.len() != bones.len() {
+        return 0.0;
+    }
+    let s = g.spacing_mm;
+    let (mut surf, mut n_surf, mut body, mut n_body) = (0.0f64, 0usize, 0.0f64, 0usize);
+    for k in 1..nk.saturating_sub(1) {
+        for j in 1..nj.saturating_sub(1) {
+            for i in 1..ni.saturating_sub(1) {
+                let n = (k * nj + j) * ni + i;
+                if c[n] <= -200.0 || !m[n].is_finite() {
+                    continue;
+                }
+                let d = |a: usize, b: usize, h: f64| (m[a] as f64 - m[b] as f64) / (2.0 * h);
+                let (gx, gy, gz) = (
+                    d(n + 1, n - 1, s.x),
+                    d(n + ni, n - ni, s.y),
+                    d(n + ni * nj, n - ni * nj, s.z),
+                );
+                let mag = (gx * gx + gy * gy + gz * gz).sqrt();
+                if !mag.is_finite() {
+                    continue;
+                }
+                body += mag;
+                n_body += 1;
+                let b = bones[n];
+                if b == crate::segmentation::bones::FEMUR || b == crate::segmentation::bones::TIBIA
+                {
+                    let on_surface = [n - 1, n + 1, n - ni, n + ni, n - ni * nj, n + ni * nj]
+                        .iter()
+                        .any(|&q| bones[q] != b);
+                    if on_surface {
+                        surf += mag;
+                        n_surf += 1;
+                    }
+                }
+            }
+        }
+    }
+    if n_surf == 0 || n_body == 0 || body <= 0.0 {
+        return 0.0;
+    }
+    (surf / n_surf as f64) / (body / n_body as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,57 +464,4 @@ mod tests {
         let c = calibration_check(&shifted, &[1300.0; 10]);
         assert_eq!(c.status, Status::Fail, "{}", c.reason);
     }
-}
-
-/// How strongly the MR (on the CT grid) has edges where the CT has bone surfaces: the mean
-/// MR gradient magnitude on femur and tibia surface voxels over its mean in the body
-/// (CT above -200 HU). Near 1 when the MR's edges are elsewhere (misregistered).
-pub fn edge_alignment(mr_on_ct: &Volume, bones: &[u8], ct: &Volume) -> f64 {
-    let g = &ct.geometry;
-    let [ni, nj, nk] = g.size;
-    let (Some(m), Some(c)) = (mr_on_ct.data.as_slice(), ct.data.as_slice()) else {
-        return 0.0;
-    };
-    if m.len() != bones.len() || c.len() != bones.len() {
-        return 0.0;
-    }
-    let s = g.spacing_mm;
-    let (mut surf, mut n_surf, mut body, mut n_body) = (0.0f64, 0usize, 0.0f64, 0usize);
-    for k in 1..nk.saturating_sub(1) {
-        for j in 1..nj.saturating_sub(1) {
-            for i in 1..ni.saturating_sub(1) {
-                let n = (k * nj + j) * ni + i;
-                if c[n] <= -200.0 || !m[n].is_finite() {
-                    continue;
-                }
-                let d = |a: usize, b: usize, h: f64| (m[a] as f64 - m[b] as f64) / (2.0 * h);
-                let (gx, gy, gz) = (
-                    d(n + 1, n - 1, s.x),
-                    d(n + ni, n - ni, s.y),
-                    d(n + ni * nj, n - ni * nj, s.z),
-                );
-                let mag = (gx * gx + gy * gy + gz * gz).sqrt();
-                if !mag.is_finite() {
-                    continue;
-                }
-                body += mag;
-                n_body += 1;
-                let b = bones[n];
-                if b == crate::segmentation::bones::FEMUR || b == crate::segmentation::bones::TIBIA
-                {
-                    let on_surface = [n - 1, n + 1, n - ni, n + ni, n - ni * nj, n + ni * nj]
-                        .iter()
-                        .any(|&q| bones[q] != b);
-                    if on_surface {
-                        surf += mag;
-                        n_surf += 1;
-                    }
-                }
-            }
-        }
-    }
-    if n_surf == 0 || n_body == 0 || body <= 0.0 {
-        return 0.0;
-    }
-    (surf / n_surf as f64) / (body / n_body as f64)
 }

@@ -181,7 +181,7 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
     let gap_mm = (best.1 - best.0) as f64 * BIN_MM;
     let below: usize = profile[..best.0.max(first)].iter().sum();
     let share = below as f64 / total as f64;
-    let bilateral = gap_mm >= MIN_GAP_MM && share >= MIN_SHARE && share <= 1.0 - MIN_SHARE;
+    let bilateral = gap_mm >= MIN_GAP_MM && (MIN_SHARE..=1.0 - MIN_SHARE).contains(&share);
     let whole = |side: Option<Side>, x_range_mm: [f64; 2], bone_cm3: f64| KneeBox {
         side,
         lo: [0; 3],

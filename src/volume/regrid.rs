@@ -115,7 +115,11 @@ pub fn to_working_grid(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
             let mut hi = [f64::NEG_INFINITY; 3];
             for c in 0..8 {
                 let idx = nalgebra::Vector3::from_fn(|a, _| {
-                    if c >> a & 1 == 1 { (g.size[a] - 1) as f64 } else { 0.0 }
+                    if c >> a & 1 == 1 {
+                        (g.size[a] - 1) as f64
+                    } else {
+                        0.0
+                    }
                 });
                 let w = g.index_to_world(idx);
                 for a in 0..3 {
@@ -165,7 +169,11 @@ pub fn axis_aligned(v: &Volume) -> Option<Volume> {
     // The new first voxel: each source axis at its end nearest -world.
     let first = nalgebra::Vector3::from_fn(|b, _| {
         let a = (0..3).find(|&a| from[a].0 == b).unwrap_or(b);
-        if from[a].1 < 0.0 { (g.size[b] - 1) as f64 } else { 0.0 }
+        if from[a].1 < 0.0 {
+            (g.size[b] - 1) as f64
+        } else {
+            0.0
+        }
     });
     let origin = g.index_to_world(first);
     let out_g = Geometry::new(size, spacing, origin.coords.into());
@@ -274,9 +282,8 @@ mod tests {
                 }
             }
         }
-        let oblique = g.with_direction(
-            nalgebra::Rotation3::from_euler_angles(0.2, 0.0, 0.0).into_inner(),
-        );
+        let oblique =
+            g.with_direction(nalgebra::Rotation3::from_euler_angles(0.2, 0.0, 0.0).into_inner());
         assert!(axis_aligned(&Volume::filled(oblique, 0.0)).is_none());
     }
 
