@@ -298,8 +298,12 @@ pub fn markdown(cases: &[CaseResult]) -> String {
         "| knee | acquisition | side | outcome | r (48 raw) | r (48 z) | ICC(A,1) (z) | mean rel. diff | P(KOA) (ref) | time (s) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in cases {
+        // The reason's check and what it found (up to its second colon).
         let outcome = match &c.reason {
-            Some(r) => format!("{}: {}", c.outcome, r.replace('|', "/")),
+            Some(r) => {
+                let short: String = r.splitn(3, ':').take(2).collect::<Vec<_>>().join(":");
+                format!("{} ({})", c.outcome, short.replace('|', "/"))
+            }
             None => c.outcome.clone(),
         };
         s += &format!(
