@@ -234,7 +234,17 @@ fn a_bilateral_ct_holds_both_knees_and_the_finder_cuts_between_them() {
     let right = layout.knee(Side::Right).expect("right");
     let left = layout.knee(Side::Left).expect("left");
     assert!(right.hi[0] < left.lo[0]);
-    assert!(right.hi[0] >= n - 1 && left.lo[0] <= n + 30);
+    // Each box holds all of its knee's femur and tibia.
+    for (n_bone, (&label, _)) in both.ct_labels.iter().zip(both.ct.data.iter()).enumerate() {
+        if label == FEMUR || label == TIBIA {
+            let idx = [n_bone % ni, (n_bone / ni) % nj, n_bone / (ni * nj)];
+            let b = if idx[0] < n { right } else { left };
+            assert!(
+                (0..3).all(|a| (b.lo[a]..=b.hi[a]).contains(&idx[a])),
+                "{idx:?}"
+            );
+        }
+    }
     let single = find_knees(&alone.ct, CT_BONE_HU).expect("knee");
     assert!(!single.is_bilateral(), "{single:?}");
 }

@@ -223,7 +223,7 @@ pub fn analyze_knee(
     let knee_box = match (layout.is_bilateral(), choice) {
         (true, KneeChoice::Only) => return Err(Error::invalid(bilateral_choices(layout))),
         (true, KneeChoice::Side(s)) => layout.knee(s).cloned(),
-        (false, _) => None,
+        (false, _) => layout.knees.first().cloned(),
     };
     let knee_ct = match &knee_box {
         Some(b) => crop(&prepared.working, b.lo, b.hi),
@@ -329,7 +329,12 @@ pub fn analyze_knee(
     let mut registered = None;
     let mr_stats = match mr {
         Some(mr) => {
-            let r = reg::register_knee(&knee_ct, mr, models.synthesis.as_ref(), false, progress)?;
+            // The registration sees the knee's whole part of the image (skin included).
+            let field_ct = match &knee_box {
+                Some(b) => crop(&prepared.working, b.field_lo, b.field_hi),
+                None => knee_ct.clone(),
+            };
+            let r = reg::register_knee(&field_ct, mr, models.synthesis.as_ref(), false, progress)?;
             lap(
                 if r.sct.is_some() {
                     "registration (coarse, synthesis, refined)"
@@ -348,7 +353,7 @@ pub fn analyze_knee(
             checks.push(quality::registration_check(
                 refined.result.min_jacobian,
                 cost,
-                quality::edge_alignment(&refined.rr_mr, &bones, &knee_ct),
+                quality::edge_alignment(&image_onto(&refined.rr_mr, g), &bones, &knee_ct),
             ));
             let settings = PatchSettings {
                 stride: 4,

@@ -53,9 +53,13 @@ pub struct KneeBox {
     /// Known from the layout when the CT holds two knees; None for a single knee (its side
     /// comes from its anatomy).
     pub side: Option<Side>,
-    /// Index range (inclusive) of the knee's part of the image.
+    /// Index range (inclusive) of the knee's bone and a margin of soft tissue.
     pub lo: [usize; 3],
     pub hi: [usize; 3],
+    /// Index range (inclusive) of the knee's whole part of the image (skin and air
+    /// included: what an MR registration compares).
+    pub field_lo: [usize; 3],
+    pub field_hi: [usize; 3],
     /// World x (LPS, mm) range of its bone.
     pub x_range_mm: [f64; 2],
     /// Volume of its bone pieces (cm^3).
@@ -77,6 +81,9 @@ const MIN_SHARE: f64 = 0.2;
 /// Pieces smaller than this (cm^3) do not count.
 const MIN_PIECE_CM3: f64 = 1.0;
 const BIN_MM: f64 = 2.0;
+/// Soft tissue kept around a knee's bone (mm): the closing and the regions need a few mm,
+/// the body-tissue test of bone pieces one voxel.
+const MARGIN_MM: f64 = 15.0;
 
 /// Finds the knees of `ct` (HU) from its bone (`threshold` HU and above, as
 /// `segment_bones` sees it). Errors when there is no bone at all.
@@ -186,17 +193,50 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
         side,
         lo: [0; 3],
         hi: std::array::from_fn(|a| g.size[a] - 1),
+        field_lo: [0; 3],
+        field_hi: std::array::from_fn(|a| g.size[a] - 1),
         x_range_mm,
         bone_cm3,
     };
     let bin_x = |b: usize| x0 + b as f64 * BIN_MM;
+    // Each knee's box shrinks to its bone and a margin: the rest is soft tissue and air
+    // the analysis does not need (a clinical field of view is much wider than a knee).
+    let tighten = |b: &mut KneeBox| {
+        b.field_lo = b.lo;
+        b.field_hi = b.hi;
+        let mut lo = [usize::MAX; 3];
+        let mut hi = [0usize; 3];
+        for k in b.lo[2]..=b.hi[2] {
+            for j in b.lo[1]..=b.hi[1] {
+                for i in b.lo[0]..=b.hi[0] {
+                    let l = labels[(k * nj + j) * ni + i] as usize;
+                    if l > 0 && keep[l] {
+                        for (a, x) in [i, j, k].into_iter().enumerate() {
+                            lo[a] = lo[a].min(x);
+                            hi[a] = hi[a].max(x);
+                        }
+                    }
+                }
+            }
+        }
+        if lo[0] == usize::MAX {
+            return;
+        }
+        for a in 0..3 {
+            let m = (MARGIN_MM / g.spacing_mm[a]).ceil() as usize;
+            b.lo[a] = lo[a].saturating_sub(m).max(b.lo[a]);
+            b.hi[a] = (hi[a] + m).min(b.hi[a]);
+        }
+    };
     if !bilateral {
+        let mut knee = whole(
+            None,
+            [bin_x(first), bin_x(last + 1)],
+            total as f64 * voxel_cm3,
+        );
+        tighten(&mut knee);
         return Ok(KneeLayout {
-            knees: vec![whole(
-                None,
-                [bin_x(first), bin_x(last + 1)],
-                total as f64 * voxel_cm3,
-            )],
+            knees: vec![knee],
             gap_mm: None,
         });
     }
@@ -230,6 +270,8 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
     };
     right.side = Some(Side::Right);
     left.side = Some(Side::Left);
+    tighten(&mut low);
+    tighten(&mut high);
     Ok(KneeLayout {
         knees: vec![low, high],
         gap_mm: Some(gap_mm),

@@ -2,6 +2,8 @@
 //! of view: the analysis works on the spacing the models were trained on, whatever the
 //! scanner wrote, and its label maps and parameter maps go back to the scanner's grid.
 
+use rayon::prelude::*;
+
 use super::filter::{blur3, gaussian_kernel};
 use super::geometry::Geometry;
 use super::image::Volume;
@@ -38,37 +40,109 @@ pub fn to_spacing(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
     if same_spacing(g.spacing_mm.into(), spacing_mm) {
         return v.clone();
     }
-    let smoothed = to_spacing_smoothed(v, spacing_mm);
     let target = grid_with_spacing(g, spacing_mm);
-    resample(
-        &smoothed,
-        &target,
-        &AffineTransform::identity(),
-        Interpolation::Linear,
-        edge_value(v),
-    )
+    // The target shares the source's origin and axes: along each axis its voxel n sits at
+    // source index n * t / s. One separable pass per axis, each shrinking the data.
+    let src = v.data.as_standard_layout();
+    let Some(src) = src.as_slice() else {
+        return v.clone();
+    };
+    let taps: Vec<Vec<(Vec<usize>, Vec<f32>)>> = (0..3)
+        .map(|a| axis_taps(g.size[a], target.size[a], g.spacing_mm[a], spacing_mm[a]))
+        .collect();
+    let [ni, nj, nk] = g.size;
+    let [mi, mj, mk] = target.size;
+    // Along i: [nk][nj][ni] -> [nk][nj][mi].
+    let mut x = vec![0f32; nk * nj * mi];
+    x.par_chunks_mut(nj * mi).enumerate().for_each(|(k, out)| {
+        for j in 0..nj {
+            let row = &src[(k * nj + j) * ni..(k * nj + j + 1) * ni];
+            for (o, (idx, w)) in out[j * mi..(j + 1) * mi].iter_mut().zip(&taps[0]) {
+                *o = idx.iter().zip(w).map(|(n, w)| row[*n] * w).sum();
+            }
+        }
+    });
+    // Along j: -> [nk][mj][mi].
+    let mut y = vec![0f32; nk * mj * mi];
+    y.par_chunks_mut(mj * mi).enumerate().for_each(|(k, out)| {
+        let slab = &x[k * nj * mi..(k + 1) * nj * mi];
+        for (jo, (idx, w)) in taps[1].iter().enumerate() {
+            let o = &mut out[jo * mi..(jo + 1) * mi];
+            for (n, w) in idx.iter().zip(w) {
+                let r = &slab[n * mi..(n + 1) * mi];
+                for (a, b) in o.iter_mut().zip(r) {
+                    *a += w * b;
+                }
+            }
+        }
+    });
+    drop(x);
+    // Along k: -> [mk][mj][mi].
+    let plane = mj * mi;
+    let mut z = vec![0f32; mk * plane];
+    z.par_chunks_mut(plane)
+        .zip(taps[2].par_iter())
+        .for_each(|(o, (idx, w))| {
+            for (n, w) in idx.iter().zip(w) {
+                let r = &y[n * plane..(n + 1) * plane];
+                for (a, b) in o.iter_mut().zip(r) {
+                    *a += w * b;
+                }
+            }
+        });
+    let data = ndarray::Array3::from_shape_vec(target.shape_kji(), z)
+        .unwrap_or_else(|_| ndarray::Array3::zeros(target.shape_kji()));
+    Volume {
+        geometry: target,
+        data,
+    }
+}
+
+/// Source indices and weights of each of `m` output samples along one axis, from `n`
+/// source samples of spacing `s` to spacing `t` (same first sample): a Gaussian of the
+/// box-variance difference `(t^2 - s^2) / 12` going coarser, linear interpolation going
+/// finer; indices clamped at the ends (the edge voxel repeats).
+fn axis_taps(n: usize, m: usize, s: f64, t: f64) -> Vec<(Vec<usize>, Vec<f32>)> {
+    let sigma = ((t * t - s * s).max(0.0) / 12.0).sqrt() / s;
+    let clamp = |q: i64| q.clamp(0, n as i64 - 1) as usize;
+    (0..m)
+        .map(|o| {
+            let x = o as f64 * t / s;
+            let (mut idx, mut w) = (Vec::new(), Vec::new());
+            if sigma < 0.05 {
+                let f = x.floor();
+                let frac = x - f;
+                idx.push(clamp(f as i64));
+                w.push((1.0 - frac) as f32);
+                idx.push(clamp(f as i64 + 1));
+                w.push(frac as f32);
+            } else {
+                let r = (3.0 * sigma).ceil() as i64;
+                let c = x.floor() as i64;
+                let mut sum = 0.0;
+                for q in c - r..=c + r + 1 {
+                    let d = q as f64 - x;
+                    let weight = (-d * d / (2.0 * sigma * sigma)).exp();
+                    idx.push(clamp(q));
+                    w.push(weight as f32);
+                    sum += weight;
+                }
+                for v in &mut w {
+                    *v /= sum as f32;
+                }
+            }
+            (idx, w)
+        })
+        .collect()
 }
 
 /// Labels (or any piecewise-constant map) of `from` carried onto `to` by nearest
-/// neighbour; 0 where `to` lies outside `from`.
+/// neighbour (see [`map_onto`]).
 pub fn labels_onto(labels: &[u8], from: &Geometry, to: &Geometry) -> Vec<u8> {
     if from == to {
         return labels.to_vec();
     }
-    let data = ndarray::Array3::from_shape_vec(
-        from.shape_kji(),
-        labels.iter().map(|l| f32::from(*l)).collect(),
-    )
-    .unwrap_or_else(|_| ndarray::Array3::zeros(from.shape_kji()));
-    let v = Volume {
-        geometry: from.clone(),
-        data,
-    };
-    map_onto(&v, to)
-        .data
-        .iter()
-        .map(|x| x.round().clamp(0.0, 255.0) as u8)
-        .collect()
+    nearest_onto(labels, from, to)
 }
 
 /// A piecewise-constant map (parameter maps: constant per patch) carried onto `to` by
@@ -79,26 +153,86 @@ pub fn map_onto(v: &Volume, to: &Geometry) -> Volume {
     if &v.geometry == to {
         return v.clone();
     }
-    let from = &v.geometry;
     let src = v.data.as_standard_layout();
-    let src = src.as_slice().unwrap_or(&[]);
-    let [si, sj, sk] = from.size;
+    let data = nearest_onto(src.as_slice().unwrap_or(&[]), &v.geometry, to);
+    Volume {
+        geometry: to.clone(),
+        data: ndarray::Array3::from_shape_vec(to.shape_kji(), data)
+            .unwrap_or_else(|_| ndarray::Array3::zeros(to.shape_kji())),
+    }
+}
+
+/// The nearest-neighbour gather behind [`map_onto`]. When each axis of `from` runs along
+/// one axis of `to` (grids on world axes, in any order or sign: every grid the analysis
+/// makes), the source index is read from three small per-axis tables; otherwise it is
+/// computed per voxel.
+fn nearest_onto<T: Copy + Default + Send + Sync>(
+    src: &[T],
+    from: &Geometry,
+    to: &Geometry,
+) -> Vec<T> {
     let m = from.world_to_index_matrix() * to.index_to_world_matrix();
-    Volume::from_fn(to.clone(), |i, j, k| {
-        let idx = m * nalgebra::Vector4::new(i as f64, j as f64, k as f64, 1.0);
-        let mut n = [0usize; 3];
-        for a in 0..3 {
-            let r = (idx[a] + 0.5).floor();
-            let len = [si, sj, sk][a] as f64;
-            if r < -1.0 || r > len {
-                return 0.0;
-            }
-            n[a] = r.clamp(0.0, len - 1.0) as usize;
+    let [si, sj, sk] = from.size;
+    let [ti, tj, tk] = to.size;
+    let mut out = vec![T::default(); ti * tj * tk];
+    if src.len() != si * sj * sk {
+        return out;
+    }
+    let pick = |x: f64, len: usize| -> Option<usize> {
+        let r = (x + 0.5).floor();
+        (r >= -1.0 && r <= len as f64).then(|| r.clamp(0.0, len as f64 - 1.0) as usize)
+    };
+    // For each source axis a: the one target axis it follows, if it follows one.
+    let follows: Option<Vec<usize>> = (0..3)
+        .map(|a| {
+            let nz: Vec<usize> = (0..3).filter(|&b| m[(a, b)].abs() > 1e-9).collect();
+            (nz.len() == 1).then(|| nz[0])
+        })
+        .collect();
+    let len = [si, sj, sk];
+    match follows {
+        Some(b) => {
+            let tables: Vec<Vec<Option<usize>>> = (0..3)
+                .map(|a| {
+                    (0..to.size[b[a]])
+                        .map(|t| pick(m[(a, b[a])] * t as f64 + m[(a, 3)], len[a]))
+                        .collect()
+                })
+                .collect();
+            out.par_chunks_mut(ti * tj)
+                .enumerate()
+                .for_each(|(k, slab)| {
+                    for j in 0..tj {
+                        for i in 0..ti {
+                            let t = [i, j, k];
+                            let (Some(x), Some(y), Some(z)) =
+                                (tables[0][t[b[0]]], tables[1][t[b[1]]], tables[2][t[b[2]]])
+                            else {
+                                continue;
+                            };
+                            slab[j * ti + i] = src[(z * sj + y) * si + x];
+                        }
+                    }
+                });
         }
-        src.get((n[2] * sj + n[1]) * si + n[0])
-            .copied()
-            .unwrap_or(0.0)
-    })
+        None => {
+            out.par_chunks_mut(ti * tj)
+                .enumerate()
+                .for_each(|(k, slab)| {
+                    for j in 0..tj {
+                        for i in 0..ti {
+                            let idx = m * nalgebra::Vector4::new(i as f64, j as f64, k as f64, 1.0);
+                            if let (Some(x), Some(y), Some(z)) =
+                                (pick(idx[0], si), pick(idx[1], sj), pick(idx[2], sk))
+                            {
+                                slab[j * ti + i] = src[(z * sj + y) * si + x];
+                            }
+                        }
+                    }
+                });
+        }
+    }
+    out
 }
 
 /// `v` on the models' working grid: axes along world (LPS) x, y, z, spacing `spacing_mm`.
