@@ -171,17 +171,7 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
         },
     }
     if let Some(k) = &r.knee {
-        ui.small(format!(
-            "{} knee (side from {}); CT {:.2} x {:.2} x {:.2} mm, analysed at {:.2} x {:.2} x {:.2} mm",
-            k.side.name(),
-            k.side_from,
-            k.ct_spacing_mm[0],
-            k.ct_spacing_mm[1],
-            k.ct_spacing_mm[2],
-            k.working_spacing_mm[0],
-            k.working_spacing_mm[1],
-            k.working_spacing_mm[2]
-        ));
+        ui.small(k.describe());
     }
     checks_ui(ui, &r.checks);
     ui.colored_label(

@@ -253,17 +253,7 @@ impl Written<'_> {
 }
 
 fn text_summary(a: &Analysis, provenance: &str) -> String {
-    let mut s = format!(
-        "{} knee (side from {}), CT {:.2} x {:.2} x {:.2} mm analysed at {:.2} x {:.2} x {:.2} mm\n",
-        a.knee.side.name(),
-        a.knee.side_from,
-        a.knee.ct_spacing_mm[0],
-        a.knee.ct_spacing_mm[1],
-        a.knee.ct_spacing_mm[2],
-        a.knee.working_spacing_mm[0],
-        a.knee.working_spacing_mm[1],
-        a.knee.working_spacing_mm[2]
-    );
+    let mut s = a.knee.describe() + "\n";
     s += "quality checks:\n";
     for c in &a.checks {
         s += &format!("  [{}] {}: {}\n", c.status.name(), c.name, c.reason);
@@ -330,17 +320,7 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
         );
     }
     h += &format!("<p class=note>{}</p>", escape(provenance));
-    h += &format!(
-        "<p>{} knee (side from {}); CT {:.2} x {:.2} x {:.2} mm, analysed at {:.2} x {:.2} x {:.2} mm</p>",
-        a.knee.side.name(),
-        escape(&a.knee.side_from),
-        a.knee.ct_spacing_mm[0],
-        a.knee.ct_spacing_mm[1],
-        a.knee.ct_spacing_mm[2],
-        a.knee.working_spacing_mm[0],
-        a.knee.working_spacing_mm[1],
-        a.knee.working_spacing_mm[2]
-    );
+    h += &format!("<p>{}</p>", escape(&a.knee.describe()));
     h += "<h3>Quality checks</h3><table>";
     for c in &a.checks {
         let (mark, class) = match c.status {

@@ -145,6 +145,24 @@ pub struct KneeReport {
     pub working_spacing_mm: [f64; 3],
 }
 
+impl KneeReport {
+    /// One line: the side, how it is known, the CT's spacing and the analysis grid's.
+    pub fn describe(&self) -> String {
+        let [a, b] = [self.ct_spacing_mm, self.working_spacing_mm];
+        format!(
+            "{} knee (side from {}); CT {:.2} x {:.2} x {:.2} mm, analysed at {:.2} x {:.2} x {:.2} mm",
+            self.side.name(),
+            self.side_from,
+            a[0],
+            a[1],
+            a[2],
+            b[0],
+            b[1],
+            b[2]
+        )
+    }
+}
+
 /// The MR-side images of an analysis, on the CT grid.
 pub struct RegisteredImages {
     pub cr_mr: Volume,
