@@ -286,7 +286,7 @@ pub fn axis_aligned(v: &Volume) -> Option<Volume> {
     }
     // For each world axis a: the source axis b along it and its sign.
     let mut from = [(0usize, 1.0f64); 3];
-    for a in 0..3 {
+    for (a, slot) in from.iter_mut().enumerate() {
         let mut found = None;
         for b in 0..3 {
             let d = g.direction[(a, b)];
@@ -296,7 +296,7 @@ pub fn axis_aligned(v: &Volume) -> Option<Volume> {
                 return None;
             }
         }
-        from[a] = found?;
+        *slot = found?;
     }
     let size: [usize; 3] = std::array::from_fn(|a| g.size[from[a].0]);
     let spacing: [f64; 3] = std::array::from_fn(|a| g.spacing_mm[from[a].0]);
