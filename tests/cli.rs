@@ -630,3 +630,58 @@ fn study_refuses_a_bad_synthesis_model_before_running() {
     );
     assert!(!out.exists(), "nothing written before the check");
 }
+
+/// `srrd phantom` with acquisition options: a small bilateral scan of a left knee writes
+/// the combined CT, the other (right) knee's own subject in other_knee/, and both truths
+/// say which side they are and how they were scanned; bad values are refused.
+#[test]
+fn phantom_acquisition_options_write_a_left_knee_beside_a_right_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_dir = dir.path().join("k");
+    let out = srrd(&[
+        "phantom",
+        "--out",
+        out_dir.to_str().expect("utf8"),
+        "--preset",
+        "small",
+        "--left",
+        "--bilateral",
+        "--ct-slice-mm",
+        "3",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("truth.json")).expect("truth"))
+            .expect("json");
+    assert_eq!(truth["side"], "left");
+    assert_eq!(truth["acquisition"]["bilateral"], true);
+    assert_eq!(truth["acquisition"]["ct_slice_mm"], 3.0);
+    assert_eq!(truth["other_knee"]["side"], "right");
+    let other: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.join("other_knee/truth.json")).expect("other truth"),
+    )
+    .expect("json");
+    assert_eq!(other["side"], "right");
+    let ct = read_image(&out_dir.join("ct.nii.gz"), None)
+        .expect("ct")
+        .volume;
+    let alone = read_image(&out_dir.join("other_knee/ct.nii.gz"), None)
+        .expect("other ct")
+        .volume;
+    assert_eq!(ct.geometry.spacing_mm.z, 3.0);
+    assert!(ct.geometry.size[0] > 2 * alone.geometry.size[0]);
+    let bad = srrd(&[
+        "phantom",
+        "--out",
+        dir.path().join("bad").to_str().expect("utf8"),
+        "--ct-slice-mm",
+        "9",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--ct-slice-mm 9"));
+}

@@ -601,3 +601,38 @@ pub fn draw_clinical(seed: u64, index: usize) -> Acquisition {
         mr,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clinical_draws_stay_in_their_stated_ranges_and_mix_as_stated() {
+        let draws: Vec<Acquisition> = (0..400).map(|i| draw_clinical(5, i)).collect();
+        assert_eq!(draws[7], draw_clinical(5, 7), "seeded");
+        assert_ne!(draws[7], draw_clinical(6, 7));
+        let share = |f: &dyn Fn(&Acquisition) -> bool| {
+            draws.iter().filter(|a| f(a)).count() as f64 / draws.len() as f64
+        };
+        for a in &draws {
+            a.validate().expect("a valid acquisition");
+            let (p, s) = (a.ct_pixel_mm.unwrap_or(0.0), a.ct_slice_mm.unwrap_or(0.0));
+            assert!((0.3..=1.0).contains(&p), "{a:?}");
+            assert!([0.5, 0.625, 1.0, 1.25, 2.0, 2.5, 3.0].contains(&s), "{a:?}");
+            let t = a.ct_thickness_mm.unwrap_or(0.0);
+            assert!(t == s || (t - 1.5 * s).abs() < 1e-12, "{a:?}");
+            assert!((0.25..=0.8).contains(&a.ct_psf_mm.unwrap_or(0.0)));
+            assert!(a.leg_rotation_deg.abs() <= 20.0);
+            if let Some(z) = a.ct_fov_z_mm {
+                assert!((60.0..=80.0).contains(&z));
+            }
+        }
+        let near = |x: f64, want: f64| (x - want).abs() < 0.08;
+        assert!(near(share(&|a| a.left), 0.5));
+        assert!(near(share(&|a| a.bilateral), 0.2));
+        assert!(near(share(&|a| a.feet_first), 0.3));
+        assert!(near(share(&|a| a.ct_fov_z_mm.is_some()), 0.15));
+        assert!(near(share(&|a| a.mr == MrProtocol::Preset), 0.55));
+        assert!(near(share(&|a| a.mr == MrProtocol::Thick2d), 0.25));
+    }
+}
