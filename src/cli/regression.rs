@@ -230,7 +230,16 @@ pub fn predict(
     let (card, regions, prediction) = with_progress(|p| {
         let (student, card) = load_student(&model_dir, false)?;
         p.start("segmenting femur and tibia", 1);
-        let bones = segment_bones(&ct, CT_BONE_HU)?;
+        // `predict` works on the CT's own grid and one knee; `analyze` handles the rest.
+        let layout = crate::segmentation::knees::find_knees(&ct, CT_BONE_HU)
+            .map_err(|e| e.in_file(ct_path))?;
+        if layout.is_bilateral() {
+            return Err(crate::Error::file(
+                ct_path,
+                "this CT holds both knees: use srrd analyze --side left|right|both",
+            ));
+        }
+        let bones = segment_bones(&ct, CT_BONE_HU).map_err(|e| e.in_file(ct_path))?;
         let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
         let pred = crate::regression::infer::predict_ct(&ct, &regions, &student, &card, stride, p)?;
         Ok((card, regions, pred))
