@@ -15,6 +15,17 @@ fn harness() -> Harness<'static, ViewerApp> {
     h
 }
 
+/// Steps the UI until the background job (analysis, registration) has finished.
+fn wait_for_job(h: &mut Harness<'static, ViewerApp>) {
+    let start = std::time::Instant::now();
+    while h.state().is_busy() {
+        assert!(start.elapsed().as_secs() < 300, "the job did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+}
+
 fn click(h: &mut Harness<'static, ViewerApp>, pos: Pos2) {
     h.hover_at(pos);
     let m = egui::Modifiers::NONE;
@@ -291,13 +302,7 @@ fn analyze_button_fills_the_results_view() {
     h.get_by_label("Analyze (SRRD)").click();
     h.run_steps(2);
     assert!(h.state().is_busy(), "the analysis runs in the background");
-    let start = std::time::Instant::now();
-    while h.state().is_busy() {
-        assert!(start.elapsed().as_secs() < 300, "analysis did not finish");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        h.run_steps(1);
-    }
-    h.run_steps(2);
+    wait_for_job(&mut h);
     let s = h.state();
     assert!(s.error.is_none(), "{:?}", s.error);
     let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
@@ -646,23 +651,14 @@ fn a_bilateral_ct_asks_which_knee_and_shows_the_checks() {
         .with_size([1400.0, 900.0])
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
     h.run_steps(2);
-    let wait = |h: &mut Harness<'static, ViewerApp>| {
-        let start = std::time::Instant::now();
-        while h.state().is_busy() {
-            assert!(start.elapsed().as_secs() < 300, "analysis did not finish");
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            h.run_steps(1);
-        }
-        h.run_steps(2);
-    };
     h.get_by_label("Analyze (SRRD)").click();
     h.run_steps(2);
-    wait(&mut h);
+    wait_for_job(&mut h);
     assert!(h.state().results.is_none());
     let _ = h.get_by_label("This CT holds both knees: analyse which?");
     h.get_by_label("Left knee").click();
     h.run_steps(2);
-    wait(&mut h);
+    wait_for_job(&mut h);
     let s = h.state();
     assert!(s.error.is_none(), "{:?}", s.error);
     let r = s.results.as_ref().expect("results");

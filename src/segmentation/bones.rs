@@ -146,8 +146,12 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
 /// lies in soft tissue, the scanner's table and other hardware face air.
 pub const MIN_IN_BODY: f64 = 0.5;
 
-/// For each component of `labels` (index = label), the share of the voxels just outside
-/// it (6-neighbours not in any component) that are body tissue, above -200 HU.
+/// Distance (mm) outside a bone piece at which its surroundings are sampled.
+const SHELL_MM: f64 = 1.0;
+
+/// For each component of `labels` (index = label), the share of the voxels about
+/// `SHELL_MM` outside it (along the axes, not in any component) that are body tissue,
+/// above -200 HU.
 pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
     let [ni, nj, nk] = ct.geometry.size;
     let data = ct.data.as_standard_layout();
@@ -157,19 +161,23 @@ pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
     if data.len() != labels.len() {
         return vec![0.0; count];
     }
+    // The voxels about 1 mm outside a piece (one voxel at least), whatever the spacing:
+    // nearer, partial volume with the bone's own edge lifts everything above -200 HU.
+    let reach = radius_vox(ct.geometry.spacing_mm.into(), SHELL_MM);
     for n in 0..labels.len() {
         if labels[n] != 0 {
             continue;
         }
         let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+        let [ri, rj, rk] = reach;
         let mut owner = 0u32;
         for (ok, m) in [
-            (i > 0, n.wrapping_sub(1)),
-            (i + 1 < ni, n + 1),
-            (j > 0, n.wrapping_sub(ni)),
-            (j + 1 < nj, n + ni),
-            (k > 0, n.wrapping_sub(ni * nj)),
-            (k + 1 < nk, n + ni * nj),
+            (i >= ri, n.wrapping_sub(ri)),
+            (i + ri < ni, n + ri),
+            (j >= rj, n.wrapping_sub(rj * ni)),
+            (j + rj < nj, n + rj * ni),
+            (k >= rk, n.wrapping_sub(rk * ni * nj)),
+            (k + rk < nk, n + rk * ni * nj),
         ] {
             if ok && labels[m] != 0 {
                 owner = labels[m];

@@ -240,6 +240,9 @@ fn nearest_onto<T: Copy + Default + Send + Sync>(
 /// reconstruction) is reordered exactly first; an oblique one (gantry tilt) is resampled
 /// onto the world-aligned box around it. Then [`to_spacing`].
 pub fn to_working_grid(v: &Volume, spacing_mm: [f64; 3]) -> Volume {
+    if v.geometry.direction == nalgebra::Matrix3::identity() {
+        return to_spacing(v, spacing_mm); // no reordering copy of a large CT
+    }
     match axis_aligned(v) {
         Some(aligned) => to_spacing(&aligned, spacing_mm),
         None => {
