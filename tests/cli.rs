@@ -685,3 +685,58 @@ fn phantom_acquisition_options_write_a_left_knee_beside_a_right_one() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--ct-slice-mm 9"));
 }
+
+/// `srrd patches` cuts each knee as `analyze` does: in a cohort of left knees scanned
+/// with both knees in the field of view, every patch comes from the subject's own (left,
+/// patient's +x) knee, none from the other one.
+#[test]
+fn patches_of_a_bilateral_cohort_come_from_the_subjects_knee() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cohort = dir.path().join("c");
+    let store = dir.path().join("s");
+    let out = srrd(&[
+        "cohort",
+        "--out",
+        cohort.to_str().expect("utf8"),
+        "--n",
+        "1",
+        "--preset",
+        "small",
+        "--left",
+        "--bilateral",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = srrd(&[
+        "patches",
+        "--cohort",
+        cohort.to_str().expect("utf8"),
+        "--out",
+        store.to_str().expect("utf8"),
+        "--ct-spacing-mm",
+        "1",
+        "1",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let subject = &manifest["subjects"][0];
+    let n = subject["patches"].as_u64().expect("patches");
+    assert!(n >= 20, "{manifest}");
+    let patches = srrd::regression::dataset::load_patches(
+        &store.join(subject["file"].as_str().expect("file")),
+    )
+    .expect("store");
+    let centres = Vec::<f64>::try_from(patches.centre_mm.flatten(0, -1)).expect("centres");
+    // The combined CT's middle along x (LPS: +x is the patient's left).
+    let ct = read_image(&cohort.join("sub-000/ct.nii.gz"), None)
+        .expect("ct")
+        .volume
+        .geometry;
+    let ends = [0.0, (ct.size[0] - 1) as f64].map(|i| {
+        ct.index_to_world(nalgebra::Vector3::new(i, 0.0, 0.0)).x
+    });
+    let middle = 0.5 * (ends[0] + ends[1]);
+    let right_side = centres.chunks(3).filter(|c| c[0] < middle).count();
+    assert_eq!(right_side, 0, "{} of {n} patches from the other knee", right_side);
+}

@@ -206,6 +206,30 @@ pub fn evaluate(
         print!("{}", crate::regression::evaluate::markdown(&report));
         println!("\n(table, JSON and scatter plots in {})", out.display());
     }
+    by_acquisition(&manifest, out, json)
+}
+
+/// When the store's cohort drew acquisitions (`srrd cohort --acquisitions clinical`), the
+/// ICC per acquisition group, in `by_acquisition.md` and `.json`.
+fn by_acquisition(manifest: &Manifest, out: &Path, json: bool) -> anyhow::Result<()> {
+    use crate::pipeline::by_acquisition as ba;
+    let cohort = Path::new(&manifest.source);
+    let drew = crate::pipeline::patches::cohort_subjects(cohort)
+        .map(|s| s.iter().any(|c| c.acquisition.is_some()))
+        .unwrap_or(false);
+    if !drew {
+        return Ok(());
+    }
+    let rows = ba::icc_by_acquisition(manifest, &out.join("oof.csv"))?;
+    let md = ba::markdown(&rows);
+    crate::io::atomic_write(&out.join("by_acquisition.md"), |w| w.write_all(md.as_bytes()))?;
+    let text = serde_json::to_string_pretty(&rows)?;
+    crate::io::atomic_write(&out.join("by_acquisition.json"), |w| {
+        w.write_all(text.as_bytes())
+    })?;
+    if !json {
+        println!("\n{md}");
+    }
     Ok(())
 }
 

@@ -18,14 +18,12 @@ use serde::Serialize;
 use super::attention::{AttentionClassifier, AttentionSettings, Bag};
 use super::classifier::{KoaClassifier, MultiClassifier};
 use super::features::subregion_features;
-use super::subregions::subregions;
 use crate::error::{Error, Result};
 use crate::io::read_image;
+use crate::pipeline::knee::{knee, prepare_at};
 use crate::pipeline::patches::cohort_subjects;
 use crate::progress::Progress;
 use crate::regression::dataset::Manifest;
-use crate::segmentation::bones::{CT_BONE_HU, segment_bones};
-use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use crate::stats::{
     Series, binary_metrics, delong, delong_paired, lines_png, macro_metrics, mean_sd, roc_points,
 };
@@ -114,9 +112,11 @@ pub struct AttentionRow {
 }
 
 /// Out-of-fold patch predictions by (subject, source): centre (mm) and parameters.
-type Oof = HashMap<(String, String), Vec<([f64; 3], [f64; 4])>>;
+/// Out-of-fold predictions per (subject, network): (centre mm, parameters) in order.
+pub type Oof = HashMap<(String, String), Vec<([f64; 3], [f64; 4])>>;
 
-fn read_oof(path: &Path) -> Result<Oof> {
+/// Reads `oof.csv`: per (subject, network) the patch centres and predictions, in order.
+pub fn read_oof(path: &Path) -> Result<Oof> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut out: Oof = HashMap::new();
     for (n, line) in text.lines().enumerate().skip(1) {
@@ -183,15 +183,19 @@ pub fn subject_features(
         let c = cohort.iter().find(|c| c.id == s.id).ok_or_else(|| {
             Error::invalid(format!("subject {} is not in {}", s.id, manifest.source))
         })?;
-        let ct = read_image(&c.dir.join("ct.nii.gz"), None)?.volume;
-        let bones = segment_bones(&ct, CT_BONE_HU)?;
-        let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
-        let (labels, _) = subregions(&bones, &regions, &ct.geometry);
-        let [ni, nj, nk] = ct.geometry.size;
+        // The knee as the patch store cut it (and `analyze` sees it).
+        let ct_path = c.dir.join("ct.nii.gz");
+        let ct = read_image(&ct_path, None)?.volume;
+        let spacing = manifest
+            .ct_spacing_mm
+            .unwrap_or(ct.geometry.spacing_mm.into());
+        let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
+        let knee = knee(&prepared, c.knee, progress).map_err(|e| e.in_file(&ct_path))?;
+        let (labels, g) = (&knee.labels, &knee.ct.geometry);
+        let [ni, nj, nk] = g.size;
         for ((id, _), patches) in oof.iter().filter(|((id, _), _)| *id == s.id) {
             for (centre, _) in patches {
-                let idx = ct
-                    .geometry
+                let idx = g
                     .world_to_index(&Point3::new(centre[0], centre[1], centre[2]));
                 let (i, j, kk) = (idx.x.round(), idx.y.round(), idx.z.round());
                 let inside = i >= 0.0

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use crate::diagnosis::features::{SubregionStats, subregion_features};
-use crate::diagnosis::subregions::{Frame, subregions_with_side};
+use crate::diagnosis::subregions::Frame;
 use crate::error::{Error, Result};
 use crate::pipeline::quality::{self, Check};
 use crate::pipeline::registration as reg;
@@ -22,12 +22,14 @@ use crate::regression::dataset::{PatchSettings, extract};
 use crate::regression::infer::{Prediction, predict_ct};
 use crate::regression::model::{ModelCard, load_student};
 use crate::regression::train::Trained;
-use crate::segmentation::bones::{CT_BONE_HU, FEMUR, TIBIA, segment_bones_detailed};
-use crate::segmentation::knees::{KneeLayout, Side, find_knees};
-use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+pub use crate::pipeline::knee::{
+    KneeChoice, Prepared, bilateral_choices, check_is_ct, flip_i, prepare_at,
+};
+use crate::pipeline::knee::{Knee, knee};
+use crate::segmentation::bones::{FEMUR, TIBIA};
+use crate::segmentation::knees::Side;
 use crate::synthesis::model::{SynthModel, load_model};
-use crate::volume::filter::crop;
-use crate::volume::regrid::{labels_onto, map_onto, to_working_grid};
+use crate::volume::regrid::{labels_onto, map_onto};
 use crate::volume::{Transform, Volume};
 
 /// Format tag of the classifier file.
@@ -171,43 +173,9 @@ pub struct RegisteredImages {
     pub refined_on: String,
 }
 
-/// Which knee of the CT to analyse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KneeChoice {
-    /// The only knee; a bilateral CT is refused with the choices.
-    Only,
-    Side(Side),
-}
-
-/// The CT on the models' grid and the knees in it: done once per CT, shared by the knees
-/// of a bilateral scan.
-pub struct Prepared {
-    pub working: Volume,
-    pub layout: KneeLayout,
-    pub ct_spacing_mm: [f64; 3],
-}
-
 /// Checks the CT, brings it to the student's grid and finds its knees.
 pub fn prepare(ct: &Volume, models: &Models, progress: &Progress) -> Result<Prepared> {
-    check_is_ct(ct)?;
-    progress.start("resampling to the models' grid", 1);
-    let working = to_working_grid(ct, models.card.trained_range().spacing_mm);
-    progress.check()?;
-    let layout = find_knees(&working, CT_BONE_HU)?;
-    Ok(Prepared {
-        working,
-        layout,
-        ct_spacing_mm: ct.geometry.spacing_mm.into(),
-    })
-}
-
-/// The message for a bilateral CT analysed without a side.
-pub fn bilateral_choices(layout: &KneeLayout) -> String {
-    format!(
-        "this CT holds both knees ({:.0} mm apart at the closest): choose one with --side left, \
-         --side right, or --side both (one report per knee)",
-        layout.gap_mm.unwrap_or(0.0)
-    )
+    prepare_at(ct, models.card.trained_range().spacing_mm, progress)
 }
 
 /// Runs the method on the only knee of `ct` (and `mr` when given); a bilateral CT is
@@ -238,44 +206,22 @@ pub fn analyze_knee(
         clock = Instant::now();
     };
     let layout = &prepared.layout;
-    let knee_box = match (layout.is_bilateral(), choice) {
-        (true, KneeChoice::Only) => return Err(Error::invalid(bilateral_choices(layout))),
-        (true, KneeChoice::Side(s)) => layout.knee(s).cloned(),
-        (false, _) => layout.knees.first().cloned(),
-    };
-    let knee_ct = match &knee_box {
-        Some(b) => crop(&prepared.working, b.lo, b.hi),
-        None => prepared.working.clone(),
-    };
+    let knee = knee(prepared, choice, progress)?;
+    let side_from = knee.side_from();
+    // The registration sees the knee's whole part of the image (skin included).
+    let field_ct = mr.map(|_| knee.field(prepared));
+    let Knee {
+        ct: knee_ct,
+        bones,
+        split_depth_mm,
+        regions,
+        labels,
+        frame,
+        side,
+        anatomy_side,
+        ..
+    } = knee;
     let g = &knee_ct.geometry;
-    progress.start("segmenting the bones", 1);
-    let seg = segment_bones_detailed(&knee_ct, CT_BONE_HU)?;
-    let bones = seg.labels;
-    let regions = subchondral_regions(&bones, g, DEPTH_MM, CORTEX_MM);
-    let layout_side = knee_box.as_ref().and_then(|b| b.side);
-    let (labels, frame) = subregions_with_side(&bones, &regions, g, layout_side);
-    let anatomy_side = frame.side_from_anatomy().then(|| frame.side());
-    let side = anatomy_side.or(layout_side).unwrap_or(Side::Right);
-    if let (KneeChoice::Side(asked), false) = (choice, layout.is_bilateral())
-        && anatomy_side.is_some_and(|s| s != asked)
-    {
-        return Err(Error::invalid(format!(
-            "--side {}: this CT holds one knee, a {} knee (its fibula is on the {} side)",
-            asked.name(),
-            side.name(),
-            side.name()
-        )));
-    }
-    let side_from = match (anatomy_side, layout_side) {
-        (Some(a), Some(l)) if a != l => format!(
-            "fibula ({}), against the bilateral layout ({})",
-            a.name(),
-            l.name()
-        ),
-        (Some(_), _) => "fibula (lateral)".to_string(),
-        (None, Some(_)) => "bilateral layout (no fibula in the image)".to_string(),
-        (None, None) => "assumed (no fibula in the image)".to_string(),
-    };
     let voxel_cm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z / 1000.0;
     let count = |l: u8| bones.iter().filter(|b| **b == l).count() as f64 * voxel_cm3;
     let mut checks = Vec::new();
@@ -292,7 +238,7 @@ pub fn analyze_knee(
         &models.card.trained_range(),
     ));
     checks.push(quality::bones_check(count(FEMUR), count(TIBIA)));
-    checks.push(quality::joint_check(seg.split_depth_mm));
+    checks.push(quality::joint_check(split_depth_mm));
     lap("segmentation and subregions", &mut timings);
     // A left knee goes to the student as its mirror image, a right knee, as every knee it
     // was trained on; its patches and maps are mirrored back.
@@ -301,13 +247,13 @@ pub fn analyze_knee(
             geometry: g.clone(),
             data: ndarray::Array3::from_shape_vec(
                 g.shape_kji(),
-                flip_i(knee_ct.data.as_slice().unwrap_or(&[]), g.size),
+                flip_i(knee_ct.data.as_slice().unwrap_or(&[]), g.size[0]),
             )
             .map_err(|e| Error::invalid(e.to_string()))?,
         };
         let p = predict_ct(
             &flipped,
-            &flip_i(&regions, g.size),
+            &flip_i(&regions, g.size[0]),
             &models.student,
             &models.card,
             4,
@@ -345,14 +291,9 @@ pub fn analyze_knee(
     checks.push(quality::frame_check(&frame.assumed, anatomy_side.is_some()));
     lap("features and checks", &mut timings);
     let mut registered = None;
-    let mr_stats = match mr {
-        Some(mr) => {
-            // The registration sees the knee's whole part of the image (skin included).
-            let field_ct = match &knee_box {
-                Some(b) => crop(&prepared.working, b.field_lo, b.field_hi),
-                None => knee_ct.clone(),
-            };
-            let r = reg::register_knee(&field_ct, mr, models.synthesis.as_ref(), false, progress)?;
+    let mr_stats = match (mr, &field_ct) {
+        (Some(mr), Some(field_ct)) => {
+            let r = reg::register_knee(field_ct, mr, models.synthesis.as_ref(), false, progress)?;
             lap(
                 if r.sct.is_some() {
                     "registration (coarse, synthesis, refined)"
@@ -402,7 +343,7 @@ pub fn analyze_knee(
             lap("MR morphometry", &mut timings);
             Some(subregion_features(&labelled).1)
         }
-        None => None,
+        _ => None,
     };
     let koa_withheld = quality::withheld_because(&checks);
     let koa = match (&models.classifier, &koa_withheld) {
@@ -455,16 +396,6 @@ pub fn analyze_knee(
     Ok(out)
 }
 
-/// `data` (a `[k][j][i]` grid of `size`) reversed along i.
-fn flip_i<T: Copy>(data: &[T], size: [usize; 3]) -> Vec<T> {
-    let ni = size[0];
-    let mut out = data.to_vec();
-    for row in out.chunks_mut(ni.max(1)) {
-        row.reverse();
-    }
-    out
-}
-
 /// A prediction made on the grid's mirror image (along i) brought back.
 fn unflip(p: Prediction, g: &crate::volume::Geometry) -> Prediction {
     let ni = g.size[0];
@@ -485,7 +416,7 @@ fn unflip(p: Prediction, g: &crate::volume::Geometry) -> Prediction {
         .maps
         .into_iter()
         .map(|m| {
-            let flipped = flip_i(m.data.as_slice().unwrap_or(&[]), g.size);
+            let flipped = flip_i(m.data.as_slice().unwrap_or(&[]), g.size[0]);
             Volume {
                 geometry: m.geometry.clone(),
                 data: ndarray::Array3::from_shape_vec(g.shape_kji(), flipped)
@@ -510,21 +441,3 @@ fn image_onto(v: &Volume, g: &crate::volume::Geometry) -> Volume {
     )
 }
 
-/// Refuses images that are not CTs in Hounsfield units: a knee CT has air around the leg
-/// (about -1000 HU); an MR, or a CT stored without its rescale, has nothing below -200.
-pub fn check_is_ct(ct: &Volume) -> Result<()> {
-    let min = ct
-        .data
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f32::INFINITY, f32::min);
-    if min > -200.0 {
-        return Err(Error::invalid(format!(
-            "this does not look like a CT in Hounsfield units: its lowest value is {min:.0}, \
-             but air around the knee should be near -1000 HU (is it an MR, or a CT without \
-             its rescale slope/intercept?)"
-        )));
-    }
-    Ok(())
-}

@@ -2,6 +2,8 @@
 //! the CLI alike. Stages talk through volumes and transforms; this is where they meet.
 
 pub mod analyze;
+pub mod by_acquisition;
+pub mod knee;
 pub mod patches;
 pub mod quality;
 pub mod registration;

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::io::read_image;
 use crate::pipeline::registration as reg;
 use crate::progress::Progress;
-use crate::registration::Metric;
+use crate::phantom::acquisition::Acquisition;
+use crate::pipeline::knee::{KneeChoice, knee, prepare_at};
+use crate::segmentation::knees::Side;
 use crate::regression::dataset::{FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract};
 use crate::volume::Transform;
 
@@ -21,6 +23,40 @@ pub struct CohortSubject {
     pub dir: std::path::PathBuf,
     pub grade: Option<String>,
     pub kl_grade: Option<u32>,
+    /// The subject's knee in its CT: the only one, or its side of a bilateral scan
+    /// (from `truth.json`).
+    pub knee: KneeChoice,
+    /// The CT acquisition, when the cohort drew one (`truth.json`).
+    pub acquisition: Option<Acquisition>,
+}
+
+/// The subject's knee and acquisition from its `truth.json` (a missing file or field:
+/// the only knee, no acquisition).
+fn knee_of(dir: &Path) -> Result<(KneeChoice, Option<Acquisition>)> {
+    let path = dir.join("truth.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok((KneeChoice::Only, None));
+    };
+    let truth: Value =
+        serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not JSON: {e}")))?;
+    let acquisition: Option<Acquisition> = match truth.get("acquisition") {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::file(&path, format!("acquisition: {e}")))?,
+        ),
+        _ => None,
+    };
+    let side = match truth["side"].as_str() {
+        Some("left") => Side::Left,
+        _ => Side::Right,
+    };
+    let bilateral = acquisition.as_ref().is_some_and(|a| a.bilateral);
+    let choice = if bilateral {
+        KneeChoice::Side(side)
+    } else {
+        KneeChoice::Only
+    };
+    Ok((choice, acquisition))
 }
 
 /// The subjects of `cohort/manifest.json` (as written by `srrd cohort`).
@@ -37,8 +73,11 @@ pub fn cohort_subjects(cohort: &Path) -> Result<Vec<CohortSubject>> {
             let dir = s["dir"]
                 .as_str()
                 .ok_or_else(|| Error::file(&path, "a subject has no 'dir'"))?;
+            let (knee, acquisition) = knee_of(&cohort.join(dir))?;
             Ok(CohortSubject {
                 id: s["id"].as_str().unwrap_or(dir).to_string(),
+                knee,
+                acquisition,
                 dir: cohort.join(dir),
                 grade: s["grade"].as_str().map(str::to_string),
                 kl_grade: s["kl_grade"].as_u64().map(|v| v as u32),
@@ -48,10 +87,12 @@ pub fn cohort_subjects(cohort: &Path) -> Result<Vec<CohortSubject>> {
 }
 
 /// Builds the store in `out` from the first `limit` subjects of `cohort`. Subjects whose
-/// file already exists are kept (the build can be resumed). Patches are cut in physical
-/// space: every CT is first brought to `ct_spacing_mm` (None: the first CT's spacing, so a
-/// cohort of mixed acquisitions still gives patches of one size in mm), the grid the
-/// trained student will then be run on (recorded in the manifest and the model card).
+/// file already exists are kept (the build can be resumed). Each knee is cut as `analyze`
+/// cuts it: the CT brought to `ct_spacing_mm` (None: the first CT's spacing, so a cohort
+/// of mixed acquisitions still gives patches of one size in mm, the grid the trained
+/// student will run on, recorded in the manifest and the model card), the subject's knee
+/// chosen in a bilateral scan, the MR registered to that knee (coarse and refined, never
+/// the phantom's true transforms), left knees mirrored.
 pub fn build_store(
     cohort: &Path,
     out: &Path,
@@ -80,17 +121,20 @@ pub fn build_store(
                 .target
                 .size()[0] as usize
         } else {
-            let ct = read_image(&s.dir.join("ct.nii.gz"), None)?.volume;
-            let ct = match spacing {
-                Some(sp) => crate::volume::regrid::to_working_grid(&ct, sp),
-                None => ct,
-            };
+            let ct_path = s.dir.join("ct.nii.gz");
+            let ct = read_image(&ct_path, None)?.volume;
+            let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
+            let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
+            let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(&ct_path))?;
             let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
-            let metric = Metric::MattesMi { bins: 32 };
-            let coarse = reg::coarse(&ct, &mr, metric, false, progress)?;
-            let refined = reg::refined(&ct, &mr, &coarse, metric, progress)?;
-            let ct_to_mr = Transform::Field(refined.result.field.clone());
-            let p = extract(&ct, &mr, &ct_to_mr, &refined.regions, settings, progress)?;
+            let r = reg::register_knee(&knee.field(&prepared), &mr, None, false, progress)?;
+            let ct_to_mr = Transform::Field(r.refined.result.field.clone());
+            let mut p = extract(&knee.ct, &mr, &ct_to_mr, &knee.regions, settings, progress)?;
+            // A left knee is stored as its mirror image, as `analyze` shows it to the
+            // student; the ground truth does not change, the centres stay in the CT.
+            if knee.side == Side::Left {
+                p.mirror(settings.ct_patch, settings.mr_patch[0]);
+            }
             p.save(&path, settings)?;
             p.n
         };

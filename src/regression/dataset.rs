@@ -351,6 +351,22 @@ pub fn extract(
 }
 
 impl Patches {
+    /// Every patch (CT and MR, values and masks) reversed along i, the patient's
+    /// left-right axis: a left knee's patches as its mirror image, a right knee, shows
+    /// them. Targets and centres are unchanged.
+    pub fn mirror(&mut self, ct_patch: usize, mr_rows: usize) {
+        for (data, row) in [
+            (&mut self.ct, ct_patch),
+            (&mut self.ct_mask, ct_patch),
+            (&mut self.mr, mr_rows),
+            (&mut self.mr_mask, mr_rows),
+        ] {
+            for r in data.chunks_mut(row.max(1)) {
+                r.reverse();
+            }
+        }
+    }
+
     /// Writes the subject's patches as safetensors (temporary name, then rename).
     pub fn save(&self, path: &Path, settings: &PatchSettings) -> Result<()> {
         let n = self.n as i64;
@@ -488,6 +504,30 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrored_patches_reverse_each_row_along_i_and_keep_targets() {
+        // Two patches, CT 2^3 and MR rows of 3: value = its own index.
+        let mut p = Patches {
+            n: 2,
+            ct: (0..16).map(|v| v as f32).collect(),
+            ct_mask: (0..16).map(|v| (v % 2) as f32).collect(),
+            mr: (0..12).map(|v| v as f32).collect(),
+            mr_mask: vec![1.0; 12],
+            target: vec![0.3, 0.8, 1.1, 1.2, 0.2, 0.7, 1.0, 1.3],
+            centre_mm: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            bone: vec![1, 2],
+        };
+        let before = p.clone();
+        p.mirror(2, 3);
+        assert_eq!(&p.ct[..4], &[1.0, 0.0, 3.0, 2.0]);
+        assert_eq!(&p.ct_mask[..2], &[1.0, 0.0]);
+        assert_eq!(&p.mr[..6], &[2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+        assert_eq!((&p.target, &p.centre_mm), (&before.target, &before.centre_mm));
+        p.mirror(2, 3);
+        assert_eq!(p.ct, before.ct, "mirroring twice gives the patch back");
+        assert_eq!(p.mr, before.mr);
+    }
 
     #[test]
     fn mr_patch_box_matches_ct_patch_box() {
