@@ -705,7 +705,11 @@ fn patches_of_a_bilateral_cohort_come_from_the_subjects_knee() {
         "--left",
         "--bilateral",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = srrd(&[
         "patches",
         "--cohort",
@@ -718,7 +722,11 @@ fn patches_of_a_bilateral_cohort_come_from_the_subjects_knee() {
         "1",
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let subject = &manifest["subjects"][0];
     let n = subject["patches"].as_u64().expect("patches");
@@ -733,10 +741,13 @@ fn patches_of_a_bilateral_cohort_come_from_the_subjects_knee() {
         .expect("ct")
         .volume
         .geometry;
-    let ends = [0.0, (ct.size[0] - 1) as f64].map(|i| {
-        ct.index_to_world(nalgebra::Vector3::new(i, 0.0, 0.0)).x
-    });
+    let ends = [0.0, (ct.size[0] - 1) as f64]
+        .map(|i| ct.index_to_world(nalgebra::Vector3::new(i, 0.0, 0.0)).x);
     let middle = 0.5 * (ends[0] + ends[1]);
     let right_side = centres.chunks(3).filter(|c| c[0] < middle).count();
-    assert_eq!(right_side, 0, "{} of {n} patches from the other knee", right_side);
+    assert_eq!(
+        right_side, 0,
+        "{} of {n} patches from the other knee",
+        right_side
+    );
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::json;
 
-use super::phantom::with_progress;
+pub(super) use super::phantom::with_progress;
 use crate::diagnosis::features::SubregionStats;
 use crate::io::nifti::write_labels;
 use crate::io::{WriteDtype, read_image, write_nifti};
@@ -21,7 +21,7 @@ use crate::segmentation::knees::Side;
 use crate::volume::Volume;
 
 /// The models folder: `--models`, else `$SRRD_ASSETS`, else the source tree's `assets`.
-fn models_dir(explicit: Option<&Path>) -> PathBuf {
+pub(super) fn models_dir(explicit: Option<&Path>) -> PathBuf {
     explicit.map(Path::to_path_buf).unwrap_or_else(|| {
         crate::regression::model::demo_model_dir()
             .parent()
@@ -120,34 +120,47 @@ pub fn analyze(
             provenance: &provenance,
             model_summary: &model_summary,
             classifier_note: classifier_note.as_deref(),
+            subject: None,
+            label: None,
             t0,
         };
-        written.write(&knee_out, analysis, json_out, several)?;
+        let report = written.write(&knee_out, analysis)?;
+        if json_out {
+            if several {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+        } else {
+            print!("{}", text_summary(analysis, &provenance));
+            println!(
+                "maps, labels, report.json and report.html in {}",
+                knee_out.display()
+            );
+        }
     }
     Ok(())
 }
 
 /// What every knee's report shares.
-struct Written<'a> {
-    ct_path: &'a Path,
-    mr_path: Option<&'a Path>,
-    ct_vol: &'a Volume,
-    models_dir: &'a Path,
-    provenance: &'a str,
-    model_summary: &'a [String],
-    classifier_note: Option<&'a str>,
-    t0: std::time::Instant,
+pub(super) struct Written<'a> {
+    pub ct_path: &'a Path,
+    pub mr_path: Option<&'a Path>,
+    pub ct_vol: &'a Volume,
+    pub models_dir: &'a Path,
+    pub provenance: &'a str,
+    pub model_summary: &'a [String],
+    pub classifier_note: Option<&'a str>,
+    /// The study's subject id and label (`--manifest`).
+    pub subject: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub t0: std::time::Instant,
 }
 
 impl Written<'_> {
-    /// Writes one knee's maps, labels and reports into `out` (report.json last).
-    fn write(
-        &self,
-        out: &Path,
-        analysis: &Analysis,
-        json_out: bool,
-        several: bool,
-    ) -> anyhow::Result<()> {
+    /// Writes one knee's maps, labels and reports into `out` (report.json last, so its
+    /// presence means the folder is complete) and returns the report.
+    pub fn write(&self, out: &Path, analysis: &Analysis) -> anyhow::Result<serde_json::Value> {
         let (ct_path, mr_path, ct_vol, dir, provenance) = (
             self.ct_path,
             self.mr_path,
@@ -207,6 +220,11 @@ impl Written<'_> {
             .collect()
         };
         let report = json!({
+            "status": "done",
+            "subject": self.subject,
+            "label": self.label,
+            "srrd_version": env!("CARGO_PKG_VERSION"),
+            "model_ids": model_ids(dir),
             "ct": ct_path.display().to_string(),
             "mr": mr_path.map(|p| p.display().to_string()),
             "knee": analysis.knee,
@@ -235,24 +253,29 @@ impl Written<'_> {
         crate::io::atomic_write(&out.join("report.html"), |w| w.write_all(html.as_bytes()))?;
         // report.json last: its presence means the knee's folder is complete.
         crate::io::atomic_write(&out.join("report.json"), |w| w.write_all(text.as_bytes()))?;
-        if json_out {
-            if !several {
-                println!("{text}");
-            } else {
-                println!("{}", serde_json::to_string(&report)?);
-            }
-        } else {
-            print!("{}", text_summary(analysis, provenance));
-            println!(
-                "maps, labels, report.json and report.html in {}",
-                out.display()
-            );
-        }
-        Ok(())
+        Ok(report)
     }
 }
 
-fn text_summary(a: &Analysis, provenance: &str) -> String {
+/// Short content ids of the models a report used (FNV-1a 64 of the files), so a cohort
+/// table can tell which weights scored each knee.
+pub(super) fn model_ids(dir: &Path) -> serde_json::Value {
+    let id = |rel: &str| {
+        std::fs::read(dir.join(rel)).ok().map(|bytes| {
+            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("{h:016x}")
+        })
+    };
+    json!({
+        "regression": id("regression/student.safetensors"),
+        "regression_card": id("regression/model.json"),
+        "classifier": id("diagnosis/koa_classifier.json"),
+    })
+}
+
+pub(super) fn text_summary(a: &Analysis, provenance: &str) -> String {
     let mut s = a.knee.describe() + "\n";
     s += "quality checks:\n";
     for c in &a.checks {

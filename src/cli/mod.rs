@@ -2,6 +2,8 @@
 //! `--json`; errors are one line on stderr and exit code 1.
 
 mod analyze;
+mod batch;
+mod cohort_report;
 mod evaluate;
 mod info;
 mod morph;
@@ -462,8 +464,43 @@ pub enum Command {
         /// out/right). Needed when the CT holds both knees.
         #[arg(long)]
         side: Option<String>,
+        /// A study instead of one CT: a manifest CSV (subject,ct[,mr,side,label]) or a
+        /// folder of subjects; each knee goes to OUT/<subject>, models loaded once.
+        #[arg(long, conflicts_with_all = ["ct", "mr", "side"])]
+        manifest: Option<PathBuf>,
+        /// With --manifest: only these subjects (comma-separated ids).
+        #[arg(long, requires = "manifest")]
+        subjects: Option<String>,
+        /// Worker threads for rayon and libtorch (default: all cores); set it to a job's
+        /// CPUs so jobs sharing a node do not oversubscribe it.
+        #[arg(long)]
+        threads: Option<usize>,
         #[arg(long)]
         out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The cohort table (CSV, one row per knee) and report (HTML) from the reports of
+    /// `srrd analyze --manifest` (or the workflow): parameters, P(KOA), quality checks,
+    /// failures with their logs, ROC with its DeLong CI when the manifest has labels.
+    CohortReport {
+        /// The study's manifest CSV or folder of subjects.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Where the knees' folders are (OUT of `srrd analyze --manifest`).
+        #[arg(long)]
+        results: PathBuf,
+        /// Output folder (cohort.csv, cohort.html).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks a study manifest (CSV or folder) and lists its knees: wrong columns,
+    /// duplicated ids and bad sides are refused with the row; missing files are listed.
+    Manifest {
+        /// The manifest CSV or folder of subjects.
+        path: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -696,20 +733,55 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         }) => regression::eval_diagnosis(&data, &regression, &out, folds, json),
         Some(Command::Analyze {
+            ct: None,
+            manifest: Some(manifest),
+            subjects,
+            models,
+            threads,
+            out,
+            json,
+            ..
+        }) => {
+            if let Some(t) = threads {
+                batch::set_threads(t)?;
+            }
+            batch::analyze_manifest(
+                &manifest,
+                subjects.as_deref(),
+                models.as_deref(),
+                &out,
+                json,
+            )
+        }
+        Some(Command::CohortReport {
+            manifest,
+            results,
+            out,
+            json,
+        }) => cohort_report::cohort_report(&manifest, &results, &out, json),
+        Some(Command::Manifest { path, json }) => cohort_report::check_manifest(&path, json),
+        Some(Command::Analyze {
             ct,
             mr,
             models,
             side,
+            threads,
             out,
             json,
-        }) => analyze::analyze(
-            ct.as_deref(),
-            mr.as_deref(),
-            models.as_deref(),
-            side.as_deref(),
-            &out,
-            json,
-        ),
+            ..
+        }) => {
+            if let Some(t) = threads {
+                batch::set_threads(t)?;
+            }
+            analyze::analyze(
+                ct.as_deref(),
+                mr.as_deref(),
+                models.as_deref(),
+                side.as_deref(),
+                &out,
+                json,
+            )
+        }
         Some(Command::TrainClassifier {
             data,
             regression,

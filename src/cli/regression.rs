@@ -222,7 +222,9 @@ fn by_acquisition(manifest: &Manifest, out: &Path, json: bool) -> anyhow::Result
     }
     let rows = ba::icc_by_acquisition(manifest, &out.join("oof.csv"))?;
     let md = ba::markdown(&rows);
-    crate::io::atomic_write(&out.join("by_acquisition.md"), |w| w.write_all(md.as_bytes()))?;
+    crate::io::atomic_write(&out.join("by_acquisition.md"), |w| {
+        w.write_all(md.as_bytes())
+    })?;
     let text = serde_json::to_string_pretty(&rows)?;
     crate::io::atomic_write(&out.join("by_acquisition.json"), |w| {
         w.write_all(text.as_bytes())

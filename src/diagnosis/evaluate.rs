@@ -195,8 +195,7 @@ pub fn subject_features(
         let [ni, nj, nk] = g.size;
         for ((id, _), patches) in oof.iter().filter(|((id, _), _)| *id == s.id) {
             for (centre, _) in patches {
-                let idx = g
-                    .world_to_index(&Point3::new(centre[0], centre[1], centre[2]));
+                let idx = g.world_to_index(&Point3::new(centre[0], centre[1], centre[2]));
                 let (i, j, kk) = (idx.x.round(), idx.y.round(), idx.z.round());
                 let inside = i >= 0.0
                     && j >= 0.0

@@ -15,6 +15,10 @@ use crate::diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use crate::diagnosis::features::{SubregionStats, subregion_features};
 use crate::diagnosis::subregions::Frame;
 use crate::error::{Error, Result};
+use crate::pipeline::knee::{Knee, knee};
+pub use crate::pipeline::knee::{
+    KneeChoice, Prepared, bilateral_choices, check_is_ct, flip_i, prepare_at,
+};
 use crate::pipeline::quality::{self, Check};
 use crate::pipeline::registration as reg;
 use crate::progress::Progress;
@@ -22,10 +26,6 @@ use crate::regression::dataset::{PatchSettings, extract};
 use crate::regression::infer::{Prediction, predict_ct};
 use crate::regression::model::{ModelCard, load_student};
 use crate::regression::train::Trained;
-pub use crate::pipeline::knee::{
-    KneeChoice, Prepared, bilateral_choices, check_is_ct, flip_i, prepare_at,
-};
-use crate::pipeline::knee::{Knee, knee};
 use crate::segmentation::bones::{FEMUR, TIBIA};
 use crate::segmentation::knees::Side;
 use crate::synthesis::model::{SynthModel, load_model};
@@ -440,4 +440,3 @@ fn image_onto(v: &Volume, g: &crate::volume::Geometry) -> Volume {
         0.0,
     )
 }
-

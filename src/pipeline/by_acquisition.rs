@@ -53,7 +53,9 @@ const GROUPS: [Group; 14] = [
     ("feet first", |a| a.feet_first),
     ("short scan (60-80 mm)", |a| a.ct_fov_z_mm.is_some()),
     ("MR 3D sagittal (preset)", |a| a.mr == MrProtocol::Preset),
-    ("MR 2D (thick slices, any plane)", |a| a.mr != MrProtocol::Preset),
+    ("MR 2D (thick slices, any plane)", |a| {
+        a.mr != MrProtocol::Preset
+    }),
 ];
 
 /// ICC per acquisition group of the out-of-fold predictions in `oof_csv` for the store

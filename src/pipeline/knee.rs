@@ -9,9 +9,9 @@ use crate::progress::Progress;
 use crate::segmentation::bones::{CT_BONE_HU, segment_bones_detailed};
 use crate::segmentation::knees::{KneeBox, KneeLayout, Side, find_knees};
 use crate::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
+use crate::volume::Volume;
 use crate::volume::filter::crop;
 use crate::volume::regrid::to_working_grid;
-use crate::volume::Volume;
 
 /// Which knee of the CT to analyse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,6 @@ pub fn flip_i<T: Copy>(data: &[T], ni: usize) -> Vec<T> {
 /// Refuses images that are not CTs in Hounsfield units: a knee CT has air around the leg
 /// (about -1000 HU); an MR, or a CT stored without its rescale, has nothing below -200.
 pub fn check_is_ct(ct: &Volume) -> Result<()> {
-
     let min = ct
         .data
         .iter()

@@ -3,8 +3,10 @@
 
 pub mod analyze;
 pub mod by_acquisition;
+pub mod cohort_table;
 pub mod knee;
 pub mod patches;
 pub mod quality;
 pub mod registration;
 pub mod robustness;
+pub mod study_list;

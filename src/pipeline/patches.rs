@@ -9,12 +9,12 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::io::read_image;
-use crate::pipeline::registration as reg;
-use crate::progress::Progress;
 use crate::phantom::acquisition::Acquisition;
 use crate::pipeline::knee::{KneeChoice, knee, prepare_at};
-use crate::segmentation::knees::Side;
+use crate::pipeline::registration as reg;
+use crate::progress::Progress;
 use crate::regression::dataset::{FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract};
+use crate::segmentation::knees::Side;
 use crate::volume::Transform;
 
 /// One subject read from a cohort manifest.

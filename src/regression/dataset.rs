@@ -523,7 +523,10 @@ mod tests {
         assert_eq!(&p.ct[..4], &[1.0, 0.0, 3.0, 2.0]);
         assert_eq!(&p.ct_mask[..2], &[1.0, 0.0]);
         assert_eq!(&p.mr[..6], &[2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
-        assert_eq!((&p.target, &p.centre_mm), (&before.target, &before.centre_mm));
+        assert_eq!(
+            (&p.target, &p.centre_mm),
+            (&before.target, &before.centre_mm)
+        );
         p.mirror(2, 3);
         assert_eq!(p.ct, before.ct, "mirroring twice gives the patch back");
         assert_eq!(p.mr, before.mr);

@@ -1,0 +1,193 @@
+//! `srrd analyze --manifest FILE --out DIR`: a study's knees in one process, the models
+//! loaded once. Each knee goes to `DIR/<subject>/` with a log (`analyze.log`); its
+//! `report.json` is written last and atomically, also when the knee fails (`"status":
+//! "failed"` with the error), so a cohort table can list the failure and a workflow
+//! engine sees the knee as handled. Knees whose folder already holds a finished report
+//! are skipped (the run resumes); failed ones are tried again.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::analyze::{Written, model_ids, models_dir, text_summary, with_progress};
+use crate::io::read_image;
+use crate::pipeline::analyze::{KneeChoice, Models, analyze_knee, prepare};
+use crate::pipeline::study_list::{StudyRow, read_study_list};
+
+/// Sets the worker threads of rayon and libtorch, so jobs sharing a node do not
+/// oversubscribe it (call before any parallel work).
+pub fn set_threads(threads: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(threads >= 1, "--threads 0: expected at least 1");
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("setting the rayon threads")?;
+    tch::set_num_threads(threads as i32);
+    tch::set_num_interop_threads(1);
+    Ok(())
+}
+
+/// The rows `--subjects` asks for (all when None), in manifest order; unknown ids are
+/// refused by name.
+fn chosen(rows: Vec<StudyRow>, subjects: Option<&str>) -> anyhow::Result<Vec<StudyRow>> {
+    let Some(list) = subjects else {
+        return Ok(rows);
+    };
+    let wanted: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for w in &wanted {
+        anyhow::ensure!(
+            rows.iter().any(|r| r.subject == *w),
+            "--subjects: {w:?} is not in the manifest"
+        );
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|r| wanted.contains(&r.subject.as_str()))
+        .collect())
+}
+
+/// Whether `dir/report.json` is a finished knee.
+fn done(dir: &Path) -> bool {
+    std::fs::read(dir.join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|r| r["status"] == "done")
+}
+
+/// Runs the knees of `manifest` (those of `subjects`, comma-separated, when given).
+pub fn analyze_manifest(
+    manifest: &Path,
+    subjects: Option<&str>,
+    models: Option<&Path>,
+    out: &Path,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let rows = chosen(read_study_list(manifest)?, subjects)?;
+    let dir = models_dir(models);
+    let out = &std::path::absolute(out).with_context(|| format!("{}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (mut ok, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    with_progress(|p| {
+        let m = Models::load(&dir)?;
+        let summary = m.card.summary_lines();
+        let note = m.classifier.as_ref().map(|c| c.trained_on.clone());
+        for row in &rows {
+            p.check()?;
+            let knee_out = out.join(&row.subject);
+            if done(&knee_out) {
+                skipped += 1;
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let result = (|| -> anyhow::Result<serde_json::Value> {
+                if let Some(missing) = row.missing_files().first() {
+                    anyhow::bail!(
+                        "manifest row {}: {} does not exist",
+                        row.row,
+                        missing.display()
+                    );
+                }
+                let ct = read_image(&row.ct, None)?.volume;
+                let mr = match &row.mr {
+                    Some(path) => Some(read_image(path, None)?.volume),
+                    None => None,
+                };
+                let prepared = prepare(&ct, &m, p).map_err(|e| e.in_file(&row.ct))?;
+                let choice = row.side.map_or(KneeChoice::Only, KneeChoice::Side);
+                let a = analyze_knee(&ct, &prepared, choice, mr.as_ref(), &m, p)
+                    .map_err(|e| e.in_file(&row.ct))?;
+                let written = Written {
+                    ct_path: &row.ct,
+                    mr_path: row.mr.as_deref(),
+                    ct_vol: &ct,
+                    models_dir: &dir,
+                    provenance: &m.card.provenance,
+                    model_summary: &summary,
+                    classifier_note: note.as_deref(),
+                    subject: Some(&row.subject),
+                    label: row.label.as_deref(),
+                    t0,
+                };
+                let report = written.write(&knee_out, &a)?;
+                let log = text_summary(&a, &m.card.provenance);
+                crate::io::atomic_write(&knee_out.join("analyze.log"), |w| {
+                    w.write_all(log.as_bytes())
+                })?;
+                Ok(report)
+            })();
+            let line = match result {
+                Ok(report) => {
+                    ok += 1;
+                    let koa = &report["koa"];
+                    format!(
+                        "{}: done in {:.1} s{}",
+                        row.subject,
+                        t0.elapsed().as_secs_f64(),
+                        koa["probability"]
+                            .as_f64()
+                            .map(|p| format!(", P(KOA) {p:.2}"))
+                            .unwrap_or_default()
+                    )
+                }
+                Err(e) => {
+                    failed += 1;
+                    let error = format!("{e:#}");
+                    record_failure(&knee_out, row, &error, &dir, t0)
+                        .map_err(|w| crate::Error::invalid(format!("{w:#}")))?;
+                    format!("{}: FAILED: {error}", row.subject)
+                }
+            };
+            if json_out {
+                let r = std::fs::read(knee_out.join("report.json")).unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_slice(&r).unwrap_or_default();
+                println!("{}", serde_json::to_string(&v).unwrap_or_default());
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        Ok(())
+    })?;
+    if !json_out {
+        eprintln!(
+            "{ok} knees analysed, {failed} failed, {skipped} already done (reports in {})",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// A failed knee: its log and a `report.json` saying so (atomically, last).
+fn record_failure(
+    dir: &Path,
+    row: &StudyRow,
+    error: &str,
+    models: &Path,
+    t0: std::time::Instant,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = dir.join("analyze.log");
+    crate::io::atomic_write(&log, |w| {
+        w.write_all(format!("subject {}: FAILED\n{error}\n", row.subject).as_bytes())
+    })?;
+    let report = json!({
+        "status": "failed",
+        "subject": row.subject,
+        "label": row.label,
+        "ct": row.ct.display().to_string(),
+        "mr": row.mr.as_ref().map(|p| p.display().to_string()),
+        "manifest_row": row.row,
+        "error": error,
+        "log": log.display().to_string(),
+        "srrd_version": env!("CARGO_PKG_VERSION"),
+        "model_ids": model_ids(models),
+        "total_s": t0.elapsed().as_secs_f64(),
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    crate::io::atomic_write(&dir.join("report.json"), |w| w.write_all(text.as_bytes()))?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! `srrd cohort-report` (the cohort table and its HTML page) and `srrd manifest` (a
+//! study manifest checked and listed).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::pipeline::cohort_table::{
+    KneeRow, check_names, failures_csv, read_rows, roc_inputs, to_csv,
+};
+use crate::pipeline::study_list::read_study_list;
+use crate::regression::dataset::TARGETS;
+use crate::stats::{delong, roc_points};
+
+/// `srrd manifest FILE`: the knees, or the reason the list is refused.
+pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
+    let rows = read_study_list(path)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut missing = 0;
+    for r in &rows {
+        let gone = r.missing_files();
+        missing += usize::from(!gone.is_empty());
+        println!(
+            "{:<16} {}{}{}{}",
+            r.subject,
+            r.ct.display(),
+            r.mr.as_ref()
+                .map(|m| format!("  mr {}", m.display()))
+                .unwrap_or_default(),
+            r.side
+                .map(|s| format!("  side {}", s.name()))
+                .unwrap_or_default(),
+            if gone.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  MISSING: {}",
+                    gone.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    println!("{} knees, {} with a missing file", rows.len(), missing);
+    Ok(())
+}
+
+/// `srrd cohort-report --manifest M --results DIR --out DIR`.
+pub fn cohort_report(
+    manifest: &Path,
+    results: &Path,
+    out: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let study = read_study_list(manifest)?;
+    let rows = read_rows(&study, results);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let csv = to_csv(&rows);
+    crate::io::atomic_write(&out.join("cohort.csv"), |w| w.write_all(csv.as_bytes()))?;
+    let failures = failures_csv(&rows);
+    crate::io::atomic_write(&out.join("failures.csv"), |w| {
+        w.write_all(failures.as_bytes())
+    })?;
+    let html = html(&rows, manifest);
+    crate::io::atomic_write(&out.join("cohort.html"), |w| w.write_all(html.as_bytes()))?;
+    let done = rows.iter().filter(|r| r.status == "done").count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{} knees: {} done, {} failed, {} without a report; cohort.csv, failures.csv and cohort.html in {}",
+            rows.len(),
+            done,
+            rows.iter().filter(|r| r.status == "failed").count(),
+            rows.iter().filter(|r| r.status == "missing").count(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Quartiles and whiskers (1.5 IQR, clamped to the data) of sorted values.
+fn five(sorted: &[f64]) -> [f64; 5] {
+    let q = |p: f64| {
+        let x = p * (sorted.len() - 1) as f64;
+        let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
+    };
+    let (q1, q2, q3) = (q(0.25), q(0.5), q(0.75));
+    let iqr = q3 - q1;
+    let lo = sorted
+        .iter()
+        .copied()
+        .find(|v| *v >= q1 - 1.5 * iqr)
+        .unwrap_or(q1);
+    let hi = sorted
+        .iter()
+        .rev()
+        .copied()
+        .find(|v| *v <= q3 + 1.5 * iqr)
+        .unwrap_or(q3);
+    [lo, q1, q2, q3, hi]
+}
+
+/// An SVG box plot (with every knee as a dot) of `groups` (name, values).
+fn box_svg(title: &str, groups: &[(String, Vec<f64>)]) -> String {
+    let (w, h, left, top, bottom) = (90.0 + 110.0 * groups.len() as f64, 230.0, 60.0, 28.0, 40.0);
+    let all: Vec<f64> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
+    let (mut lo, mut hi) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    if !lo.is_finite() {
+        return String::new();
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-6);
+    (lo, hi) = (lo - pad, hi + pad);
+    let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
+    let mut s = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w:.0}' height='{h:.0}' font-family='sans-serif' font-size='11'>\
+<rect width='100%' height='100%' fill='#24272c'/><text x='8' y='16' fill='#ddd' font-size='13'>{}</text>",
+        escape(title)
+    );
+    for t in 0..=4 {
+        let v = lo + (hi - lo) * t as f64 / 4.0;
+        s += &format!(
+            "<line x1='{left}' x2='{:.0}' y1='{y:.1}' y2='{y:.1}' stroke='#3a3e45'/><text x='{:.0}' y='{:.1}' fill='#aaa' text-anchor='end'>{v:.3}</text>",
+            w - 10.0,
+            left - 4.0,
+            y(v) + 4.0,
+            y = y(v)
+        );
+    }
+    for (g, (name, values)) in groups.iter().enumerate() {
+        let cx = left + 55.0 + 110.0 * g as f64;
+        s += &format!(
+            "<text x='{cx:.0}' y='{:.0}' fill='#ddd' text-anchor='middle'>{} (n={})</text>",
+            h - 14.0,
+            escape(name),
+            values.len()
+        );
+        if values.is_empty() {
+            continue;
+        }
+        let mut v = values.clone();
+        v.sort_by(f64::total_cmp);
+        let [wl, q1, q2, q3, wh] = five(&v);
+        s += &format!(
+            "<line x1='{cx:.0}' x2='{cx:.0}' y1='{:.1}' y2='{:.1}' stroke='#9ab'/>\
+<rect x='{:.0}' y='{:.1}' width='50' height='{:.1}' fill='#3d6a99' fill-opacity='0.55' stroke='#9ab'/>\
+<line x1='{:.0}' x2='{:.0}' y1='{:.1}' y2='{:.1}' stroke='#fff' stroke-width='2'/>",
+            y(wh),
+            y(wl),
+            cx - 25.0,
+            y(q3),
+            (y(q1) - y(q3)).max(1.0),
+            cx - 25.0,
+            cx + 25.0,
+            y(q2),
+            y(q2)
+        );
+        for (n, val) in v.iter().enumerate() {
+            let jitter = ((n * 37) % 21) as f64 - 10.0;
+            s += &format!(
+                "<circle cx='{:.1}' cy='{:.1}' r='2.5' fill='#e8b04a'/>",
+                cx + jitter,
+                y(*val)
+            );
+        }
+    }
+    s + "</svg>"
+}
+
+/// The ROC curve as SVG.
+fn roc_svg(points: &[(f64, f64)], caption: &str) -> String {
+    let (size, m) = (260.0, 36.0);
+    let p = |x: f64, y: f64| (m + x * (size - 2.0 * m), size - m - y * (size - 2.0 * m));
+    let path: Vec<String> = points
+        .iter()
+        .map(|&(x, y)| {
+            let (a, b) = p(x, y);
+            format!("{a:.1},{b:.1}")
+        })
+        .collect();
+    let (x0, y0) = p(0.0, 0.0);
+    let (x1, y1) = p(1.0, 1.0);
+    format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' font-family='sans-serif' font-size='11'>\
+<rect width='100%' height='100%' fill='#24272c'/>\
+<rect x='{x0}' y='{y1}' width='{:.0}' height='{:.0}' fill='none' stroke='#666'/>\
+<line x1='{x0}' y1='{y0}' x2='{x1}' y2='{y1}' stroke='#666' stroke-dasharray='4'/>\
+<polyline points='{}' fill='none' stroke='#e8b04a' stroke-width='2'/>\
+<text x='{:.0}' y='{:.0}' fill='#aaa' text-anchor='middle'>1 - specificity</text>\
+<text x='12' y='{:.0}' fill='#aaa' transform='rotate(-90 12 {:.0})' text-anchor='middle'>sensitivity</text>\
+<text x='{x0}' y='20' fill='#ddd'>{}</text></svg>",
+        x1 - x0,
+        y0 - y1,
+        path.join(" "),
+        size / 2.0,
+        size - 8.0,
+        size / 2.0,
+        size / 2.0,
+        escape(caption)
+    )
+}
+
+fn html(rows: &[KneeRow], manifest: &Path) -> String {
+    let done: Vec<&KneeRow> = rows.iter().filter(|r| r.status == "done").collect();
+    let mut h = String::from(
+        "<!doctype html><meta charset=utf-8><title>SRRD cohort report</title>\
+<style>body{font-family:sans-serif;background:#1b1d21;color:#ddd;max-width:1200px;margin:auto}\
+table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #444;text-align:left}\
+.note{color:#e8b04a}.pass{color:#6ad48a}.warn{color:#e8b04a}.fail{color:#ff6b6b}svg{margin:4px}</style>",
+    );
+    h += &format!(
+        "<h1>SRRD cohort report</h1><p>manifest: {}</p><p>{} knees: {} done, {} failed, {} without a report.</p>\
+<p class=note>Scores and parameters come from models trained on synthetic phantoms (see each report's provenance): for research use, not clinically valid.</p>",
+        escape(&manifest.display().to_string()),
+        rows.len(),
+        done.len(),
+        rows.iter().filter(|r| r.status == "failed").count(),
+        rows.iter().filter(|r| r.status == "missing").count()
+    );
+    // Failures.
+    let failures: Vec<&KneeRow> = rows.iter().filter(|r| r.status != "done").collect();
+    h += "<h2>Failures</h2>";
+    if failures.is_empty() {
+        h += "<p>None.</p>";
+    } else {
+        h += "<table><tr><th>subject</th><th>status</th><th>error</th><th>log</th></tr>";
+        for r in failures {
+            h += &format!(
+                "<tr><td>{}</td><td class=fail>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&r.subject),
+                r.status,
+                escape(r.error.as_deref().unwrap_or("")),
+                escape(r.log.as_deref().unwrap_or("-"))
+            );
+        }
+        h += "</table>";
+    }
+    // Quality checks.
+    h += "<h2>Quality checks</h2><table><tr><th>check</th><th class=pass>pass</th><th class=warn>warn</th><th class=fail>fail</th></tr>";
+    for name in check_names(rows) {
+        let count = |s: &str| {
+            done.iter()
+                .filter(|r| r.checks.iter().any(|(n, v)| *n == name && v == s))
+                .count()
+        };
+        h += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&name),
+            count("pass"),
+            count("warn"),
+            count("fail")
+        );
+    }
+    let withheld = done.iter().filter(|r| r.koa_withheld.is_some()).count();
+    h += &format!("</table><p>KOA score withheld by a failed check: {withheld} knees.</p>");
+    // ROC.
+    let (scores, truth) = roc_inputs(rows);
+    h += "<h2>KOA vs normal</h2>";
+    match delong(&scores, &truth) {
+        Some(d) => {
+            let caption = format!(
+                "AUC {:.3} [{:.3}, {:.3}] (DeLong), n = {}",
+                d.auc,
+                d.ci95.0,
+                d.ci95.1,
+                scores.len()
+            );
+            h += &roc_svg(&roc_points(&scores, &truth), &caption);
+            h += &format!("<p>{caption}; positive: every label but normal/control/KL 0.</p>");
+        }
+        None => {
+            h += "<p>No ROC: it needs labels in the manifest with at least two normal and two KOA knees scored.</p>"
+        }
+    }
+    // Distributions by group.
+    let mut groups: Vec<String> = done
+        .iter()
+        .map(|r| r.label.clone().unwrap_or_else(|| "(no label)".into()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    h += "<h2>Parameters by group</h2><p>Each knee's value is the mean of its 12 subregion means; dots are knees.</p><div>";
+    let by_group = |f: &dyn Fn(&KneeRow) -> Option<f64>| -> Vec<(String, Vec<f64>)> {
+        groups
+            .iter()
+            .map(|g| {
+                let v = done
+                    .iter()
+                    .filter(|r| r.label.as_deref().unwrap_or("(no label)") == g)
+                    .filter_map(|r| f(r))
+                    .collect();
+                (g.clone(), v)
+            })
+            .collect()
+    };
+    h += &box_svg("P(KOA)", &by_group(&|r| r.p_koa));
+    for (a, (name, unit)) in TARGETS.iter().enumerate() {
+        let title = if unit.is_empty() || *unit == "1" {
+            name.to_string()
+        } else {
+            format!("{name} ({unit})")
+        };
+        h += &box_svg(&title, &by_group(&|r| r.knee_mean(a)));
+    }
+    h += "</div><h2>Knees</h2><table><tr><th>subject</th><th>label</th><th>side</th><th>P(KOA)</th><th>worst check</th><th>time (s)</th></tr>";
+    for r in &done {
+        let worst = r.worst_check().unwrap_or("-");
+        h += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={worst}>{worst}</td><td>{}</td></tr>",
+            escape(&r.subject),
+            escape(r.label.as_deref().unwrap_or("")),
+            r.side.as_deref().unwrap_or(""),
+            r.p_koa
+                .map(|p| format!("{p:.2}"))
+                .unwrap_or_else(|| "withheld".into()),
+            r.total_s.map(|t| format!("{t:.1}")).unwrap_or_default()
+        );
+    }
+    h + "</table>"
+}

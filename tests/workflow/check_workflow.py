@@ -1,0 +1,129 @@
+"""The cohort workflow with the local profile, as a user runs it: 4 small phantom knees,
+one of them broken (its "CT" is an MR, which srrd analyze refuses).
+
+Checks: three finished reports and one failed report; the cohort table has three rows
+and the failures table names the broken knee with its log; a second run does nothing;
+after deleting one report, only that knee and the cohort table run again.
+
+    python tests/workflow/check_workflow.py --srrd target/debug/srrd \
+        --snakemake .venv-workflow/bin/snakemake [--keep DIR]
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    return p
+
+
+def snakemake(sm, work, srrd, manifest, extra=()):
+    cmd = [
+        sm, "-s", str(ROOT / "workflow/Snakefile"),
+        "--workflow-profile", str(ROOT / "workflow/profiles/local"),
+        "--cores", "2", "--directory", str(work),
+        "--config", f"manifest={manifest}", "results=results", f"srrd={srrd}",
+        *extra,
+    ]
+    p = run(cmd)
+    return p, p.stdout + p.stderr
+
+
+def jobs_run(log):
+    """Rules Snakemake ran, from its 'rule NAME:' / 'localrule NAME:' lines."""
+    out = []
+    for line in log.splitlines():
+        s = line.strip()
+        for prefix in ("rule ", "localrule "):
+            if s.startswith(prefix) and s.endswith(":"):
+                out.append(s[len(prefix):-1])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--srrd", required=True)
+    ap.add_argument("--snakemake", required=True)
+    ap.add_argument("--keep")
+    a = ap.parse_args()
+    srrd = str(Path(a.srrd).resolve())
+    tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="srrd-wf-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    cohort = tmp / "cohort"
+    if not (cohort / "manifest.json").exists():
+        p = run([srrd, "cohort", "--out", str(cohort), "--n", "3", "--preset", "small", "--seed", "3"])
+        assert p.returncode == 0, p.stderr
+    subjects = json.loads((cohort / "manifest.json").read_text())["subjects"]
+    manifest = tmp / "study.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["subject", "ct", "label"])
+        for s in subjects:
+            w.writerow([s["id"], f"cohort/{s['dir']}/ct.nii.gz", s["grade"]])
+        # Broken: an MR where the CT should be.
+        w.writerow(["broken", f"cohort/{subjects[0]['dir']}/mr.nii.gz", "normal"])
+    work = tmp / "run"
+    work.mkdir(exist_ok=True)
+
+    # First run: three knees done, one failure listed, the table has three rows.
+    p, log = snakemake(a.snakemake, work, srrd, manifest)
+    assert p.returncode == 0, log
+    res = work / "results"
+    status = {s: json.loads((res / s / "report.json").read_text())["status"]
+              for s in [x["id"] for x in subjects] + ["broken"]}
+    assert status == {**{x["id"]: "done" for x in subjects}, "broken": "failed"}, status
+    with open(res / "cohort/cohort.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["subject"] for r in table] == [x["id"] for x in subjects], table
+    for r in table:
+        assert 0.0 < float(r["femur_MC_bv_tv_mean"]) < 1.0, r
+        assert r["srrd_version"] and r["regression_model"], r
+    with open(res / "cohort/failures.csv") as f:
+        failures = list(csv.DictReader(f))
+    assert [r["subject"] for r in failures] == ["broken"], failures
+    assert "Hounsfield" in failures[0]["error"], failures
+    assert Path(failures[0]["log"]).exists(), failures
+    html = (res / "cohort/cohort.html").read_text()
+    assert "broken" in html and "Failures" in html and "<svg" in html
+    print(f"first run: 3 done, 1 failed, {len(table)} rows", file=sys.stderr)
+
+    # Second run: nothing to do.
+    p, log = snakemake(a.snakemake, work, srrd, manifest)
+    assert p.returncode == 0, log
+    assert jobs_run(log) == [] and "Nothing to be done" in log, log
+    print("second run: nothing to be done", file=sys.stderr)
+
+    # Delete one report: only that knee and the aggregate run again.
+    gone = subjects[1]["id"]
+    others = {s["id"]: (res / s["id"] / "report.json").stat().st_mtime_ns
+              for s in subjects if s["id"] != gone}
+    (res / gone / "report.json").unlink()
+    p, log = snakemake(a.snakemake, work, srrd, manifest)
+    assert p.returncode == 0, log
+    assert sorted(jobs_run(log)) == ["all", "analyze", "cohort"], jobs_run(log)
+    assert f"subject={gone}" in log, log
+    assert (res / gone / "report.json").exists()
+    for s, t in others.items():
+        assert (res / s / "report.json").stat().st_mtime_ns == t, f"{s} was redone"
+    print(f"after deleting {gone}'s report: only it and the cohort table reran", file=sys.stderr)
+
+    # A bad manifest is refused up front with the row.
+    bad = tmp / "dup.csv"
+    bad.write_text(manifest.read_text() + f"{subjects[0]['id']},x.nii.gz,normal\n")
+    p, log = snakemake(a.snakemake, work, srrd, bad)
+    assert p.returncode != 0 and "appears twice" in log and "row 6" in log, log
+    print("duplicated subject refused with its row", file=sys.stderr)
+    print("workflow checks passed")
+
+
+if __name__ == "__main__":
+    main()
