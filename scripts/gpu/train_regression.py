@@ -18,8 +18,17 @@ Writes, as each network finishes (a run stopped at its time limit keeps what it 
   OUT/oof.csv       out-of-fold predictions in `srrd eval-regression`'s format (no
                     radiomics rows: merge them from a CPU run with the same folds)
   OUT/metrics.json  ICC(A,1) and Pearson r per fold, network and parameter; throughput
+  OUT/loss.csv      per epoch: fold, network, loss, mse (over all ranks)
   OUT/log.txt       progress
+  OUT/ckpt/         a checkpoint per network after every epoch: a stopped run started
+                    again with the same command resumes (finished folds are skipped)
 Needs torch, numpy, safetensors.
+
+On several GPUs (or CPU processes): `torchrun --nproc_per_node N train_regression.py ...`
+runs DistributedDataParallel: each epoch a DistributedSampler (set_epoch) deals every
+global batch of --batch patches to the N processes (--batch / N each), gradients are
+averaged, and rank 0 alone logs, evaluates and writes. With the same --batch, N processes
+follow the loss curve of one (tests/workflow/check_ddp.py checks it with gloo on CPU).
 """
 import argparse
 import io
@@ -33,6 +42,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.data.distributed import DistributedSampler
+
+from ddp import Dist, save_atomic
 
 CONFIGS = {
     "paper": dict(cube=64, pre=16, widths=(64, 128, 256, 512), blocks=(3, 4, 6, 3), bottleneck=True, learned_resize=False),
@@ -185,36 +197,60 @@ def finite(v):
     return v if math.isfinite(v) else None
 
 
-def train(name, net, data, idx, y_norm, args, epochs, dev, log, guide=None, seed=1):
+def train(name, net, data, idx, y_norm, args, epochs, dev, log, guide=None, seed=1, dist=None, ckpt=None,
+          curve=None):
     """run_stage: Adam (wd), lr x0.1 from epoch ceil(2E/3) when E >= 3, shuffled batches,
-    the same random flips on MR and CT, MSE on normalized targets (+ distillation)."""
+    the same random flips on MR and CT, MSE on normalized targets (+ distillation).
+    Distributed: the sampler deals each global batch across the ranks; resumes from `ckpt`."""
+    dist = dist or Dist()
+    model = dist.wrap(net)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-5)
     g = torch.Generator().manual_seed(seed)
+    sampler = DistributedSampler(range(len(idx)), num_replicas=dist.world, rank=dist.rank, shuffle=True,
+                                 seed=seed, drop_last=False)
+    per_rank = max(1, args.batch // dist.world)
+    start_epoch = 0
+    if ckpt and os.path.exists(ckpt):
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        g.set_state(state["flip_rng"])
+        start_epoch = state["epoch"]
+        log(f"{name}: resumed after epoch {start_epoch} from {ckpt}")
     t_all = time.time()
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         lr = args.lr * 0.1 if epochs >= 3 and epoch >= math.ceil(2 * epochs / 3) else args.lr
         for group in opt.param_groups:
             group["lr"] = lr
         net.train()
-        order = idx[torch.randperm(len(idx), generator=g).numpy()]
-        t0, sums, count = time.time(), np.zeros(2), 0
-        for start in range(0, len(order), args.batch):
-            b = order[start:start + args.batch]
+        sampler.set_epoch(epoch)
+        order = idx[np.asarray(list(sampler), dtype=np.int64)]
+        t0, sums = time.time(), np.zeros(3)
+        for start in range(0, len(order), per_rank):
+            b = order[start:start + per_rank]
             mr, ct = data["mr"][b], data["ct"][b]
+            # The same flips on every rank: one draw per global batch.
             dims = [d for d in (2, 3, 4) if torch.rand(1, generator=g).item() < 0.5]
             if dims:
                 mr, ct = mr.flip(dims), ct.flip(dims)
             y = y_norm[b]
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16):
-                loss, mse = step(name, net, mr, ct, y, args, guide)
+                loss, mse = step(name, model, mr, ct, y, args, guide)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums += [loss.item() * len(b), mse.item() * len(b)]
-            count += len(b)
-        log(f"{name} epoch {epoch + 1}/{epochs}: loss {sums[0] / count:.5f} mse {sums[1] / count:.5f} "
+            sums += [loss.item() * len(b), mse.item() * len(b), len(b)]
+        loss_sum, mse_sum, count = dist.sum(sums)
+        log(f"{name} epoch {epoch + 1}/{epochs}: loss {loss_sum / count:.5f} mse {mse_sum / count:.5f} "
             f"({count / (time.time() - t0):.0f} patches/s)")
-    return len(idx) * epochs / (time.time() - t_all)
+        if dist.main:
+            if curve:
+                curve(name, epoch + 1, loss_sum / count, mse_sum / count)
+            if ckpt:
+                save_atomic(dict(net=net.state_dict(), opt=opt.state_dict(), epoch=epoch + 1,
+                                 flip_rng=g.get_state()), ckpt)
+        dist.barrier()
+    return len(idx) * max(0, epochs - start_epoch) / max(time.time() - t_all, 1e-9)
 
 
 def step(name, net, mr, ct, y, args, guide):
@@ -264,14 +300,30 @@ def main():
     args.w_features = [(int(b), float(w)) for b, w in (p.split(":") for p in args.w_features.split(",") if p)]
     cfg = CONFIGS[args.config]
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dist = Dist()
+    dev = dist.device
     torch.backends.cudnn.benchmark = True
-    logf = open(f"{args.out}/log.txt", "a")
+    if args.batch % dist.world:
+        raise SystemExit(f"--batch {args.batch} is not divisible by the {dist.world} processes")
+    logf = open(f"{args.out}/log.txt", "a") if dist.main else None
+    os.makedirs(f"{args.out}/ckpt", exist_ok=True)
 
     def log(line):
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
+        if dist.main:
+            print(line, flush=True)
+            logf.write(line + "\n")
+            logf.flush()
+
+    def curve_for(fold):
+        path = f"{args.out}/loss.csv"
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("fold,network,epoch,loss,mse\n")
+
+        def write(name, epoch, loss, mse):
+            with open(path, "a") as f:
+                f.write(f"{fold},{name},{epoch},{loss:.6f},{mse:.6f}\n")
+        return write
 
     raw = load(args.data)
     meta = json.loads(bytes(raw["subjects"]).decode())
@@ -292,17 +344,21 @@ def main():
     split = subject_folds(subjects, args.folds)
     run = [int(f) for f in args.run.split(",")] if args.run else list(range(1, args.folds + 1))
     log(f"{len(subject)} patches of {len(subjects)} subjects; {args.config} configuration on "
-        f"{torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'}, torch {torch.__version__}; folds {run}")
+        f"{torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'} x {dist.world}, torch {torch.__version__}; "
+        f"folds {run}")
     metrics_path = f"{args.out}/metrics.json"
     metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {"folds": {}}
     metrics.update(config=args.config, epochs=args.epochs, teacher_epochs=args.teacher_epochs, batch=args.batch,
                    w_projection=args.w_projection, w_features=args.w_features, w_output=args.w_output,
                    device=torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu", torch=torch.__version__)
     oof_path = f"{args.out}/oof.csv"
-    if not os.path.exists(oof_path):
+    if dist.main and not os.path.exists(oof_path):
         with open(oof_path, "w") as f:
             f.write("subject,bone,x_mm,y_mm,z_mm,method,bv_tv,tb_th_mm,tb_sp_mm,tb_n_per_mm\n")
     for fold in run:
+        if metrics["folds"].get(str(fold), {}).get("done"):
+            log(f"fold {fold}: done in an earlier run (metrics.json), skipped")
+            continue
         test_subjects = set(split[fold - 1])
         test = np.nonzero(np.isin(subject, list(test_subjects)))[0]
         train_idx = np.nonzero(~np.isin(subject, list(test_subjects)))[0]
@@ -315,8 +371,10 @@ def main():
         fm = metrics["folds"].setdefault(str(fold), {})
         torch.manual_seed(fold)
         teacher = Teacher(cfg).to(dev)
+        ck = lambda n: f"{args.out}/ckpt/fold{fold}-{n}.pt"
         fm["teacher_patches_per_s"] = train("teacher", teacher, data, train_idx, y_norm, args,
-                                            args.teacher_epochs or args.epochs, dev, log, seed=fold)
+                                            args.teacher_epochs or args.epochs, dev, log, seed=fold, dist=dist,
+                                            ckpt=ck("teacher"), curve=curve_for(fold))
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -324,9 +382,14 @@ def main():
         for method, guide in (("plain CNN", None), ("SRRD-CT (distilled)", teacher)):
             torch.manual_seed(100 + fold)
             net = Student(cfg).to(dev)
-            fm[f"{method} patches_per_s"] = train("student" if guide else "plain", net, data, train_idx, y_norm, args,
-                                                  args.epochs, dev, log, guide=guide, seed=fold)
+            role = "student" if guide else "plain"
+            fm[f"{method} patches_per_s"] = train(role, net, data, train_idx, y_norm, args, args.epochs, dev, log,
+                                                  guide=guide, seed=fold, dist=dist, ckpt=ck(role),
+                                                  curve=curve_for(fold))
             nets[method] = net
+        if not dist.main:
+            dist.barrier()
+            continue
         truth = target[test].cpu().numpy()
         rows = [("MR ground truth", truth)]
         for method in METHODS:
@@ -343,6 +406,7 @@ def main():
                     c = raw["centre_mm"][i]
                     f.write(f"{subjects[subject[i]]['id']},{raw['bone'][i]},{c[0]:.3f},{c[1]:.3f},{c[2]:.3f},{method},"
                             + ",".join(f"{v:.6f}" for v in values[n]) + "\n")
+        fm["done"] = True
         json.dump(metrics, open(metrics_path + ".tmp", "w"), indent=1)
         os.replace(metrics_path + ".tmp", metrics_path)
         if args.check:
@@ -361,7 +425,9 @@ def main():
             save_file({k: v.cpu().contiguous() for k, v in check.items()}, f"{args.out}/check.safetensors")
             torch.backends.cudnn.allow_tf32 = True
             args.check = False
+        dist.barrier()
     log("done")
+    dist.close()
 
 
 main()

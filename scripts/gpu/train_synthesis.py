@@ -18,6 +18,14 @@ Environment (optional):
   SRRD_INFER_ONLY=1      save only the MR -> CT generator, in float16 (inference needs
                          nothing else; keeps the paper configuration's file small); the
                          check output is computed with those rounded weights
+
+Several GPUs: `torchrun --nproc_per_node N train_synthesis.py ...` splits each batch of
+BATCH crops of each domain over the N processes (BATCH / N each, crops drawn by each rank's
+own seeded generator), averages the gradients over the ranks before every step (what DDP's
+reducer does; the GAN calls each network several times per step, which a DDP wrapper does
+not allow without a static graph), and rank 0 alone logs and writes. OUT_DIR/ckpt.pt holds
+the networks, optimizers and generators' states every 100 iterations: the same command
+started again resumes there. A single `python` process runs as before.
 """
 import json
 import math
@@ -31,6 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+
+from ddp import Dist, save_atomic
 
 CONFIGS = {
     "small": dict(slices=3, ngf=16, blocks=4, ndf=16, d_layers=3, crop=64),
@@ -173,12 +183,16 @@ def main():
     cfg = CONFIGS[config]
     use_edges, w_mi = (True, 1.0) if method == "spsnet" else (False, 0.0)
     w_cycle, w_id, lr0 = 10.0, 5.0, 2e-4
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dist = Dist()
+    dev = dist.device
+    if batch % dist.world:
+        raise SystemExit(f"BATCH {batch} is not divisible by the {dist.world} processes")
+    per_rank = batch // dist.world
     torch.backends.cudnn.benchmark = True  # fixed crop and batch sizes
     match_write, match_read = os.environ.get("SRRD_MATCH_WRITE"), os.environ.get("SRRD_MATCH_READ")
     infer_only = os.environ.get("SRRD_INFER_ONLY") == "1"
-    torch.manual_seed(1)
-    rng = np.random.default_rng(1)
+    torch.manual_seed(1)  # the same initial weights on every rank
+    rng = np.random.default_rng(1 + dist.rank)
     npz = np.load(data)
     ct = Domain([npz[k] for k in npz.files if k.startswith("ct_")], dev)
     mr = Domain([npz[k] for k in npz.files if k.startswith("mr_")], dev)
@@ -204,6 +218,20 @@ def main():
     t0 = time.time()
     every = max(1, min(100, iterations // 20))
     it = 0
+    nets = dict(g_mc=g_mc, g_cm=g_cm, d_ct=d_ct, d_mr=d_mr)
+    ckpt = f"{out}/ckpt.pt"
+    if os.path.exists(ckpt):
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        for k, net in nets.items():
+            net.load_state_dict(state[k])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        rng.bit_generator.state = state["rng"][dist.rank]
+        it, iterations, log = state["it"], state["iterations"], state["log"]
+        t0 -= state["seconds"]
+        every = max(1, min(100, iterations // 20))
+        if dist.main:
+            print(f"{method}/{config}: resumed at iteration {it} from {ckpt}", flush=True)
     while it < iterations:
         if budget_s and it == 100:
             per_it = (time.time() - t0) / 100
@@ -225,8 +253,8 @@ def main():
         for o in (opt_g, opt_d):
             for gr in o.param_groups:
                 gr["lr"] = lr
-        real_mr = mr.sample(rng, batch, s, cfg["crop"])
-        real_ct = ct.sample(rng, batch, s, cfg["crop"])
+        real_mr = mr.sample(rng, per_rank, s, cfg["crop"])
+        real_ct = ct.sample(rng, per_rank, s, cfg["crop"])
         e_mr, e_ct = edges(centre(real_mr)).detach(), edges(centre(real_ct)).detach()
         fake_ct, fake_mr = g_mc(gin(real_mr, e_mr)), g_cm(gin(real_ct, e_ct))
         e_fct, e_fmr = edges(centre(fake_ct)), edges(centre(fake_mr))
@@ -237,22 +265,39 @@ def main():
         loss_g = gan + w_cycle * cycle + w_id * ident - w_mi * mi
         opt_g.zero_grad()
         loss_g.backward()
+        dist.average_gradients(list(g_mc.parameters()) + list(g_cm.parameters()))
         opt_g.step()
         dl = lambda d, c, ed, t: ((d(din(c, ed)) - t) ** 2).mean()
         loss_d = 0.5 * (dl(d_ct, centre(real_ct), e_ct, 1) + dl(d_ct, centre(fake_ct).detach(), e_fct.detach(), 0)
                         + dl(d_mr, centre(real_mr), e_mr, 1) + dl(d_mr, centre(fake_mr).detach(), e_fmr.detach(), 0))
         opt_d.zero_grad()
         loss_d.backward()
+        dist.average_gradients(list(d_ct.parameters()) + list(d_mr.parameters()))
         opt_d.step()
-        sums += [loss_g.item(), loss_d.item(), gan.item(), cycle.item(), ident.item(), mi.item() / 2]
+        step_sums = [loss_g.item(), loss_d.item(), gan.item(), cycle.item(), ident.item(), mi.item() / 2]
+        sums += np.array(dist.sum(step_sums)) / dist.world
         count += 1
         it += 1
+        if it % 100 == 0 and it < iterations:
+            states = [None] * dist.world
+            if dist.distributed:
+                torch.distributed.all_gather_object(states, rng.bit_generator.state)
+            else:
+                states = [rng.bit_generator.state]
+            if dist.main:
+                save_atomic(dict(**{k: n.state_dict() for k, n in nets.items()}, opt_g=opt_g.state_dict(),
+                                 opt_d=opt_d.state_dict(), rng=states, it=it, iterations=iterations, log=log,
+                                 seconds=time.time() - t0), ckpt)
+            dist.barrier()
         if it % every == 0 or it == iterations:
             row = dict(zip(["iteration", "loss_g", "loss_d", "gan", "cycle", "identity", "mi"], [it, *(sums / count)]))
             row["seconds"] = time.time() - t0
             log.append(row)
             sums, count = np.zeros(6), 0
     seconds = time.time() - t0
+    if not dist.main:
+        dist.close()
+        return
     # Weights under the tch VarStore names.
     to_cpu = lambda prefix, m: {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
     if infer_only:
@@ -294,7 +339,10 @@ def main():
     json.dump(card, open(f"{out}/model.json", "w"), indent=2)
     if use_edges:
         shutil.copyfile(hed_path, f"{out}/hed.safetensors")
+    if os.path.exists(ckpt):
+        os.remove(ckpt)
     print(json.dumps(info))
+    dist.close()
 
 
 main()

@@ -6,7 +6,10 @@ and the failures table names the broken knee with its log; a second run does not
 after deleting one report, only that knee and the cohort table run again.
 
     python tests/workflow/check_workflow.py --srrd target/debug/srrd \
-        --snakemake .venv-workflow/bin/snakemake [--keep DIR]
+        --snakemake .venv-workflow/bin/snakemake [--keep DIR] [--profile slurm]
+
+With --profile slurm (opt-in: a Slurm must be running, e.g. scripts/slurm-local.sh as
+root) the same checks run through sbatch, and the knees must have gone as a group job.
 """
 
 import argparse
@@ -26,11 +29,15 @@ def run(cmd, **kw):
     return p
 
 
+PROFILE = "local"
+
+
 def snakemake(sm, work, srrd, manifest, extra=()):
+    cores = ["--cores", "2"] if PROFILE == "local" else []
     cmd = [
         sm, "-s", str(ROOT / "workflow/Snakefile"),
-        "--workflow-profile", str(ROOT / "workflow/profiles/local"),
-        "--cores", "2", "--directory", str(work),
+        "--workflow-profile", str(ROOT / "workflow/profiles" / PROFILE),
+        *cores, "--directory", str(work),
         "--config", f"manifest={manifest}", "results=results", f"srrd={srrd}",
         *extra,
     ]
@@ -54,7 +61,10 @@ def main():
     ap.add_argument("--srrd", required=True)
     ap.add_argument("--snakemake", required=True)
     ap.add_argument("--keep")
+    ap.add_argument("--profile", default="local", choices=["local", "slurm"])
     a = ap.parse_args()
+    global PROFILE
+    PROFILE = a.profile
     srrd = str(Path(a.srrd).resolve())
     tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="srrd-wf-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -71,7 +81,7 @@ def main():
             w.writerow([s["id"], f"cohort/{s['dir']}/ct.nii.gz", s["grade"]])
         # Broken: an MR where the CT should be.
         w.writerow(["broken", f"cohort/{subjects[0]['dir']}/mr.nii.gz", "normal"])
-    work = tmp / "run"
+    work = tmp / f"run-{a.profile}"
     work.mkdir(exist_ok=True)
 
     # First run: three knees done, one failure listed, the table has three rows.
@@ -94,6 +104,8 @@ def main():
     assert Path(failures[0]["log"]).exists(), failures
     html = (res / "cohort/cohort.html").read_text()
     assert "broken" in html and "Failures" in html and "<svg" in html
+    if PROFILE == "slurm":
+        assert "Submitted group job" in log, log
     print(f"first run: 3 done, 1 failed, {len(table)} rows", file=sys.stderr)
 
     # Second run: nothing to do.
