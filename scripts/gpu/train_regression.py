@@ -7,7 +7,8 @@ Usage: train_regression.py DATA.npz.xz OUT CONFIG EPOCHS FOLDS [options]
   DATA     from scripts/gpu/export_patches.py
   CONFIG   paper | small
   FOLDS    the number of folds, e.g. 5 (subject-wise, as `srrd eval-regression`)
-  --run 1,2          only these folds (default: all), so a run fits a time limit
+  --fold-list 1,2    only these folds (default: all), so a run fits a time limit (--run is
+                     the old name; under torchrun only --fold-list works)
   --teacher-epochs N --batch N --w-projection W --w-features 2:0.01,3:0.01 --w-output W
   --bf16             bfloat16 autocast for the forward passes (faster on a GPU)
   --check            also write OUT/check.safetensors and the weights after the first fold,
@@ -286,7 +287,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data"), ap.add_argument("out"), ap.add_argument("config", choices=CONFIGS)
     ap.add_argument("epochs", type=int), ap.add_argument("folds", type=int)
-    ap.add_argument("--run", default=None)
+    # --run is kept for older commands; under torchrun it collides with torchrun's own
+    # --run-path (argparse abbreviations), so use --fold-list there.
+    ap.add_argument("--fold-list", "--run", dest="run", default=None)
     ap.add_argument("--teacher-epochs", type=int, default=None)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)

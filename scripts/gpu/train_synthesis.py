@@ -183,6 +183,7 @@ def main():
     cfg = CONFIGS[config]
     use_edges, w_mi = (True, 1.0) if method == "spsnet" else (False, 0.0)
     w_cycle, w_id, lr0 = 10.0, 5.0, 2e-4
+    os.makedirs(out, exist_ok=True)
     dist = Dist()
     dev = dist.device
     if batch % dist.world:

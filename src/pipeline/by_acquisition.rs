@@ -135,3 +135,89 @@ pub fn markdown(rows: &[GroupRow]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regression::dataset::{FORMAT, PatchSettings, SubjectEntry};
+
+    /// A two-knee cohort (one thin-slice right knee, one thick-slice left knee) and an
+    /// oof.csv where the student is exact on the first and constant on the second.
+    #[test]
+    fn groups_take_their_own_knees_patches() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cohort = dir.path().join("cohort");
+        let thick = Acquisition {
+            ct_slice_mm: Some(3.0),
+            left: true,
+            ..Default::default()
+        };
+        let thin = Acquisition {
+            ct_slice_mm: Some(0.5),
+            ..Default::default()
+        };
+        for (id, a) in [("k1", &thin), ("k2", &thick)] {
+            std::fs::create_dir_all(cohort.join(id)).expect("dir");
+            let truth =
+                serde_json::json!({"side": if a.left {"left"} else {"right"}, "acquisition": a});
+            std::fs::write(cohort.join(id).join("truth.json"), truth.to_string()).expect("truth");
+        }
+        let subjects =
+            serde_json::json!({"subjects": [{"id": "k1", "dir": "k1"}, {"id": "k2", "dir": "k2"}]});
+        std::fs::write(cohort.join("manifest.json"), subjects.to_string()).expect("manifest");
+        let mut oof = String::from("subject,bone,x,y,z,method,a,b,c,d\n");
+        for (id, exact) in [("k1", true), ("k2", false)] {
+            for n in 0..20 {
+                let t = [0.2 + 0.01 * n as f64, 0.8, 1.0 + 0.02 * n as f64, 0.5];
+                let p = if exact { t } else { [0.3, 0.8, 1.2, 0.5] };
+                for (method, v) in [
+                    ("MR ground truth", t),
+                    ("SRRD-CT (distilled)", p),
+                    ("plain CNN", p),
+                    ("MR teacher", t),
+                ] {
+                    oof += &format!(
+                        "{id},1,{n},0,0,{method},{},{},{},{}\n",
+                        v[0], v[1], v[2], v[3]
+                    );
+                }
+            }
+        }
+        std::fs::write(dir.path().join("oof.csv"), oof).expect("oof");
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            settings: PatchSettings::default(),
+            targets: Vec::new(),
+            target_min: [0.0; 4],
+            target_max: [1.0; 4],
+            subjects: ["k1", "k2"]
+                .map(|id| SubjectEntry {
+                    id: id.into(),
+                    file: String::new(),
+                    patches: 20,
+                    grade: None,
+                    kl_grade: Some(0),
+                })
+                .to_vec(),
+            source: cohort.display().to_string(),
+            ct_spacing_mm: None,
+        };
+        let rows = icc_by_acquisition(&manifest, &dir.path().join("oof.csv")).expect("table");
+        let get = |g: &str| rows.iter().find(|r| r.group == g).expect(g);
+        let thin_row = get("slices 0.5-0.625 mm");
+        assert_eq!((thin_row.knees, thin_row.patches), (1, 20));
+        assert!(
+            (thin_row.icc[0][0] - 1.0).abs() < 1e-9,
+            "exact: {:?}",
+            thin_row.icc[0]
+        );
+        assert!(get("slices 2-3 mm").icc[0][0] < 0.1, "constant predictions");
+        assert_eq!(get("left knees").knees, 1);
+        assert_eq!(get("all knees").patches, 40);
+        assert!(
+            rows.iter().all(|r| r.group != "bilateral scans"),
+            "empty groups left out"
+        );
+        assert!(markdown(&rows).contains("| left knees | 1 | 20 |"));
+    }
+}

@@ -287,3 +287,73 @@ pub fn roc_inputs(rows: &[KneeRow]) -> (Vec<f64>, Vec<bool>) {
         .filter_map(|r| Some((r.p_koa?, !is_normal_label(r.label.as_deref()?))))
         .unzip()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn row(subject: &str, label: &str) -> StudyRow {
+        StudyRow {
+            subject: subject.into(),
+            ct: PathBuf::from("ct.nii.gz"),
+            mr: None,
+            side: None,
+            label: Some(label.into()),
+            row: 2,
+        }
+    }
+
+    #[test]
+    fn reports_become_rows_failures_stay_out_of_the_table() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let done = serde_json::json!({
+            "status": "done",
+            "knee": {"side": "left"},
+            "koa": {"probability": 0.8, "class": "KOA"},
+            "checks": [{"name": "bones", "status": "pass"}, {"name": "joint space", "status": "warn"}],
+            "subregions_ct": [{"label": 2, "patches": 5, "parameters": {
+                "bv_tv": {"mean": 0.4, "sd": 0.05}, "tb_th_mm": {"mean": 0.9, "sd": 0.1},
+                "tb_sp_mm": {"mean": 1.1, "sd": 0.2}, "tb_n_per_mm": {"mean": 0.6, "sd": 0.07}}}],
+            "total_s": 3.5,
+            "srrd_version": "0.1.0",
+            "model_ids": {"regression": "abc", "classifier": "def"}
+        });
+        let failed = serde_json::json!({"status": "failed", "error": "no knee, a \"wrist\"", "log": "x.log"});
+        for (s, r) in [("a", &done), ("b", &failed)] {
+            std::fs::create_dir_all(dir.path().join(s)).expect("dir");
+            std::fs::write(dir.path().join(s).join("report.json"), r.to_string()).expect("write");
+        }
+        let study = [row("a", "KOA"), row("b", "normal"), row("c", "normal")];
+        let rows = read_rows(&study, dir.path());
+        let status: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(status, ["done", "failed", "missing"]);
+        assert_eq!(rows[0].worst_check(), Some("warn"));
+        assert_eq!(rows[0].means[1][2], 1.1, "femur MC is label 2");
+        assert!(rows[0].means[0][0].is_nan(), "a subregion without patches");
+        assert_eq!(rows[0].knee_mean(0), Some(0.4));
+        let csv = to_csv(&rows);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2, "header and the one finished knee: {csv}");
+        let head: Vec<&str> = lines[0].split(',').collect();
+        let cells: Vec<&str> = lines[1].split(',').collect();
+        assert_eq!(head.len(), cells.len());
+        let at = |name: &str| cells[head.iter().position(|h| *h == name).expect(name)];
+        assert_eq!(at("subject"), "a");
+        assert_eq!(at("p_koa"), "0.800000");
+        assert_eq!(at("check_joint_space"), "warn");
+        assert_eq!(at("femur_MC_tb_sp_mm_mean"), "1.100000");
+        assert_eq!(at("femur_MA_bv_tv_mean"), "");
+        assert_eq!(at("regression_model"), "abc");
+        let failures = failures_csv(&rows);
+        assert!(
+            failures.contains("b,normal,failed,\"no knee, a \"\"wrist\"\"\",x.log"),
+            "{failures}"
+        );
+        assert!(
+            failures.contains("c,normal,missing,no report.json,"),
+            "{failures}"
+        );
+        assert_eq!(roc_inputs(&rows), (vec![0.8], vec![true]));
+    }
+}

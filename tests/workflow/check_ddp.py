@@ -61,7 +61,7 @@ def curve(out):
 
 def train(cmd_prefix, data, out, epochs=3):
     env = dict(os.environ, SRRD_FORCE_CPU="1", OMP_NUM_THREADS="1")
-    cmd = [*cmd_prefix, str(SCRIPT), str(data), str(out), "small", str(epochs), "2", "--run", "1", "--batch", "8"]
+    cmd = [*cmd_prefix, str(SCRIPT), str(data), str(out), "small", str(epochs), "2", "--fold-list", "1", "--batch", "8"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
@@ -99,6 +99,27 @@ def main():
     assert text.count("resumed after epoch 3") == 3, text
     assert "teacher epoch 1/4" not in text and "teacher epoch 4/4" in text, text
     print("resumed from the checkpoints: only epoch 4 ran")
+    # The synthesis script under torchrun: 2 processes, 120 iterations of the small
+    # CycleGAN on random slices, a model folder written by rank 0.
+    rng = np.random.default_rng(0)
+    slices = {}
+    for d in ("ct", "mr"):
+        for i in range(2):
+            v = np.zeros((6, 72, 72), np.uint8)
+            v[:, 8:64, 8:64] = rng.integers(60, 200, (6, 56, 56))
+            slices[f"{d}_{i}"] = v
+    np.savez(tmp / "slices.npz", **slices)
+    env = dict(os.environ, SRRD_FORCE_CPU="1", OMP_NUM_THREADS="1")
+    syn = tmp / "syn"
+    p = subprocess.run([*torchrun, str(ROOT / "scripts/gpu/train_synthesis.py"), str(tmp / "slices.npz"), "none",
+                        str(syn), "cyclegan", "small", "120", "2"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    info = json.loads((syn / "gpu_run.json").read_text())
+    assert info["iterations"] == 120 and (syn / "generators.safetensors").exists(), info
+    assert not (syn / "ckpt.pt").exists(), "the checkpoint is removed once the run finished"
+    rows = (syn / "loss.csv").read_text().splitlines()
+    assert rows[-1].startswith("120,"), rows[-1]
+    print("synthesis: 2 processes, 120 iterations, model folder written")
     shutil.rmtree(tmp)
     print("ddp checks passed")
 
