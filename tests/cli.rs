@@ -717,9 +717,7 @@ fn patches_of_a_bilateral_cohort_come_from_the_subjects_knee() {
         "--out",
         store.to_str().expect("utf8"),
         "--ct-spacing-mm",
-        "1",
-        "1",
-        "1",
+        "1,1,1",
         "--json",
     ]);
     assert!(

@@ -379,8 +379,13 @@ pub enum Command {
         /// The CT grid patches are cut from, in mm (i,j,k, e.g. 0.977,0.977,1.0): every CT
         /// is resampled to it first, so patches are the same size in mm whatever the
         /// acquisition (default: the first subject's CT spacing).
-        #[arg(long, value_delimiter = ',', num_args = 3)]
+        #[arg(long, value_delimiter = ',')]
         ct_spacing_mm: Option<Vec<f64>>,
+        /// Only knees whose MR used these protocols (comma-separated: sagittal, thick2d,
+        /// coronal, axial; default: all). The ground truth's apparent parameters depend on
+        /// the MR protocol, so a store teaches one target only with one kind of MR.
+        #[arg(long, value_delimiter = ',')]
+        mr_protocols: Option<Vec<String>>,
         #[arg(long)]
         limit: Option<usize>,
         #[arg(long)]
@@ -696,11 +701,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             per_subject,
             method,
             ct_spacing_mm,
+            mr_protocols,
             limit,
             json,
         }) => {
             let spacing = spacing_arg("--ct-spacing-mm", ct_spacing_mm.as_deref())?;
-            regression::patches(&cohort, &out, per_subject, &method, spacing, limit, json)
+            regression::patches(
+                &cohort,
+                &out,
+                per_subject,
+                &method,
+                spacing,
+                mr_protocols,
+                limit,
+                json,
+            )
         }
         Some(Command::TrainRegression {
             data,

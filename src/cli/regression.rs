@@ -13,19 +13,26 @@ use crate::regression::nets::NetConfig;
 use crate::regression::train::{MrScaling, TrainSettings};
 
 /// `srrd patches --cohort DIR --out DIR`.
+#[allow(clippy::too_many_arguments)]
 pub fn patches(
     cohort: &Path,
     out: &Path,
     per_subject: usize,
     method: &str,
     ct_spacing_mm: Option<[f64; 3]>,
+    mr_protocols: Option<Vec<String>>,
     limit: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
     crate::morphometry::Method::parse(method)?;
+    for p in mr_protocols.iter().flatten() {
+        crate::phantom::acquisition::MrProtocol::parse(p)
+            .map_err(|e| anyhow::anyhow!("--mr-protocols: {e}"))?;
+    }
     let settings = PatchSettings {
         per_subject,
         method: method.to_string(),
+        mr_protocols,
         ..Default::default()
     };
     let manifest = with_progress(|p| {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::io::read_image;
-use crate::phantom::acquisition::Acquisition;
+use crate::phantom::acquisition::{Acquisition, MrProtocol};
 use crate::pipeline::knee::{KneeChoice, knee, prepare_at};
 use crate::pipeline::registration as reg;
 use crate::progress::Progress;
@@ -111,9 +111,18 @@ pub fn build_store(
         let path = first.dir.join("ct.nii.gz");
         spacing = Some(read_image(&path, None)?.volume.geometry.spacing_mm.into());
     }
+    let wanted: Option<Vec<MrProtocol>> = match &settings.mr_protocols {
+        None => None,
+        Some(list) => Some(list.iter().map(|p| MrProtocol::parse(p)).collect::<Result<_>>()?),
+    };
     let mut entries = Vec::new();
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
         progress.check()?;
+        let protocol = s.acquisition.as_ref().map(|a| a.mr).unwrap_or_default();
+        if wanted.as_ref().is_some_and(|w| !w.contains(&protocol)) {
+            log(&format!("{}: left out (MR protocol {protocol:?})", s.id));
+            continue;
+        }
         let file = format!("{}.safetensors", s.id);
         let path = out.join(&file);
         let patches = if path.exists() {

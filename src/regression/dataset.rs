@@ -52,6 +52,12 @@ pub struct PatchSettings {
     pub method: String,
     /// Seed of the subset.
     pub seed: u64,
+    /// Only knees whose MR was acquired with these protocols (`srrd cohort` names:
+    /// sagittal, thick2d, coronal, axial); None: every knee. The apparent parameters the
+    /// ground truth measures depend on the MR protocol, so a store meant to teach one
+    /// target keeps one kind of MR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mr_protocols: Option<Vec<String>>,
 }
 
 impl Default for PatchSettings {
@@ -60,6 +66,7 @@ impl Default for PatchSettings {
             ct_patch: 12,
             mr_patch: [48, 48, 16],
             stride: 3,
+            mr_protocols: None,
             min_region_fraction: 0.5,
             per_subject: 160,
             method: "bonej".into(),
