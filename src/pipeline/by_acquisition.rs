@@ -53,7 +53,7 @@ const GROUPS: [Group; 14] = [
     ("feet first", |a| a.feet_first),
     ("short scan (60-80 mm)", |a| a.ct_fov_z_mm.is_some()),
     ("MR 3D sagittal (preset)", |a| a.mr == MrProtocol::Preset),
-    ("MR 2D (thick slices, any plane)", |a| {
+    ("MR other than the preset (2D, coronal, axial)", |a| {
         a.mr != MrProtocol::Preset
     }),
 ];
