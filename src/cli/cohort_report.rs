@@ -113,8 +113,9 @@ fn five(sorted: &[f64]) -> [f64; 5] {
     [lo, q1, q2, q3, hi]
 }
 
-/// An SVG box plot (with every knee as a dot) of `groups` (name, values).
-fn box_svg(title: &str, groups: &[(String, Vec<f64>)]) -> String {
+/// An SVG box plot (with every knee as a dot) of `groups` (name, values); `limits` keeps
+/// the axis inside a quantity's possible range (a probability's 0-1).
+fn box_svg(title: &str, groups: &[(String, Vec<f64>)], limits: Option<(f64, f64)>) -> String {
     let (w, h, left, top, bottom) = (90.0 + 110.0 * groups.len() as f64, 230.0, 60.0, 28.0, 40.0);
     let all: Vec<f64> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
     let (mut lo, mut hi) = all
@@ -127,6 +128,9 @@ fn box_svg(title: &str, groups: &[(String, Vec<f64>)]) -> String {
     }
     let pad = ((hi - lo) * 0.08).max(1e-6);
     (lo, hi) = (lo - pad, hi + pad);
+    if let Some((a, b)) = limits {
+        (lo, hi) = (lo.max(a), hi.min(b));
+    }
     let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
     let mut s = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='{w:.0}' height='{h:.0}' font-family='sans-serif' font-size='11'>\
@@ -185,7 +189,7 @@ fn box_svg(title: &str, groups: &[(String, Vec<f64>)]) -> String {
 
 /// The ROC curve as SVG.
 fn roc_svg(points: &[(f64, f64)], caption: &str) -> String {
-    let (size, m) = (260.0, 36.0);
+    let (size, m) = (300.0, 40.0);
     let p = |x: f64, y: f64| (m + x * (size - 2.0 * m), size - m - y * (size - 2.0 * m));
     let path: Vec<String> = points
         .iter()
@@ -204,7 +208,7 @@ fn roc_svg(points: &[(f64, f64)], caption: &str) -> String {
 <polyline points='{}' fill='none' stroke='#e8b04a' stroke-width='2'/>\
 <text x='{:.0}' y='{:.0}' fill='#aaa' text-anchor='middle'>1 - specificity</text>\
 <text x='12' y='{:.0}' fill='#aaa' transform='rotate(-90 12 {:.0})' text-anchor='middle'>sensitivity</text>\
-<text x='{x0}' y='20' fill='#ddd'>{}</text></svg>",
+<text x='8' y='20' fill='#ddd'>{}</text></svg>",
         x1 - x0,
         y0 - y1,
         path.join(" "),
@@ -309,14 +313,14 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
             })
             .collect()
     };
-    h += &box_svg("P(KOA)", &by_group(&|r| r.p_koa));
+    h += &box_svg("P(KOA)", &by_group(&|r| r.p_koa), Some((0.0, 1.0)));
     for (a, (name, unit)) in TARGETS.iter().enumerate() {
         let title = if unit.is_empty() || *unit == "1" {
             name.to_string()
         } else {
             format!("{name} ({unit})")
         };
-        h += &box_svg(&title, &by_group(&|r| r.knee_mean(a)));
+        h += &box_svg(&title, &by_group(&|r| r.knee_mean(a)), None);
     }
     h += "</div><h2>Knees</h2><table><tr><th>subject</th><th>label</th><th>side</th><th>P(KOA)</th><th>worst check</th><th>time (s)</th></tr>";
     for r in &done {

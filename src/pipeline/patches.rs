@@ -113,7 +113,11 @@ pub fn build_store(
     }
     let wanted: Option<Vec<MrProtocol>> = match &settings.mr_protocols {
         None => None,
-        Some(list) => Some(list.iter().map(|p| MrProtocol::parse(p)).collect::<Result<_>>()?),
+        Some(list) => Some(
+            list.iter()
+                .map(|p| MrProtocol::parse(p))
+                .collect::<Result<_>>()?,
+        ),
     };
     let mut entries = Vec::new();
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
