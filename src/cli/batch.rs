@@ -120,32 +120,30 @@ pub fn analyze_manifest(
                 })?;
                 Ok(report)
             })();
-            let line = match result {
+            let (report, line) = match result {
                 Ok(report) => {
                     ok += 1;
-                    let koa = &report["koa"];
-                    format!(
+                    let p_koa = report["koa"]["probability"].as_f64();
+                    let line = format!(
                         "{}: done in {:.1} s{}",
                         row.subject,
                         t0.elapsed().as_secs_f64(),
-                        koa["probability"]
-                            .as_f64()
+                        p_koa
                             .map(|p| format!(", P(KOA) {p:.2}"))
                             .unwrap_or_default()
-                    )
+                    );
+                    (report, line)
                 }
                 Err(e) => {
                     failed += 1;
                     let error = format!("{e:#}");
-                    record_failure(&knee_out, row, &error, &dir, t0)
+                    let report = record_failure(&knee_out, row, &error, &dir, t0)
                         .map_err(|w| crate::Error::invalid(format!("{w:#}")))?;
-                    format!("{}: FAILED: {error}", row.subject)
+                    (report, format!("{}: FAILED: {error}", row.subject))
                 }
             };
             if json_out {
-                let r = std::fs::read(knee_out.join("report.json")).unwrap_or_default();
-                let v: serde_json::Value = serde_json::from_slice(&r).unwrap_or_default();
-                println!("{}", serde_json::to_string(&v).unwrap_or_default());
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
                 eprintln!("{line}");
             }
@@ -161,14 +159,14 @@ pub fn analyze_manifest(
     Ok(())
 }
 
-/// A failed knee: its log and a `report.json` saying so (atomically, last).
+/// A failed knee: its log and a `report.json` saying so (atomically, last), returned.
 fn record_failure(
     dir: &Path,
     row: &StudyRow,
     error: &str,
     models: &Path,
     t0: std::time::Instant,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("analyze.log");
     crate::io::atomic_write(&log, |w| {
@@ -189,5 +187,5 @@ fn record_failure(
     });
     let text = serde_json::to_string_pretty(&report)?;
     crate::io::atomic_write(&dir.join("report.json"), |w| w.write_all(text.as_bytes()))?;
-    Ok(())
+    Ok(report)
 }

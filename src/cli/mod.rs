@@ -747,27 +747,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             folds,
             json,
         }) => regression::eval_diagnosis(&data, &regression, &out, folds, json),
-        Some(Command::Analyze {
-            ct: None,
-            manifest: Some(manifest),
-            subjects,
-            models,
-            threads,
-            out,
-            json,
-            ..
-        }) => {
-            if let Some(t) = threads {
-                batch::set_threads(t)?;
-            }
-            batch::analyze_manifest(
-                &manifest,
-                subjects.as_deref(),
-                models.as_deref(),
-                &out,
-                json,
-            )
-        }
         Some(Command::CohortReport {
             manifest,
             results,
@@ -780,13 +759,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             mr,
             models,
             side,
+            manifest,
+            subjects,
             threads,
             out,
             json,
-            ..
         }) => {
             if let Some(t) = threads {
                 batch::set_threads(t)?;
+            }
+            if let Some(manifest) = manifest {
+                return batch::analyze_manifest(
+                    &manifest,
+                    subjects.as_deref(),
+                    models.as_deref(),
+                    &out,
+                    json,
+                );
             }
             analyze::analyze(
                 ct.as_deref(),
