@@ -4,12 +4,18 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::io::{self, WriteDtype};
+use crate::io::{self, ReadOptions, WriteDtype};
 use crate::volume::{self, Interpolation};
 
 /// Prints an image's geometry and range.
-pub fn info(path: &Path, series: Option<&str>, json: bool) -> Result<()> {
-    let image = io::read_image(path, series)?;
+pub fn info(path: &Path, series: Option<&str>, accept_uneven: bool, json: bool) -> Result<()> {
+    let image = io::read_image_with(
+        path,
+        &ReadOptions {
+            series,
+            accept_uneven,
+        },
+    )?;
     let info = image.info(path);
     if json {
         println!("{}", serde_json::to_string(&info)?);
@@ -23,8 +29,8 @@ pub fn info(path: &Path, series: Option<&str>, json: bool) -> Result<()> {
     println!("  format      {}", info.format);
     if let Some(s) = &info.series {
         println!(
-            "  series      {} ({} files, {} {})",
-            s.uid, s.files, s.modality, s.description
+            "  series      {} ({} files, {} {} {})",
+            s.id, s.files, s.modality, s.plane, s.description
         );
     }
     println!(
@@ -68,9 +74,14 @@ pub fn series(folder: &Path, json: bool) -> Result<()> {
         bail!("{}: no DICOM image series found", folder.display());
     }
     for s in list {
+        let split = if s.split.is_empty() {
+            String::new()
+        } else {
+            format!("  [part of a series that {}]", s.split)
+        };
         println!(
-            "{}  {:>5} files  {:<3} {}",
-            s.uid, s.files, s.modality, s.description
+            "{}  {:>5} files  {:>4}x{:<4} {:<8} {:<3} {}{split}",
+            s.id, s.files, s.size[0], s.size[1], s.plane, s.modality, s.description
         );
     }
     Ok(())
@@ -115,7 +126,13 @@ fn check_nifti_name(output: &Path) -> Result<()> {
 }
 
 /// Converts any readable image to NIfTI.
-pub fn convert(input: &Path, output: &Path, series: Option<&str>, dtype: &str) -> Result<()> {
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    series: Option<&str>,
+    accept_uneven: bool,
+    dtype: &str,
+) -> Result<()> {
     let dtype = match dtype {
         "float32" => WriteDtype::F32,
         "int16" => WriteDtype::I16,
@@ -123,7 +140,13 @@ pub fn convert(input: &Path, output: &Path, series: Option<&str>, dtype: &str) -
         other => bail!("unknown --dtype {other} (use float32, int16 or uint8)"),
     };
     check_nifti_name(output)?;
-    let image = io::read_image(input, series)?;
+    let image = io::read_image_with(
+        input,
+        &ReadOptions {
+            series,
+            accept_uneven,
+        },
+    )?;
     for w in &image.warnings {
         eprintln!("warning: {w}");
     }

@@ -54,14 +54,20 @@ pub enum Command {
     Info {
         /// .nii/.nii.gz file, DICOM file or DICOM folder.
         path: PathBuf,
-        /// In a DICOM folder with several series: the SeriesInstanceUID to read.
+        /// In a DICOM folder with several series: the series to read (an id from
+        /// `srrd series`: a SeriesInstanceUID, or UID#k for a part of a split series).
         #[arg(long)]
         series: Option<String>,
+        /// Load a series with missing slices or uneven spacing whole, resampled onto a
+        /// regular grid (default: its largest evenly spaced block, with a warning).
+        #[arg(long)]
+        accept_uneven: bool,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
-    /// List the DICOM series in a folder, largest first.
+    /// List the DICOM series in a folder, largest first; a series that mixes orientations,
+    /// sizes or repeated positions is listed as its parts (UID#1, UID#2, ...).
     Series {
         /// Folder to scan (recursively).
         folder: PathBuf,
@@ -75,9 +81,14 @@ pub enum Command {
         input: PathBuf,
         /// Output .nii or .nii.gz.
         output: PathBuf,
-        /// In a DICOM folder with several series: the SeriesInstanceUID to read.
+        /// In a DICOM folder with several series: the series to read (an id from
+        /// `srrd series`).
         #[arg(long)]
         series: Option<String>,
+        /// Load a series with missing slices or uneven spacing whole, resampled onto a
+        /// regular grid.
+        #[arg(long)]
+        accept_uneven: bool,
         /// Voxel type written: float32, int16 or uint8.
         #[arg(long, default_value = "float32")]
         dtype: String,
@@ -580,7 +591,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             session,
             screenshot,
         }),
-        Some(Command::Info { path, series, json }) => info::info(&path, series.as_deref(), json),
+        Some(Command::Info {
+            path,
+            series,
+            accept_uneven,
+            json,
+        }) => info::info(&path, series.as_deref(), accept_uneven, json),
         Some(Command::Series { folder, json }) => info::series(&folder, json),
         Some(Command::Roc { csv, json }) => roc::roc(&csv, json),
         Some(Command::Tre {
@@ -872,8 +888,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             output,
             series,
+            accept_uneven,
             dtype,
-        }) => info::convert(&input, &output, series.as_deref(), &dtype),
+        }) => info::convert(&input, &output, series.as_deref(), accept_uneven, &dtype),
         Some(Command::Resample {
             input,
             like,

@@ -12,7 +12,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use dicom::{SeriesInfo, list_series, read_dicom};
+pub use dicom::{
+    DicomSource, ReadOptions, SeriesInfo, list_series, read_dicom, read_dicom_with,
+};
 pub use landmarks::{Landmark, pair_by_label, read_landmarks, write_landmarks};
 pub use nifti::{
     WriteDtype, read_displacement_field, read_nifti, write_displacement_field, write_nifti,
@@ -35,6 +37,8 @@ pub struct LoadedImage {
     pub series: Option<SeriesInfo>,
     /// Things the user should know (4D file, several series, ...).
     pub warnings: Vec<String>,
+    /// For DICOM: the study, series and instances the volume came from.
+    pub dicom: Option<DicomSource>,
 }
 
 /// Summary of an image file as `srrd info` prints it.
@@ -84,9 +88,20 @@ impl LoadedImage {
 /// Reads any supported image: a NIfTI file, a DICOM file, or a folder of DICOM files
 /// (`series_uid` picks a series there). The format is found from the content, not the name.
 pub fn read_image(path: &Path, series_uid: Option<&str>) -> Result<LoadedImage> {
+    read_image_with(
+        path,
+        &ReadOptions {
+            series: series_uid,
+            ..Default::default()
+        },
+    )
+}
+
+/// [`read_image`] with every DICOM option (the series or part, uneven spacing).
+pub fn read_image_with(path: &Path, opts: &ReadOptions) -> Result<LoadedImage> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return read_dicom(path, series_uid);
+        return read_dicom_with(path, opts);
     }
     let mut head = [0u8; 348];
     let n = {
@@ -111,7 +126,7 @@ pub fn read_image(path: &Path, series_uid: Option<&str>) -> Result<LoadedImage> 
         return Err(Error::file(path, "file is empty"));
     }
     if dicom::has_dicom_marker(head) {
-        return read_dicom(path, None);
+        return read_dicom_with(path, opts);
     }
     if nifti::is_gzip(head) || looks_like_nifti(head) {
         return read_nifti(path);

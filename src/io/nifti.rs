@@ -463,6 +463,7 @@ fn parse_nifti(b: &[u8]) -> Result<LoadedImage> {
         format: if h.version == 1 { "nifti1" } else { "nifti2" },
         series: None,
         warnings,
+        dicom: None,
     })
 }
 

@@ -97,6 +97,7 @@ class Reference:
     array: Optional[np.ndarray] = None  # float64, [k][j][i] (3D even for 2D inputs)
     series_uid: Optional[str] = None
     series_files: Optional[int] = None
+    part_files: Optional[list[str]] = None  # a folder's part: its files, relative
     native_messages: str = ""  # what GDCM/ITK printed on stderr while reading
 
 
@@ -314,16 +315,72 @@ def sitk_series_reference(uid: str, files: list[str]) -> Reference:
     return ref
 
 
+def dicom_parts(folder: Path) -> list[list[tuple[float, str]]]:
+    """The folder's volumes as Slicer and dcm2niix split them, found here with pydicom
+    (independently of srrd): by SeriesInstanceUID, then image size and orientation; each
+    part's files as (position along the normal, path), sorted. Largest first."""
+    groups: dict[tuple, list[tuple[float, str]]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM
+            continue
+        if "Rows" not in ds or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            continue
+        iop = [float(v) for v in ds.get("ImageOrientationPatient", [])] or [1, 0, 0, 0, 1, 0]
+        ipp = [float(v) for v in ds.get("ImagePositionPatient", [])] or [0, 0, 0]
+        normal = np.cross(iop[:3], iop[3:])
+        key = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns),
+               tuple(round(v, 4) for v in iop))
+        groups.setdefault(key, []).append((float(np.dot(normal, ipp)), str(path)))
+    parts = [sorted(files) for files in groups.values()]
+    return sorted(parts, key=lambda files: -len(files))
+
+
+def evenly_spaced_block(files: list[tuple[float, str]]) -> list[str]:
+    """The largest run of slices whose steps equal the median step (within 1 %)."""
+    if len(files) < 3:
+        return [f for _, f in files]
+    steps = np.diff([d for d, _ in files])
+    typical = float(np.sort(steps)[len(steps) // 2])
+    regular = np.abs(steps - typical) <= 0.01 * typical + 1e-3
+    best, start = (0, 0), 0
+    for i in range(1, len(files)):
+        if not regular[i - 1]:
+            start = i
+        if i - start > best[1] - best[0]:
+            best = (start, i)
+    return [f for _, f in files[best[0]:best[1] + 1]]
+
+
+def sitk_files_reference(files: list[str]) -> Reference:
+    """SimpleITK on an explicit list of files (one file: sitk.ReadImage)."""
+    if len(files) == 1:
+        return sitk_file_reference(Path(files[0]))
+    return sitk_series_reference(str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID), files)
+
+
 def sitk_folder_references(folder: Path) -> list[Reference]:
-    """References for the largest series in a folder (several when tied for most files)."""
+    """References for the largest volume in a folder (several when tied): SimpleITK on the
+    files of the largest part, and on its largest evenly spaced block when slices are missing."""
     with captured_native_stderr() as messages:
-        series = sitk_series_files(folder)
-    if not series:
+        parts = dicom_parts(folder)
+    if not parts:
         ref = Reference("unreadable", note="GDCM finds no DICOM series")
         ref.native_messages = messages.text
         return [ref]
-    most = max(len(files) for files in series.values())
-    return [sitk_series_reference(uid, files) for uid, files in series.items() if len(files) == most]
+    most = len(parts[0])
+    refs = []
+    for files in (p for p in parts if len(p) == most):
+        block = evenly_spaced_block(files)
+        ref = sitk_files_reference(block)
+        ref.series_files = len(files)
+        ref.series_uid = str(pydicom.dcmread(block[0], stop_before_pixels=True).SeriesInstanceUID)
+        ref.part_files = sorted(str(Path(f).relative_to(folder)) for _, f in files)
+        if len(block) < len(files):
+            ref.note = f"largest evenly spaced block, {len(block)} of {len(files)} slices"
+        refs.append(ref)
+    return refs
 
 
 def geometry_from_affine(affine_ras: np.ndarray, name: str, size) -> Geometry:
@@ -469,11 +526,8 @@ def close(a: float, b: float, tol: float) -> bool:
 
 
 def compare_geometry(got: Geometry, ref: Geometry) -> list[str]:
-    """Geometry problems, over the reference's dimensions.
-
-    A single slice has no defined slice spacing (ITK uses the slice thickness or 1), so
-    the z spacing of a one-slice image is not compared.
-    """
+    """Geometry problems, over the reference's dimensions (a single slice's z spacing
+    included: SimpleITK reports SpacingBetweenSlices there, else 1)."""
     n = ref.ndim
     problems = []
     if list(got.size[:n]) != list(ref.size) or (n == 2 and got.size[2] != 1):
@@ -481,8 +535,6 @@ def compare_geometry(got: Geometry, ref: Geometry) -> list[str]:
     for name in ("spacing", "origin"):
         mine, theirs = getattr(got, name)[:n], getattr(ref, name)
         for axis in range(n):
-            if name == "spacing" and axis == 2 and ref.size[2] == 1:
-                continue
             if not close(mine[axis], theirs[axis], GEOMETRY_TOL):
                 problems.append(f"{name}[{axis}] {mine[axis]:.6g} != ref {theirs[axis]:.6g}")
     mine_dir = got.direction[:n, :n]
@@ -517,7 +569,7 @@ def compare_range(info: dict, array: np.ndarray) -> list[str]:
 
 
 def compare_series(info: dict, ref: Reference) -> list[str]:
-    """For a folder: srrd's chosen series against the reference's."""
+    """For a folder: srrd's chosen series (or part of one) against the reference's."""
     series = info.get("series")
     if ref.series_uid is None or series is None:
         return []
@@ -526,6 +578,8 @@ def compare_series(info: dict, ref: Reference) -> list[str]:
         problems.append(f"series {series.get('uid')} != ref {ref.series_uid}")
     if series.get("files") != ref.series_files:
         problems.append(f"series files {series.get('files')} != ref {ref.series_files}")
+    if ref.part_files is not None and sorted(series.get("file_names", [])) != ref.part_files:
+        problems.append(f"part files {sorted(series.get('file_names', []))} != ref {ref.part_files}")
     return problems
 
 
@@ -591,7 +645,9 @@ def pick_reference(refs: list[Reference], info: Optional[dict]) -> Reference:
     """Among tied references, the one for the series srrd chose (else the first)."""
     if info and info.get("series"):
         for ref in refs:
-            if ref.series_uid is not None and ref.series_uid == info["series"].get("uid"):
+            if ref.series_uid is not None and ref.series_uid == info["series"].get("uid") and (
+                    ref.part_files is None
+                    or ref.part_files == sorted(info["series"].get("file_names", []))):
                 return ref
     return refs[0]
 
@@ -675,6 +731,35 @@ def check_accepted(srrd: str, item: Input, info: dict, ref: Reference, workdir: 
     return problems
 
 
+def check_parts(srrd: str, folder: Path) -> list[str]:
+    """A folder's listing: `srrd series` must list the parts found here with pydicom, and
+    each part, read by `srrd info --series ID`, must agree with SimpleITK on its files."""
+    run = run_srrd(srrd, ["series", str(folder), "--json"])
+    if run.returncode != 0:
+        return [f"series: {first_line(run.stderr)}"]
+    listed = json.loads(run.stdout)
+    mine = sorted(sorted(p["file_names"]) for p in listed)
+    theirs = sorted(sorted(str(Path(f).relative_to(folder)) for _, f in part)
+                    for part in dicom_parts(folder))
+    if mine != theirs:
+        return [f"series lists parts {mine} != ref {theirs}"]
+    depth = {f: d for part in dicom_parts(folder) for d, f in part}
+    problems = []
+    for part in listed[:8]:
+        run = run_srrd(srrd, ["info", str(folder), "--series", part["id"], "--json"])
+        info, problem = parse_info(run.stdout) if run.returncode == 0 else (None, first_line(run.stderr))
+        if info is None:
+            problems.append(f"part {part['id']}: {problem}")
+            continue
+        block = evenly_spaced_block(sorted((depth[str(folder / f)], str(folder / f))
+                                           for f in part["file_names"]))
+        ref = sitk_files_reference(block)
+        if ref.geometries:
+            geometry_problems, _ = compare_geometry_any(info_geometry(info), ref.geometries)
+            problems += [f"part {part['id'][-6:]}: {p}" for p in geometry_problems]
+    return problems
+
+
 def evaluate(srrd: str, item: Input, workdir: Path, strict: bool) -> Row:
     """Run srrd on one input and decide its outcome."""
     refs = references_for(item)
@@ -703,6 +788,8 @@ def evaluate(srrd: str, item: Input, workdir: Path, strict: bool) -> Row:
     details["srrd_info"] = info
     ref = pick_reference(refs, info)
     problems = check_accepted(srrd, item, info, ref, workdir)
+    if item.kind == "dicom-folder":
+        problems += check_parts(srrd, item.path)
     if problems:
         return row(FAIL, "; ".join(problems), ref)
     if ref.status == "ok" and ref.source == "SimpleITK":
