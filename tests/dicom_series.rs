@@ -266,7 +266,12 @@ fn expect_refusal(steps: &[f64], drift: Option<Vector3<f64>>, needle: &str) {
 fn read_steps(steps: &[f64], accept_uneven: bool) -> (srrd::io::LoadedImage, tempfile::TempDir) {
     let tmp = tempfile::tempdir().expect("tmp");
     let (iop, dir) = oblique_iop();
-    write_series(tmp.path(), iop, &positions(&dir, Vector3::zeros(), steps), "1.2.9");
+    write_series(
+        tmp.path(),
+        iop,
+        &positions(&dir, Vector3::zeros(), steps),
+        "1.2.9",
+    );
     let opts = ReadOptions {
         series: None,
         accept_uneven,
@@ -303,7 +308,11 @@ fn accept_uneven_resamples_the_whole_series_linearly() {
     let want = 0.5 * (stored(2, 3, 2) as f32 + stored(3, 3, 2) as f32) - 1024.0;
     assert!((img.volume.data[[3, 3, 2]] - want).abs() < 1e-3);
     assert_eq!(img.volume.data[[4, 3, 2]], stored(3, 3, 2) as f32 - 1024.0);
-    assert!(img.warnings.iter().any(|w| w.contains("resampled")), "{:?}", img.warnings);
+    assert!(
+        img.warnings.iter().any(|w| w.contains("resampled")),
+        "{:?}",
+        img.warnings
+    );
     let source = img.dicom.expect("source");
     assert_eq!(source.slices.iter().filter(|s| s.is_none()).count(), 1);
 }
@@ -359,7 +368,11 @@ fn mixed_sizes_are_split_into_parts() {
     let img = read_dicom(tmp.path(), None).expect("largest part");
     assert_eq!(img.volume.geometry.size, [COLS, ROWS, 2]);
     assert!((img.volume.geometry.spacing_mm[2] - 2.0).abs() < 1e-9);
-    assert!(img.warnings.iter().any(|w| w.contains("split into 2 parts")));
+    assert!(
+        img.warnings
+            .iter()
+            .any(|w| w.contains("split into 2 parts"))
+    );
     let other = read_dicom(tmp.path(), Some("1.2.7#2")).expect("part 2");
     assert_eq!(other.volume.geometry.size, [COLS, ROWS + 2, 1]);
 }
@@ -397,7 +410,10 @@ fn a_localizer_inside_a_series_is_its_own_part() {
     assert_eq!(by_uid.volume.geometry, img.volume.geometry);
     let scout = read_dicom(tmp.path(), Some("1.2.8#2")).expect("scout");
     assert_eq!(scout.volume.geometry.size, [COLS, ROWS, 1]);
-    assert_eq!(scout.volume.data[[0, 0, 0]], stored(9, 0, 0) as f32 - 1024.0);
+    assert_eq!(
+        scout.volume.data[[0, 0, 0]],
+        stored(9, 0, 0) as f32 - 1024.0
+    );
 }
 
 #[test]
@@ -421,10 +437,17 @@ fn repeated_positions_are_split_into_volumes() {
     }
     let list = srrd::io::list_series(tmp.path()).expect("list");
     assert_eq!(list.len(), 2);
-    assert!(list[0].split.contains("repeated positions"), "{}", list[0].split);
+    assert!(
+        list[0].split.contains("repeated positions"),
+        "{}",
+        list[0].split
+    );
     let second = read_dicom(tmp.path(), Some("1.2.6#2")).expect("volume 2");
     assert_eq!(second.volume.geometry.size[2], 3);
-    assert_eq!(second.volume.data[[0, 0, 0]], stored(3, 0, 0) as f32 - 1024.0);
+    assert_eq!(
+        second.volume.data[[0, 0, 0]],
+        stored(3, 0, 0) as f32 - 1024.0
+    );
 }
 
 #[test]

@@ -11,10 +11,11 @@ use serde_json::json;
 pub(super) use super::phantom::with_progress;
 use crate::diagnosis::features::SubregionStats;
 use crate::io::nifti::write_labels;
-use crate::io::{WriteDtype, read_image, write_nifti};
+use crate::io::{ReadOptions, WriteDtype, read_image, read_image_with, write_nifti};
 use crate::pipeline::analyze::{
     Analysis, KneeChoice, Models, analyze_knee, bilateral_choices, prepare,
 };
+use crate::pipeline::dicom_export::{ExportContext, export_dicom};
 use crate::pipeline::quality::Status;
 use crate::regression::dataset::TARGETS;
 use crate::segmentation::knees::Side;
@@ -41,15 +42,31 @@ fn parse_side(side: Option<&str>) -> anyhow::Result<Option<Vec<Side>>> {
     })
 }
 
+/// The options of `srrd analyze` for one CT.
+pub struct AnalyzeArgs<'a> {
+    pub ct: Option<&'a Path>,
+    pub mr: Option<&'a Path>,
+    pub models: Option<&'a Path>,
+    pub side: Option<&'a str>,
+    pub series: Option<&'a str>,
+    pub accept_uneven: bool,
+    pub dicom_out: Option<&'a Path>,
+    pub force: bool,
+    pub out: &'a Path,
+    pub json: bool,
+}
+
 /// Runs `srrd analyze`.
-pub fn analyze(
-    ct: Option<&Path>,
-    mr: Option<&Path>,
-    models: Option<&Path>,
-    side: Option<&str>,
-    out: &Path,
-    json_out: bool,
-) -> anyhow::Result<()> {
+pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
+    let AnalyzeArgs {
+        ct,
+        mr,
+        models,
+        side,
+        out,
+        json: json_out,
+        ..
+    } = *args;
     let t0 = std::time::Instant::now();
     let sides = parse_side(side)?;
     let (ct_path, mr_path) = match ct {
@@ -62,7 +79,27 @@ pub fn analyze(
             )
         }
     };
-    let ct_vol = read_image(&ct_path, None)?.volume;
+    let ct_image = read_image_with(
+        &ct_path,
+        &ReadOptions {
+            series: args.series,
+            accept_uneven: args.accept_uneven,
+        },
+    )?;
+    for w in &ct_image.warnings {
+        eprintln!("warning: {}: {w}", ct_path.display());
+    }
+    if let Some(d) = args.dicom_out {
+        // Refuse a non-empty folder before hours of work, not after.
+        if !args.force && d.is_dir() && std::fs::read_dir(d).map(|mut e| e.next().is_some())? {
+            anyhow::bail!(
+                "{}: exists and is not empty; choose a new folder or pass --force to write into it",
+                d.display()
+            );
+        }
+    }
+    let ct_source = ct_image.dicom;
+    let ct_vol = ct_image.volume;
     let mr_vol = match &mr_path {
         Some(p) => Some(read_image(p, None)?.volume),
         None => None,
@@ -124,7 +161,42 @@ pub fn analyze(
             label: None,
             t0,
         };
-        let report = written.write(&knee_out, analysis)?;
+        let mut report = written.write(&knee_out, analysis)?;
+        if let Some(d) = args.dicom_out {
+            let dicom_dir = match folder {
+                Some(s) => d.join(s.name()),
+                None => d.to_path_buf(),
+            };
+            let export = export_dicom(
+                analysis,
+                &ExportContext {
+                    ct_geometry: &ct_vol.geometry,
+                    source: ct_source.as_ref(),
+                    provenance: &provenance,
+                    model_version: model_version(&dir),
+                },
+                &dicom_dir,
+                args.force,
+            )
+            .with_context(|| format!("writing DICOM into {}", dicom_dir.display()))?;
+            for w in &export.warnings {
+                eprintln!("warning: DICOM export: {w}");
+            }
+            if !json_out {
+                println!(
+                    "DICOM: {} files in {} (Segmentation with {} segments, {} frames; parametric maps; measurement report)",
+                    export.files.len(),
+                    dicom_dir.display(),
+                    export.seg_segments,
+                    export.seg_frames
+                );
+            }
+            report["dicom"] = serde_json::to_value(&export)?;
+            let text = serde_json::to_string_pretty(&report)?;
+            crate::io::atomic_write(&knee_out.join("report.json"), |w| {
+                w.write_all(text.as_bytes())
+            })?;
+        }
         if json_out {
             if several {
                 println!("{}", serde_json::to_string(&report)?);
@@ -273,6 +345,16 @@ pub(super) fn model_ids(dir: &Path) -> serde_json::Value {
         "regression_card": id("regression/model.json"),
         "classifier": id("diagnosis/koa_classifier.json"),
     })
+}
+
+/// The models' content ids in one string (the DICOM objects' algorithm version).
+fn model_version(dir: &Path) -> String {
+    let ids = model_ids(dir);
+    ["regression", "classifier"]
+        .iter()
+        .map(|k| format!("{k}={}", ids[k].as_str().unwrap_or("none")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(super) fn text_summary(a: &Analysis, provenance: &str) -> String {

@@ -491,6 +491,22 @@ pub enum Command {
         /// CPUs so jobs sharing a node do not oversubscribe it.
         #[arg(long)]
         threads: Option<usize>,
+        /// In a DICOM folder holding several series: the CT series to read (an id from
+        /// `srrd series`).
+        #[arg(long, conflicts_with = "manifest")]
+        series: Option<String>,
+        /// A CT series with missing slices or uneven spacing: use it whole, resampled onto
+        /// a regular grid (default: its largest evenly spaced block).
+        #[arg(long, conflicts_with = "manifest")]
+        accept_uneven: bool,
+        /// Also write the results as DICOM into this folder: a Segmentation of the bones
+        /// and subregions, the four parameter maps as Parametric Maps, and a TID 1500
+        /// Measurement Report (with --side both: one subfolder per knee).
+        #[arg(long, conflicts_with = "manifest")]
+        dicom_out: Option<PathBuf>,
+        /// Write into a --dicom-out folder that exists and is not empty.
+        #[arg(long, requires = "dicom_out")]
+        force: bool,
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
@@ -778,6 +794,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             manifest,
             subjects,
             threads,
+            series,
+            accept_uneven,
+            dicom_out,
+            force,
             out,
             json,
         }) => {
@@ -793,14 +813,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 );
             }
-            analyze::analyze(
-                ct.as_deref(),
-                mr.as_deref(),
-                models.as_deref(),
-                side.as_deref(),
-                &out,
+            analyze::analyze(&analyze::AnalyzeArgs {
+                ct: ct.as_deref(),
+                mr: mr.as_deref(),
+                models: models.as_deref(),
+                side: side.as_deref(),
+                series: series.as_deref(),
+                accept_uneven,
+                dicom_out: dicom_out.as_deref(),
+                force,
+                out: &out,
                 json,
-            )
+            })
         }
         Some(Command::TrainClassifier {
             data,

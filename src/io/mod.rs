@@ -2,6 +2,7 @@
 //! a [`LoadedImage`]; every writer goes through [`atomic_write`].
 
 pub mod dicom;
+pub mod dicom_out;
 pub mod landmarks;
 pub mod nifti;
 pub mod transform_file;
@@ -12,9 +13,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use dicom::{
-    DicomSource, ReadOptions, SeriesInfo, list_series, read_dicom, read_dicom_with,
-};
+pub use dicom::{DicomSource, ReadOptions, SeriesInfo, list_series, read_dicom, read_dicom_with};
 pub use landmarks::{Landmark, pair_by_label, read_landmarks, write_landmarks};
 pub use nifti::{
     WriteDtype, read_displacement_field, read_nifti, write_displacement_field, write_nifti,

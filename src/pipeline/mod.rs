@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod by_acquisition;
 pub mod cohort_table;
+pub mod dicom_export;
 pub mod knee;
 pub mod patches;
 pub mod quality;

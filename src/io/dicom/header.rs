@@ -50,7 +50,6 @@ pub(crate) struct SliceHeader {
     pub study: StudyInfo,
 }
 
-
 pub(crate) fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     let opts = OpenFileOptions::new();
     let opts = if header_only {

@@ -56,11 +56,14 @@ pub(crate) fn plane_name(iop: Option<[f64; 6]>) -> &'static str {
     if norm < 1e-6 {
         return "unknown";
     }
-    let (axis, largest) = n
-        .iter()
-        .map(|x| x.abs() / norm)
-        .enumerate()
-        .fold((0, 0.0), |best, (i, x)| if x > best.1 { (i, x) } else { best });
+    let (axis, largest) =
+        n.iter()
+            .map(|x| x.abs() / norm)
+            .enumerate()
+            .fold(
+                (0, 0.0),
+                |best, (i, x)| if x > best.1 { (i, x) } else { best },
+            );
     if largest < 0.95 {
         "oblique"
     } else {
@@ -79,7 +82,8 @@ fn same_orientation(a: Option<[f64; 6]>, b: Option<[f64; 6]>) -> bool {
 /// Position of a slice along its own normal.
 fn depth(h: &SliceHeader) -> Option<f64> {
     let (v, p) = (h.iop?, h.ipp?);
-    let n = nalgebra::Vector3::new(v[0], v[1], v[2]).cross(&nalgebra::Vector3::new(v[3], v[4], v[5]));
+    let n =
+        nalgebra::Vector3::new(v[0], v[1], v[2]).cross(&nalgebra::Vector3::new(v[3], v[4], v[5]));
     (n.norm() > 1e-6).then(|| n.normalize().dot(&p))
 }
 
