@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provision the reference Python environment used by tests/real_files/compare.py:
 # a venv at .venv-ref/ (ignored by git) holding numpy, pydicom, nibabel, SimpleITK and the
-# morphometry references (scikit-image, porespy, localthickness),
+# morphometry references (scikit-image, porespy, localthickness) and highdicom (DICOM out),
 # installed from PyPI wheels only (no source builds, no other downloads).
 #
 # Idempotent: when .venv-ref/.ok-<hash of the requirement list> exists the script exits
@@ -19,6 +19,7 @@ requirements=(
   "scikit-image==0.26.0"
   "porespy==3.2.0"
   "localthickness==0.1.3"
+  "highdicom==0.28.2"
 )
 hash="$(printf '%s\n' "${requirements[@]}" | sha256sum | cut -c1-16)"
 marker="$venv/.ok-$hash"
@@ -33,6 +34,6 @@ rm -rf "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   --only-binary=:all: "${requirements[@]}"
 # Sanity check: every package imports (SimpleITK's native library loads).
-"$venv/bin/python" -c 'import numpy, pydicom, nibabel, SimpleITK, skimage, porespy, localthickness, edt'
+"$venv/bin/python" -c 'import numpy, pydicom, nibabel, SimpleITK, skimage, porespy, localthickness, edt, highdicom'
 touch "$marker"
 echo "setup-refvenv: done" >&2

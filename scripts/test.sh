@@ -3,7 +3,8 @@
 # readers on real files shipped by pydicom and nibabel against SimpleITK/nibabel, resampling
 # against SimpleITK, morphometry against porespy/localthickness/scikit-image, the phantom's
 # files and true transforms with SimpleITK/nibabel, the registration outputs read by
-# SimpleITK, the cohort workflow under Snakemake, then cargo test.
+# SimpleITK, the DICOM objects written by --dicom-out against highdicom, pydicom and dciodvfy,
+# the cohort workflow under Snakemake, then cargo test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,6 +12,7 @@ scripts/setup-libtorch.sh
 scripts/setup-refvenv.sh
 scripts/setup-gui.sh
 scripts/setup-workflow.sh
+scripts/setup-dicom-tools.sh
 py="${SRRD_REFVENV_DIR:-$root/.venv-ref}/bin/python"
 cargo build --bin srrd
 srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
@@ -20,6 +22,7 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 "$py" tests/real_files/phantom_check.py --srrd "$srrd"
 "$py" tests/real_files/register_check.py --srrd "$srrd"
 "$py" tests/real_files/delong_check.py --srrd "$srrd"
+"$py" tests/real_files/dicom_out_check.py --srrd "$srrd"
 # The cohort workflow (Snakemake, local profile) on 4 small knees, one broken.
 wf="${SRRD_WORKFLOW_VENV:-$root/.venv-workflow}"
 "$wf/bin/python" tests/workflow/check_workflow.py --srrd "$srrd" --snakemake "$wf/bin/snakemake"

@@ -193,6 +193,8 @@ pub fn write_parametric_map(id: &Identity, req: &MapRequest, path: &Path) -> Res
     let mut voi = InMemDicomObject::new_empty();
     put_ds(&mut voi, tags::WINDOW_CENTER, &[(lo + hi) / 2.0]);
     put_ds(&mut voi, tags::WINDOW_WIDTH, &[(hi - lo).max(1e-6)]);
+    // Parameter ranges are below 1 (BV/TV 0-1): LINEAR_EXACT allows a window that narrow.
+    put_str(&mut voi, tags::VOILUT_FUNCTION, VR::CS, "LINEAR_EXACT");
     put_seq(&mut shared, tags::FRAME_VOILUT_SEQUENCE, vec![voi]);
     // Identity Pixel Value Transformation: the stored floats are the values.
     let mut identity = InMemDicomObject::new_empty();
