@@ -354,6 +354,50 @@ fn analyze_button_fills_the_results_view() {
     let _ = h.get_by_label(
         "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
     );
+    // Export DICOM from the results panel: the prompt asks for a folder.
+    let out = tempfile::tempdir().expect("tmp");
+    let dicom = out.path().join("dicom");
+    h.get_by_label("Export DICOM…").click();
+    h.run_steps(2);
+    // The prompt is on screen; its path field takes the folder (set here: typed text
+    // reaches the landmark panel's field first under kittest).
+    h.state_mut()
+        .prompt
+        .as_mut()
+        .expect("the export prompt")
+        .path = dicom.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    h.run_steps(2);
+    wait_for_job(&mut h);
+    let status = h.state().status.clone();
+    assert!(status.starts_with("DICOM written to"), "{status}");
+    assert!(
+        status.contains("new study"),
+        "a NIfTI-less CT: says so: {status}"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&dicom)
+        .expect("dicom folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "pmap_bv_tv.dcm",
+            "pmap_tb_n_per_mm.dcm",
+            "pmap_tb_sp_mm.dcm",
+            "pmap_tb_th_mm.dcm",
+            "seg.dcm",
+            "sr.dcm"
+        ]
+    );
+    // The same folder again is refused (it is no longer empty), with the reason shown.
+    h.state_mut().export_dicom(&dicom);
+    wait_for_job(&mut h);
+    let status = h.state().status.clone();
+    assert!(status.contains("not empty"), "{status}");
 }
 
 /// Ctrl+wheel zooms about the cursor (the point under it stays put), a drag pans, the
@@ -681,4 +725,73 @@ fn a_bilateral_ct_asks_which_knee_and_shows_the_checks() {
     assert_eq!(acq.status, Status::Fail);
     let _ = h.get_by_label("KOA score withheld");
     let _ = h.get_by_label("acquisition (fail)");
+}
+
+mod common;
+
+/// A DICOM folder whose series holds a scout in another plane: the layer shows the largest
+/// part and its panel offers both; choosing the scout shows it in the same layer.
+#[test]
+fn a_dicom_folder_offers_its_series_parts() {
+    use common::{ROWS, SliceSpec, stored, write_slice};
+    let dir = tempfile::tempdir().expect("tmp");
+    let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    for n in 0..4 {
+        write_slice(
+            dir.path(),
+            axial,
+            &SliceSpec {
+                n,
+                ipp: nalgebra::Vector3::new(0.0, 0.0, 2.0 * n as f64),
+                rows: ROWS,
+                series: "1.2.77",
+            },
+        );
+    }
+    write_slice(
+        dir.path(),
+        [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        &SliceSpec {
+            n: 9,
+            ipp: nalgebra::Vector3::new(0.0, -5.0, 10.0),
+            rows: ROWS,
+            series: "1.2.77",
+        },
+    );
+    let app = ViewerApp::start(Some(dir.path().to_path_buf()), None);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    let start = std::time::Instant::now();
+    while h.state().is_loading() {
+        assert!(start.elapsed().as_secs() < 60, "loading did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let layer = &s.layers[0];
+    assert_eq!(
+        layer.volume.geometry.size[2], 4,
+        "the largest part: 4 axial slices"
+    );
+    assert_eq!(layer.series_id.as_deref(), Some("1.2.77#1"));
+    assert_eq!(layer.series_choices.len(), 2);
+    assert!(layer.dicom.is_some(), "the source is kept for DICOM export");
+    // The chooser lists both parts; pick the scout.
+    h.get_by_label("series").click();
+    h.run_steps(2);
+    h.get_by_label_contains("coronal 6x8, 1 files").click();
+    h.run_steps(2);
+    wait_for_job(&mut h);
+    let s = h.state();
+    let layer = &s.layers[0];
+    assert_eq!(layer.series_id.as_deref(), Some("1.2.77#2"));
+    assert_eq!(layer.volume.geometry.size, [6, ROWS, 1]);
+    assert_eq!(
+        layer.volume.data[[0, 0, 0]],
+        stored(9, 0, 0) as f32 - 1024.0
+    );
+    assert!(s.status.contains("1.2.77#2"), "{}", s.status);
 }

@@ -20,6 +20,8 @@ pub enum FileAction {
     SaveSession,
     ImportLandmarks,
     ExportLandmarks,
+    /// The analysis as DICOM (Segmentation, parametric maps, report) into a new folder.
+    ExportDicom,
 }
 
 impl FileAction {
@@ -30,11 +32,15 @@ impl FileAction {
             FileAction::SaveSession => "Save session",
             FileAction::ImportLandmarks => "Import landmarks (.json, .mrk.json, .fcsv)",
             FileAction::ExportLandmarks => "Export landmarks (.json, .mrk.json, .fcsv)",
+            FileAction::ExportDicom => "Export DICOM into a new folder",
         }
     }
 
     fn saves(self) -> bool {
-        matches!(self, FileAction::SaveSession | FileAction::ExportLandmarks)
+        matches!(
+            self,
+            FileAction::SaveSession | FileAction::ExportLandmarks | FileAction::ExportDicom
+        )
     }
 }
 
@@ -179,6 +185,7 @@ impl ViewerApp {
             FileAction::SaveSession => self.save_session(path),
             FileAction::ImportLandmarks => self.import_landmarks(path),
             FileAction::ExportLandmarks => self.export_landmarks(path),
+            FileAction::ExportDicom => self.export_dicom(path),
         }
     }
 

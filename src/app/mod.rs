@@ -4,6 +4,7 @@
 //! registration review, landmarks with TRE, sessions, and the SRRD results view.
 
 mod demo;
+pub mod dicom;
 pub mod files;
 pub mod fusion;
 pub mod gpu;

@@ -3,6 +3,7 @@
 //! were trained on, and a colour bar for the parameter map layers; exports the report.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use eframe::egui;
 
@@ -41,6 +42,12 @@ pub struct ResultsSummary {
     /// Which parameter the table shows.
     pub shown: usize,
     pub timings: Vec<(String, f64)>,
+    /// Bone and subregion labels on the CT grid (for the DICOM export).
+    pub bones: Arc<Vec<u8>>,
+    pub subregions: Arc<Vec<u8>>,
+    /// The models' provenance line and content ids (for the DICOM export).
+    pub model_provenance: String,
+    pub model_version: String,
 }
 
 /// The maps (NaN outside the regions, so they overlay only the bone), the subregion labels
@@ -97,9 +104,10 @@ pub fn run_analysis(
         }
         maps.push((MAP_LAYERS[n].0.to_string(), v));
     }
+    let subregions = a.subregions;
     let labels = Volume::from_fn(ct.geometry.clone(), |i, j, k| {
         let [ni, nj, _] = ct.geometry.size;
-        let l = a.subregions[(k * nj + j) * ni + i];
+        let l = subregions[(k * nj + j) * ni + i];
         if l == 0 { f32::NAN } else { l as f32 }
     });
     let mut provenance = models.card.summary_lines();
@@ -133,12 +141,25 @@ pub fn run_analysis(
             ranges,
             shown: 1,
             timings: a.timings,
+            bones: Arc::new(a.bones),
+            subregions: Arc::new(subregions),
+            model_provenance: models.card.provenance.clone(),
+            model_version: crate::pipeline::dicom_export::model_version(&models_dir()),
         },
     ))
 }
 
-/// The results panel; returns a status line when the report was exported.
-pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
+/// What the results panel asks of the viewer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResultsAction {
+    /// A line for the status bar.
+    Status(String),
+    /// Ask for a folder and write the analysis there as DICOM.
+    ExportDicom,
+}
+
+/// The results panel.
+pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAction> {
     match &r.koa {
         Some(k) => {
             let colour = if k.class == "KOA" {
@@ -208,13 +229,25 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<String> {
                 ui.end_row();
             }
         });
-    if ui.button("Export report").clicked() {
-        return Some(match export(r) {
-            Ok(p) => format!("report written to {}", p.display()),
-            Err(e) => format!("export failed: {e}"),
-        });
-    }
-    None
+    let mut action = None;
+    ui.horizontal(|ui| {
+        if ui.button("Export report").clicked() {
+            action = Some(ResultsAction::Status(match export(r) {
+                Ok(p) => format!("report written to {}", p.display()),
+                Err(e) => format!("export failed: {e}"),
+            }));
+        }
+        if ui
+            .button("Export DICOM…")
+            .on_hover_text(
+                "Segmentation of the bones and subregions, the four parameter maps and a measurement report (TID 1500), next to the CT's study when it was DICOM",
+            )
+            .clicked()
+        {
+            action = Some(ResultsAction::ExportDicom);
+        }
+    });
+    action
 }
 
 /// The quality checks, a coloured mark each (green pass, amber warn, red fail).

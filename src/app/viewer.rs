@@ -69,6 +69,13 @@ pub struct Layer {
     pub colormap: Colormap,
     /// Window centre and width, in the image's units (HU for CT).
     pub window: (f32, f32),
+    /// For a DICOM image: the study, series and instances it came from (DICOM export
+    /// refers to them).
+    pub dicom: Option<Arc<crate::io::DicomSource>>,
+    /// For a DICOM folder: the series (or part) shown, and every one the folder holds
+    /// when there are several (the layer panel offers them).
+    pub series_id: Option<String>,
+    pub series_choices: Vec<crate::io::SeriesInfo>,
 }
 
 impl Layer {
@@ -86,6 +93,9 @@ impl Layer {
             opacity: 1.0,
             colormap: Colormap::Grey,
             window,
+            dicom: None,
+            series_id: None,
+            series_choices: Vec::new(),
         }
     }
 }
@@ -194,6 +204,8 @@ pub struct ViewerApp {
     grids: [Option<SliceImage>; 3],
     textures: [Option<TextureHandle>; 3],
     dirty: bool,
+    /// Background DICOM work: a series being switched, an export being written.
+    pub(super) dicom_jobs: super::dicom::DicomJobs,
 }
 
 /// How the central area is split.
@@ -321,6 +333,7 @@ impl ViewerApp {
             grids: [None, None, None],
             textures: [None, None, None],
             dirty: true,
+            dicom_jobs: Default::default(),
         }
     }
 
@@ -499,7 +512,7 @@ impl ViewerApp {
 
     /// Whether a pipeline run (registration) is in progress.
     pub fn is_busy(&self) -> bool {
-        self.job.is_some()
+        self.job.is_some() || self.dicom_jobs.busy()
     }
 
     /// Starts the registration of the MR layer onto the CT layer in the background
@@ -1321,6 +1334,15 @@ fn load_layers(files: Vec<(Option<String>, PathBuf)>, progress: &Progress) -> Lo
         progress.start(&format!("reading {name}"), 1);
         let img = crate::io::read_image(&path, None).map_err(|e| e.to_string())?;
         let mut layer = Layer::new(name.as_str(), img.volume);
+        layer.dicom = img.dicom.map(Arc::new);
+        layer.series_id = img.series.map(|s| s.id);
+        if path.is_dir() {
+            // A folder with several series or parts: the layer panel offers them all.
+            let choices = crate::io::list_series(&path).unwrap_or_default();
+            if choices.len() > 1 {
+                layer.series_choices = choices;
+            }
+        }
         layer.source = Some(path);
         if name == "CT" {
             layer.window = (400.0, 1800.0);
@@ -1360,6 +1382,7 @@ impl ViewerApp {
         let ctx = ui.ctx().clone();
         self.poll_loading();
         self.poll_job();
+        self.poll_dicom();
         self.shortcuts(&ctx);
         let (undo, redo) = ctx.input(|i| {
             (
@@ -1437,6 +1460,7 @@ impl ViewerApp {
                     });
                 }
                 let mut changed = false;
+                let mut switch = None;
                 for layer in &mut self.layers {
                     ui.separator();
                     changed |= ui
@@ -1452,6 +1476,9 @@ impl ViewerApp {
                         g.spacing_mm[1],
                         g.spacing_mm[2]
                     ));
+                    if let Some(id) = super::dicom::series_combo(ui, layer) {
+                        switch = Some((layer.id, id));
+                    }
                     changed |= ui
                         .add(egui::Slider::new(&mut layer.window.0, -1500.0..=3000.0)
                                 .clamping(egui::SliderClamping::Never)
@@ -1496,6 +1523,9 @@ impl ViewerApp {
                             changed = true;
                         }
                     });
+                }
+                if let Some((layer_id, series)) = switch {
+                    self.switch_series(layer_id, series);
                 }
                 ui.separator();
                 let mut linear = self.interpolation == Interpolation::Linear;
@@ -1584,6 +1614,7 @@ impl ViewerApp {
                 }
               });
             });
+        let mut export_prompt = false;
         if let Some(r) = &mut self.results {
             let status = &mut self.status;
             egui::Panel::right("results")
@@ -1591,11 +1622,21 @@ impl ViewerApp {
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
                         ui.heading("Results");
-                        if let Some(line) = super::results::results_ui(ui, r) {
-                            *status = line;
+                        match super::results::results_ui(ui, r) {
+                            Some(super::results::ResultsAction::Status(line)) => *status = line,
+                            Some(super::results::ResultsAction::ExportDicom) => {
+                                export_prompt = true;
+                            }
+                            None => {}
                         }
                     });
                 });
+        }
+        if export_prompt {
+            self.prompt = Some(super::files::Prompt {
+                action: super::files::FileAction::ExportDicom,
+                path: String::new(),
+            });
         }
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(self.status.as_str());

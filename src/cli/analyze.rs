@@ -15,7 +15,9 @@ use crate::io::{ReadOptions, WriteDtype, read_image, read_image_with, write_nift
 use crate::pipeline::analyze::{
     Analysis, KneeChoice, Models, analyze_knee, bilateral_choices, prepare,
 };
-use crate::pipeline::dicom_export::{ExportContext, export_dicom};
+use crate::pipeline::dicom_export::{
+    ExportContext, KneeResults, export_dicom, model_ids, model_version,
+};
 use crate::pipeline::quality::Status;
 use crate::regression::dataset::TARGETS;
 use crate::segmentation::knees::Side;
@@ -168,7 +170,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
                 None => d.to_path_buf(),
             };
             let export = export_dicom(
-                analysis,
+                &KneeResults::of(analysis),
                 &ExportContext {
                     ct_geometry: &ct_vol.geometry,
                     source: ct_source.as_ref(),
@@ -327,34 +329,6 @@ impl Written<'_> {
         crate::io::atomic_write(&out.join("report.json"), |w| w.write_all(text.as_bytes()))?;
         Ok(report)
     }
-}
-
-/// Short content ids of the models a report used (FNV-1a 64 of the files), so a cohort
-/// table can tell which weights scored each knee.
-pub(super) fn model_ids(dir: &Path) -> serde_json::Value {
-    let id = |rel: &str| {
-        std::fs::read(dir.join(rel)).ok().map(|bytes| {
-            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-            });
-            format!("{h:016x}")
-        })
-    };
-    json!({
-        "regression": id("regression/student.safetensors"),
-        "regression_card": id("regression/model.json"),
-        "classifier": id("diagnosis/koa_classifier.json"),
-    })
-}
-
-/// The models' content ids in one string (the DICOM objects' algorithm version).
-fn model_version(dir: &Path) -> String {
-    let ids = model_ids(dir);
-    ["regression", "classifier"]
-        .iter()
-        .map(|k| format!("{k}={}", ids[k].as_str().unwrap_or("none")))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub(super) fn text_summary(a: &Analysis, provenance: &str) -> String {

@@ -10,9 +10,10 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
-use super::analyze::{Written, model_ids, models_dir, text_summary, with_progress};
+use super::analyze::{Written, models_dir, text_summary, with_progress};
 use crate::io::read_image;
 use crate::pipeline::analyze::{KneeChoice, Models, analyze_knee, prepare};
+use crate::pipeline::dicom_export::model_ids;
 use crate::pipeline::study_list::{StudyRow, read_study_list};
 
 /// Sets the worker threads of rayon and libtorch, so jobs sharing a node do not

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::analyze::Analysis;
+use super::analyze::{Analysis, KneeReport, Koa};
+use super::quality::{Check, Status};
+use crate::diagnosis::features::SubregionStats;
 use crate::error::{Error, Result};
 use crate::io::DicomSource;
 use crate::io::dicom_out::pmap::{MapRequest, write_parametric_map};
@@ -17,7 +19,40 @@ use crate::io::dicom_out::sr::{Group, Measurement, ReportRequest, write_measurem
 use crate::io::dicom_out::{Code, Identity, prepare_dir};
 use crate::segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
 use crate::segmentation::knees::Side;
-use crate::volume::Geometry;
+use crate::volume::{Geometry, Volume};
+
+/// The results of one knee that go into DICOM: labels and maps on the CT's grid, the
+/// per-subregion table, the score and the checks. Made from an [`Analysis`] (CLI) or from
+/// what the viewer holds.
+pub struct KneeResults<'a> {
+    /// Bone labels (femur 1, tibia 2, patella 3, fibula 4), CT voxel order.
+    pub bones: &'a [u8],
+    /// Subregion labels 1-12, CT voxel order.
+    pub subregions: &'a [u8],
+    /// The four parameter maps in `TARGETS` order (zero or NaN outside the regions).
+    pub maps: Vec<&'a Volume>,
+    pub stats: &'a [SubregionStats],
+    pub koa: Option<&'a Koa>,
+    pub koa_withheld: Option<&'a str>,
+    pub knee: &'a KneeReport,
+    pub checks: &'a [Check],
+}
+
+impl<'a> KneeResults<'a> {
+    /// The results of a whole analysis.
+    pub fn of(a: &'a Analysis) -> Self {
+        KneeResults {
+            bones: &a.bones,
+            subregions: &a.subregions,
+            maps: a.prediction.maps.iter().collect(),
+            stats: &a.stats,
+            koa: a.koa.as_ref(),
+            koa_withheld: a.koa_withheld.as_deref(),
+            knee: &a.knee,
+            checks: &a.checks,
+        }
+    }
+}
 
 /// The research-use caveat every report carries.
 pub const CAVEAT: &str = "Research use only. Computed by the SRRD workstation with demonstration models trained on synthetic phantom knees: not clinically validated; do not use for diagnosis or treatment.";
@@ -106,7 +141,7 @@ fn subregion_rgb(label: u8) -> [u8; 3] {
 /// Writes the analysis of one knee as DICOM into `dir` (refused when it exists and is not
 /// empty, unless `force`): `seg.dcm`, `pmap_<parameter>.dcm` (4) and `sr.dcm`.
 pub fn export_dicom(
-    analysis: &Analysis,
+    analysis: &KneeResults,
     ctx: &ExportContext,
     dir: &Path,
     force: bool,
@@ -139,7 +174,7 @@ pub fn export_dicom(
 }
 
 fn write_all(
-    analysis: &Analysis,
+    analysis: &KneeResults,
     ctx: &ExportContext,
     id: &Identity,
     dir: &Path,
@@ -173,7 +208,7 @@ fn write_all(
                     property_type: code,
                     rgb,
                 },
-                labels: &analysis.bones,
+                labels: analysis.bones,
                 value: label,
             });
         }
@@ -189,7 +224,7 @@ fn write_all(
                 property_type: subregion_site(label),
                 rgb: subregion_rgb(label),
             },
-            labels: &analysis.subregions,
+            labels: analysis.subregions,
             value: label,
         });
     }
@@ -216,7 +251,7 @@ fn write_all(
 
     // 2. The parameter maps.
     for (a, (stem, display, quantity, unit)) in parameters().into_iter().enumerate() {
-        let Some(map) = analysis.prediction.maps.get(a) else {
+        let Some(map) = analysis.maps.get(a).copied() else {
             continue;
         };
         let name = format!("pmap_{stem}.dcm");
@@ -241,7 +276,7 @@ fn write_all(
     // 3. The Measurement Report.
     let params = parameters();
     let mut groups = Vec::new();
-    for st in &analysis.stats {
+    for st in analysis.stats {
         let mut measurements = Vec::new();
         for (a, (_, _, quantity, unit)) in params.iter().enumerate() {
             for (value, derivation) in [
@@ -271,7 +306,7 @@ fn write_all(
     let mut evaluations = vec![(Code::new("121106", "DCM", "Comment"), CAVEAT.to_string())];
     let koa_concept = Code::new("PKOA", "99SRRD", "Probability of knee osteoarthritis");
     let koa_text = Code::new("KOA", "99SRRD", "KOA prediction");
-    match (&analysis.koa, &analysis.koa_withheld) {
+    match (analysis.koa, analysis.koa_withheld) {
         (Some(k), _) => {
             groups.push(Group {
                 tracking_id: format!("{} knee: KOA prediction", side.name()),
@@ -310,7 +345,7 @@ fn write_all(
     let failed: Vec<String> = analysis
         .checks
         .iter()
-        .filter(|c| c.status != super::quality::Status::Pass)
+        .filter(|c| c.status != Status::Pass)
         .map(|c| format!("[{}] {}: {}", c.status.name(), c.name, c.reason))
         .collect();
     if !failed.is_empty() {
@@ -350,4 +385,32 @@ fn write_all(
     )?;
     names.push("sr.dcm".to_string());
     Ok((names, seg.numbers.len(), seg.frames))
+}
+
+/// Short content ids of the models a report used (FNV-1a 64 of the files), so a cohort
+/// table can tell which weights scored each knee.
+pub fn model_ids(dir: &Path) -> serde_json::Value {
+    let id = |rel: &str| {
+        std::fs::read(dir.join(rel)).ok().map(|bytes| {
+            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("{h:016x}")
+        })
+    };
+    serde_json::json!({
+        "regression": id("regression/student.safetensors"),
+        "regression_card": id("regression/model.json"),
+        "classifier": id("diagnosis/koa_classifier.json"),
+    })
+}
+
+/// The models' content ids in one string (the DICOM objects' algorithm version).
+pub fn model_version(dir: &Path) -> String {
+    let ids = model_ids(dir);
+    ["regression", "classifier"]
+        .iter()
+        .map(|k| format!("{k}={}", ids[k].as_str().unwrap_or("none")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -545,7 +545,7 @@ mod tests {
         assert_eq!(ds(-0.0), "0");
         assert_eq!(ds(-72.7864990234375), "-72.786499023438");
         assert!(ds(1.0 / 3.0).len() <= 16);
-        assert!(ds(123456789.123456789).len() <= 16);
+        assert!(ds(123_456_789.123_45).len() <= 16);
         let back: f64 = ds(-72.7864990234375).parse().unwrap_or(f64::NAN);
         assert!((back + 72.7864990234375).abs() < 1e-9);
     }

@@ -129,7 +129,7 @@ pub fn write_parametric_map(id: &Identity, req: &MapRequest, path: &Path) -> Res
         &mut mapping,
         tags::LUT_LABEL,
         VR::SH,
-        &req.name.replace('.', "_").replace('/', "_"),
+        &req.name.replace(['.', '/'], "_"),
     );
     put_code(
         &mut mapping,

@@ -172,6 +172,9 @@ pub struct WrittenReport {
     pub series_instance_uid: String,
 }
 
+/// A series and its (SOP class, SOP instance) references.
+type SeriesRefs = (String, Vec<(String, String)>);
+
 fn dcm(value: &str, meaning: &str) -> Code {
     Code::new(value, "DCM", meaning)
 }
@@ -276,7 +279,7 @@ pub fn write_measurement_report(
     put_str(&mut o, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
     put_seq(&mut o, tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, Vec::new());
     // Evidence: every instance referenced, grouped by study and series.
-    let mut evidence: Vec<(String, Vec<(String, Vec<(String, String)>)>)> = Vec::new();
+    let mut evidence: Vec<(String, Vec<SeriesRefs>)> = Vec::new();
     for (study, series, class, instance) in &req.evidence {
         let s = match evidence.iter_mut().position(|(u, _)| u == study) {
             Some(i) => &mut evidence[i].1,
