@@ -472,16 +472,12 @@ fn analyze_writes_a_complete_report_for_the_demo_ct() {
     }
     let html = std::fs::read_to_string(out_dir.join("report.html")).expect("html");
     assert!(html.contains("KOA prediction") && html.contains("tb_th_coronal.png"));
-    let file = std::fs::File::open(out_dir.join("tb_th_coronal.png")).expect("figure");
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("png");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("frame");
-    let (w, h) = (info.width as usize, info.height as usize);
+    let (w, h, buf) =
+        srrd::io::raster::read_rgb(&out_dir.join("tb_th_coronal.png")).expect("figure");
+    let (w, h) = (w as usize, h as usize);
     let [ni, _, nk] = ct_geometry.size;
     assert_eq!((w, h), (3 * ni, 3 * nk + 16));
-    let px = info.color_type.samples();
+    let px = 3;
     let at = |x: usize, y: usize| -> [u8; 3] {
         let o = (y * w + x) * px;
         [buf[o], buf[o + 1], buf[o + 2]]

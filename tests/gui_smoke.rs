@@ -52,15 +52,10 @@ fn real_window_shows_the_demo_knee() {
         stderr.contains("GPU rendering"),
         "drawn by the GPU renderer:\n{stderr}"
     );
-    let file = std::fs::File::open(&shot).expect("screenshot written");
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("png");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("frame");
-    let (w, h) = (info.width as usize, info.height as usize);
+    let (w, h, buf) = srrd::io::raster::read_rgb(&shot).expect("screenshot written");
+    let (w, h) = (w as usize, h as usize);
     assert!(w >= 1000 && h >= 700, "window size {w}x{h}");
-    let px = info.color_type.samples();
+    let px = 3;
     let pixels: Vec<[u8; 3]> = buf[..w * h * px]
         .chunks(px)
         .map(|c| [c[0], c[1], c[2]])

@@ -1718,7 +1718,7 @@ impl ViewerApp {
                         .iter()
                         .flat_map(|c| [c.r(), c.g(), c.b()])
                         .collect();
-                    match crate::stats::plot::write_rgb_png(&path, w as u32, h as u32, &rgb) {
+                    match crate::io::raster::write_rgb_png(&path, w as u32, h as u32, &rgb) {
                         Ok(()) => eprintln!("screenshot written to {} ({how})", path.display()),
                         Err(e) => eprintln!("cannot write the screenshot {}: {e}", path.display()),
                     }

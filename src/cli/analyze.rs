@@ -506,13 +506,6 @@ fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<u8>,
             rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&col);
         }
     }
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, w as u32, h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().ok()?;
-        writer.write_image_data(&rgb).ok()?;
-    }
+    let bytes = crate::io::raster::encode_png_rgb(w as u32, h as u32, &rgb).ok()?;
     Some((bytes, lo, hi))
 }

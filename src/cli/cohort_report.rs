@@ -90,134 +90,19 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Quartiles and whiskers (1.5 IQR, clamped to the data) of sorted values.
-fn five(sorted: &[f64]) -> [f64; 5] {
-    let q = |p: f64| {
-        let x = p * (sorted.len() - 1) as f64;
-        let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
-        sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
-    };
-    let (q1, q2, q3) = (q(0.25), q(0.5), q(0.75));
-    let iqr = q3 - q1;
-    let lo = sorted
-        .iter()
-        .copied()
-        .find(|v| *v >= q1 - 1.5 * iqr)
-        .unwrap_or(q1);
-    let hi = sorted
-        .iter()
-        .rev()
-        .copied()
-        .find(|v| *v <= q3 + 1.5 * iqr)
-        .unwrap_or(q3);
-    [lo, q1, q2, q3, hi]
-}
-
-/// An SVG box plot (with every knee as a dot) of `groups` (name, values); `limits` keeps
-/// the axis inside a quantity's possible range (a probability's 0-1).
+/// A box plot of `groups` (every knee a dot), or a line saying why there is none.
 fn box_svg(title: &str, groups: &[(String, Vec<f64>)], limits: Option<(f64, f64)>) -> String {
-    let (w, h, left, top, bottom) = (90.0 + 110.0 * groups.len() as f64, 230.0, 60.0, 28.0, 40.0);
-    let all: Vec<f64> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
-    let (mut lo, mut hi) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    if !lo.is_finite() {
+    if groups.iter().all(|(_, v)| v.is_empty()) {
         return String::new();
     }
-    let pad = ((hi - lo) * 0.08).max(1e-6);
-    (lo, hi) = (lo - pad, hi + pad);
-    if let Some((a, b)) = limits {
-        (lo, hi) = (lo.max(a), hi.min(b));
-    }
-    let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
-    let mut s = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w:.0}' height='{h:.0}' font-family='sans-serif' font-size='11'>\
-<rect width='100%' height='100%' fill='#24272c'/><text x='8' y='16' fill='#ddd' font-size='13'>{}</text>",
-        escape(title)
-    );
-    for t in 0..=4 {
-        let v = lo + (hi - lo) * t as f64 / 4.0;
-        s += &format!(
-            "<line x1='{left}' x2='{:.0}' y1='{y:.1}' y2='{y:.1}' stroke='#3a3e45'/><text x='{:.0}' y='{:.1}' fill='#aaa' text-anchor='end'>{v:.3}</text>",
-            w - 10.0,
-            left - 4.0,
-            y(v) + 4.0,
-            y = y(v)
-        );
-    }
-    for (g, (name, values)) in groups.iter().enumerate() {
-        let cx = left + 55.0 + 110.0 * g as f64;
-        s += &format!(
-            "<text x='{cx:.0}' y='{:.0}' fill='#ddd' text-anchor='middle'>{} (n={})</text>",
-            h - 14.0,
-            escape(name),
-            values.len()
-        );
-        if values.is_empty() {
-            continue;
-        }
-        let mut v = values.clone();
-        v.sort_by(f64::total_cmp);
-        let [wl, q1, q2, q3, wh] = five(&v);
-        s += &format!(
-            "<line x1='{cx:.0}' x2='{cx:.0}' y1='{:.1}' y2='{:.1}' stroke='#9ab'/>\
-<rect x='{:.0}' y='{:.1}' width='50' height='{:.1}' fill='#3d6a99' fill-opacity='0.55' stroke='#9ab'/>\
-<line x1='{:.0}' x2='{:.0}' y1='{:.1}' y2='{:.1}' stroke='#fff' stroke-width='2'/>",
-            y(wh),
-            y(wl),
-            cx - 25.0,
-            y(q3),
-            (y(q1) - y(q3)).max(1.0),
-            cx - 25.0,
-            cx + 25.0,
-            y(q2),
-            y(q2)
-        );
-        for (n, val) in v.iter().enumerate() {
-            let jitter = ((n * 37) % 21) as f64 - 10.0;
-            s += &format!(
-                "<circle cx='{:.1}' cy='{:.1}' r='2.5' fill='#e8b04a'/>",
-                cx + jitter,
-                y(*val)
-            );
-        }
-    }
-    s + "</svg>"
+    crate::stats::plot::box_plot_svg(title, groups, limits)
+        .unwrap_or_else(|e| format!("<p>{}: no figure ({})</p>", escape(title), escape(&e)))
 }
 
 /// The ROC curve as SVG.
 fn roc_svg(points: &[(f64, f64)], caption: &str) -> String {
-    let (size, m) = (300.0, 40.0);
-    let p = |x: f64, y: f64| (m + x * (size - 2.0 * m), size - m - y * (size - 2.0 * m));
-    let path: Vec<String> = points
-        .iter()
-        .map(|&(x, y)| {
-            let (a, b) = p(x, y);
-            format!("{a:.1},{b:.1}")
-        })
-        .collect();
-    let (x0, y0) = p(0.0, 0.0);
-    let (x1, y1) = p(1.0, 1.0);
-    format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' font-family='sans-serif' font-size='11'>\
-<rect width='100%' height='100%' fill='#24272c'/>\
-<rect x='{x0}' y='{y1}' width='{:.0}' height='{:.0}' fill='none' stroke='#666'/>\
-<line x1='{x0}' y1='{y0}' x2='{x1}' y2='{y1}' stroke='#666' stroke-dasharray='4'/>\
-<polyline points='{}' fill='none' stroke='#e8b04a' stroke-width='2'/>\
-<text x='{:.0}' y='{:.0}' fill='#aaa' text-anchor='middle'>1 - specificity</text>\
-<text x='12' y='{:.0}' fill='#aaa' transform='rotate(-90 12 {:.0})' text-anchor='middle'>sensitivity</text>\
-<text x='8' y='20' fill='#ddd'>{}</text></svg>",
-        x1 - x0,
-        y0 - y1,
-        path.join(" "),
-        size / 2.0,
-        size - 8.0,
-        size / 2.0,
-        size / 2.0,
-        escape(caption)
-    )
+    crate::stats::plot::roc_svg(points, caption)
+        .unwrap_or_else(|e| format!("<p>no ROC figure ({})</p>", escape(&e)))
 }
 
 fn html(rows: &[KneeRow], manifest: &Path) -> String {

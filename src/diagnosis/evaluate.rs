@@ -338,8 +338,16 @@ pub fn evaluate(
             binary: BinaryScores::new(&att_folds, &probs_att, &koa),
             vs_svm: delong_paired(&probs_att, &probs, &koa).map(|t| (t.z, t.p_value)),
         });
+        // The legend carries each curve's AUC with its DeLong 95% interval.
+        let name = match delong(&probs, &koa) {
+            Some(d) => format!(
+                "{source}: AUC {:.2} [{:.2}, {:.2}]",
+                d.auc, d.ci95.0, d.ci95.1
+            ),
+            None => source.to_string(),
+        };
         curves.push(Series {
-            name: source.to_string(),
+            name,
             points: roc_points(&probs, &koa),
             color: colors[m],
         });

@@ -17,7 +17,7 @@ use super::radiomics::{RadiomicsModel, features};
 use super::train::{Inputs, TrainSettings, load_inputs, predict};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::stats::{Series, icc_a1, mean_sd, pearson, scatter_png};
+use crate::stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png};
 
 /// Methods in table order.
 pub const METHODS: [&str; 4] = [
@@ -224,6 +224,21 @@ pub fn cross_validate(
             &[series(3, [230, 120, 20]), series(2, [30, 90, 200])],
         )
         .map_err(|e| Error::io(out.join(format!("scatter_{name}.png")), e))?;
+        // Agreement of the student with the truth: difference against mean.
+        let pairs: Vec<(f64, f64)> = pooled[2]
+            .iter()
+            .zip(&truth)
+            .map(|(p, t)| (p[a], t[a]))
+            .collect();
+        let path = out.join(format!("bland_altman_{name}.png"));
+        bland_altman_png(
+            &path,
+            &format!("{name}: student against MR ground truth (Bland-Altman)"),
+            unit,
+            &pairs,
+            [30, 90, 200],
+        )
+        .map_err(|e| Error::io(&path, e))?;
     }
     let report = CvReport {
         folds,

@@ -257,8 +257,7 @@ pub fn write_montage(path: &Path, images: &[Tensor]) -> Result<()> {
         }
         x0 += w + 4;
     }
-    crate::stats::plot::write_rgb_png(path, total as u32, h as u32, &rgb)
-        .map_err(|e| Error::io(path, e))
+    crate::io::raster::write_rgb_png(path, total as u32, h as u32, &rgb)
 }
 
 fn lsgan(scores: &Tensor, target: f64) -> Tensor {
