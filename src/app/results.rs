@@ -209,6 +209,7 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAc
     });
     let (name, unit) = MAP_LAYERS[r.shown];
     colour_bar(ui, r.ranges[r.shown], unit);
+    subregion_chart(ui, r);
     egui::Grid::new("subregion-table")
         .striped(true)
         .show(ui, |ui| {
@@ -248,6 +249,69 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAc
         }
     });
     action
+}
+
+/// The shown parameter per subregion (egui_plot): the CT's mean as a bar with ±1 SD, the
+/// MR's mean as a dot when there is one; subregions 1-6 femur, 7-12 tibia.
+fn subregion_chart(ui: &mut egui::Ui, r: &ResultsSummary) {
+    use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints, Points};
+    let a = r.shown;
+    let (name, unit) = MAP_LAYERS[a];
+    let bars: Vec<Bar> = r
+        .stats
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let colour = if n < 6 {
+                egui::Color32::from_rgb(230, 200, 120)
+            } else {
+                egui::Color32::from_rgb(120, 180, 230)
+            };
+            Bar::new(n as f64 + 1.0, s.mean[a])
+                .width(0.7)
+                .name(&s.name)
+                .fill(colour)
+        })
+        .collect();
+    Plot::new("subregion-chart")
+        .height(150.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .show_x(false)
+        .y_axis_label(format!("{name} ({unit})"))
+        .show_axes([false, true])
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new(format!("{name} CT"), bars));
+            for (n, s) in r.stats.iter().enumerate() {
+                let x = n as f64 + 1.0;
+                plot.line(
+                    Line::new(
+                        "±1 SD",
+                        PlotPoints::from(vec![[x, s.mean[a] - s.sd[a]], [x, s.mean[a] + s.sd[a]]]),
+                    )
+                    .color(egui::Color32::GRAY)
+                    .width(1.5),
+                );
+            }
+            if let Some(mr) = &r.mr_stats {
+                let dots: Vec<[f64; 2]> = mr
+                    .iter()
+                    .enumerate()
+                    .map(|(n, s)| [n as f64 + 1.0, s.mean[a]])
+                    .collect();
+                plot.points(
+                    Points::new(format!("{name} MR"), PlotPoints::from(dots))
+                        .radius(3.5)
+                        .color(egui::Color32::from_rgb(255, 120, 90)),
+                );
+            }
+        });
+    ui.small(if r.mr_stats.is_some() {
+        "subregions in table order: femur (yellow), tibia (blue); bar CT mean ± SD, dot MR mean"
+    } else {
+        "subregions in table order: femur (yellow), tibia (blue); bar CT mean ± SD"
+    });
 }
 
 /// The quality checks, a coloured mark each (green pass, amber warn, red fail).
