@@ -97,6 +97,27 @@ fn usable(series: &[Series], log_y: bool) -> impl Iterator<Item = (f64, f64)> + 
         .filter(move |(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
 }
 
+/// Points along each series' joined segments (ten per segment), where a line chart draws.
+fn line_samples(series: &[Series], log_y: bool) -> impl Iterator<Item = (f64, f64)> + '_ {
+    series.iter().flat_map(move |s| {
+        s.points
+            .windows(2)
+            .filter(move |w| {
+                w.iter()
+                    .all(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
+            })
+            .flat_map(|w| {
+                (1..10).map(move |t| {
+                    let t = f64::from(t) / 10.0;
+                    (
+                        w[0].0 + t * (w[1].0 - w[0].0),
+                        w[0].1 + t * (w[1].1 - w[0].1),
+                    )
+                })
+            })
+    })
+}
+
 /// Pads a data range by 5% each side; widens empty or zero-width ranges.
 pub fn padded(min: f64, max: f64) -> (f64, f64) {
     if !(min.is_finite() && max.is_finite()) || min > max {
@@ -133,6 +154,36 @@ fn tick(v: f64) -> String {
     } else {
         s
     }
+}
+
+/// The corner of the plot with the fewest points near it (x, y fractions of the ranges,
+/// y on the axis scale), where the legend hides least.
+fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4]; // upper left, upper right, lower left, lower right
+    for (px, py) in points {
+        let fx = (px - x.0) / (x.1 - x.0);
+        let fy = (py - y.0) / (y.1 - y.0);
+        let (left, right) = (fx < 0.5, fx > 0.5);
+        let (upper, lower) = (fy > 0.65, fy < 0.35);
+        counts[0] += usize::from(left && upper);
+        counts[1] += usize::from(right && upper);
+        counts[2] += usize::from(left && lower);
+        counts[3] += usize::from(right && lower);
+    }
+    let best = (0..4)
+        .min_by_key(|&i| (counts[i], [1, 0, 3, 2][i]))
+        .unwrap_or(1);
+    [
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerLeft,
+        SeriesLabelPosition::LowerRight,
+    ][best]
+        .clone()
 }
 
 fn caption_style() -> TextStyle<'static> {
@@ -220,9 +271,10 @@ impl Figure for Scatter<'_> {
                 .label(s.name.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
         }
+        let corner = emptiest_corner(usable(series, false), (lo, hi), (lo, hi));
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(corner)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font((FONT, 14))
@@ -327,9 +379,23 @@ impl Figure for Lines<'_> {
                         }
                     }
                 }
+                let on_axis = |(px, py): (f64, f64)| (px, if log_y { py.log10() } else { py });
+                let axis_y = if log_y {
+                    (y0.log10(), y1.log10())
+                } else {
+                    (y0, y1)
+                };
+                let corner = emptiest_corner(
+                    // The points and samples along the joined lines.
+                    usable(series, log_y)
+                        .chain(line_samples(series, log_y))
+                        .map(on_axis),
+                    (x0, x1),
+                    axis_y,
+                );
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(corner)
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK.mix(0.3))
                     .label_font((FONT, 14))
