@@ -271,3 +271,128 @@ fn report_holds_the_numbers_given_and_a_folder_in_use_is_refused() {
     );
     prepare_dir(tmp.path(), true).expect("force");
 }
+
+/// The whole export on a small knee without a classifier: six files, the report says why
+/// there is no P(KOA) and still holds every subregion's parameters; a source without a
+/// frame of reference or patient module gets generated values, said in warnings.
+#[test]
+fn export_without_classifier_or_frame_of_reference() {
+    use srrd::diagnosis::features::SubregionStats;
+    use srrd::pipeline::analyze::KneeReport;
+    use srrd::pipeline::dicom_export::{ExportContext, KneeResults, export_dicom};
+    use srrd::pipeline::quality::{Check, Status};
+    use srrd::segmentation::knees::Side;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let g = geometry();
+    let n = 5 * 4 * 3;
+    // Femur in slice 0, tibia in slice 2; subregion k+1 at voxel k (12 of them).
+    let bones: Vec<u8> = (0..n).map(|i| [1u8, 0, 2][i / 20]).collect();
+    let subregions: Vec<u8> = (0..n)
+        .map(|i| if i < 12 { i as u8 + 1 } else { 0 })
+        .collect();
+    let map = Volume::from_fn(
+        g.clone(),
+        |i, _, k| if k == 0 { 0.5 + i as f32 } else { 0.0 },
+    );
+    let stats: Vec<SubregionStats> = srrd::diagnosis::subregions::NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| SubregionStats {
+            label: k as u8 + 1,
+            name: name.to_string(),
+            patches: 3,
+            mean: [0.3, 0.2 + k as f64 / 100.0, 0.5, 1.5],
+            sd: [0.01, 0.02, 0.03, 0.04],
+        })
+        .collect();
+    let knee = KneeReport {
+        side: Side::Left,
+        side_from: "fibula".into(),
+        knees_in_ct: 1,
+        ct_spacing_mm: [0.5, 0.7, 2.0],
+        working_spacing_mm: [0.5, 0.7, 2.0],
+    };
+    let checks = vec![Check::new("acquisition", Status::Warn, "thick slices")];
+    let results = KneeResults {
+        bones: &bones,
+        subregions: &subregions,
+        maps: vec![&map, &map, &map, &map],
+        stats: &stats,
+        koa: None,
+        koa_withheld: None,
+        knee: &knee,
+        checks: &checks,
+    };
+    let mut src = source();
+    src.frame_of_reference_uid = None;
+    src.study.patient_id.clear();
+    src.study.patient_name.clear();
+    let dir = tmp.path().join("dicom");
+    let export = export_dicom(
+        &results,
+        &ExportContext {
+            ct_geometry: &g,
+            source: Some(&src),
+            provenance: "phantom-trained",
+            model_version: "test".into(),
+        },
+        &dir,
+        false,
+    )
+    .expect("export");
+    assert_eq!(export.files.len(), 6, "{:?}", export.files);
+    assert_eq!(
+        export.seg_segments,
+        2 + 12,
+        "femur, tibia and 12 subregions"
+    );
+    let w = export.warnings.join(" | ");
+    assert!(
+        w.contains("FrameOfReferenceUID") && w.contains("PatientID"),
+        "{w}"
+    );
+    assert!(
+        !dir.join(".srrd-partial").exists(),
+        "no staging left behind"
+    );
+    let sr = open_file(dir.join("sr.dcm")).expect("sr");
+    let mut texts = Vec::new();
+    let mut nums = 0;
+    fn walk(o: &InMemDicomObject, texts: &mut Vec<String>, nums: &mut usize) {
+        if text(o, tags::VALUE_TYPE) == "NUM" {
+            *nums += 1;
+        }
+        if o.element(tags::TEXT_VALUE).is_ok() {
+            texts.push(text(o, tags::TEXT_VALUE));
+        }
+        for child in seq(o, tags::CONTENT_SEQUENCE) {
+            walk(&child, texts, nums);
+        }
+    }
+    walk(&sr, &mut texts, &mut nums);
+    assert_eq!(
+        nums,
+        12 * 8,
+        "mean and SD of 4 parameters for 12 subregions, no P(KOA)"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("not computed")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("Research use only")));
+    assert!(
+        texts.iter().any(|t| t.contains("thick slices")),
+        "the warned check"
+    );
+    // The generated frame of reference is shared by the SEG and the maps.
+    let seg = open_file(dir.join("seg.dcm")).expect("seg");
+    let pm = open_file(dir.join("pmap_tb_th_mm.dcm")).expect("pm");
+    let for_uid = text(&seg, tags::FRAME_OF_REFERENCE_UID);
+    assert!(for_uid.starts_with("2.25."));
+    assert_eq!(text(&pm, tags::FRAME_OF_REFERENCE_UID), for_uid);
+    assert_eq!(
+        text(&seg, tags::STUDY_INSTANCE_UID),
+        "1.2.3.1",
+        "the CT's study"
+    );
+}

@@ -148,6 +148,11 @@ pub enum Command {
         /// Transform fixed -> moving (ITK .tfm or displacement field .nii.gz); identity if absent.
         #[arg(long)]
         transform: Option<PathBuf>,
+        /// The two files are two annotators' landmarks on the same image: report the
+        /// inter-observer distance per landmark (mean, SD, max) and the landmarks only one
+        /// of them placed.
+        #[arg(long, conflicts_with = "transform")]
+        inter_observer: bool,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -180,6 +185,14 @@ pub enum Command {
         /// Coarse model: rigid (6 parameters), or affine (rigid, then 12 parameters).
         #[arg(long, default_value = "rigid")]
         model: String,
+        /// Start the coarse registration from the rigid fit of paired landmarks (same
+        /// labels in both files, 3 or more, not on one line): FIXED MOVING.
+        #[arg(long, num_args = 2, value_names = ["FIXED", "MOVING"], conflicts_with = "init")]
+        init_landmarks: Option<Vec<PathBuf>>,
+        /// Start the coarse registration from this rigid transform (ITK .tfm, fixed ->
+        /// moving), e.g. a corrected one.
+        #[arg(long)]
+        init: Option<PathBuf>,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -619,8 +632,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             fixed,
             moving,
             transform,
+            inter_observer,
             json,
-        }) => tre::tre(&fixed, &moving, transform.as_deref(), json),
+        }) => {
+            if inter_observer {
+                tre::inter_observer(&fixed, &moving, json)
+            } else {
+                tre::tre(&fixed, &moving, transform.as_deref(), json)
+            }
+        }
         Some(Command::Morph {
             image,
             mask,
@@ -655,8 +675,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             refined_metric,
             synthesis,
             model,
+            init_landmarks,
+            init,
             json,
         }) => register::register(register::RegisterArgs {
+            init_landmarks: init_landmarks.as_deref(),
+            init: init.as_deref(),
             synthesis: synthesis.as_deref(),
             fixed: &fixed,
             moving: &moving,

@@ -7,9 +7,12 @@ use anyhow::Context;
 use super::phantom::with_progress;
 use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
 use crate::io::{read_image, write_affine, write_rigid};
-use crate::pipeline::registration::{coarse, refined, refined_on};
+use crate::pipeline::registration::{coarse_from, refined, refined_on};
 use crate::registration::Metric;
+use crate::registration::landmark_fit::{LandmarkFit, fit_rigid};
 use crate::synthesis::model::{demo_model_dir, load_model, synthesize};
+use crate::volume::RigidTransform;
+use nalgebra::Point3;
 
 /// Arguments of `srrd register`.
 pub struct RegisterArgs<'a> {
@@ -23,6 +26,42 @@ pub struct RegisterArgs<'a> {
     pub json: bool,
     /// A synthesis model folder ("demo" for the bundled one).
     pub synthesis: Option<&'a Path>,
+    /// Landmark files (fixed, moving) whose rigid fit starts the coarse step.
+    pub init_landmarks: Option<&'a [std::path::PathBuf]>,
+    /// A rigid transform file that starts the coarse step.
+    pub init: Option<&'a Path>,
+}
+
+/// The start of the coarse step: a landmark fit (with its residuals) or a transform file.
+fn initial(a: &RegisterArgs) -> anyhow::Result<(Option<RigidTransform>, Option<LandmarkFit>)> {
+    if let Some([fixed, moving]) = a.init_landmarks {
+        let f = crate::io::read_landmarks(fixed)?;
+        let m = crate::io::read_landmarks(moving)?;
+        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> = crate::io::pair_by_label(&f, &m)
+            .into_iter()
+            .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
+            .collect();
+        let fit = fit_rigid(&pairs).map_err(|e| {
+            anyhow::anyhow!(
+                "--init-landmarks {} {}: {e}",
+                fixed.display(),
+                moving.display()
+            )
+        })?;
+        return Ok((Some(fit.transform.clone()), Some(fit)));
+    }
+    if let Some(path) = a.init {
+        let t = crate::io::read_transform(path)?;
+        let rigid = match t.as_rigid() {
+            Some(r) => r,
+            None => anyhow::bail!(
+                "{}: --init takes a rigid transform (Euler3D, VersorRigid3D or Translation)",
+                path.display()
+            ),
+        };
+        return Ok((Some(rigid), None));
+    }
+    Ok((None, None))
 }
 
 /// Runs the registration and writes its outputs.
@@ -43,7 +82,22 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     // An MR with its air below 0 (standardized) is shifted so its air is 0, as a raw MR's.
     let mr =
         crate::pipeline::registration::with_air_at_zero(&moving.volume).unwrap_or(moving.volume);
-    let c = with_progress(|p| coarse(&ct, &mr, metric, a.affine, p))
+    let (start, fit) = initial(&a)?;
+    if let Some(fit) = &fit {
+        if !a.json {
+            println!(
+                "landmark start: {} pairs, rotation {:.1} degrees, RMS residual {:.2} mm",
+                fit.pairs.len(),
+                fit.angle_deg,
+                fit.rms_mm
+            );
+            for p in &fit.pairs {
+                println!("  {:<32} {:>7.2} mm", p.label, p.residual_mm);
+            }
+        }
+        write_rigid(&a.out.join("init.tfm"), &fit.transform)?;
+    }
+    let c = with_progress(|p| coarse_from(&ct, &mr, metric, a.affine, start.as_ref(), p))
         .map_err(|e| anyhow::anyhow!("{}", e.in_file(a.fixed)))?;
     let result = &c.result;
     let t = &result.transform;
@@ -123,6 +177,8 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         });
     }
     let report = serde_json::json!({
+        "init_landmarks": fit,
+        "init": a.init,
         "stage": "coarse",
         "metric": a.metric,
         "refined_metric": a.refined_metric,

@@ -46,6 +46,19 @@ pub fn coarse(
     affine: bool,
     progress: &Progress,
 ) -> Result<Coarse> {
+    coarse_from(ct, mr, metric, affine, None, progress)
+}
+
+/// [`coarse`] from a given start (fixed -> moving): a landmark fit or a corrected
+/// transform, when the automatic start from the FOV centres lands far off.
+pub fn coarse_from(
+    ct: &Volume,
+    mr: &Volume,
+    metric: Metric,
+    affine: bool,
+    initial: Option<&crate::volume::RigidTransform>,
+    progress: &Progress,
+) -> Result<Coarse> {
     let body = ct_body_mask(ct)?;
     let ct_clean = remove_outside_body(ct, &body);
     let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
@@ -58,7 +71,7 @@ pub fn coarse(
         affine,
         ..Default::default()
     };
-    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), None, &options, progress)?;
+    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), initial, &options, progress)?;
     progress.start("resampling crMR", 1);
     let cr_mr = resample(
         mr,

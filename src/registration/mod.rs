@@ -2,6 +2,7 @@
 //! transform being optimized, and multi-resolution rigid registration (coarse step).
 //! Transforms follow ITK's direction: fixed (CT) points to moving (MR) points.
 
+pub mod landmark_fit;
 pub mod metric;
 pub mod refined;
 pub mod rigid;

@@ -244,6 +244,28 @@ pub enum Transform {
     Chain(Vec<Transform>),
 }
 
+impl Transform {
+    /// The transform as a rigid one, when it is an affine transform whose matrix is a
+    /// rotation (orthonormal, determinant 1, within 1e-6).
+    pub fn as_rigid(&self) -> Option<RigidTransform> {
+        let a = match self {
+            Transform::Affine(a) => a,
+            Transform::Chain(list) if list.len() == 1 => return list[0].as_rigid(),
+            _ => return None,
+        };
+        let m = a.matrix;
+        let orthonormal = (m.transpose() * m - Matrix3::identity()).abs().max() < 1e-6;
+        if !orthonormal || (m.determinant() - 1.0).abs() > 1e-6 {
+            return None;
+        }
+        Some(RigidTransform {
+            rotation: UnitQuaternion::from_matrix(&m),
+            translation_mm: a.translation_mm,
+            center_mm: a.center_mm,
+        })
+    }
+}
+
 impl PointTransform for Transform {
     fn transform_point(&self, p: &Point3<f64>) -> Point3<f64> {
         match self {
