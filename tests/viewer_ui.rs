@@ -114,19 +114,23 @@ fn mean_on_label(v: &srrd::volume::Volume, labels: &[u8], label: u8) -> f32 {
     sum / n.max(1) as f32
 }
 
-#[test]
-fn register_button_adds_crmr_sct_and_rrmr_layers() {
+/// The small mild phantom (seed 5) the registration tests share.
+fn mild_small_phantom() -> srrd::phantom::Phantom {
     use srrd::phantom::{Config, Grade, Preset, generate};
-    use srrd::progress::Progress;
-    let p = generate(
+    generate(
         Config {
             seed: 5,
             grade: Grade::Mild,
             preset: Preset::Small,
         },
-        &Progress::new(),
+        &srrd::progress::Progress::new(),
     )
-    .expect("phantom");
+    .expect("phantom")
+}
+
+#[test]
+fn register_button_adds_crmr_sct_and_rrmr_layers() {
+    let p = mild_small_phantom();
     let app = ViewerApp::with_layers(vec![
         Layer::new("CT", p.ct.clone()),
         Layer::new("MR", p.mr.clone()),
@@ -175,6 +179,87 @@ fn register_button_adds_crmr_sct_and_rrmr_layers() {
     assert!(
         mean_on(10) > mean_on(2) + 100.0,
         "fat brighter than tibia marrow+trabeculae on rrMR"
+    );
+}
+
+/// A registration that went wrong is started again from landmark pairs: an MR whose
+/// header turns it half a turn about the leg; with two pairs the start is refused, with
+/// four the button registers from their rigid fit and the result lands on the anatomy.
+#[test]
+fn register_from_landmark_pairs_fixes_a_half_turned_mr() {
+    use nalgebra::{Matrix3, Point3, Vector3};
+    use srrd::io::Landmark;
+    use srrd::registration::tre::tre_report;
+    let p = mild_small_phantom();
+    let mut mr = p.mr.clone();
+    let c = mr.geometry.center_mm();
+    let turn = Matrix3::from_diagonal(&Vector3::new(-1.0, -1.0, 1.0));
+    let turned = |q: Point3<f64>| c + turn * (q - c);
+    mr.geometry.direction = turn * mr.geometry.direction;
+    mr.geometry.origin_mm = turned(mr.geometry.origin_mm);
+    let mr_marks: Vec<Landmark> = p
+        .landmarks_mr
+        .iter()
+        .map(|l| Landmark {
+            label: l.label.clone(),
+            position_mm: turned(Point3::from(l.position_mm)).coords.into(),
+        })
+        .collect();
+    let four = [
+        "femur_medial_condyle_distal",
+        "femur_lateral_condyle_distal",
+        "tibia_tuberosity",
+        "patella_inferior_pole",
+    ];
+    let keep = |list: &[Landmark], n: usize| -> Vec<Landmark> {
+        list.iter()
+            .filter(|l| four[..n].contains(&l.label.as_str()))
+            .cloned()
+            .collect()
+    };
+    let mut app =
+        ViewerApp::with_layers(vec![Layer::new("CT", p.ct.clone()), Layer::new("MR", mr)]);
+    app.landmarks = srrd::app::landmarks::LandmarkEditor::with_sets(
+        keep(&p.landmarks_ct, 2),
+        keep(&mr_marks, 2),
+    );
+    let mut h = Harness::builder()
+        .with_size([1200.0, 1400.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    // Two pairs: no start.
+    h.state_mut().start_registration_from_landmarks();
+    let e = h.state().error.clone().unwrap_or_default();
+    assert!(e.contains("at least 3"), "{e}");
+    assert!(!h.state().is_busy());
+    // Four pairs: the button says so and registers from them.
+    h.state_mut().landmarks = srrd::app::landmarks::LandmarkEditor::with_sets(
+        keep(&p.landmarks_ct, 4),
+        keep(&mr_marks, 4),
+    );
+    h.state_mut().error = None;
+    h.run_steps(2);
+    h.get_by_label("Register from 4 landmark pairs").click();
+    h.run_steps(2);
+    wait_for_job(&mut h);
+    let s = h.state();
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert!(
+        s.status.contains("started from 4 landmark pairs"),
+        "{}",
+        s.status
+    );
+    let coarse = &s
+        .transforms
+        .iter()
+        .find(|(n, _)| n == "coarse")
+        .expect("coarse")
+        .1;
+    let tre = tre_report(&p.landmarks_ct, &mr_marks, coarse).expect("pairs");
+    assert!(
+        tre.mean_mm < 3.0,
+        "TRE over all 25 landmarks: {:.2} mm",
+        tre.mean_mm
     );
 }
 
@@ -296,7 +381,7 @@ fn analyze_button_fills_the_results_view() {
     ct.window = (400.0, 1800.0);
     let app = ViewerApp::with_layers(vec![ct]);
     let mut h = Harness::builder()
-        .with_size([1400.0, 900.0])
+        .with_size([1400.0, 1500.0])
         .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
     h.run_steps(2);
     h.get_by_label("Analyze (SRRD)").click();

@@ -518,6 +518,39 @@ impl ViewerApp {
     /// Starts the registration of the MR layer onto the CT layer in the background
     /// (coarse rigid, then per-bone refined); crMR and rrMR arrive as layers.
     pub fn start_registration(&mut self) {
+        self.start_registration_from(None);
+    }
+
+    /// Fits a rigid transform to the landmark pairs placed on the CT and the MR (matched
+    /// by label; 3 or more, not on one line) and registers from it: the manual start when
+    /// the automatic one lands far off. Each pair's residual goes to the status bar.
+    pub fn start_registration_from_landmarks(&mut self) {
+        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> =
+            crate::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1])
+                .into_iter()
+                .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
+                .collect();
+        match crate::registration::landmark_fit::fit_rigid(&pairs) {
+            Ok(fit) => {
+                let worst = fit
+                    .pairs
+                    .iter()
+                    .max_by(|a, b| a.residual_mm.total_cmp(&b.residual_mm))
+                    .map(|p| format!("{} {:.1} mm", p.label, p.residual_mm))
+                    .unwrap_or_default();
+                let how = format!(
+                    "{} landmark pairs (rotation {:.0} degrees, RMS residual {:.1} mm, largest {worst})",
+                    fit.pairs.len(),
+                    fit.angle_deg,
+                    fit.rms_mm
+                );
+                self.start_registration_from(Some((fit.transform, how)));
+            }
+            Err(e) => self.error = Some(format!("landmark start: {e}")),
+        }
+    }
+
+    fn start_registration_from(&mut self, start: Option<(crate::volume::RigidTransform, String)>) {
         let find = |name: &str| {
             self.layers
                 .iter()
@@ -532,7 +565,7 @@ impl ViewerApp {
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(run_registration(&ct, &mr, &worker));
+            let _ = tx.send(run_registration(&ct, &mr, start, &worker));
         });
         self.error = None;
         self.stage_log = StageLog::default();
@@ -1218,19 +1251,28 @@ fn registered_layer(name: &str, v: Volume) -> Layer {
     l
 }
 
-fn run_registration(ct: &Volume, mr: &Volume, progress: &Progress) -> JobResult {
-    use crate::pipeline::registration::register_knee;
+fn run_registration(
+    ct: &Volume,
+    mr: &Volume,
+    start: Option<(crate::volume::RigidTransform, String)>,
+    progress: &Progress,
+) -> JobResult {
+    use crate::pipeline::registration::register_knee_from;
     use crate::synthesis::model::{demo_model_dir, load_model};
     // The demo synthesis model when it is there: coarse -> sCT (a layer to review) ->
     // refined on crMR (the demo sCT is not yet good enough to refine on).
     let model = load_model(&demo_model_dir()).ok();
-    let reg = register_knee(ct, mr, model.as_ref(), false, progress)
+    let initial = start.as_ref().map(|(t, _)| t);
+    let reg = register_knee_from(ct, mr, model.as_ref(), false, initial, progress)
         .map_err(|e| format!("registration: {e}"))?;
     let (c, r) = (reg.coarse, reg.refined);
     let mut status = format!(
         "registered: coarse {:.1} s, refined on {} {:.1} s (min Jacobian {:.2})",
         c.result.seconds, reg.refined_on, r.result.seconds, r.result.min_jacobian
     );
+    if let Some((_, how)) = &start {
+        status = format!("{status}; started from {how}");
+    }
     if r.result.min_jacobian <= 0.0 {
         status.push_str("  WARNING: the refined field folds; do not trust rrMR");
     }
@@ -1597,6 +1639,21 @@ impl ViewerApp {
                         .clicked()
                     {
                         self.start_registration();
+                    }
+                    let pairs = crate::io::pair_by_label(
+                        &self.landmarks.sets[0],
+                        &self.landmarks.sets[1],
+                    )
+                    .len();
+                    if ui
+                        .add_enabled(
+                            ready && pairs >= 3,
+                            egui::Button::new(format!("Register from {pairs} landmark pairs")),
+                        )
+                        .on_hover_text("when the automatic registration lands far off: a rigid start fitted to the CT-MR landmark pairs (same labels, 3 or more, not on one line), then the coarse and refined steps from there")
+                        .clicked()
+                    {
+                        self.start_registration_from_landmarks();
                     }
                     let has_ct = self.layers.iter().any(|l| l.name == "CT");
                     if ui

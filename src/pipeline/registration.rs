@@ -198,10 +198,23 @@ pub fn register_knee(
     refine_on_sct: bool,
     progress: &Progress,
 ) -> Result<Registration> {
+    register_knee_from(ct, mr, synthesis, refine_on_sct, None, progress)
+}
+
+/// [`register_knee`] with the coarse step started from `initial` (fixed -> moving): a
+/// landmark fit or a corrected transform ("refine from here").
+pub fn register_knee_from(
+    ct: &Volume,
+    mr: &Volume,
+    synthesis: Option<&SynthModel>,
+    refine_on_sct: bool,
+    initial: Option<&crate::volume::RigidTransform>,
+    progress: &Progress,
+) -> Result<Registration> {
     let mi = Metric::MattesMi { bins: 32 };
     let shifted = with_air_at_zero(mr);
     let mr = shifted.as_ref().unwrap_or(mr);
-    let coarse = coarse(ct, mr, mi, false, progress)?;
+    let coarse = coarse_from(ct, mr, mi, false, initial, progress)?;
     let sct = match synthesis {
         Some(model) => Some((
             synthesize(model, &coarse.cr_mr, progress)?,

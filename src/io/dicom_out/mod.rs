@@ -81,7 +81,7 @@ pub(crate) fn put_ds(o: &mut InMemDicomObject, tag: Tag, values: &[f64]) {
 /// One value as a DICOM decimal string (16 characters at most).
 pub fn ds(v: f64) -> String {
     let v = if v == 0.0 { 0.0 } else { v }; // no "-0"
-    for digits in (1..=10).rev() {
+    for digits in (1..=15).rev() {
         let s = format!("{v:.digits$}");
         let s = if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
