@@ -880,3 +880,58 @@ fn a_dicom_folder_offers_its_series_parts() {
     );
     assert!(s.status.contains("1.2.77#2"), "{}", s.status);
 }
+
+/// The knee protocol drives placement: the panel prompts the next landmark with its
+/// description and progress; Skip sends it to the end, Cannot be placed retires it, and a
+/// placement takes the prompted name, so the CT and MR points pair by name.
+#[test]
+fn the_landmark_protocol_prompts_skips_and_names_placements() {
+    let mut h = harness();
+    h.get_by_label("Follow the knee protocol (25 landmarks)")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("next on the CT (1 of 25): femur_medial_condyle_distal");
+    h.get_by_label("lowest point of the medial femoral condyle");
+    h.get_by_label("Skip").click();
+    h.run_steps(2);
+    h.get_by_label("next on the CT (1 of 25): femur_lateral_condyle_distal");
+    let label = h
+        .state_mut()
+        .landmarks
+        .place(nalgebra::Point3::new(1.0, 2.0, 3.0));
+    assert_eq!(label, "femur_lateral_condyle_distal");
+    h.run_steps(2);
+    h.get_by_label("Cannot be placed").click();
+    h.run_steps(2);
+    // 1 placed + 1 that cannot be: the third prompt is entry 4 of the protocol.
+    h.get_by_label("next on the CT (3 of 25): femur_lateral_condyle_posterior");
+    // The MR keeps its own place in the protocol: its first landmark pairs with nothing
+    // yet, its second pairs with the CT's.
+    h.state_mut().landmarks.active = 1;
+    h.state_mut().landmarks.skip();
+    let label = h
+        .state_mut()
+        .landmarks
+        .place(nalgebra::Point3::new(1.5, 2.0, 3.0));
+    assert_eq!(label, "femur_lateral_condyle_distal");
+    let tre = h.state().tre().expect("a pair");
+    assert_eq!(tre.n, 1);
+    assert!((tre.mean_mm - 0.5).abs() < 1e-9);
+    // The skipped landmark comes back once the others are done or retired.
+    let names: Vec<String> = h
+        .state()
+        .landmarks
+        .protocol
+        .as_ref()
+        .expect("protocol")
+        .landmarks
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    h.state_mut().landmarks.active = 0;
+    for _ in 3..25 {
+        h.state_mut().landmarks.cannot_place();
+    }
+    let next = h.state().landmarks.next_prompt().map(|l| l.name.clone());
+    assert_eq!(next.as_deref(), Some(names[0].as_str()));
+}

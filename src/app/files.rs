@@ -22,6 +22,8 @@ pub enum FileAction {
     ExportLandmarks,
     /// The analysis as DICOM (Segmentation, parametric maps, report) into a new folder.
     ExportDicom,
+    /// A landmark protocol (JSON) the landmark editor then follows.
+    OpenProtocol,
 }
 
 impl FileAction {
@@ -33,6 +35,7 @@ impl FileAction {
             FileAction::ImportLandmarks => "Import landmarks (.json, .mrk.json, .fcsv)",
             FileAction::ExportLandmarks => "Export landmarks (.json, .mrk.json, .fcsv)",
             FileAction::ExportDicom => "Export DICOM into a new folder",
+            FileAction::OpenProtocol => "Open landmark protocol (.json)",
         }
     }
 
@@ -186,6 +189,7 @@ impl ViewerApp {
             FileAction::ImportLandmarks => self.import_landmarks(path),
             FileAction::ExportLandmarks => self.export_landmarks(path),
             FileAction::ExportDicom => self.export_dicom(path),
+            FileAction::OpenProtocol => self.use_protocol(Some(path)),
         }
     }
 
@@ -198,6 +202,7 @@ impl ViewerApp {
                 FileAction::SaveSession,
                 FileAction::ImportLandmarks,
                 FileAction::ExportLandmarks,
+                FileAction::OpenProtocol,
             ] {
                 if ui.button(action.title()).clicked() {
                     self.prompt = Some(Prompt {

@@ -1,9 +1,11 @@
 //! Landmark editing state of the viewer: two sets (fixed = CT, moving = MR) paired by
-//! label, the selection, and undo/redo of every edit.
+//! label, the selection, undo/redo of every edit, and the landmark protocol being
+//! followed (the next landmark to place, skipped ones, ones that cannot be placed).
 
 use nalgebra::Point3;
 
 use crate::io::landmarks::Landmark;
+use crate::io::protocol::{Protocol, ProtocolLandmark};
 
 /// The two landmark sets and their edit history.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +18,12 @@ pub struct LandmarkEditor {
     pub selected: Option<String>,
     undo: Vec<[Vec<Landmark>; 2]>,
     redo: Vec<[Vec<Landmark>; 2]>,
+    /// The protocol followed: each placement takes its next landmark's name.
+    pub protocol: Option<Protocol>,
+    /// Per image: names skipped for now (prompted again after the others).
+    pub skipped: [Vec<String>; 2],
+    /// Per image: names marked "cannot be placed" (not prompted again).
+    pub unplaceable: [Vec<String>; 2],
 }
 
 impl LandmarkEditor {
@@ -32,14 +40,70 @@ impl LandmarkEditor {
         self.redo.clear();
     }
 
+    /// The protocol's next landmark for the active image: the first not yet placed,
+    /// skipped or marked unplaceable; when only skipped ones remain, the first of those.
+    pub fn next_prompt(&self) -> Option<&ProtocolLandmark> {
+        let set = self.active;
+        let protocol = self.protocol.as_ref()?;
+        let placed = |n: &str| self.sets[set].iter().any(|x| x.label == n);
+        let open =
+            |l: &&ProtocolLandmark| !placed(&l.name) && !self.unplaceable[set].contains(&l.name);
+        protocol
+            .for_image(set)
+            .filter(open)
+            .find(|l| !self.skipped[set].contains(&l.name))
+            .or_else(|| protocol.for_image(set).find(open))
+    }
+
+    /// (done, total) of the protocol on the active image; "cannot be placed" counts as
+    /// done.
+    pub fn progress(&self) -> Option<(usize, usize)> {
+        let set = self.active;
+        let protocol = self.protocol.as_ref()?;
+        let total = protocol.for_image(set).count();
+        let done = protocol
+            .for_image(set)
+            .filter(|l| {
+                self.sets[set].iter().any(|x| x.label == l.name)
+                    || self.unplaceable[set].contains(&l.name)
+            })
+            .count();
+        Some((done, total))
+    }
+
+    /// Skips the prompted landmark for now (it comes back after the others).
+    pub fn skip(&mut self) {
+        if let Some(name) = self.next_prompt().map(|l| l.name.clone()) {
+            let set = self.active;
+            self.skipped[set].retain(|n| n != &name);
+            self.skipped[set].push(name);
+        }
+    }
+
+    /// Marks the prompted landmark as not placeable on the active image.
+    pub fn cannot_place(&mut self) {
+        if let Some(name) = self.next_prompt().map(|l| l.name.clone()) {
+            let set = self.active;
+            self.skipped[set].retain(|n| n != &name);
+            self.unplaceable[set].push(name);
+        }
+    }
+
     /// Places a landmark in the active set at `p`: with the selected label when that set
-    /// lacks it (so it pairs), else with the next free "L<n>". Returns the label.
+    /// lacks it (so it pairs), else the protocol's next landmark, else the next free
+    /// "L<n>". Returns the label.
     pub fn place(&mut self, p: Point3<f64>) -> String {
+        let prompt = self.next_prompt().map(|l| l.name.clone());
         self.snapshot();
         let set = self.active;
         let has = |l: &str| self.sets[set].iter().any(|x| x.label == l);
-        let label = match &self.selected {
-            Some(s) if !has(s) => s.clone(),
+        let label = match (&self.selected, prompt) {
+            (Some(s), _) if !has(s) && self.protocol.is_none() => s.clone(),
+            (_, Some(name)) => {
+                self.skipped[set].retain(|n| n != &name);
+                name
+            }
+            (Some(s), None) if !has(s) => s.clone(),
             _ => (1..)
                 .map(|n| format!("L{n}"))
                 .find(|l| !self.sets.iter().flatten().any(|x| &x.label == l))

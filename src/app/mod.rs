@@ -9,6 +9,7 @@ pub mod files;
 pub mod fusion;
 pub mod gpu;
 pub mod landmarks;
+mod protocol;
 pub mod results;
 pub mod session;
 mod slice;

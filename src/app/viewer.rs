@@ -448,6 +448,7 @@ impl ViewerApp {
                 *changed = true;
             }
         });
+        self.protocol_ui(ui, changed);
         let names: Vec<String> = self.transforms.iter().map(|t| t.0.clone()).collect();
         egui::ComboBox::from_label("TRE under")
             .selected_text(

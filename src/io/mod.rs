@@ -5,6 +5,7 @@ pub mod dicom;
 pub mod dicom_out;
 pub mod landmarks;
 pub mod nifti;
+pub mod protocol;
 pub mod raster;
 pub mod transform_file;
 
