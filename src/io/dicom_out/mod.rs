@@ -464,27 +464,49 @@ impl Planes {
     }
 }
 
-/// A Dimension Index item: the attribute `index` inside the functional group `group`.
-pub(crate) fn dimension_item(
-    org_uid: &str,
-    index: Tag,
-    group: Tag,
-    label: &str,
-) -> InMemDicomObject {
-    let mut d = InMemDicomObject::new_empty();
-    put_str(&mut d, tags::DIMENSION_ORGANIZATION_UID, VR::UI, org_uid);
-    d.put(DataElement::new(
-        tags::DIMENSION_INDEX_POINTER,
-        VR::AT,
-        PrimitiveValue::Tags(vec![index].into()),
-    ));
-    d.put(DataElement::new(
-        tags::FUNCTIONAL_GROUP_POINTER,
-        VR::AT,
-        PrimitiveValue::Tags(vec![group].into()),
-    ));
-    put_str(&mut d, tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, label);
-    d
+/// The Multi-frame Dimension module: a 3D organization whose index runs over `indices`,
+/// each (attribute, the functional group holding it, a label).
+pub(crate) fn put_dimensions(o: &mut InMemDicomObject, indices: &[(Tag, Tag, &str)]) {
+    let org_uid = new_uid();
+    let mut org = InMemDicomObject::new_empty();
+    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &org_uid);
+    put_seq(o, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
+    put_str(o, tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, "3D");
+    let items = indices
+        .iter()
+        .map(|&(index, group, label)| {
+            let mut d = InMemDicomObject::new_empty();
+            put_str(&mut d, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &org_uid);
+            d.put(DataElement::new(
+                tags::DIMENSION_INDEX_POINTER,
+                VR::AT,
+                PrimitiveValue::Tags(vec![index].into()),
+            ));
+            d.put(DataElement::new(
+                tags::FUNCTIONAL_GROUP_POINTER,
+                VR::AT,
+                PrimitiveValue::Tags(vec![group].into()),
+            ));
+            put_str(&mut d, tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, label);
+            d
+        })
+        .collect();
+    put_seq(o, tags::DIMENSION_INDEX_SEQUENCE, items);
+}
+
+/// The pixel description of a derived multi-frame image: one monochrome sample per pixel
+/// on the planes' rows and columns, `bits_allocated` bits each, made by this program.
+pub(crate) fn put_monochrome_frames(
+    o: &mut InMemDicomObject,
+    planes: &Planes,
+    bits_allocated: u16,
+) {
+    put_str(o, tags::CONTENT_CREATOR_NAME, VR::PN, "SRRD^workstation");
+    put_u16(o, tags::SAMPLES_PER_PIXEL, 1);
+    put_str(o, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+    put_u16(o, tags::ROWS, planes.rows as u16);
+    put_u16(o, tags::COLUMNS, planes.cols as u16);
+    put_u16(o, tags::BITS_ALLOCATED, bits_allocated);
 }
 
 /// Refuses an output folder that exists and is not empty, unless `force`.

@@ -9,8 +9,8 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
 use super::{
-    Code, Identity, InstanceHeader, Planes, dimension_item, new_uid, put_code, put_ds, put_seq,
-    put_str, put_u16, write_instance,
+    Code, Identity, InstanceHeader, Planes, new_uid, put_code, put_dimensions, put_ds,
+    put_monochrome_frames, put_seq, put_str, write_instance,
 };
 use crate::error::{Error, Result};
 use crate::volume::Volume;
@@ -92,23 +92,8 @@ pub fn write_parametric_map(id: &Identity, req: &MapRequest, path: &Path) -> Res
         VR::LO,
         &format!("{} regressed from the CT (research use)", req.name),
     );
-    put_str(
-        &mut o,
-        tags::CONTENT_CREATOR_NAME,
-        VR::PN,
-        "SRRD^workstation",
-    );
     put_str(&mut o, tags::CONTENT_QUALIFICATION, VR::CS, "RESEARCH");
-    put_u16(&mut o, tags::SAMPLES_PER_PIXEL, 1);
-    put_str(
-        &mut o,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
-    put_u16(&mut o, tags::ROWS, planes.rows as u16);
-    put_u16(&mut o, tags::COLUMNS, planes.cols as u16);
-    put_u16(&mut o, tags::BITS_ALLOCATED, 32);
+    put_monochrome_frames(&mut o, &planes, 32);
     put_str(&mut o, tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY");
     put_str(&mut o, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
     put_str(&mut o, tags::BURNED_IN_ANNOTATION, VR::CS, "NO");
@@ -237,16 +222,9 @@ pub fn write_parametric_map(id: &Identity, req: &MapRequest, path: &Path) -> Res
         tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
         per_frame,
     );
-    let org_uid = new_uid();
-    let mut org = InMemDicomObject::new_empty();
-    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &org_uid);
-    put_seq(&mut o, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
-    put_str(&mut o, tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, "3D");
-    put_seq(
+    put_dimensions(
         &mut o,
-        tags::DIMENSION_INDEX_SEQUENCE,
-        vec![dimension_item(
-            &org_uid,
+        &[(
             tags::IMAGE_POSITION_PATIENT,
             tags::PLANE_POSITION_SEQUENCE,
             "Image Position Patient",

@@ -10,8 +10,8 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
 use super::{
-    Code, Identity, InstanceHeader, Planes, dimension_item, new_uid, put_code, put_seq, put_str,
-    put_u16, write_instance,
+    Code, Identity, InstanceHeader, Planes, new_uid, put_code, put_dimensions,
+    put_monochrome_frames, put_seq, put_str, put_u16, write_instance,
 };
 use crate::error::{Error, Result};
 use crate::volume::Geometry;
@@ -131,7 +131,6 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
     id.put_frame_of_reference(&mut o);
     id.put_references(&mut o);
     let planes = Planes::new(g);
-    let org_uid = new_uid();
 
     let mut segment_items = Vec::new();
     let mut numbers = Vec::new();
@@ -224,22 +223,7 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
         VR::LO,
         "bones and subchondral subregions (research use)",
     );
-    put_str(
-        &mut o,
-        tags::CONTENT_CREATOR_NAME,
-        VR::PN,
-        "SRRD^workstation",
-    );
-    put_u16(&mut o, tags::SAMPLES_PER_PIXEL, 1);
-    put_str(
-        &mut o,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
-    put_u16(&mut o, tags::ROWS, planes.rows as u16);
-    put_u16(&mut o, tags::COLUMNS, planes.cols as u16);
-    put_u16(&mut o, tags::BITS_ALLOCATED, 1);
+    put_monochrome_frames(&mut o, &planes, 1);
     put_u16(&mut o, tags::BITS_STORED, 1);
     put_u16(&mut o, tags::HIGH_BIT, 0);
     put_u16(&mut o, tags::PIXEL_REPRESENTATION, 0);
@@ -258,22 +242,15 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
         tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
         per_frame,
     );
-    let mut org = InMemDicomObject::new_empty();
-    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &org_uid);
-    put_seq(&mut o, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
-    put_str(&mut o, tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, "3D");
-    put_seq(
+    put_dimensions(
         &mut o,
-        tags::DIMENSION_INDEX_SEQUENCE,
-        vec![
-            dimension_item(
-                &org_uid,
+        &[
+            (
                 tags::REFERENCED_SEGMENT_NUMBER,
                 tags::SEGMENT_IDENTIFICATION_SEQUENCE,
                 "Segment Number",
             ),
-            dimension_item(
-                &org_uid,
+            (
                 tags::IMAGE_POSITION_PATIENT,
                 tags::PLANE_POSITION_SEQUENCE,
                 "Image Position Patient",

@@ -281,13 +281,14 @@ pub fn write_measurement_report(
     // Evidence: every instance referenced, grouped by study and series.
     let mut evidence: Vec<(String, Vec<SeriesRefs>)> = Vec::new();
     for (study, series, class, instance) in &req.evidence {
-        let s = match evidence.iter_mut().position(|(u, _)| u == study) {
-            Some(i) => &mut evidence[i].1,
+        let i = match evidence.iter().position(|(u, _)| u == study) {
+            Some(i) => i,
             None => {
                 evidence.push((study.clone(), Vec::new()));
-                &mut evidence.last_mut().expect("just pushed").1
+                evidence.len() - 1
             }
         };
+        let s = &mut evidence[i].1;
         match s.iter_mut().find(|(u, _)| u == series) {
             Some((_, list)) => list.push((class.clone(), instance.clone())),
             None => s.push((series.clone(), vec![(class.clone(), instance.clone())])),
