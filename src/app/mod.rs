@@ -8,11 +8,17 @@ pub mod dicom;
 pub mod files;
 pub mod fusion;
 pub mod gpu;
+mod jobs;
+mod landmark_panel;
 pub mod landmarks;
+pub mod layer;
+mod loading;
 mod protocol;
 pub mod results;
 pub mod session;
+mod side_panel;
 mod slice;
+mod view;
 pub mod viewer;
 
 use std::path::PathBuf;
