@@ -11,3 +11,4 @@ pub mod quality;
 pub mod registration;
 pub mod robustness;
 pub mod study_list;
+pub mod worklist;
