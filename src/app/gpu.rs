@@ -42,6 +42,8 @@ pub struct DrawLayer {
     /// Weight over the layers below (1 for the bottom one).
     pub opacity: f32,
     pub colormap: Colormap,
+    /// Shown moved by this fixed -> moving transform (see `Layer::moved_by`).
+    pub moved_by: Option<crate::volume::RigidTransform>,
 }
 
 /// How the layers of a view are composed (the shader's mode codes).
@@ -139,11 +141,14 @@ pub fn pixel_to_index(
     volume: &Volume,
     plane: Plane,
     grid: &SliceImage,
+    moved_by: Option<&crate::volume::RigidTransform>,
 ) -> (Vector3<f64>, Vector3<f64>, Vector3<f64>) {
+    use crate::volume::PointTransform;
     let g = &volume.geometry;
     let (u, v, _) = plane.axes();
     let at = |x: f64, y: f64| {
-        g.world_to_index(&(grid.corner_mm + u * (x * grid.pixel_mm) + v * (y * grid.pixel_mm)))
+        let p = grid.corner_mm + u * (x * grid.pixel_mm) + v * (y * grid.pixel_mm);
+        g.world_to_index(&moved_by.map_or(p, |t| t.transform_point(&p)))
     };
     let o = at(0.0, 0.0);
     (o, at(1.0, 0.0) - o, at(0.0, 1.0) - o)
@@ -154,7 +159,8 @@ impl SliceDraw {
         let [x0, y0, x1, y1] = self.pixel_rect;
         let mut layers = [LayerParams::default(); MAX_LAYERS];
         for (p, l) in layers.iter_mut().zip(&self.layers) {
-            let (o, du, dv) = pixel_to_index(&l.volume, self.plane, &self.grid);
+            let (o, du, dv) =
+                pixel_to_index(&l.volume, self.plane, &self.grid, l.moved_by.as_ref());
             let v4 = |x: Vector3<f64>| [x.x as f32, x.y as f32, x.z as f32, 0.0];
             let n = l.volume.geometry.size;
             let (c, w) = l.window;
@@ -437,7 +443,7 @@ mod tests {
             pixel_mm: 0.5,
         };
         for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
-            let (o, du, dv) = pixel_to_index(&v, plane, &grid);
+            let (o, du, dv) = pixel_to_index(&v, plane, &grid, None);
             for (x, y) in [(0.0, 0.0), (10.5, 3.0), (63.0, 47.0)] {
                 let want = g.world_to_index(&grid.world_at(plane, x, y));
                 let got = o + du * x + dv * y;

@@ -64,6 +64,9 @@ pub struct Layer {
     /// when there are several (the layer panel offers them).
     pub series_id: Option<String>,
     pub series_choices: Vec<crate::io::SeriesInfo>,
+    /// Shown moved by this fixed -> moving transform: the view's point p shows the value
+    /// at `moved_by(p)` (the MR under a nudged or corrected start). None: as read.
+    pub moved_by: Option<crate::volume::RigidTransform>,
 }
 
 impl Layer {
@@ -84,6 +87,7 @@ impl Layer {
             dicom: None,
             series_id: None,
             series_choices: Vec::new(),
+            moved_by: None,
         }
     }
 }

@@ -100,6 +100,20 @@ pub fn sample_on_slice(
     grid: &SliceImage,
     interpolation: Interpolation,
 ) -> Vec<f32> {
+    sample_on_slice_moved(volume, plane, grid, interpolation, None)
+}
+
+/// [`sample_on_slice`] of an image shown moved: the view's world point p shows the
+/// image's value at `moved_by(p)` (a fixed -> moving transform, as ITK's), so a nudged
+/// or corrected MR is seen where that transform puts it.
+pub fn sample_on_slice_moved(
+    volume: &Volume,
+    plane: Plane,
+    grid: &SliceImage,
+    interpolation: Interpolation,
+    moved_by: Option<&crate::volume::RigidTransform>,
+) -> Vec<f32> {
+    use crate::volume::PointTransform;
     let g = &volume.geometry;
     let (u, v, _) = plane.axes();
     let data = volume.data.as_standard_layout();
@@ -107,8 +121,11 @@ pub fn sample_on_slice(
     let mut values = vec![f32::NAN; grid.width * grid.height];
     for (y, row) in values.chunks_mut(grid.width).enumerate() {
         for (x, out) in row.iter_mut().enumerate() {
-            let p =
+            let mut p =
                 grid.corner_mm + u * (x as f64 * grid.pixel_mm) + v * (y as f64 * grid.pixel_mm);
+            if let Some(t) = moved_by {
+                p = t.transform_point(&p);
+            }
             if let Some(s) = sample(data, g.size, g.world_to_index(&p), interpolation) {
                 *out = s;
             }

@@ -8,7 +8,7 @@ use nalgebra::Point3;
 use super::fusion::{FusionMode, fuse, normalize};
 use super::gpu::{DrawLayer, DrawMode, MAX_LAYERS, SliceCallback, SliceDraw};
 use super::layer::*;
-use super::slice::{Plane, SliceImage, sample_on_slice, slice_grid};
+use super::slice::{Plane, SliceImage, sample_on_slice_moved, slice_grid};
 use super::viewer::*;
 use crate::volume::Interpolation;
 
@@ -28,6 +28,7 @@ impl ViewerApp {
                 window: l.window,
                 opacity,
                 colormap: l.colormap,
+                moved_by: l.moved_by.clone(),
             }
         };
         let (a, b) = self.pair;
@@ -141,8 +142,10 @@ impl ViewerApp {
         self.layers
             .iter()
             .map(|l| {
+                use crate::volume::PointTransform;
                 let g = &l.volume.geometry;
-                let idx = g.world_to_index(p);
+                let idx =
+                    g.world_to_index(&l.moved_by.as_ref().map_or(*p, |t| t.transform_point(p)));
                 let data = l.volume.data.as_slice();
                 let v =
                     data.and_then(|d| crate::volume::interpolate::sample_nearest(d, g.size, idx));
@@ -171,7 +174,14 @@ impl ViewerApp {
                 continue;
             }
             let values_of = |li: usize| -> Vec<f32> {
-                sample_on_slice(&self.layers[li].volume, *plane, &slice, self.interpolation)
+                let l = &self.layers[li];
+                sample_on_slice_moved(
+                    &l.volume,
+                    *plane,
+                    &slice,
+                    self.interpolation,
+                    l.moved_by.as_ref(),
+                )
             };
             let (a, b) = self.pair;
             let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;

@@ -13,7 +13,7 @@ use crate::diagnosis::features::SubregionStats;
 use crate::io::nifti::write_labels;
 use crate::io::{ReadOptions, WriteDtype, read_image, read_image_with, write_nifti};
 use crate::pipeline::analyze::{
-    Analysis, KneeChoice, Models, analyze_knee, bilateral_choices, prepare,
+    Analysis, KneeChoice, Models, analyze_knee_from, bilateral_choices, prepare,
 };
 use crate::pipeline::dicom_export::{
     ExportContext, KneeResults, export_dicom, model_ids, model_version,
@@ -54,6 +54,8 @@ pub struct AnalyzeArgs<'a> {
     pub accept_uneven: bool,
     pub dicom_out: Option<&'a Path>,
     pub force: bool,
+    /// A corrected registration start for the MR (rigid .tfm, fixed -> moving).
+    pub init: Option<&'a Path>,
     pub out: &'a Path,
     pub json: bool,
 }
@@ -106,6 +108,14 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
         Some(p) => Some(read_image(p, None)?.volume),
         None => None,
     };
+    let start = match args.init {
+        Some(path) if mr_vol.is_none() => anyhow::bail!(
+            "--init {}: a registration start needs an MR (--mr)",
+            path.display()
+        ),
+        Some(path) => Some(super::register::read_rigid_start(path)?),
+        None => None,
+    };
     let dir = models_dir(models);
     // tch modules are not Sync: the models are loaded on the worker thread.
     let (analyses, provenance, model_summary, classifier_note) = with_progress(|p| {
@@ -134,8 +144,16 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
             };
         let mut analyses = Vec::new();
         for (folder, choice) in choices {
-            let a = analyze_knee(&ct_vol, &prepared, choice, mr_vol.as_ref(), &m, p)
-                .map_err(|e| e.in_file(&ct_path))?;
+            let a = analyze_knee_from(
+                &ct_vol,
+                &prepared,
+                choice,
+                mr_vol.as_ref(),
+                start.as_ref(),
+                &m,
+                p,
+            )
+            .map_err(|e| e.in_file(&ct_path))?;
             analyses.push((folder, a));
         }
         Ok((

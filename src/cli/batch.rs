@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::analyze::{Written, models_dir, text_summary, with_progress};
 use crate::io::read_image;
-use crate::pipeline::analyze::{KneeChoice, Models, analyze_knee, prepare};
+use crate::pipeline::analyze::{KneeChoice, Models, analyze_knee_from, prepare};
 use crate::pipeline::dicom_export::model_ids;
 use crate::pipeline::study_list::{StudyRow, read_study_list};
 
@@ -65,10 +65,19 @@ pub fn analyze_manifest(
     manifest: &Path,
     subjects: Option<&str>,
     models: Option<&Path>,
+    reviews: Option<&Path>,
     out: &Path,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let rows = chosen(read_study_list(manifest)?, subjects)?;
+    if let Some(r) = reviews
+        && !r.join("worklist.json").exists()
+    {
+        anyhow::bail!(
+            "--reviews {}: not a worklist folder (no worklist.json; see `srrd view --worklist`)",
+            r.display()
+        );
+    }
     let dir = models_dir(models);
     let out = &std::path::absolute(out).with_context(|| format!("{}", out.display()))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -100,8 +109,23 @@ pub fn analyze_manifest(
                 };
                 let prepared = prepare(&ct, &m, p).map_err(|e| e.in_file(&row.ct))?;
                 let choice = row.side.map_or(KneeChoice::Only, KneeChoice::Side);
-                let a = analyze_knee(&ct, &prepared, choice, mr.as_ref(), &m, p)
-                    .map_err(|e| e.in_file(&row.ct))?;
+                // A reader's corrected registration start, when the worklist has one.
+                let start_file = reviews
+                    .map(|r| {
+                        r.join(&row.subject)
+                            .join(crate::pipeline::worklist::START_TFM)
+                    })
+                    .filter(|f| f.exists() && mr.is_some());
+                let start = match &start_file {
+                    Some(f) => Some(super::register::read_rigid_start(f)?),
+                    None => None,
+                };
+                if let Some(f) = &start_file {
+                    eprintln!("{}: registration starts from {}", row.subject, f.display());
+                }
+                let a =
+                    analyze_knee_from(&ct, &prepared, choice, mr.as_ref(), start.as_ref(), &m, p)
+                        .map_err(|e| e.in_file(&row.ct))?;
                 let written = Written {
                     ct_path: &row.ct,
                     mr_path: row.mr.as_deref(),

@@ -520,6 +520,14 @@ pub enum Command {
         /// Write into a --dicom-out folder that exists and is not empty.
         #[arg(long, requires = "dicom_out")]
         force: bool,
+        /// Start the MR's registration from this rigid transform (fixed -> moving, ITK
+        /// .tfm): a corrected start from the viewer or `srrd register --init-landmarks`.
+        #[arg(long, conflicts_with = "manifest")]
+        init: Option<PathBuf>,
+        /// With --manifest: a reader's worklist folder (`srrd view --worklist`); each
+        /// knee's registration starts from its corrected start when it has one.
+        #[arg(long, requires = "manifest")]
+        reviews: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
@@ -822,6 +830,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             accept_uneven,
             dicom_out,
             force,
+            init,
+            reviews,
             out,
             json,
         }) => {
@@ -833,6 +843,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     &manifest,
                     subjects.as_deref(),
                     models.as_deref(),
+                    reviews.as_deref(),
                     &out,
                     json,
                 );
@@ -846,6 +857,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 accept_uneven,
                 dicom_out: dicom_out.as_deref(),
                 force,
+                init: init.as_deref(),
                 out: &out,
                 json,
             })

@@ -51,17 +51,21 @@ fn initial(a: &RegisterArgs) -> anyhow::Result<(Option<RigidTransform>, Option<L
         return Ok((Some(fit.transform.clone()), Some(fit)));
     }
     if let Some(path) = a.init {
-        let t = crate::io::read_transform(path)?;
-        let rigid = match t.as_rigid() {
-            Some(r) => r,
-            None => anyhow::bail!(
-                "{}: --init takes a rigid transform (Euler3D, VersorRigid3D or Translation)",
-                path.display()
-            ),
-        };
-        return Ok((Some(rigid), None));
+        return Ok((Some(read_rigid_start(path)?), None));
     }
     Ok((None, None))
+}
+
+/// A registration start (`--init`): a rigid transform file, fixed -> moving.
+pub fn read_rigid_start(path: &Path) -> anyhow::Result<crate::volume::RigidTransform> {
+    let t = crate::io::read_transform(path)?;
+    match t.as_rigid() {
+        Some(r) => Ok(r),
+        None => anyhow::bail!(
+            "{}: --init takes a rigid transform (Euler3D, VersorRigid3D or Translation)",
+            path.display()
+        ),
+    }
 }
 
 /// Runs the registration and writes its outputs.

@@ -199,6 +199,23 @@ pub fn analyze_knee(
     models: &Models,
     progress: &Progress,
 ) -> Result<Analysis> {
+    analyze_knee_from(ct, prepared, choice, mr, None, models, progress)
+}
+
+/// [`analyze_knee`] with the MR's registration started from `start` (fixed -> moving,
+/// in the CT's world space): a reader's corrected start. The registration runs on the
+/// knee's part of the CT, which keeps the CT's world coordinates, so a start fitted or
+/// nudged on the whole CT applies unchanged (the mirroring of a left knee for the
+/// student does not touch the registration).
+pub fn analyze_knee_from(
+    ct: &Volume,
+    prepared: &Prepared,
+    choice: KneeChoice,
+    mr: Option<&Volume>,
+    start: Option<&crate::volume::RigidTransform>,
+    models: &Models,
+    progress: &Progress,
+) -> Result<Analysis> {
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
@@ -293,7 +310,14 @@ pub fn analyze_knee(
     let mut registered = None;
     let mr_stats = match (mr, &field_ct) {
         (Some(mr), Some(field_ct)) => {
-            let r = reg::register_knee(field_ct, mr, models.synthesis.as_ref(), false, progress)?;
+            let r = reg::register_knee_from(
+                field_ct,
+                mr,
+                models.synthesis.as_ref(),
+                false,
+                start,
+                progress,
+            )?;
             lap(
                 if r.sct.is_some() {
                     "registration (coarse, synthesis, refined)"

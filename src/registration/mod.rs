@@ -3,6 +3,7 @@
 //! Transforms follow ITK's direction: fixed (CT) points to moving (MR) points.
 
 pub mod landmark_fit;
+pub mod manual;
 pub mod metric;
 pub mod refined;
 pub mod rigid;

@@ -9,6 +9,7 @@ pub mod image;
 pub mod interpolate;
 pub mod regrid;
 pub mod resample;
+pub mod surface;
 pub mod transform;
 
 pub use field::DisplacementField;
