@@ -156,10 +156,12 @@ pub(super) fn run_registration(
 pub(super) fn run_analysis(
     ct: &Volume,
     mr: Option<&Volume>,
+    start: Option<&crate::volume::RigidTransform>,
     side: Option<crate::segmentation::knees::Side>,
     progress: &Progress,
 ) -> JobResult {
-    let (maps, labels, registered, summary) = super::results::run_analysis(ct, mr, side, progress)?;
+    let (maps, labels, registered, summary) =
+        super::results::run_analysis(ct, mr, start, side, progress)?;
     let mut layers = Vec::new();
     for (n, (name, v)) in maps.into_iter().enumerate() {
         let mut l = Layer::new(name, v);
@@ -253,6 +255,8 @@ impl ViewerApp {
             self.error = Some("registration needs a CT and an MR layer".into());
             return;
         };
+        // The start this registration runs from is the one the analysis will use.
+        self.registration_start = start.as_ref().map(|(t, _)| t.clone());
         let (tx, rx) = channel();
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
@@ -284,11 +288,18 @@ impl ViewerApp {
             return;
         };
         let mr = find("MR");
+        let start = self.registration_start.clone();
         let (tx, rx) = channel();
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(run_analysis(&ct, mr.as_deref(), side, &worker));
+            let _ = tx.send(run_analysis(
+                &ct,
+                mr.as_deref(),
+                start.as_ref(),
+                side,
+                &worker,
+            ));
         });
         self.error = None;
         self.stage_log = StageLog::default();

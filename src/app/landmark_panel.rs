@@ -67,6 +67,10 @@ impl ViewerApp {
                     ui.selectable_value(&mut self.transform_choice, i, n);
                 }
             });
+        if self.blinded {
+            ui.small("Blinded: the other image's points and the TRE are hidden.");
+            return;
+        }
         let Some(report) = self.tre() else {
             ui.small("No pairs yet: place a point on each image with the same label.");
             return;

@@ -175,12 +175,28 @@ impl ViewerApp {
                     self.gpu,
                     std::mem::take(&mut self.recent),
                     self.screenshot.take(),
+                    self.worklist.take(),
+                    self.blinded,
+                    std::mem::take(&mut self.landmarks.protocol),
                 );
                 *self = Self::with_layers(layers);
-                (self.analyze_on_load, self.gpu, self.recent, self.screenshot) = kept;
+                let protocol;
+                (
+                    self.analyze_on_load,
+                    self.gpu,
+                    self.recent,
+                    self.screenshot,
+                    self.worklist,
+                    self.blinded,
+                    protocol,
+                ) = kept;
                 self.error = note;
                 let [f, m] = marks;
                 self.landmarks = LandmarkEditor::with_sets(f, m);
+                self.landmarks.protocol = protocol;
+                if self.worklist.is_some() {
+                    self.case_loaded();
+                }
                 if let Some(s) = session {
                     self.apply_session(s);
                 }

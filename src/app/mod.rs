@@ -15,11 +15,14 @@ pub mod layer;
 mod loading;
 mod protocol;
 pub mod results;
+mod review;
 pub mod session;
 mod side_panel;
 mod slice;
 mod view;
+pub mod view3d;
 pub mod viewer;
+pub mod worklist;
 
 use std::path::PathBuf;
 
@@ -40,10 +43,31 @@ pub struct RunOptions {
     pub session: Option<PathBuf>,
     /// Write a screenshot here once everything is shown, then quit.
     pub screenshot: Option<PathBuf>,
+    /// A study list read case by case, and the reader's folder.
+    pub worklist: Option<(PathBuf, PathBuf)>,
 }
 
-/// Opens the workstation window with the given images, session, or the demo knee.
+/// Where a reader's work on `list` goes by default: `reads/$USER` beside the list.
+pub fn default_reader_dir(list: &std::path::Path) -> PathBuf {
+    let user = std::env::var("USER").unwrap_or_else(|_| "reader".into());
+    let base = if list.is_dir() {
+        list.to_path_buf()
+    } else {
+        list.parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    base.join("reads").join(user)
+}
+
+/// Opens the workstation window with the given images, session, worklist, or the demo
+/// knee.
 pub fn run(opts: RunOptions) -> Result<()> {
+    // A worklist that cannot be opened is refused before any window.
+    if let Some((list, reader)) = &opts.worklist {
+        crate::pipeline::worklist::Worklist::open(list, reader)
+            .with_context(|| format!("cannot open the worklist {}", list.display()))?;
+    }
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_inner_size([1400.0, 900.0])
@@ -61,14 +85,22 @@ pub fn run(opts: RunOptions) -> Result<()> {
         Box::new(move |cc| {
             cc.egui_ctx.set_visuals(eframe::egui::Visuals::dark());
             let recent = session::RecentFiles::load();
-            let mut app = match &opts.session {
-                Some(s) => {
+            let mut app = match (&opts.session, &opts.worklist) {
+                (_, Some((list, reader))) => {
+                    let mut app = ViewerApp::with_layers(Vec::new());
+                    app.recent = recent;
+                    if let Err(e) = app.open_worklist(list, reader) {
+                        app.error = Some(e);
+                    }
+                    app
+                }
+                (Some(s), None) => {
                     let mut app = ViewerApp::with_layers(Vec::new());
                     app.recent = recent;
                     app.open_session(s);
                     app
                 }
-                None => {
+                (None, None) => {
                     let mut app = ViewerApp::start(opts.ct.clone(), opts.mr.clone());
                     app.recent = recent;
                     for p in [&opts.ct, &opts.mr].into_iter().flatten() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use crate::diagnosis::features::SubregionStats;
-use crate::pipeline::analyze::{KneeChoice, KneeReport, Koa, Models, analyze_knee, prepare};
+use crate::pipeline::analyze::{KneeChoice, KneeReport, Koa, Models, analyze_knee_from, prepare};
 use crate::pipeline::quality::{Check, Status};
 use crate::progress::Progress;
 use crate::regression::dataset::TARGETS;
@@ -77,13 +77,14 @@ pub const WHICH_KNEE: &str = "analysis: this CT holds both knees";
 pub fn run_analysis(
     ct: &Volume,
     mr: Option<&Volume>,
+    start: Option<&crate::volume::RigidTransform>,
     side: Option<Side>,
     progress: &Progress,
 ) -> Result<AnalysisOutput, String> {
     let models = Models::load(&models_dir()).map_err(|e| format!("loading the models: {e}"))?;
     let prepared = prepare(ct, &models, progress).map_err(|e| format!("analysis: {e}"))?;
     let choice = side.map_or(KneeChoice::Only, KneeChoice::Side);
-    let a = analyze_knee(ct, &prepared, choice, mr, &models, progress)
+    let a = analyze_knee_from(ct, &prepared, choice, mr, start, &models, progress)
         .map_err(|e| format!("analysis: {e}"))?;
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];

@@ -171,6 +171,8 @@ impl ViewerApp {
         ui.separator();
         self.landmark_panel(ui, &mut changed);
         ui.separator();
+        self.review_ui(ui);
+        ui.separator();
         ui.label("Pipeline");
         if let Some((_, progress)) = &self.job {
             self.stage_log.observe(progress);

@@ -425,6 +425,10 @@ impl ViewerApp {
             (0usize, Color32::from_rgb(0, 220, 255)),
             (1, Color32::from_rgb(255, 80, 220)),
         ] {
+            // Blinded: the other image's points stay hidden while placing.
+            if self.blinded && set != self.landmarks.active {
+                continue;
+            }
             for l in &self.landmarks.sets[set] {
                 let q = Point3::from(l.position_mm);
                 if normal.dot(&(q - self.crosshair)).abs() > 2.0 {

@@ -85,6 +85,15 @@ pub struct ViewerApp {
     pub(super) dirty: bool,
     /// Background DICOM work: a series being switched, an export being written.
     pub(super) dicom_jobs: super::dicom::DicomJobs,
+    /// A study read case by case (`srrd view --worklist`).
+    pub worklist: Option<super::worklist::WorklistPanel>,
+    /// Blinded placement: only the active image's landmarks are drawn, and no TRE.
+    pub blinded: bool,
+    /// The registration's corrected start (fixed -> moving): from landmarks or a nudge;
+    /// the analysis registers from it, and a worklist case keeps it.
+    pub registration_start: Option<crate::volume::RigidTransform>,
+    /// The MR being nudged by hand (shown under its transform), with undo.
+    pub manual: Option<crate::registration::manual::ManualStart>,
 }
 
 /// How the central area is split.
@@ -128,6 +137,15 @@ pub const HELP: &[(&str, &str)] = &[
     ("Del", "delete the selected landmark"),
     ("Ctrl + Z / Ctrl + Y", "undo / redo a landmark edit"),
     ("Ctrl + S", "save the session"),
+    ("N / P", "next / previous case of the worklist"),
+    (
+        "Shift + arrows",
+        "while correcting by hand: move the MR 1 mm in the view under the pointer",
+    ),
+    (
+        "Shift + , / Shift + .",
+        "while correcting by hand: turn the MR 1 degree about the view's normal",
+    ),
     ("F1", "this help"),
 ];
 
@@ -190,6 +208,10 @@ impl ViewerApp {
             textures: [None, None, None],
             dirty: true,
             dicom_jobs: Default::default(),
+            worklist: None,
+            blinded: false,
+            registration_start: None,
+            manual: None,
         }
     }
 
@@ -250,7 +272,15 @@ impl ViewerApp {
         let hovered = ctx
             .pointer_hover_pos()
             .and_then(|p| (0..3).find(|&n| self.view_rects[n].contains(p)));
-        if let Some(n) = hovered {
+        self.nudge_keys(ctx, hovered);
+        if self.worklist.is_some() && pressed(egui::Key::N) {
+            self.step_case(1);
+        }
+        if self.worklist.is_some() && pressed(egui::Key::P) {
+            self.step_case(-1);
+        }
+        let shift = ctx.input(|i| i.modifiers.shift);
+        if let Some(n) = hovered.filter(|_| !shift || self.manual.is_none()) {
             for (key, steps) in [
                 (egui::Key::ArrowUp, 1.0),
                 (egui::Key::ArrowDown, -1.0),
@@ -287,7 +317,12 @@ impl ViewerApp {
                         || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
             )
         });
-        if (undo && self.landmarks.undo()) || (redo && self.landmarks.redo()) {
+        // While the MR is being nudged, undo and redo act on the nudge.
+        if let Some(m) = &mut self.manual {
+            if (undo && m.undo()) || (redo && m.redo()) {
+                self.show_manual();
+            }
+        } else if (undo && self.landmarks.undo()) || (redo && self.landmarks.redo()) {
             self.dirty = true;
         }
         self.file_ui(&ctx);
@@ -320,6 +355,11 @@ impl ViewerApp {
                 });
             });
         });
+        if self.worklist.is_some() {
+            egui::Panel::left("worklist")
+                .default_size(260.0)
+                .show(ui, |ui| self.worklist_ui(ui));
+        }
         egui::Panel::left("layers")
             .default_size(330.0)
             .show(ui, |ui| {
@@ -386,6 +426,10 @@ impl ViewerApp {
                         }
                     });
                 });
+        }
+        // Autosave once the pointer is released (not on every frame of a drag).
+        if self.worklist.is_some() && !ctx.input(|i| i.pointer.any_down()) {
+            self.autosave();
         }
         self.screenshot_step(&ctx);
         if self.dirty {

@@ -49,6 +49,15 @@ pub enum Command {
         /// (for smoke tests and documentation).
         #[arg(long)]
         screenshot: Option<PathBuf>,
+        /// Read a study case by case: a manifest CSV (subject,ct[,mr,...]) or a folder of
+        /// subjects. Each case's landmarks, review and corrected start are saved as you
+        /// go, and reopening resumes where you left off.
+        #[arg(long, conflicts_with_all = ["ct", "mr", "session"])]
+        worklist: Option<PathBuf>,
+        /// With --worklist: the folder your work goes into (default: reads/$USER beside
+        /// the list). Two annotators use two folders.
+        #[arg(long, requires = "worklist")]
+        reader: Option<PathBuf>,
     },
     /// Size, spacing, origin, direction (LPS), pixel type and range of an image.
     Info {
@@ -621,12 +630,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             analyze,
             session,
             screenshot,
+            worklist,
+            reader,
         }) => crate::app::run(crate::app::RunOptions {
             ct,
             mr,
             analyze,
             session,
             screenshot,
+            worklist: worklist.map(|list| {
+                let reader = reader.unwrap_or_else(|| crate::app::default_reader_dir(&list));
+                (list, reader)
+            }),
         }),
         Some(Command::Info {
             path,

@@ -111,6 +111,9 @@ pub struct CaseFile {
     pub subject: String,
     pub ct: PathBuf,
     pub status: CaseStatus,
+    /// Per image (CT, MR): protocol landmarks the reader marked as cannot be placed.
+    #[serde(default)]
+    pub unplaceable: [Vec<String>; 2],
     pub updated_unix_s: u64,
 }
 
@@ -123,6 +126,8 @@ pub struct CaseWork {
     pub review: Option<Review>,
     /// A corrected registration start (fixed -> moving).
     pub start: Option<RigidTransform>,
+    /// Per image (CT, MR): protocol landmarks that cannot be placed.
+    pub unplaceable: [Vec<String>; 2],
 }
 
 /// Where the reader was (`worklist.json`).
@@ -137,6 +142,9 @@ pub struct ListState {
     pub show: Vec<CaseStatus>,
     /// Shows only subjects containing this text.
     pub search: String,
+    /// Blinded placement: the other image's points and the TRE stay hidden.
+    #[serde(default)]
+    pub blinded: bool,
 }
 
 /// A study list opened for reading, with the reader's output folder.
@@ -235,6 +243,7 @@ impl Worklist {
                 current: rows.first().map(|r| r.subject.clone()),
                 show: Vec::new(),
                 search: String::new(),
+                blinded: false,
             };
             write_json(&state_path, &s)?;
             s
@@ -316,6 +325,7 @@ impl Worklist {
             let c: CaseFile = read_json(&case_path)?;
             check_owner(&case_path, &c.format, CASE_FORMAT, &c.subject, &c.ct, row)?;
             work.status = c.status;
+            work.unplaceable = c.unplaceable;
         }
         for (n, name) in ["landmarks_ct.json", "landmarks_mr.json"]
             .iter()
@@ -366,6 +376,7 @@ impl Worklist {
                 subject: row.subject.clone(),
                 ct: row.ct.clone(),
                 status: work.status,
+                unplaceable: work.unplaceable.clone(),
                 updated_unix_s: now,
             },
         )?;

@@ -6,6 +6,7 @@ pub mod landmark_fit;
 pub mod manual;
 pub mod metric;
 pub mod refined;
+pub mod review_maps;
 pub mod rigid;
 pub mod transform;
 pub mod tre;

@@ -179,16 +179,16 @@ fn scene_pipeline(
             entry_point: Some("vs_mesh"),
             compilation_options: Default::default(),
             buffers: &[
-                wgpu::VertexBufferLayout {
+                Some(wgpu::VertexBufferLayout {
                     array_stride: 24,
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &PN_ATTRIBUTES,
-                },
-                wgpu::VertexBufferLayout {
+                }),
+                Some(wgpu::VertexBufferLayout {
                     array_stride: 4,
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &COLOUR_ATTRIBUTES,
-                },
+                }),
             ],
         },
         primitive: wgpu::PrimitiveState {
@@ -244,8 +244,12 @@ impl View3dRenderer {
             bind_group_layouts: &[Some(&scene_layout)],
             immediate_size: 0,
         });
-        let mesh_pipeline =
-            scene_pipeline(device, &shader, &layout, wgpu::PrimitiveTopology::TriangleList);
+        let mesh_pipeline = scene_pipeline(
+            device,
+            &shader,
+            &layout,
+            wgpu::PrimitiveTopology::TriangleList,
+        );
         let line_pipeline =
             scene_pipeline(device, &shader, &layout, wgpu::PrimitiveTopology::LineList);
         let blit_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -440,7 +444,11 @@ impl View3dRenderer {
         queue.write_buffer(&self.scene_buffer, 0, bytemuck::bytes_of(&frame.uniform));
         let [tp, tc, lp, lc] = &mut self.dynamic;
         tp.write(device, queue, bytemuck::cast_slice(&frame.triangles.pn));
-        tc.write(device, queue, bytemuck::cast_slice(&frame.triangles.colours));
+        tc.write(
+            device,
+            queue,
+            bytemuck::cast_slice(&frame.triangles.colours),
+        );
         lp.write(device, queue, bytemuck::cast_slice(&frame.lines.pn));
         lc.write(device, queue, bytemuck::cast_slice(&frame.lines.colours));
         let Some(target) = &self.target else {
