@@ -178,9 +178,10 @@ impl ViewerApp {
                     self.worklist.take(),
                     self.blinded,
                     std::mem::take(&mut self.landmarks.protocol),
+                    (self.placing, self.landmarks.active),
                 );
                 *self = Self::with_layers(layers);
-                let protocol;
+                let (protocol, placing);
                 (
                     self.analyze_on_load,
                     self.gpu,
@@ -189,11 +190,14 @@ impl ViewerApp {
                     self.worklist,
                     self.blinded,
                     protocol,
+                    placing,
                 ) = kept;
                 self.error = note;
                 let [f, m] = marks;
                 self.landmarks = LandmarkEditor::with_sets(f, m);
                 self.landmarks.protocol = protocol;
+                // A reader going through cases keeps placing as they were.
+                (self.placing, self.landmarks.active) = placing;
                 if self.worklist.is_some() {
                     self.case_loaded();
                 }

@@ -82,7 +82,7 @@ const PITCH_LIMIT: f32 = 1.4;
 const ROTATE_PER_POINT: f32 = 0.01;
 /// Half the view angle of the smaller side of the view, before zoom.
 const HALF_FOV: f32 = 0.2618;
-const AMBIENT: f32 = 0.3;
+const AMBIENT: f32 = 0.25;
 
 static NEXT_COLOURING: AtomicU64 = AtomicU64::new(1);
 
@@ -210,14 +210,14 @@ impl View3d {
     /// The response is the scene area's (drag, click, hover).
     pub fn ui(&mut self, ui: &mut egui::Ui, size: Vec2, scene: Option<&Scene3d>) -> egui::Response {
         let (outer, _) = ui.allocate_exact_size(size, Sense::hover());
+        let bar_height = (ui.spacing().interact_size.y + 6.0).min(outer.height() / 2.0);
+        let (bar_rect, rect) = outer.split_top_bottom_at_y(outer.top() + bar_height);
         let mut bar = ui.new_child(
             egui::UiBuilder::new()
-                .max_rect(outer.shrink2(vec2(4.0, 2.0)))
+                .max_rect(bar_rect.shrink2(vec2(4.0, 0.0)))
                 .layout(egui::Layout::left_to_right(egui::Align::Center)),
         );
         self.controls(&mut bar, scene);
-        let top = (bar.min_rect().bottom() + 2.0).min(outer.bottom() - 1.0);
-        let rect = Rect::from_min_max(pos2(outer.left(), top), outer.max);
         self.image_rect = Some(rect);
         let response = ui.interact(
             rect,
@@ -292,8 +292,9 @@ impl View3d {
             ColourBy::Subregion => "subregion".to_string(),
             ColourBy::Parameter(n) => n.clone(),
         };
+        let label = ui.label("Colour");
         egui::ComboBox::from_id_salt("srrd view3d colour")
-            .selected_text(format!("Colour: {}", name(&current)))
+            .selected_text(name(&current))
             .show_ui(ui, |ui| {
                 let by = &mut self.settings.colour_by;
                 ui.selectable_value(by, ColourBy::Bone, "bone");
@@ -303,7 +304,9 @@ impl View3d {
                 for m in surfaces.map(|s| s.maps.as_slice()).unwrap_or_default() {
                     ui.selectable_value(by, ColourBy::Parameter(m.name.clone()), &m.name);
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         ui.checkbox(&mut self.settings.show_landmarks, "Landmarks");
         ui.checkbox(&mut self.settings.show_planes, "Planes");
     }
@@ -329,7 +332,7 @@ impl View3d {
     fn frame(&mut self, scene: &Scene3d, rect: Rect) -> Frame3d {
         let (centre, radius) = scene.surfaces.centre_and_radius();
         let cam = self.camera(centre, radius, rect.width() / rect.height());
-        let light = (cam.back + cam.up * 0.5 - cam.right * 0.35).normalize();
+        let light = (cam.back + cam.up * 0.8 - cam.right * 0.6).normalize();
         let (colours_key, colours) = self.colours(&scene.surfaces);
         let mut triangles = Prims::default();
         if self.settings.show_landmarks {

@@ -254,8 +254,11 @@ impl ViewerApp {
                         w.list.status[i]
                     };
                     ui.horizontal(|ui| {
-                        ui.colored_label(status_colour(status), "●")
-                            .on_hover_text(status.label());
+                        let (dot, resp) =
+                            ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                        ui.painter()
+                            .circle_filled(dot.center(), 5.0, status_colour(status));
+                        resp.on_hover_text(status.label());
                         let text = format!("{:>3}  {}", i + 1, row.subject);
                         if ui.selectable_label(i == w.open, text).clicked() && i != w.open {
                             open = Some(i);

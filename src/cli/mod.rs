@@ -159,7 +159,8 @@ pub enum Command {
         transform: Option<PathBuf>,
         /// The two files are two annotators' landmarks on the same image: report the
         /// inter-observer distance per landmark (mean, SD, max) and the landmarks only one
-        /// of them placed.
+        /// of them placed. Two readers' worklist folders (`srrd view --worklist --reader`)
+        /// give the same per landmark over every case both read, on the CT and the MR.
         #[arg(long, conflicts_with = "transform")]
         inter_observer: bool,
         /// Print one JSON object on stdout.

@@ -1,0 +1,435 @@
+//! The reading room as its users go through it (egui_kittest, no GPU needed): an
+//! annotator works through a 5-knee worklist with the landmark protocol and the keyboard,
+//! blinded, and compares with a second annotator; a radiologist rejects a registration
+//! that went wrong (an MR whose header turns it half a turn), fixes it from landmark pairs
+//! with a nudge and its undo, refines, accepts, and the analysis uses the fixed start;
+//! everything is there again after a restart.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui::{self, Event, PointerButton, Pos2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use nalgebra::{Matrix3, Point3, Vector3};
+use srrd::app::ViewerApp;
+use srrd::io::nifti::{WriteDtype, write_nifti};
+use srrd::io::{Landmark, read_landmarks, write_landmarks};
+use srrd::pipeline::worklist::{CaseStatus, Decision, START_TFM};
+use srrd::registration::tre::tre_report;
+
+const FOUR: [&str; 4] = [
+    "femur_medial_condyle_distal",
+    "femur_lateral_condyle_distal",
+    "tibia_tuberosity",
+    "patella_inferior_pole",
+];
+
+struct Study {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    list: PathBuf,
+    /// Knee 3's CT landmarks and its turned MR's landmarks (the truth).
+    ct_marks: Vec<Landmark>,
+    turned_marks: Vec<Landmark>,
+}
+
+/// Five knees of one small phantom; knee3's MR header is turned half a turn about S.
+fn study() -> Study {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    let p = srrd::phantom::generate(
+        srrd::phantom::Config {
+            seed: 5,
+            grade: srrd::phantom::Grade::Mild,
+            preset: srrd::phantom::Preset::Small,
+        },
+        &srrd::progress::Progress::new(),
+    )
+    .expect("phantom");
+    write_nifti(&dir.join("ct.nii.gz"), &p.ct, WriteDtype::I16).expect("ct");
+    write_nifti(&dir.join("mr.nii.gz"), &p.mr, WriteDtype::F32).expect("mr");
+    let mut mr = p.mr.clone();
+    let c = mr.geometry.center_mm();
+    let turn = Matrix3::from_diagonal(&Vector3::new(-1.0, -1.0, 1.0));
+    let turned = |q: Point3<f64>| c + turn * (q - c);
+    mr.geometry.direction = turn * mr.geometry.direction;
+    mr.geometry.origin_mm = turned(mr.geometry.origin_mm);
+    write_nifti(&dir.join("mr_turned.nii.gz"), &mr, WriteDtype::F32).expect("mr");
+    let turned_marks: Vec<Landmark> = p
+        .landmarks_mr
+        .iter()
+        .map(|l| Landmark {
+            label: l.label.clone(),
+            position_mm: turned(Point3::from(l.position_mm)).coords.into(),
+        })
+        .collect();
+    let mut csv = String::from("subject,ct,mr\n");
+    for k in 1..=5 {
+        let mr = if k == 3 {
+            "mr_turned.nii.gz"
+        } else {
+            "mr.nii.gz"
+        };
+        csv.push_str(&format!("knee{k},ct.nii.gz,{mr}\n"));
+    }
+    let list = dir.join("study.csv");
+    std::fs::write(&list, csv).expect("csv");
+    Study {
+        _tmp: tmp,
+        dir,
+        list,
+        ct_marks: p.landmarks_ct.clone(),
+        turned_marks,
+    }
+}
+
+fn harness(list: &Path, reader: &Path) -> Harness<'static, ViewerApp> {
+    let mut app = ViewerApp::with_layers(Vec::new());
+    app.open_worklist(list, reader).expect("worklist");
+    let mut h = Harness::builder()
+        .with_size([1500.0, 2200.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    wait(&mut h);
+    h
+}
+
+/// Steps the UI until loading and background jobs are over.
+fn wait(h: &mut Harness<'static, ViewerApp>) {
+    let start = std::time::Instant::now();
+    h.run_steps(1);
+    while h.state().is_loading() || h.state().is_busy() {
+        assert!(start.elapsed().as_secs() < 300, "still busy");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        h.run_steps(1);
+    }
+    h.run_steps(3);
+}
+
+/// A click in placing mode (the panel's "Place with a click").
+fn place_click(h: &mut Harness<'static, ViewerApp>, pos: Pos2) {
+    h.hover_at(pos);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run_steps(2);
+}
+
+fn key(h: &mut Harness<'static, ViewerApp>, key: egui::Key, modifiers: egui::Modifiers) {
+    h.key_down_modifiers(modifiers, key);
+    h.key_up_modifiers(modifiers, key);
+    h.run_steps(2);
+}
+
+fn open_index(h: &Harness<'static, ViewerApp>) -> usize {
+    h.state().worklist.as_ref().expect("worklist").open
+}
+
+#[test]
+fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() {
+    let s = study();
+    let reader_a = s.dir.join("reads/a");
+    let mut h = harness(&s.list, &reader_a);
+    assert!(h.query_by_label_contains("0 of 5 done").is_some());
+    assert_eq!(h.state().layers.len(), 2, "knee1's CT and MR loaded");
+    h.get_by_label("Follow the knee protocol (25 landmarks)")
+        .click();
+    h.get_by_label("Place with a click (Ctrl+click always)")
+        .click();
+    h.run_steps(2);
+    let first = h
+        .state()
+        .landmarks
+        .next_prompt()
+        .expect("prompt")
+        .name
+        .clone();
+    let rect = h.state().view_rects[0];
+    // Place the first landmark, skip the second, place the third.
+    place_click(&mut h, rect.center() + egui::vec2(-30.0, 10.0));
+    h.get_by_label("Skip").click();
+    h.run_steps(2);
+    let third = h
+        .state()
+        .landmarks
+        .next_prompt()
+        .expect("prompt")
+        .name
+        .clone();
+    place_click(&mut h, rect.center() + egui::vec2(30.0, -10.0));
+    assert!(
+        h.query_by_label_contains("next on the CT (3 of 25)")
+            .is_some()
+    );
+    let labels: Vec<String> = h.state().landmarks.sets[0]
+        .iter()
+        .map(|l| l.label.clone())
+        .collect();
+    assert_eq!(labels, vec![first.clone(), third.clone()]);
+    // Autosaved as the case's landmark file, the case in progress.
+    let saved = read_landmarks(&reader_a.join("knee1/landmarks_ct.json")).expect("autosaved");
+    assert_eq!(saved.len(), 2);
+    assert_eq!(
+        h.state().worklist.as_ref().map(|w| w.status),
+        Some(CaseStatus::InProgress)
+    );
+
+    // N: the next case, empty; its landmarks are its own.
+    h.hover_at(Pos2::new(5.0, 5.0));
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    wait(&mut h);
+    assert_eq!(open_index(&h), 1);
+    assert!(h.state().landmarks.sets[0].is_empty());
+    assert!(h.state().landmarks.protocol.is_some(), "the protocol stays");
+    let centre = h.state().view_rects[0].center();
+    place_click(&mut h, centre);
+    // P: back to knee1, its two landmarks restored.
+    h.hover_at(Pos2::new(5.0, 5.0));
+    key(&mut h, egui::Key::P, egui::Modifiers::NONE);
+    wait(&mut h);
+    assert_eq!(open_index(&h), 0);
+    assert_eq!(h.state().landmarks.sets[0].len(), 2);
+    h.get_by_label("Mark done").click();
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("1 of 5 done, 1 in progress")
+            .is_some()
+    );
+
+    // Blinded: the MR's placements show no TRE while placing.
+    h.get_by_label("MR (moving)").click();
+    h.run_steps(2);
+    let at = h.state().view_rects[0].center() + egui::vec2(-30.0, 10.0);
+    place_click(&mut h, at);
+    assert!(
+        h.query_by_label_contains("1 pairs: mean").is_some(),
+        "TRE shown unblinded"
+    );
+    h.get_by_label("Blinded (hide the other image's points and the TRE)")
+        .click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("pairs: mean").is_none(),
+        "TRE hidden"
+    );
+    assert!(
+        h.query_by_label_contains("Blinded: the other image's points")
+            .is_some()
+    );
+
+    // The filter: only the done case; N has nowhere to go.
+    h.get_by_label("done").click();
+    h.run_steps(2);
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    assert_eq!(open_index(&h), 0);
+    drop(h);
+
+    // A restart: the same place, filter, blinding and work.
+    let h = harness(&s.list, &reader_a);
+    let w = h.state().worklist.as_ref().expect("worklist");
+    assert_eq!(w.open, 0);
+    assert_eq!(w.list.state.show, vec![CaseStatus::Done]);
+    assert!(h.state().blinded);
+    assert_eq!(h.state().landmarks.sets[0].len(), 2);
+    assert_eq!(h.state().landmarks.sets[1].len(), 1);
+    assert_eq!(w.status, CaseStatus::Done);
+
+    // A second annotator placed the same landmarks 1 mm away on knee1 and knee2: the
+    // inter-observer report over both readers' folders.
+    let reader_b = s.dir.join("reads/b");
+    srrd::pipeline::worklist::Worklist::open(&s.list, &reader_b).expect("b");
+    for knee in ["knee1", "knee2"] {
+        let Ok(mut marks) = read_landmarks(&reader_a.join(knee).join("landmarks_ct.json")) else {
+            continue;
+        };
+        for m in &mut marks {
+            m.position_mm[2] += 1.0;
+        }
+        std::fs::create_dir_all(reader_b.join(knee)).expect("dir");
+        write_landmarks(&reader_b.join(knee).join("landmarks_ct.json"), &marks).expect("b");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(["tre", "--inter-observer", "--json", "--fixed"])
+        .arg(&reader_a)
+        .arg("--moving")
+        .arg(&reader_b)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["cases"], 2);
+    assert_eq!(v["n"], 3);
+    assert!(
+        (v["mean_mm"].as_f64().expect("mean") - 1.0).abs() < 1e-6,
+        "{v}"
+    );
+    assert!(
+        v["landmarks"][0]["label"]
+            .as_str()
+            .expect("label")
+            .ends_with("(CT)")
+    );
+}
+
+#[test]
+fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix() {
+    let s = study();
+    let reader = s.dir.join("reads/radiologist");
+    let mut h = harness(&s.list, &reader);
+    // To knee3, whose MR header is turned.
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    wait(&mut h);
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    wait(&mut h);
+    assert_eq!(open_index(&h), 2);
+    h.get_by_label("Register MR to CT").click();
+    wait(&mut h);
+    let tre_of = |h: &Harness<'static, ViewerApp>| {
+        let t = &h
+            .state()
+            .transforms
+            .iter()
+            .find(|(n, _)| n == "coarse")
+            .expect("coarse")
+            .1;
+        tre_report(&s.ct_marks, &s.turned_marks, t)
+            .expect("pairs")
+            .mean_mm
+    };
+    let automatic = tre_of(&h);
+    assert!(
+        automatic > 20.0,
+        "the automatic registration should land far off: {automatic:.1} mm"
+    );
+    h.get_by_label("Review layers").click();
+    h.run_steps(2);
+    for name in ["CT edges", "similarity", "Jacobian"] {
+        assert!(
+            h.state().layers.iter().any(|l| l.name == name),
+            "{name} layer"
+        );
+    }
+    h.get_by_label("reject").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().worklist.as_ref().map(|w| w.status),
+        Some(CaseStatus::Done)
+    );
+
+    // Four landmark pairs, placed (here: given) on the CT and the turned MR.
+    let keep = |l: &[Landmark]| -> Vec<Landmark> {
+        l.iter()
+            .filter(|m| FOUR.contains(&m.label.as_str()))
+            .cloned()
+            .collect()
+    };
+    h.state_mut().landmarks =
+        srrd::app::landmarks::LandmarkEditor::with_sets(keep(&s.ct_marks), keep(&s.turned_marks));
+    h.run_steps(2);
+    h.get_by_label("needs fix").click();
+    h.get_by_label("Start from landmarks").click();
+    h.run_steps(2);
+    assert!(
+        h.state().status.contains("start from 4 landmark pairs"),
+        "{}",
+        h.state().status
+    );
+    assert!(
+        h.state().status.contains("tibia_tuberosity"),
+        "residual per pair"
+    );
+    let fitted = h
+        .state()
+        .manual
+        .as_ref()
+        .expect("correcting")
+        .current
+        .clone();
+    // The MR layer is shown under the start.
+    let mr = h
+        .state()
+        .layers
+        .iter()
+        .find(|l| l.name == "MR")
+        .expect("MR");
+    assert_eq!(mr.moved_by.as_ref(), Some(&fitted));
+    // A nudge with the keyboard over the axial view: 1 mm to the right (patient left,
+    // +x), then undone.
+    let centre = h.state().view_rects[0].center();
+    h.hover_at(centre);
+    key(&mut h, egui::Key::ArrowRight, egui::Modifiers::SHIFT);
+    let nudged = h
+        .state()
+        .manual
+        .as_ref()
+        .expect("correcting")
+        .current
+        .clone();
+    use srrd::volume::PointTransform;
+    let p = Point3::new(0.0, 0.0, 0.0);
+    let moved = fitted.transform_point(&p) - nudged.transform_point(&(p + Vector3::x()));
+    assert!(moved.norm() < 1e-6, "content moved 1 mm along +x: {moved}");
+    key(&mut h, egui::Key::Z, egui::Modifiers::COMMAND);
+    assert_eq!(
+        h.state().manual.as_ref().map(|m| m.current.clone()),
+        Some(fitted.clone())
+    );
+    h.get_by_label("Refine from here").click();
+    wait(&mut h);
+    let fixed = tre_of(&h);
+    assert!(
+        fixed < 3.0,
+        "refined from the corrected start: {fixed:.2} mm"
+    );
+    assert!(h.state().manual.is_none());
+    h.get_by_label("accept").click();
+    h.get_by_label("Export reviews").click();
+    h.run_steps(3);
+    let start_file = reader.join("knee3").join(START_TFM);
+    assert!(start_file.exists(), "the corrected start is saved");
+    let csv = std::fs::read_to_string(reader.join("reviews.csv")).expect("csv");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("knee3,"))
+        .expect("knee3 row");
+    assert!(row.starts_with("knee3,done,accept,,true,"), "{row}");
+    drop(h);
+
+    // After a restart: the case, its verdict and its corrected start are back.
+    let h = harness(&s.list, &reader);
+    let w = h.state().worklist.as_ref().expect("worklist");
+    assert_eq!(w.open, 2);
+    assert_eq!(w.review.decision, Some(Decision::Accept));
+    let back = h
+        .state()
+        .registration_start
+        .clone()
+        .expect("start restored");
+    for q in [Point3::new(0.0, 0.0, 0.0), Point3::new(40.0, -30.0, 20.0)] {
+        assert!((back.transform_point(&q) - fitted.transform_point(&q)).norm() < 1e-6);
+    }
+    drop(h);
+
+    // The cohort analysis of knee3 registers from the reader's corrected start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(["analyze", "--subjects", "knee3", "--manifest"])
+        .arg(&s.list)
+        .arg("--reviews")
+        .arg(&reader)
+        .arg("--out")
+        .arg(s.dir.join("results"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("knee3: registration starts from"), "{err}");
+    assert!(s.dir.join("results/knee3/report.json").exists());
+}
