@@ -99,6 +99,8 @@ impl ViewerApp {
             flicker: self.flicker,
             landmarks: self.landmarks.sets.clone(),
             landmark_target: self.landmarks.active,
+            view3d: self.view3d.settings.clone(),
+            registration_start: self.registration_start.clone(),
         }
     }
 
@@ -124,6 +126,8 @@ impl ViewerApp {
         let [f, m] = s.landmarks;
         self.landmarks = super::landmarks::LandmarkEditor::with_sets(f, m);
         self.landmarks.active = s.landmark_target.min(1);
+        self.view3d.settings = s.view3d;
+        self.registration_start = s.registration_start;
         self.mark_dirty();
     }
 

@@ -20,6 +20,8 @@ pub(super) struct JobOutput {
     status: String,
     transforms: Vec<(String, Transform)>,
     results: Option<super::results::ResultsSummary>,
+    /// Bone surfaces for the 3D view (after an analysis).
+    surfaces: Option<Arc<super::view3d::KneeSurfaces>>,
 }
 pub(super) type JobResult = Result<JobOutput, String>;
 
@@ -150,6 +152,7 @@ pub(super) fn run_registration(
         status,
         transforms,
         results: None,
+        surfaces: None,
     })
 }
 
@@ -162,6 +165,18 @@ pub(super) fn run_analysis(
 ) -> JobResult {
     let (maps, labels, registered, summary) =
         super::results::run_analysis(ct, mr, start, side, progress)?;
+    // The 3D view's bone surfaces, coloured by subregion or by a parameter map.
+    progress.start("bone surfaces for the 3D view", 1);
+    let g = &ct.geometry;
+    let mut surfaces =
+        super::view3d::KneeSurfaces::from_bones(g, &summary.bones, super::view3d::auto_step(g))
+            .with_subregion_labels(g, &summary.subregions);
+    for (n, (name, v)) in maps.iter().enumerate() {
+        surfaces = surfaces.with_map(name, v);
+        if let Some(m) = surfaces.maps.last_mut() {
+            m.range = summary.ranges[n];
+        }
+    }
     let mut layers = Vec::new();
     for (n, (name, v)) in maps.into_iter().enumerate() {
         let mut l = Layer::new(name, v);
@@ -197,6 +212,7 @@ pub(super) fn run_analysis(
         status,
         transforms: Vec::new(),
         results: Some(summary),
+        surfaces: Some(Arc::new(surfaces)),
     })
 }
 
@@ -327,6 +343,9 @@ impl ViewerApp {
                             self.transforms.push(t);
                         }
                         self.transform_choice = self.transforms.len() - 1;
+                    }
+                    if out.surfaces.is_some() {
+                        self.surfaces3d = out.surfaces;
                     }
                     if out.results.is_some() {
                         self.results = out.results;

@@ -179,6 +179,10 @@ impl ViewerApp {
                     self.blinded,
                     std::mem::take(&mut self.landmarks.protocol),
                     (self.placing, self.landmarks.active),
+                    std::mem::replace(
+                        &mut self.view3d,
+                        super::view3d::View3d::new(Default::default()),
+                    ),
                 );
                 *self = Self::with_layers(layers);
                 let (protocol, placing);
@@ -191,6 +195,7 @@ impl ViewerApp {
                     self.blinded,
                     protocol,
                     placing,
+                    self.view3d,
                 ) = kept;
                 self.error = note;
                 let [f, m] = marks;

@@ -48,6 +48,12 @@ pub struct Session {
     pub landmarks: [Vec<Landmark>; 2],
     /// The image new landmarks go to (0 fixed, 1 moving).
     pub landmark_target: usize,
+    /// How the 3D view looks (camera, colouring).
+    #[serde(default)]
+    pub view3d: super::view3d::View3dSettings,
+    /// A corrected registration start (fixed -> moving), when there is one.
+    #[serde(default)]
+    pub registration_start: Option<crate::volume::RigidTransform>,
 }
 
 impl Session {

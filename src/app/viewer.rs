@@ -94,6 +94,10 @@ pub struct ViewerApp {
     pub registration_start: Option<crate::volume::RigidTransform>,
     /// The MR being nudged by hand (shown under its transform), with undo.
     pub manual: Option<crate::registration::manual::ManualStart>,
+    /// The 3D view in the fourth quadrant, and the bone surfaces it shows (after an
+    /// analysis).
+    pub view3d: super::view3d::View3d,
+    pub surfaces3d: Option<Arc<super::view3d::KneeSurfaces>>,
 }
 
 /// How the central area is split.
@@ -212,6 +216,8 @@ impl ViewerApp {
             blinded: false,
             registration_start: None,
             manual: None,
+            view3d: super::view3d::View3d::new(Default::default()),
+            surfaces3d: None,
         }
     }
 
@@ -220,6 +226,7 @@ impl ViewerApp {
     /// back to the CPU renderer).
     pub fn enable_gpu(&mut self, render_state: &eframe::egui_wgpu::RenderState) {
         self.gpu = Some(super::gpu::SliceRenderer::install(render_state));
+        self.view3d.enable_gpu(render_state);
         self.dirty = true;
     }
 
@@ -292,6 +299,24 @@ impl ViewerApp {
                 }
             }
         }
+    }
+}
+
+impl ViewerApp {
+    /// The fourth quadrant: the bone surfaces in 3D with the landmarks and the crosshair.
+    fn view3d_quadrant(&mut self, ui: &mut egui::Ui, size: Vec2) {
+        let c = self.crosshair;
+        let scene = self.surfaces3d.as_ref().map(|s| {
+            let mut scene = super::view3d::Scene3d::new(s.clone()).with_crosshair([c.x, c.y, c.z]);
+            if !self.blinded || self.landmarks.active == 0 {
+                scene = scene.with_landmarks(&self.landmarks.sets[0], [0, 220, 255, 255]);
+            }
+            if !self.blinded || self.landmarks.active == 1 {
+                scene = scene.with_landmarks(&self.landmarks.sets[1], [255, 80, 220, 255]);
+            }
+            scene
+        });
+        self.view3d.ui(ui, size, scene.as_ref());
     }
 }
 
@@ -409,6 +434,7 @@ impl ViewerApp {
                     });
                     ui.horizontal(|ui| {
                         self.view(ui, 2, size);
+                        self.view3d_quadrant(ui, size);
                     });
                 }
             }
