@@ -310,7 +310,7 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
         "the automatic registration should land far off: {automatic:.1} mm"
     );
     h.get_by_label("Review layers").click();
-    h.run_steps(2);
+    wait(&mut h);
     for name in ["CT edges", "similarity", "Jacobian"] {
         assert!(
             h.state().layers.iter().any(|l| l.name == name),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::mpsc::channel;
 
 use eframe::egui::{self};
-use nalgebra::Point3;
 
 use super::layer::*;
 use super::viewer::*;
@@ -16,12 +15,12 @@ use crate::volume::Volume;
 /// What a pipeline run adds: layers, a line for the status bar, transforms for the TRE
 /// table, and (after an analysis) the results view; or an error.
 pub(super) struct JobOutput {
-    layers: Vec<Layer>,
-    status: String,
-    transforms: Vec<(String, Transform)>,
-    results: Option<super::results::ResultsSummary>,
+    pub(super) layers: Vec<Layer>,
+    pub(super) status: String,
+    pub(super) transforms: Vec<(String, Transform)>,
+    pub(super) results: Option<super::results::ResultsSummary>,
     /// Bone surfaces for the 3D view (after an analysis).
-    surfaces: Option<Arc<super::view3d::KneeSurfaces>>,
+    pub(super) surfaces: Option<Arc<super::view3d::KneeSurfaces>>,
 }
 pub(super) type JobResult = Result<JobOutput, String>;
 
@@ -232,12 +231,7 @@ impl ViewerApp {
     /// by label; 3 or more, not on one line) and registers from it: the manual start when
     /// the automatic one lands far off. Each pair's residual goes to the status bar.
     pub fn start_registration_from_landmarks(&mut self) {
-        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> =
-            crate::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1])
-                .into_iter()
-                .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
-                .collect();
-        match crate::registration::landmark_fit::fit_rigid(&pairs) {
+        match self.landmark_fit() {
             Ok(fit) => {
                 let worst = fit
                     .pairs
@@ -261,12 +255,7 @@ impl ViewerApp {
         &mut self,
         start: Option<(crate::volume::RigidTransform, String)>,
     ) {
-        let find = |name: &str| {
-            self.layers
-                .iter()
-                .find(|l| l.name == name)
-                .map(|l| l.volume.clone())
-        };
+        let find = |name: &str| self.layer_volume(name);
         let (Some(ct), Some(mr)) = (find("CT"), find("MR")) else {
             self.error = Some("registration needs a CT and an MR layer".into());
             return;
@@ -293,12 +282,7 @@ impl ViewerApp {
 
     /// [`Self::start_analysis`] of one knee of a bilateral CT (None: the only knee).
     pub fn start_analysis_of(&mut self, side: Option<crate::segmentation::knees::Side>) {
-        let find = |name: &str| {
-            self.layers
-                .iter()
-                .find(|l| l.name == name)
-                .map(|l| l.volume.clone())
-        };
+        let find = |name: &str| self.layer_volume(name);
         let Some(ct) = find("CT") else {
             self.error = Some("the analysis needs a CT layer".into());
             return;

@@ -4,7 +4,7 @@
 //! MR (Shift + arrows, Shift + , and .), undo, and "refine from here".
 
 use eframe::egui::{self, Color32};
-use nalgebra::{Point3, Unit};
+use nalgebra::Unit;
 
 use super::layer::{Colormap, Layer};
 use super::viewer::{PLANES, ViewerApp};
@@ -27,12 +27,7 @@ impl ViewerApp {
     /// Starts nudging from a rigid fit to the landmark pairs (each pair's residual in
     /// the status bar), or from the identity when there are fewer than three pairs.
     pub fn begin_manual_from_landmarks(&mut self) {
-        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> =
-            crate::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1])
-                .into_iter()
-                .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
-                .collect();
-        match crate::registration::landmark_fit::fit_rigid(&pairs) {
+        match self.landmark_fit() {
             Ok(fit) => {
                 let residuals: Vec<String> = fit
                     .pairs
@@ -120,55 +115,30 @@ impl ViewerApp {
     /// Adds the review layers: the CT's bone edges (always), and with a registered MR
     /// (rrMR, else crMR) the local similarity, and with a refined field its Jacobian.
     pub fn add_review_layers(&mut self) {
-        use crate::registration::review_maps::{bone_edges, jacobian_map, local_similarity};
-        let find = |name: &str| {
-            self.layers
-                .iter()
-                .find(|l| l.name == name)
-                .map(|l| l.volume.clone())
-        };
-        let Some(ct) = find("CT") else {
+        let Some(ct) = self.layer_volume("CT") else {
             self.error = Some("the review layers need a CT layer".into());
             return;
         };
-        let mut added = Vec::new();
-        let mut edges = Layer::new(
-            "CT edges",
-            bone_edges(&ct, crate::segmentation::bones::CT_BONE_HU),
-        );
-        edges.colormap = Colormap::Hot;
-        edges.window = (0.6, 0.4);
-        edges.opacity = 0.9;
-        added.push(edges);
-        if let Some(mr) = find("rrMR").or_else(|| find("crMR")) {
-            match local_similarity(&ct, &mr, 4.0) {
-                Ok(v) => {
-                    let mut l = Layer::new("similarity", v);
-                    l.colormap = Colormap::Viridis;
-                    l.window = (0.5, 1.0);
-                    l.opacity = 0.6;
-                    l.visible = false;
-                    added.push(l);
-                }
-                Err(e) => self.error = Some(format!("similarity map: {e}")),
-            }
-        }
-        if let Some((_, Transform::Field(f))) = self.transforms.iter().find(|(n, _)| n == "refined")
-        {
-            let mut l = Layer::new("Jacobian", jacobian_map(f));
-            l.colormap = Colormap::Jet;
-            l.window = (1.0, 1.0);
-            l.opacity = 0.6;
-            l.visible = false;
-            added.push(l);
-        }
-        let names: Vec<String> = added.iter().map(|l| l.name.clone()).collect();
-        for l in added {
-            self.layers.retain(|x| x.name != l.name);
-            self.layers.push(l);
-        }
-        self.status = format!("review layers: {}", names.join(", "));
-        self.dirty = true;
+        let mr = self
+            .layer_volume("rrMR")
+            .or_else(|| self.layer_volume("crMR"));
+        let field = self.transforms.iter().find_map(|(n, t)| match t {
+            Transform::Field(f) if n == "refined" => Some(f.clone()),
+            _ => None,
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let progress = std::sync::Arc::new(crate::progress::Progress::new());
+        let worker = progress.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Ok(review_layers(
+                &ct,
+                mr.as_deref(),
+                field.as_ref(),
+                &worker,
+            )));
+        });
+        self.error = None;
+        self.job = Some((rx, progress));
     }
 
     /// The review section of the side panel.
@@ -266,5 +236,59 @@ impl ViewerApp {
                 t.rotation.angle().to_degrees()
             ));
         }
+    }
+}
+
+/// The review layers (on a worker thread): the CT's bone edges, with a registered MR the
+/// |local NCC|, with a refined field its Jacobian.
+fn review_layers(
+    ct: &crate::volume::Volume,
+    mr: Option<&crate::volume::Volume>,
+    field: Option<&crate::volume::DisplacementField>,
+    progress: &crate::progress::Progress,
+) -> super::jobs::JobOutput {
+    use crate::registration::review_maps::{bone_edges, jacobian_map, local_similarity};
+    let mut layers = Vec::new();
+    let mut notes = Vec::new();
+    progress.start("CT bone edges", 1);
+    let mut edges = Layer::new(
+        "CT edges",
+        bone_edges(ct, crate::segmentation::bones::CT_BONE_HU),
+    );
+    edges.colormap = Colormap::Hot;
+    edges.window = (0.6, 0.4);
+    edges.opacity = 0.9;
+    layers.push(edges);
+    if let Some(mr) = mr {
+        progress.start("local similarity of CT and the registered MR", 1);
+        match local_similarity(ct, mr, 4.0) {
+            Ok(v) => {
+                let mut l = Layer::new("similarity", v);
+                l.colormap = Colormap::Viridis;
+                l.window = (0.5, 1.0);
+                l.opacity = 0.6;
+                l.visible = false;
+                layers.push(l);
+            }
+            Err(e) => notes.push(format!("no similarity map ({e})")),
+        }
+    }
+    if let Some(f) = field {
+        progress.start("Jacobian of the refined field", 1);
+        let mut l = Layer::new("Jacobian", jacobian_map(f));
+        l.colormap = Colormap::Jet;
+        l.window = (1.0, 1.0);
+        l.opacity = 0.6;
+        l.visible = false;
+        layers.push(l);
+    }
+    let names: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
+    notes.insert(0, format!("review layers: {}", names.join(", ")));
+    super::jobs::JobOutput {
+        layers,
+        status: notes.join("; "),
+        transforms: Vec::new(),
+        results: None,
+        surfaces: None,
     }
 }

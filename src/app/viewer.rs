@@ -230,6 +230,27 @@ impl ViewerApp {
         self.dirty = true;
     }
 
+    /// The volume of the layer called `name` ("CT", "MR", "rrMR", ...).
+    pub fn layer_volume(&self, name: &str) -> Option<Arc<crate::volume::Volume>> {
+        self.layers
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.volume.clone())
+    }
+
+    /// A rigid fit (fixed -> moving) to the CT-MR landmark pairs (matched by label; 3
+    /// or more, not on one line), with each pair's residual.
+    pub fn landmark_fit(
+        &self,
+    ) -> crate::error::Result<crate::registration::landmark_fit::LandmarkFit> {
+        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> =
+            crate::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1])
+                .into_iter()
+                .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
+                .collect();
+        crate::registration::landmark_fit::fit_rigid(&pairs)
+    }
+
     /// Whether the views are drawn on the GPU now.
     pub fn drawing_on_gpu(&self) -> bool {
         self.gpu
