@@ -365,6 +365,39 @@ fn a_cohort_can_blur_its_ct_more_than_the_preset() {
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("read"))
             .expect("json");
     assert_eq!(manifest["ct_psf_sd_mm"], serde_json::json!([1.5, 1.5, 1.5]));
+    // Written again with the same settings, the knee is taken as it is; with another
+    // CT blur it is drawn again.
+    let ct_path = dir.path().join("sub-000").join("ct.nii.gz");
+    let before = std::fs::metadata(&ct_path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let rewrite = |psf: f64| {
+        let mut reused = Vec::new();
+        srrd::phantom::write_cohort(
+            dir.path(),
+            1,
+            11,
+            Preset::Small,
+            srrd::phantom::CohortCt {
+                psf_sd_mm: Some(psf),
+                ..Default::default()
+            },
+            &Default::default(),
+            &progress,
+            |e, r| reused.push((e.kl_grade, r)),
+        )
+        .expect("cohort again");
+        reused
+    };
+    let first_kl = manifest["subjects"][0]["kl_grade"].as_u64().expect("kl");
+    assert_eq!(rewrite(1.5), vec![(first_kl as u8, true)]);
+    let after = std::fs::metadata(&ct_path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(before, after, "the CT was not written again");
+    assert_eq!(rewrite(1.2), vec![(first_kl as u8, false)]);
+    // Put back as the rest of the test expects it.
+    assert_eq!(rewrite(1.5), vec![(first_kl as u8, false)]);
     assert_eq!(manifest["ct_marrow_hu_sd"], serde_json::json!(0.0));
     // What the manifest recorded is what later stages (the ideal sCT) scan with.
     let read = srrd::phantom::CohortCt::read(dir.path(), Preset::Small).expect("read back");

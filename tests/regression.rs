@@ -69,6 +69,7 @@ fn small_store(dir: &Path) -> Manifest {
             patches: patches.n,
             grade: None,
             kl_grade: Some(kl),
+            ct_acquired_mm: None,
         });
     }
     let m = Manifest {

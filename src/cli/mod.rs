@@ -293,8 +293,8 @@ pub enum Command {
         /// default 0: a fixed 1150 HU).
         #[arg(long, default_value_t = 0.0)]
         ct_bone_hu_sd: f32,
-        /// clinical: draw each knee's acquisition as clinics scan (see the README); the
-        /// acquisition options below then do not apply.
+        /// clinical: draw each knee's acquisition as clinics scan (see the README); of
+        /// the acquisition options below only --mr-protocol then applies (every knee's MR).
         #[arg(long)]
         acquisitions: Option<String>,
         #[command(flatten)]
@@ -768,7 +768,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             // The PSF option is the cohort's CT change (kept in CohortCt, as before).
             let fixed = acquisition.acquisition(None)?;
             let plan = match acquisitions.as_deref() {
-                Some("clinical") => crate::phantom::Acquisitions::Clinical,
+                Some("clinical") => {
+                    let mut other = fixed.clone();
+                    other.mr = Default::default();
+                    if !other.is_default() {
+                        anyhow::bail!(
+                            "--acquisitions clinical draws the CT of every knee: of the acquisition options only --mr-protocol applies"
+                        );
+                    }
+                    crate::phantom::Acquisitions::Clinical(
+                        acquisition.mr_protocol.is_some().then_some(fixed.mr),
+                    )
+                }
                 Some(o) => anyhow::bail!("--acquisitions {o}: the only drawn set is 'clinical'"),
                 None if fixed.is_default() => crate::phantom::Acquisitions::Preset,
                 None => crate::phantom::Acquisitions::Fixed(fixed),

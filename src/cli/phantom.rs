@@ -71,9 +71,10 @@ pub struct AcquisitionArgs {
     #[arg(long)]
     pub bilateral: bool,
     /// MR protocol: sagittal (the preset's 3D), thick2d (3 mm sagittal slices), coronal
-    /// or axial.
-    #[arg(long, default_value = "sagittal")]
-    pub mr_protocol: String,
+    /// or axial (default: the preset's). With `srrd cohort --acquisitions clinical` it
+    /// fixes every knee's MR while the CTs are drawn.
+    #[arg(long)]
+    pub mr_protocol: Option<String>,
 }
 
 impl AcquisitionArgs {
@@ -89,7 +90,10 @@ impl AcquisitionArgs {
             leg_rotation_deg: self.leg_rotation_deg,
             left: self.left,
             bilateral: self.bilateral,
-            mr: MrProtocol::parse(&self.mr_protocol)?,
+            mr: match &self.mr_protocol {
+                Some(p) => MrProtocol::parse(p)?,
+                None => MrProtocol::Preset,
+            },
         };
         a.validate()?;
         Ok(a)
@@ -202,13 +206,24 @@ pub fn cohort(
     let preset = Preset::parse(preset)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let entries = with_progress(|progress| {
-        phantom::write_cohort(out, n, seed, preset, ct, acquisitions, progress, |i, p| {
-            eprintln!(
-                "  sub-{i:03}: {} (KL {})",
-                p.config.grade.name(),
-                p.truth.kl_grade
-            );
-        })
+        phantom::write_cohort(
+            out,
+            n,
+            seed,
+            preset,
+            ct,
+            acquisitions,
+            progress,
+            |e, reused| {
+                eprintln!(
+                    "  {}: {} (KL {}){}",
+                    e.id,
+                    e.grade,
+                    e.kl_grade,
+                    if reused { ", already written" } else { "" }
+                );
+            },
+        )
     })
     .with_context(|| format!("writing the cohort to {}", out.display()))?;
     eprintln!(

@@ -607,6 +607,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_clinical_cohort_with_one_mr_protocol_keeps_the_ct_draws() {
+        use crate::phantom::Acquisitions;
+        let mixed = Acquisitions::Clinical(None);
+        let research = Acquisitions::Clinical(Some(MrProtocol::Preset));
+        let mut others = 0;
+        for i in 0..64 {
+            let a = mixed.of_knee(5, i);
+            let b = research.of_knee(5, i);
+            assert_eq!(
+                b.mr,
+                MrProtocol::Preset,
+                "knee {i}: every MR the research one"
+            );
+            others += usize::from(a.mr != MrProtocol::Preset);
+            // The same CT, knee by knee: only the MR differs.
+            assert_eq!(
+                Acquisition {
+                    mr: MrProtocol::Preset,
+                    ..a
+                },
+                b,
+                "knee {i}"
+            );
+        }
+        assert!(others > 10, "the mixed draw has other MRs ({others} of 64)");
+    }
+
+    #[test]
     fn clinical_draws_stay_in_their_stated_ranges_and_mix_as_stated() {
         let draws: Vec<Acquisition> = (0..400).map(|i| draw_clinical(5, i)).collect();
         assert_eq!(draws[7], draw_clinical(5, 7), "seeded");

@@ -696,8 +696,28 @@ pub enum Acquisitions {
     Preset,
     /// Every knee scanned the same way.
     Fixed(Acquisition),
-    /// Drawn per knee as clinics scan (see [`acquisition::draw_clinical`]).
-    Clinical,
+    /// Drawn per knee as clinics scan (see [`acquisition::draw_clinical`]); with an MR
+    /// protocol, every knee's MR is that one (clinical CTs, a research MR: the data the
+    /// student's ground truth needs, since the MR's apparent parameters depend on its
+    /// protocol).
+    Clinical(Option<MrProtocol>),
+}
+
+impl Acquisitions {
+    /// The acquisition of knee `index` of a cohort drawn with `seed`.
+    pub fn of_knee(&self, seed: u64, index: usize) -> Acquisition {
+        match self {
+            Acquisitions::Preset => Acquisition::default(),
+            Acquisitions::Fixed(a) => a.clone(),
+            Acquisitions::Clinical(mr) => {
+                let mut a = acquisition::draw_clinical(seed, index);
+                if let Some(mr) = mr {
+                    a.mr = *mr;
+                }
+                a
+            }
+        }
+    }
 }
 
 /// The grades of an N-subject cohort with the paper's mix (30 normal, 25 mild, 25
@@ -783,7 +803,7 @@ pub fn write_cohort(
     ct: CohortCt,
     acquisitions: &Acquisitions,
     progress: &Progress,
-    mut on_subject: impl FnMut(usize, &Phantom),
+    mut on_subject: impl FnMut(&CohortEntry, bool),
 ) -> Result<Vec<CohortEntry>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut entries = Vec::new();
@@ -795,28 +815,36 @@ pub fn write_cohort(
             grade,
             preset,
         };
-        let acq = match acquisitions {
-            Acquisitions::Preset => Acquisition::default(),
-            Acquisitions::Fixed(a) => a.clone(),
-            Acquisitions::Clinical => acquisition::draw_clinical(seed, i),
-        };
-        let p = if acq.is_default() {
-            let ct_spec = ct.spec(preset);
-            let mr_spec = scan_specs(preset).1;
-            generate_with(config, ct_spec, mr_spec, truth_sampling(preset), progress)?
+        let acq = acquisitions.of_knee(seed, i);
+        let ct_spec = if acq.is_default() {
+            ct.spec(preset)
         } else {
-            acquisition::generate_acquired(config, ct, &acq, progress)?
+            acq.ct_spec(&ct.spec(preset))
         };
-        p.write(&dir.join(&id), progress)?;
-        on_subject(i, &p);
-        entries.push(CohortEntry {
+        let reused = written_as(&dir.join(&id), &config, &acq, &ct_spec);
+        let kl_grade = match reused {
+            Some(kl) => kl,
+            None => {
+                let p = if acq.is_default() {
+                    let mr_spec = scan_specs(preset).1;
+                    generate_with(config, ct_spec, mr_spec, truth_sampling(preset), progress)?
+                } else {
+                    acquisition::generate_acquired(config, ct, &acq, progress)?
+                };
+                p.write(&dir.join(&id), progress)?;
+                p.truth.kl_grade
+            }
+        };
+        let entry = CohortEntry {
             id: id.clone(),
             seed: sub_seed,
             grade: grade.name().into(),
-            kl_grade: p.truth.kl_grade,
+            kl_grade,
             dir: id,
             acquisition: (!acq.is_default()).then_some(acq),
-        });
+        };
+        on_subject(&entry, reused.is_some());
+        entries.push(entry);
     }
     let manifest = serde_json::json!({
         "format": "srrd-phantom-cohort/1",
@@ -832,7 +860,14 @@ pub fn write_cohort(
     let described = match acquisitions {
         Acquisitions::Preset => None,
         Acquisitions::Fixed(a) => Some(a.name()),
-        Acquisitions::Clinical => Some("clinical".to_string()),
+        Acquisitions::Clinical(None) => Some("clinical".to_string()),
+        Acquisitions::Clinical(Some(mr)) => Some(format!(
+            "clinical CT, MR {}",
+            serde_json::to_value(mr)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )),
     };
     if let (Some(d), Some(m)) = (described, manifest.as_object_mut()) {
         m.insert("acquisitions".into(), serde_json::Value::String(d));
@@ -841,6 +876,36 @@ pub fn write_cohort(
         serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid(e.to_string()))?;
     crate::io::atomic_write(&dir.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
     Ok(entries)
+}
+
+/// The KL grade of a subject folder already written as `config` under `acq` with the CT
+/// scanner `ct_spec` (so an interrupted or extended cohort is not drawn again): its
+/// `truth.json`, written last, records the seed, preset, grade, acquisition and the CT's
+/// blur, noise and HU variation. None when anything differs or is missing.
+fn written_as(dir: &Path, config: &Config, acq: &Acquisition, ct_spec: &ScanSpec) -> Option<u8> {
+    let text = std::fs::read_to_string(dir.join("truth.json")).ok()?;
+    let truth: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let acquisition = if acq.is_default() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(acq).ok()?
+    };
+    let spec = serde_json::to_value(ct_spec).ok()?;
+    let scanner = &truth["scanners"]["ct"];
+    let same = truth["seed"].as_u64() == Some(config.seed)
+        && truth["preset"].as_str() == Some(config.preset.name())
+        && truth["grade"].as_str() == Some(config.grade.name())
+        && truth.get("acquisition").cloned().unwrap_or_default() == acquisition
+        && ["psf_sd_mm", "noise_sd", "marrow_hu_sd", "bone_hu_sd"]
+            .iter()
+            .all(|k| scanner[k] == spec[k]);
+    let files_there = truth["files"]
+        .as_object()
+        .is_some_and(|f| f.keys().all(|name| dir.join(name).exists()));
+    (same && files_there)
+        .then(|| truth["kl_grade"].as_u64())
+        .flatten()
+        .and_then(|k| u8::try_from(k).ok())
 }
 
 /// The demo knee's configuration.

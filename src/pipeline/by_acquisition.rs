@@ -197,6 +197,7 @@ mod tests {
                     patches: 20,
                     grade: None,
                     kl_grade: Some(0),
+                    ct_acquired_mm: None,
                 })
                 .to_vec(),
             source: cohort.display().to_string(),

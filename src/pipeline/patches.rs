@@ -129,12 +129,20 @@ pub fn build_store(
         }
         let file = format!("{}.safetensors", s.id);
         let path = out.join(&file);
-        let patches = if path.exists() {
-            crate::regression::dataset::load_patches(&path)?
+        let ct_path = s.dir.join("ct.nii.gz");
+        let (patches, acquired): (usize, [f64; 3]) = if path.exists() {
+            let n = crate::regression::dataset::load_patches(&path)?
                 .target
-                .size()[0] as usize
+                .size()[0] as usize;
+            (
+                n,
+                read_image(&ct_path, None)?
+                    .volume
+                    .geometry
+                    .spacing_mm
+                    .into(),
+            )
         } else {
-            let ct_path = s.dir.join("ct.nii.gz");
             let ct = read_image(&ct_path, None)?.volume;
             let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
             let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
@@ -149,7 +157,7 @@ pub fn build_store(
                 p.mirror(settings.ct_patch, settings.mr_patch[0]);
             }
             p.save(&path, settings)?;
-            p.n
+            (p.n, ct.geometry.spacing_mm.into())
         };
         log(&format!("{}: {} patches", s.id, patches));
         entries.push(SubjectEntry {
@@ -158,6 +166,8 @@ pub fn build_store(
             patches,
             grade: s.grade.clone(),
             kl_grade: s.kl_grade,
+            // As the header gives it, to a micrometre (NIfTI keeps f32).
+            ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
         });
     }
     // Ranges over the whole store.

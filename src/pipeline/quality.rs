@@ -81,6 +81,33 @@ impl TrainedRange {
     }
 }
 
+impl TrainedRange {
+    /// The range of a model trained on knees acquired at `acquired_mm` (each CT's own
+    /// spacing; patches cut on `spacing_mm`): pixels and slices from the finest to the
+    /// coarsest seen. With no recorded acquisition, the training grid only.
+    pub fn seen(spacing_mm: [f64; 3], acquired_mm: &[[f64; 3]]) -> Self {
+        if acquired_mm.is_empty() {
+            return TrainedRange::only(spacing_mm);
+        }
+        let (mut pixel, mut slice) = ([f64::INFINITY, 0.0f64], [f64::INFINITY, 0.0f64]);
+        for a in acquired_mm {
+            let mut s = *a;
+            s.sort_by(f64::total_cmp);
+            pixel = [pixel[0].min(s[1]), pixel[1].max(s[1])];
+            slice = [slice[0].min(s[2]), slice[1].max(s[2])];
+        }
+        TrainedRange {
+            spacing_mm,
+            pixel_mm: pixel,
+            slice_mm: slice,
+            source: format!(
+                "seen in training ({} knees), not yet validated by srrd eval-robustness",
+                acquired_mm.len()
+            ),
+        }
+    }
+}
+
 /// The CT's spacing against the trained range: in-plane is the two finer axes' largest,
 /// the slice the coarsest axis (whatever the orientation).
 pub fn spacing_check(spacing_mm: [f64; 3], range: &TrainedRange) -> Check {
@@ -378,6 +405,25 @@ pub fn edge_alignment(mr_on_ct: &Volume, bones: &[u8], ct: &Volume) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_range_seen_spans_the_training_knees_whatever_their_axis_order() {
+        // A sagittal-sliced knee (slices along x) and two axial ones.
+        let r = TrainedRange::seen(
+            [0.977, 0.977, 1.0],
+            &[[3.0, 0.4, 0.4], [0.6, 0.6, 0.625], [0.32, 0.32, 1.25]],
+        );
+        assert_eq!(r.pixel_mm, [0.32, 0.6]);
+        assert_eq!(r.slice_mm, [0.625, 3.0]);
+        assert!(r.source.contains("3 knees"), "{}", r.source);
+        assert_eq!(spacing_check([0.5, 0.5, 2.5], &r).status, Status::Pass);
+        assert_eq!(spacing_check([0.5, 0.5, 4.0], &r).status, Status::Fail);
+        // Nothing recorded: the training grid alone.
+        assert_eq!(
+            TrainedRange::seen([0.977, 0.977, 1.0], &[]).slice_mm,
+            [1.0, 1.0]
+        );
+    }
 
     fn range() -> TrainedRange {
         TrainedRange {

@@ -455,6 +455,11 @@ pub struct SubjectEntry {
     /// Phantom grade ("normal", "mild", "advanced") when known.
     pub grade: Option<String>,
     pub kl_grade: Option<u32>,
+    /// The spacing (mm) of the CT the patches were cut from, before it was brought to
+    /// the store's grid: the acquisition the networks see through this knee (absent in
+    /// stores made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct_acquired_mm: Option<[f64; 3]>,
 }
 
 /// `manifest.json` of a patch store.

@@ -312,6 +312,7 @@ mod tests {
                 patches: 1,
                 grade: None,
                 kl_grade: Some((n % 5) as u32),
+                ct_acquired_mm: None,
             })
             .collect();
         let m = Manifest {

@@ -160,9 +160,7 @@ pub fn train_bundle(
         seconds: t0.elapsed().as_secs_f64(),
         provenance: PROVENANCE.into(),
         evaluation: None,
-        acquisition: Some(TrainedRange::only(
-            manifest.ct_spacing_mm.unwrap_or(PAPER_CT_SPACING_MM),
-        )),
+        acquisition: Some(trained_range(manifest, subjects)),
     };
     write_card(out, &card)?;
     Ok(ModelBundle {
@@ -171,6 +169,17 @@ pub fn train_bundle(
         student: student_net,
         plain,
     })
+}
+
+/// The acquisitions the networks saw: every training knee's recorded CT spacing (the
+/// training grid alone when the store did not record them).
+fn trained_range(manifest: &Manifest, subjects: &[usize]) -> TrainedRange {
+    let spacing = manifest.ct_spacing_mm.unwrap_or(PAPER_CT_SPACING_MM);
+    let acquired: Option<Vec<[f64; 3]>> = subjects
+        .iter()
+        .map(|s| manifest.subjects.get(*s).and_then(|e| e.ct_acquired_mm))
+        .collect();
+    TrainedRange::seen(spacing, &acquired.unwrap_or_default())
 }
 
 fn last_mse(dir: &Path, name: &str) -> f64 {
