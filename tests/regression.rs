@@ -230,6 +230,54 @@ fn patches_pair_train_save_and_predict() {
     assert_eq!(epochs_logged("plain"), 2);
     assert_eq!(card.train.teacher_epochs, Some(3));
 
+    // Held-out evaluation of a trained folder: trained on both knees, nothing is held out.
+    let held = dir.path().join("held");
+    let err = srrd::regression::held_out::evaluate_held_out(
+        &store,
+        &manifest,
+        &model_dir,
+        &held,
+        &Progress::new(),
+    )
+    .expect_err("nothing held out");
+    assert!(err.to_string().contains("nothing held out"), "{err}");
+    // A card that says it saw s3 only is evaluated on s5, every patch of it, and its
+    // student's ICC is that of its own predictions on s5's patches.
+    let mut only_s3 = card.clone();
+    only_s3.subjects = vec!["s3".into()];
+    srrd::regression::model::write_card(&model_dir, &only_s3).expect("card");
+    let report = srrd::regression::held_out::evaluate_held_out(
+        &store,
+        &manifest,
+        &model_dir,
+        &held,
+        &Progress::new(),
+    )
+    .expect("held out");
+    assert_eq!(report.subjects, vec!["s5".to_string()]);
+    assert_eq!(report.left_out, 1);
+    assert_eq!(report.patches, manifest.subjects[1].patches);
+    let s5 = load_inputs(&store, &manifest, &[1], card.train.mr_scaling).expect("s5");
+    let pred = crate::values(&predict(&loaded, &s5.ct, &card.normalization, 16));
+    let truth = crate::values(&s5.target);
+    let col = |v: &[f32], a: usize| -> Vec<f64> { v.chunks(4).map(|r| f64::from(r[a])).collect() };
+    let tb_th = srrd::stats::icc_a1(&col(&pred, 1), &col(&truth, 1))
+        .expect("icc")
+        .value;
+    let row = report
+        .rows
+        .iter()
+        .find(|r| r.network == "SRRD-CT (distilled)" && r.parameter == "tb_th_mm")
+        .expect("student Tb.Th row");
+    assert!((row.icc - tb_th).abs() < 1e-6, "{} vs {tb_th}", row.icc);
+    let oof = std::fs::read_to_string(held.join("oof.csv")).expect("oof");
+    assert_eq!(
+        oof.lines().count(),
+        1 + 4 * report.patches,
+        "truth and three networks"
+    );
+    assert!(oof.lines().skip(1).all(|l| l.starts_with("s5,")));
+
     // CT-only inference: maps on the CT grid, zero outside the regions, each region voxel
     // carrying one of the predicted patch values.
     let ph = phantom(9, Grade::Mild);

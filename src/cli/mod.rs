@@ -455,6 +455,11 @@ pub enum Command {
         config: String,
         #[command(flatten)]
         training: regression::TrainArgs,
+        /// Evaluate the networks of this model folder (`demo`: the demo weights) on the
+        /// store's knees they were not trained on, instead of cross-validating: no
+        /// training; --folds and the training options do not apply.
+        #[arg(long)]
+        models: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -822,8 +827,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             folds,
             config,
             training,
+            models,
             json,
-        }) => regression::evaluate(&data, &out, folds, &config, &training.settings()?, json),
+        }) => match models {
+            Some(models) => regression::evaluate_held_out(&data, &models, &out, json),
+            None => regression::evaluate(&data, &out, folds, &config, &training.settings()?, json),
+        },
         Some(Command::Predict {
             ct,
             model,

@@ -216,6 +216,31 @@ pub fn evaluate(
     by_acquisition(&manifest, out, json)
 }
 
+/// `srrd eval-regression --data DIR --models DIR --out DIR`: trained networks on the
+/// store's knees they were not trained on.
+pub fn evaluate_held_out(data: &Path, models: &Path, out: &Path, json: bool) -> anyhow::Result<()> {
+    let manifest = Manifest::read(data)?;
+    let models = if models == Path::new("demo") {
+        crate::regression::model::demo_model_dir()
+    } else {
+        models.to_path_buf()
+    };
+    let report = with_progress(|p| {
+        crate::regression::held_out::evaluate_held_out(data, &manifest, &models, out, p)
+    })
+    .with_context(|| format!("evaluating {} on {}", models.display(), data.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::regression::held_out::markdown(&report));
+        println!(
+            "\n(table, JSON and per-patch predictions in {})",
+            out.display()
+        );
+    }
+    by_acquisition(&manifest, out, json)
+}
+
 /// When the store's cohort drew acquisitions (`srrd cohort --acquisitions clinical`), the
 /// ICC per acquisition group, in `by_acquisition.md` and `.json`.
 fn by_acquisition(manifest: &Manifest, out: &Path, json: bool) -> anyhow::Result<()> {

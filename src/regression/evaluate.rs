@@ -19,6 +19,33 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png};
 
+/// Header of `oof.csv`: one row per patch and method (the truth as "MR ground truth").
+pub const OOF_HEADER: &str =
+    "subject,bone,x_mm,y_mm,z_mm,method,bv_tv,tb_th_mm,tb_sp_mm,tb_n_per_mm\n";
+
+/// The `oof.csv` rows of `data`'s patches, one per patch and named series.
+pub fn oof_rows(manifest: &Manifest, data: &Inputs, named: &[(&str, &Vec<[f64; 4]>)]) -> String {
+    let mut out = String::new();
+    for (name, rows) in named {
+        for (n, r) in rows.iter().enumerate() {
+            let c = data.centre_mm[n];
+            out += &format!(
+                "{},{},{:.3},{:.3},{:.3},{name},{:.6},{:.6},{:.6},{:.6}\n",
+                manifest.subjects[data.subject[n]].id,
+                data.bone[n],
+                c[0],
+                c[1],
+                c[2],
+                r[0],
+                r[1],
+                r[2],
+                r[3]
+            );
+        }
+    }
+    out
+}
+
 /// Methods in table order.
 pub const METHODS: [&str; 4] = [
     "radiomics",
@@ -68,7 +95,7 @@ pub fn subject_folds(manifest: &Manifest, folds: usize) -> Vec<Vec<usize>> {
     out
 }
 
-fn rows_of(t: &Tensor) -> Vec<[f64; 4]> {
+pub(super) fn rows_of(t: &Tensor) -> Vec<[f64; 4]> {
     let v = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default();
     v.chunks(4)
         .map(|c| std::array::from_fn(|a| c.get(a).copied().unwrap_or(f32::NAN) as f64))
@@ -117,8 +144,7 @@ pub fn cross_validate(
     let split = subject_folds(manifest, folds);
     // Pooled truth and predictions per method; per-fold ICCs per method and parameter.
     let mut truth: Vec<[f64; 4]> = Vec::new();
-    let mut oof =
-        String::from("subject,bone,x_mm,y_mm,z_mm,method,bv_tv,tb_th_mm,tb_sp_mm,tb_n_per_mm\n");
+    let mut oof = String::from(OOF_HEADER);
     let mut pooled: Vec<Vec<[f64; 4]>> = vec![Vec::new(); METHODS.len()];
     let mut fold_icc: Vec<[Vec<f64>; 4]> = vec![Default::default(); METHODS.len()];
     for (f, test) in split.iter().enumerate() {
@@ -168,23 +194,7 @@ pub fn cross_validate(
         let named: Vec<(&str, &Vec<[f64; 4]>)> = std::iter::once(("MR ground truth", &y))
             .chain(METHODS.iter().copied().zip(preds.iter()))
             .collect();
-        for (name, rows) in named {
-            for (n, r) in rows.iter().enumerate() {
-                let c = test_data.centre_mm[n];
-                oof += &format!(
-                    "{},{},{:.3},{:.3},{:.3},{name},{:.6},{:.6},{:.6},{:.6}\n",
-                    manifest.subjects[test_data.subject[n]].id,
-                    test_data.bone[n],
-                    c[0],
-                    c[1],
-                    c[2],
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3]
-                );
-            }
-        }
+        oof += &oof_rows(manifest, &test_data, &named);
         truth.extend(y);
     }
     let mut rows = Vec::new();

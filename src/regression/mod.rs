@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod evaluate;
+pub mod held_out;
 pub mod infer;
 pub mod model;
 pub mod nets;

@@ -228,6 +228,17 @@ pub fn load_student(dir: &Path, plain: bool) -> Result<(Trained, ModelCard)> {
     Ok((Trained { vs, net }, card))
 }
 
+/// Loads the MR teacher of a model folder.
+pub fn load_teacher(dir: &Path) -> Result<Trained> {
+    let card = read_card(dir)?;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let net = super::nets::teacher(&vs.root(), &card.config);
+    let path = dir.join("teacher.safetensors");
+    vs.load(&path)
+        .map_err(|e| Error::file(&path, format!("cannot load the weights: {e}")))?;
+    Ok(Trained { vs, net })
+}
+
 /// The demo model folder: `$SRRD_ASSETS/regression` when set, else the source tree's
 /// `assets/regression`.
 pub fn demo_model_dir() -> std::path::PathBuf {
