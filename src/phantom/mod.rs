@@ -863,10 +863,7 @@ pub fn write_cohort(
         Acquisitions::Clinical(None) => Some("clinical".to_string()),
         Acquisitions::Clinical(Some(mr)) => Some(format!(
             "clinical CT, MR {}",
-            serde_json::to_value(mr)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            format!("{mr:?}").to_lowercase()
         )),
     };
     if let (Some(d), Some(m)) = (described, manifest.as_object_mut()) {
