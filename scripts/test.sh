@@ -27,4 +27,4 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 wf="${SRRD_WORKFLOW_VENV:-$root/.venv-workflow}"
 "$wf/bin/python" tests/workflow/check_workflow.py --srrd "$srrd" --snakemake "$wf/bin/snakemake"
 # Library, binary and integration tests (benches are run by hand: see README).
-cargo test --lib --bins --tests
+cargo test --workspace --lib --bins --tests

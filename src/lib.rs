@@ -1,20 +1,18 @@
 //! SRRD workstation: knee CT (and MR) to subchondral trabecular bone parameters and a KOA
-//! score, following the SRRD method. Data flows io -> volume -> stages -> pipeline -> app/cli.
+//! score, following the SRRD method. Data flows base (volume, io) -> stages -> pipeline ->
+//! app/cli, one crate per layer (see docs/architecture.md). This crate is the top: the
+//! command line, with the layers below re-exported under their module names.
 
-pub mod error;
-pub mod volume;
-
-pub use error::{Error, Result};
-pub mod app;
 pub mod cli;
-pub mod diagnosis;
-pub mod io;
-pub mod morphometry;
-pub mod phantom;
-pub mod pipeline;
-pub mod progress;
-pub mod registration;
-pub mod regression;
-pub mod segmentation;
-pub mod stats;
-pub mod synthesis;
+
+pub use srrd_app as app;
+pub use srrd_base::{Error, Result, assets, error, io, progress, rng, volume};
+pub use srrd_diagnosis as diagnosis;
+pub use srrd_morphometry as morphometry;
+pub use srrd_phantom as phantom;
+pub use srrd_pipeline as pipeline;
+pub use srrd_registration as registration;
+pub use srrd_regression as regression;
+pub use srrd_segmentation as segmentation;
+pub use srrd_stats as stats;
+pub use srrd_synthesis as synthesis;

@@ -243,7 +243,7 @@ fn the_same_knee_at_other_spacings_agrees_with_its_reference() {
             ..Default::default()
         },
     ];
-    let cases = srrd::pipeline::robustness::evaluate(
+    let cases = srrd::pipeline::experiments::robustness::evaluate(
         &[("k".into(), config)],
         &acquisitions,
         &models,

@@ -232,7 +232,7 @@ fn patches_pair_train_save_and_predict() {
 
     // Held-out evaluation of a trained folder: trained on both knees, nothing is held out.
     let held = dir.path().join("held");
-    let err = srrd::regression::held_out::evaluate_held_out(
+    let err = srrd::pipeline::experiments::regression_held_out::evaluate_held_out(
         &store,
         &manifest,
         &model_dir,
@@ -246,7 +246,7 @@ fn patches_pair_train_save_and_predict() {
     let mut only_s3 = card.clone();
     only_s3.subjects = vec!["s3".into()];
     srrd::regression::model::write_card(&model_dir, &only_s3).expect("card");
-    let report = srrd::regression::held_out::evaluate_held_out(
+    let report = srrd::pipeline::experiments::regression_held_out::evaluate_held_out(
         &store,
         &manifest,
         &model_dir,

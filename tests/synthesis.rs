@@ -7,11 +7,12 @@ use std::path::Path;
 
 use srrd::io::read_image;
 use srrd::phantom::{self, Config, Grade, Preset, scan_specs, write_cohort};
+use srrd::pipeline::experiments::synthesis_data::build_data;
+use srrd::pipeline::experiments::synthesis_eval::geometry_in_mr_world;
 use srrd::progress::Progress;
 use srrd::segmentation::bones::{CT_BONE_HU, FEMUR, TIBIA, segment_bones};
-use srrd::synthesis::data::{DataManifest, build_data, load_data};
+use srrd::synthesis::data::{DataManifest, load_data};
 use srrd::synthesis::edges::EdgeDetector;
-use srrd::synthesis::evaluate::geometry_in_mr_world;
 use srrd::synthesis::model::{FORMAT, PROVENANCE, SynthCard, load_model, synthesize};
 use srrd::synthesis::nets::SynthConfig;
 use srrd::synthesis::train::{SynthCheckpoint, SynthSettings, train_edges, train_synthesis};

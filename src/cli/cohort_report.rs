@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::pipeline::cohort_table::{
+use crate::pipeline::experiments::cohort_table::{
     KneeRow, check_names, failures_csv, read_rows, roc_inputs, to_csv,
 };
 use crate::pipeline::study_list::read_study_list;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::phantom::with_progress;
-use crate::pipeline::patches::build_store;
+use crate::pipeline::experiments::patches::build_store;
 use crate::regression::dataset::{Manifest, PatchSettings};
 use crate::regression::model::{ModelBundle, train_bundle};
 use crate::regression::nets::NetConfig;
@@ -192,7 +192,7 @@ pub fn evaluate(
     let cfg = NetConfig::parse(config)
         .with_context(|| format!("--config {config}: use small, small-hr or paper"))?;
     let report = with_progress(|p| {
-        crate::regression::evaluate::cross_validate(
+        crate::pipeline::experiments::regression_eval::cross_validate(
             data,
             &manifest,
             folds,
@@ -210,7 +210,10 @@ pub fn evaluate(
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::regression::evaluate::markdown(&report));
+        print!(
+            "{}",
+            crate::pipeline::experiments::regression_eval::markdown(&report)
+        );
         println!("\n(table, JSON and scatter plots in {})", out.display());
     }
     by_acquisition(&manifest, out, json)
@@ -226,13 +229,18 @@ pub fn evaluate_held_out(data: &Path, models: &Path, out: &Path, json: bool) -> 
         models.to_path_buf()
     };
     let report = with_progress(|p| {
-        crate::regression::held_out::evaluate_held_out(data, &manifest, &models, out, p)
+        crate::pipeline::experiments::regression_held_out::evaluate_held_out(
+            data, &manifest, &models, out, p,
+        )
     })
     .with_context(|| format!("evaluating {} on {}", models.display(), data.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::regression::held_out::markdown(&report));
+        print!(
+            "{}",
+            crate::pipeline::experiments::regression_held_out::markdown(&report)
+        );
         println!(
             "\n(table, JSON and per-patch predictions in {})",
             out.display()
@@ -244,9 +252,9 @@ pub fn evaluate_held_out(data: &Path, models: &Path, out: &Path, json: bool) -> 
 /// When the store's cohort drew acquisitions (`srrd cohort --acquisitions clinical`), the
 /// ICC per acquisition group, in `by_acquisition.md` and `.json`.
 fn by_acquisition(manifest: &Manifest, out: &Path, json: bool) -> anyhow::Result<()> {
-    use crate::pipeline::by_acquisition as ba;
+    use crate::pipeline::experiments::by_acquisition as ba;
     let cohort = Path::new(&manifest.source);
-    let drew = crate::pipeline::patches::cohort_subjects(cohort)
+    let drew = crate::pipeline::experiments::patches::cohort_subjects(cohort)
         .map(|s| s.iter().any(|c| c.acquisition.is_some()))
         .unwrap_or(false);
     if !drew {
@@ -394,12 +402,16 @@ pub fn eval_diagnosis(
 ) -> anyhow::Result<()> {
     let manifest = Manifest::read(data)?;
     let oof = regression.join("oof.csv");
-    let report =
-        with_progress(|p| crate::diagnosis::evaluate::evaluate(&manifest, &oof, folds, out, p))?;
+    let report = with_progress(|p| {
+        crate::pipeline::experiments::diagnosis_eval::evaluate(&manifest, &oof, folds, out, p)
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::diagnosis::evaluate::markdown(&report));
+        print!(
+            "{}",
+            crate::pipeline::experiments::diagnosis_eval::markdown(&report)
+        );
         println!("\n(table, JSON and ROC curves in {})", out.display());
     }
     Ok(())
@@ -411,7 +423,12 @@ pub fn train_classifier(data: &Path, regression: &Path, out: &Path) -> anyhow::R
     let manifest = Manifest::read(data)?;
     let oof = regression.join("oof.csv");
     let file = with_progress(|p| {
-        crate::diagnosis::evaluate::train_classifier(&manifest, &oof, "SRRD-CT (distilled)", p)
+        crate::pipeline::experiments::diagnosis_eval::train_classifier(
+            &manifest,
+            &oof,
+            "SRRD-CT (distilled)",
+            p,
+        )
     })?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let text = serde_json::to_string_pretty(&file)?;

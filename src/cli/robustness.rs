@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::phantom::with_progress;
 use crate::phantom::{Config, Grade, Preset};
 use crate::pipeline::analyze::Models;
-use crate::pipeline::robustness::{CaseResult, evaluate, markdown, matrix};
+use crate::pipeline::experiments::robustness::{CaseResult, evaluate, markdown, matrix};
 
 /// Runs `srrd eval-robustness`.
 pub fn eval_robustness(

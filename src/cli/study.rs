@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::phantom::with_progress;
-use crate::pipeline::patches::build_store;
+use crate::pipeline::experiments::patches::build_store;
 use crate::regression::dataset::PatchSettings;
 use crate::regression::nets::NetConfig;
 use crate::regression::train::TrainSettings;
@@ -67,7 +67,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     };
     let cv = out.join("regression");
     let reg = with_progress(|p| {
-        crate::regression::evaluate::cross_validate(
+        crate::pipeline::experiments::regression_eval::cross_validate(
             &store,
             &manifest,
             folds,
@@ -82,9 +82,15 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     // Too few knees of a class for the folds is a finding of this cohort, not a reason to
     // lose the other tables: the report says why the diagnosis table is missing.
     let diag = match with_progress(|p| {
-        crate::diagnosis::evaluate::evaluate(&manifest, &cv.join("oof.csv"), folds, &dx, p)
+        crate::pipeline::experiments::diagnosis_eval::evaluate(
+            &manifest,
+            &cv.join("oof.csv"),
+            folds,
+            &dx,
+            p,
+        )
     }) {
-        Ok(d) => crate::diagnosis::evaluate::markdown(&d),
+        Ok(d) => crate::pipeline::experiments::diagnosis_eval::markdown(&d),
         Err(e) => {
             eprintln!("diagnosis not evaluated: {e}");
             format!("Not evaluated on this cohort: {e}\n")
@@ -97,7 +103,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     let report = format!(
         "# SRRD on a phantom cohort\n\nCohort: `{c}` ({} knees). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --cohort {c}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --cohort {c} --out {o}/store`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
         manifest.subjects.len(),
-        crate::regression::evaluate::markdown(&reg),
+        crate::pipeline::experiments::regression_eval::markdown(&reg),
         diag,
     );
     crate::io::atomic_write(&out.join("report.md"), |w| w.write_all(report.as_bytes()))?;

@@ -9,8 +9,9 @@ use anyhow::Context;
 use super::phantom::with_progress;
 use crate::io::nifti::{WriteDtype, write_nifti};
 use crate::io::read_image;
+use crate::pipeline::experiments::synthesis_data::build_data;
 use crate::synthesis::data::{
-    DataManifest, build_data, load_data, mr_scale, normalize_mr, stack, volume_tensor,
+    DataManifest, load_data, mr_scale, normalize_mr, stack, volume_tensor,
 };
 use crate::synthesis::edges::EdgeDetector;
 use crate::synthesis::model::{
@@ -298,7 +299,7 @@ pub fn eval_synthesis(
     out: &Path,
     record: bool,
 ) -> anyhow::Result<()> {
-    use crate::synthesis::evaluate::evaluate_subject;
+    use crate::pipeline::experiments::synthesis_eval::evaluate_subject;
     let manifest = DataManifest::read(data)?;
     let subjects = parse_subjects(subjects, manifest.subjects.len())?;
     let named: Vec<(String, std::path::PathBuf)> = models
@@ -359,7 +360,7 @@ pub fn eval_synthesis(
         .unwrap_or_default();
     let mut summary = serde_json::Map::new();
     for (m, name) in names.iter().enumerate() {
-        let col = |f: fn(&crate::synthesis::evaluate::Preservation) -> f64| {
+        let col = |f: fn(&crate::pipeline::experiments::synthesis_eval::Preservation) -> f64| {
             mean_sd(
                 &results
                     .iter()
@@ -438,7 +439,10 @@ pub fn eval_synthesis(
 }
 
 /// The first subject's middle slice: crMR | reference | each sCT (CT window -400..1600).
-fn figure(path: &Path, images: &crate::synthesis::evaluate::SubjectImages) -> crate::Result<()> {
+fn figure(
+    path: &Path,
+    images: &crate::pipeline::experiments::synthesis_eval::SubjectImages,
+) -> crate::Result<()> {
     use crate::synthesis::train::write_montage;
     let k = images.cr_mr.geometry.size[2] as i64 / 2;
     let mr = volume_tensor(&images.cr_mr);

@@ -1,0 +1,365 @@
+//! The paper's Table 3 on a patch store: k-fold cross-validation by subject (never
+//! patches of one knee on both sides), ICC(A,1) of predicted vs ground truth per
+//! parameter (mean +- SD over folds, and the 95% CI on the pooled predictions), Pearson r,
+//! for the radiomics baseline, the plain CNN, the distilled student (SRRD-CT) and the MR
+//! teacher; scatter plots like the paper's Figure 5.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+use srrd_base::error::{Error, Result};
+use srrd_base::progress::Progress;
+use srrd_regression::dataset::{Manifest, TARGETS};
+use srrd_regression::model::train_bundle;
+use srrd_regression::nets::NetConfig;
+use srrd_regression::radiomics::{RadiomicsModel, features};
+use srrd_regression::train::{Inputs, TrainSettings, load_inputs, predict};
+use srrd_stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png};
+
+/// Header of `oof.csv`: one row per patch and method (the truth as "MR ground truth").
+pub const OOF_HEADER: &str =
+    "subject,bone,x_mm,y_mm,z_mm,method,bv_tv,tb_th_mm,tb_sp_mm,tb_n_per_mm\n";
+
+/// The `oof.csv` rows of `data`'s patches, one per patch and named series.
+pub fn oof_rows(manifest: &Manifest, data: &Inputs, named: &[(&str, &Vec<[f64; 4]>)]) -> String {
+    let mut out = String::new();
+    for (name, rows) in named {
+        for (n, r) in rows.iter().enumerate() {
+            let c = data.centre_mm[n];
+            out += &format!(
+                "{},{},{:.3},{:.3},{:.3},{name},{:.6},{:.6},{:.6},{:.6}\n",
+                manifest.subjects[data.subject[n]].id,
+                data.bone[n],
+                c[0],
+                c[1],
+                c[2],
+                r[0],
+                r[1],
+                r[2],
+                r[3]
+            );
+        }
+    }
+    out
+}
+
+/// Methods in table order.
+pub const METHODS: [&str; 4] = [
+    "radiomics",
+    "plain CNN",
+    "SRRD-CT (distilled)",
+    "MR teacher",
+];
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct CvRow {
+    pub method: String,
+    pub parameter: String,
+    pub icc_mean: f64,
+    pub icc_sd: f64,
+    /// ICC(A,1) and its 95% CI on the pooled out-of-fold predictions.
+    pub icc_pooled: f64,
+    pub icc_pooled_ci95: (f64, f64),
+    pub pearson_r: f64,
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct CvReport {
+    pub folds: usize,
+    pub subjects: usize,
+    pub patches: usize,
+    pub config: String,
+    pub epochs: usize,
+    /// Epochs of the teacher when it trained longer than the students.
+    #[serde(default)]
+    pub teacher_epochs: Option<usize>,
+    pub ground_truth: String,
+    pub rows: Vec<CvRow>,
+    pub seconds: f64,
+}
+
+/// Subject folds, stratified by grade: subjects sorted by (grade, index), dealt round
+/// robin from a seeded start.
+pub fn subject_folds(manifest: &Manifest, folds: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..manifest.subjects.len()).collect();
+    order.sort_by_key(|&s| (manifest.subjects[s].kl_grade.unwrap_or(0), s));
+    let mut out = vec![Vec::new(); folds.max(1)];
+    for (n, s) in order.into_iter().enumerate() {
+        out[n % folds.max(1)].push(s);
+    }
+    out
+}
+
+pub(super) fn rows_of(t: &Tensor) -> Vec<[f64; 4]> {
+    let v = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default();
+    v.chunks(4)
+        .map(|c| std::array::from_fn(|a| c.get(a).copied().unwrap_or(f32::NAN) as f64))
+        .collect()
+}
+
+fn radiomics_rows(data: &Inputs) -> Vec<Vec<f64>> {
+    let n = data.subject.len();
+    let edge = data.ct.size()[2] as usize;
+    let hu = Vec::<f32>::try_from((data.ct.select(1, 0) * 600.0 + 400.0).flatten(0, -1))
+        .unwrap_or_default();
+    let mask = Vec::<f32>::try_from(data.ct.select(1, 1).flatten(0, -1)).unwrap_or_default();
+    let len = edge * edge * edge;
+    (0..n)
+        .map(|p| {
+            features(
+                &hu[p * len..(p + 1) * len],
+                &mask[p * len..(p + 1) * len],
+                edge,
+            )
+        })
+        .collect()
+}
+
+/// Runs the cross-validation; fold models and checkpoints go to `out/fold-N` (so an
+/// interrupted run resumes), the table, JSON and plots to `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn cross_validate(
+    store: &Path,
+    manifest: &Manifest,
+    folds: usize,
+    cfg: &NetConfig,
+    settings: &TrainSettings,
+    out: &Path,
+    progress: &Progress,
+    mut log: impl FnMut(&str),
+) -> Result<CvReport> {
+    let t0 = Instant::now();
+    if manifest.subjects.len() < folds || folds < 2 {
+        return Err(Error::invalid(format!(
+            "{} subjects cannot make {folds} folds (need at least as many subjects, and 2 folds)",
+            manifest.subjects.len()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let split = subject_folds(manifest, folds);
+    // Pooled truth and predictions per method; per-fold ICCs per method and parameter.
+    let mut truth: Vec<[f64; 4]> = Vec::new();
+    let mut oof = String::from(OOF_HEADER);
+    let mut pooled: Vec<Vec<[f64; 4]>> = vec![Vec::new(); METHODS.len()];
+    let mut fold_icc: Vec<[Vec<f64>; 4]> = vec![Default::default(); METHODS.len()];
+    for (f, test) in split.iter().enumerate() {
+        let train: Vec<usize> = split
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| *g != f)
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect();
+        let dir = out.join(format!("fold-{}", f + 1));
+        let bundle = train_bundle(store, manifest, &train, cfg, settings, &dir, true, progress)?;
+        let norm = &bundle.card.normalization;
+        let test_data = load_inputs(store, manifest, test, settings.mr_scaling)?;
+        let train_data =
+            load_inputs(store, manifest, &train, settings.mr_scaling)?.for_training(settings);
+        progress.start(&format!("fold {}: radiomics", f + 1), 1);
+        let train_targets = rows_of(&train_data.target);
+        let radiomics = RadiomicsModel::fit(&radiomics_rows(&train_data), &train_targets)
+            .ok_or_else(|| Error::invalid("radiomics regression could not be fitted"))?;
+        let y = rows_of(&test_data.target);
+        let preds: Vec<Vec<[f64; 4]>> = vec![
+            radiomics_rows(&test_data)
+                .iter()
+                .map(|r| radiomics.predict(r))
+                .collect(),
+            rows_of(&predict(&bundle.plain, &test_data.ct, norm, 64)),
+            rows_of(&predict(&bundle.student, &test_data.ct, norm, 64)),
+            rows_of(&predict(&bundle.teacher, &test_data.mr, norm, 64)),
+        ];
+        let mut line = format!("fold {}/{folds} ({} test patches): ICC", f + 1, y.len());
+        for (m, p) in preds.iter().enumerate() {
+            for a in 0..4 {
+                let xs: Vec<f64> = p.iter().map(|r| r[a]).collect();
+                let ys: Vec<f64> = y.iter().map(|r| r[a]).collect();
+                let icc = icc_a1(&xs, &ys).map(|i| i.value).unwrap_or(f64::NAN);
+                fold_icc[m][a].push(icc);
+            }
+            line += &format!(
+                " {}={:.2}",
+                METHODS[m],
+                fold_icc[m].iter().map(|v| v[f]).sum::<f64>() / 4.0
+            );
+            pooled[m].extend(p.iter().copied());
+        }
+        log(&line);
+        // Out-of-fold predictions per patch, for the diagnosis stage.
+        let named: Vec<(&str, &Vec<[f64; 4]>)> = std::iter::once(("MR ground truth", &y))
+            .chain(METHODS.iter().copied().zip(preds.iter()))
+            .collect();
+        oof += &oof_rows(manifest, &test_data, &named);
+        truth.extend(y);
+    }
+    let mut rows = Vec::new();
+    for (m, method) in METHODS.iter().enumerate() {
+        for (a, (name, _)) in TARGETS.iter().enumerate() {
+            let xs: Vec<f64> = pooled[m].iter().map(|r| r[a]).collect();
+            let ys: Vec<f64> = truth.iter().map(|r| r[a]).collect();
+            let (icc_mean, icc_sd) = mean_sd(&fold_icc[m][a]);
+            let pooled_icc = icc_a1(&xs, &ys);
+            rows.push(CvRow {
+                method: method.to_string(),
+                parameter: name.to_string(),
+                icc_mean,
+                icc_sd,
+                icc_pooled: pooled_icc.as_ref().map(|i| i.value).unwrap_or(f64::NAN),
+                icc_pooled_ci95: pooled_icc.map(|i| i.ci95).unwrap_or((f64::NAN, f64::NAN)),
+                pearson_r: pearson(&xs, &ys).unwrap_or(f64::NAN),
+            });
+        }
+    }
+    // Figure 5: predicted vs truth per parameter, teacher and student.
+    for (a, (name, unit)) in TARGETS.iter().enumerate() {
+        let series = |m: usize, color: [u8; 3]| Series {
+            name: METHODS[m].to_string(),
+            points: pooled[m]
+                .iter()
+                .zip(&truth)
+                .map(|(p, t)| (t[a], p[a]))
+                .collect(),
+            color,
+        };
+        scatter_png(
+            &out.join(format!("scatter_{name}.png")),
+            &format!("{name} ({unit}): predicted vs MR ground truth"),
+            "ground truth",
+            "predicted",
+            &[series(3, [230, 120, 20]), series(2, [30, 90, 200])],
+        )
+        .map_err(|e| Error::io(out.join(format!("scatter_{name}.png")), e))?;
+        // Agreement of the student with the truth: difference against mean.
+        let pairs: Vec<(f64, f64)> = pooled[2]
+            .iter()
+            .zip(&truth)
+            .map(|(p, t)| (p[a], t[a]))
+            .collect();
+        let path = out.join(format!("bland_altman_{name}.png"));
+        bland_altman_png(
+            &path,
+            &format!("{name}: student against MR ground truth (Bland-Altman)"),
+            unit,
+            &pairs,
+            [30, 90, 200],
+        )
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    let report = CvReport {
+        folds,
+        subjects: manifest.subjects.len(),
+        patches: truth.len(),
+        config: cfg.name.clone(),
+        epochs: settings.epochs,
+        teacher_epochs: settings.teacher_epochs,
+        ground_truth: manifest.settings.method.clone(),
+        rows,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?;
+    srrd_base::io::atomic_write(&out.join("cv.json"), |w| w.write_all(json.as_bytes()))?;
+    srrd_base::io::atomic_write(&out.join("oof.csv"), |w| w.write_all(oof.as_bytes()))?;
+    let md = markdown(&report);
+    srrd_base::io::atomic_write(&out.join("table.md"), |w| w.write_all(md.as_bytes()))?;
+    Ok(report)
+}
+
+/// The table as Markdown: ICC mean +- SD over folds per method and parameter, then the
+/// pooled ICC with its CI and Pearson r.
+pub fn markdown(report: &CvReport) -> String {
+    let mut s = format!(
+        "ICC(A,1) of predicted vs ground truth ({}-fold cross-validation by subject, {} subjects, {} patches, {} configuration, {} epochs{}; ground truth: {} morphometry of the MR patches)\n\n",
+        report.folds,
+        report.subjects,
+        report.patches,
+        report.config,
+        report.epochs,
+        report
+            .teacher_epochs
+            .map(|t| format!(" ({t} for the teacher)"))
+            .unwrap_or_default(),
+        report.ground_truth
+    );
+    s += "| method | BV/TV | Tb.Th | Tb.Sp | Tb.N |\n|---|---|---|---|---|\n";
+    for method in METHODS {
+        s += &format!("| {method} |");
+        for r in report.rows.iter().filter(|r| r.method == method) {
+            s += &format!(" {:.3} ± {:.3} |", r.icc_mean, r.icc_sd);
+        }
+        s += "\n";
+    }
+    s += "\nPooled out-of-fold predictions: ICC(A,1) [95% CI], Pearson r\n\n";
+    s += "| method | BV/TV | Tb.Th | Tb.Sp | Tb.N |\n|---|---|---|---|---|\n";
+    for method in METHODS {
+        s += &format!("| {method} |");
+        for r in report.rows.iter().filter(|r| r.method == method) {
+            s += &format!(
+                " {:.3} [{:.3}, {:.3}], r {:.3} |",
+                r.icc_pooled, r.icc_pooled_ci95.0, r.icc_pooled_ci95.1, r.pearson_r
+            );
+        }
+        s += "\n";
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use srrd_regression::dataset::{FORMAT, PatchSettings, SubjectEntry};
+
+    #[test]
+    fn folds_partition_the_subjects_and_stratify_by_grade() {
+        let subjects = (0..23)
+            .map(|n| SubjectEntry {
+                id: format!("s{n}"),
+                file: String::new(),
+                patches: 1,
+                grade: None,
+                kl_grade: Some((n % 5) as u32),
+                ct_acquired_mm: None,
+            })
+            .collect();
+        let m = Manifest {
+            format: FORMAT.into(),
+            settings: PatchSettings::default(),
+            targets: Vec::new(),
+            target_min: [0.0; 4],
+            target_max: [1.0; 4],
+            subjects,
+            source: String::new(),
+            ct_spacing_mm: None,
+        };
+        let folds = subject_folds(&m, 5);
+        let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..23).collect::<Vec<_>>(),
+            "every subject in exactly one fold"
+        );
+        for f in &folds {
+            // A test fold and its training folds share no subject (patches follow subjects).
+            let train: Vec<usize> = folds
+                .iter()
+                .filter(|g| *g != f)
+                .flatten()
+                .copied()
+                .collect();
+            assert!(f.iter().all(|s| !train.contains(s)));
+            // Stratified: at most 5 knees per grade over 5 folds, so at most one per fold.
+            for kl in 0..5u32 {
+                let n = f
+                    .iter()
+                    .filter(|s| m.subjects[**s].kl_grade == Some(kl))
+                    .count();
+                assert!(n <= 1, "grade {kl} spread over the folds: {n}");
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The synthesis store built from a cohort: each knee's MR coarsely registered onto its CT
+//! (crMR) by the pipeline's registration, the pairs `srrd train-synthesis` learns from.
+
+use std::path::Path;
+
+use srrd_base::error::{Error, Result};
+use srrd_base::io::nifti::{WriteDtype, write_labels, write_nifti};
+use srrd_base::io::read_image;
+use srrd_base::io::transform_file::write_affine;
+use srrd_base::progress::Progress;
+use srrd_base::volume::{Interpolation, resample};
+use srrd_registration::Metric;
+use srrd_synthesis::data::{DataManifest, DataSubject, FORMAT};
+
+use super::patches::cohort_subjects;
+use crate::registration as reg;
+
+/// Builds the store: coarse registration of every subject's MR to its CT (Mattes MI),
+/// then `ct.nii.gz` (table removed), `crmr.nii.gz`, `ct_labels.nii.gz`,
+/// `crmr_labels.nii.gz` and `coarse.tfm` (CT -> MR, ITK) per subject. Subjects already
+/// complete (their `coarse.tfm` exists, written last) are kept.
+pub fn build_data(
+    cohort: &Path,
+    out: &Path,
+    limit: Option<usize>,
+    progress: &Progress,
+    mut log: impl FnMut(&str),
+) -> Result<DataManifest> {
+    let subjects = cohort_subjects(cohort)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut entries = Vec::new();
+    let mut preset = None;
+    for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
+        progress.check()?;
+        let dir = out.join(&s.id);
+        let truth_path = s.dir.join("truth.json");
+        let truth: Option<serde_json::Value> = std::fs::read_to_string(&truth_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let seed = truth.as_ref().and_then(|t| t["seed"].as_u64());
+        preset = preset.or_else(|| {
+            truth
+                .as_ref()
+                .and_then(|t| t["preset"].as_str().map(str::to_string))
+        });
+        if !dir.join("coarse.tfm").exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let ct = read_image(&s.dir.join("ct.nii.gz"), None)?.volume;
+            let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
+            let coarse = reg::coarse(&ct, &mr, Metric::MattesMi { bins: 32 }, false, progress)?;
+            write_nifti(&dir.join("ct.nii.gz"), &coarse.ct_clean, WriteDtype::I16)?;
+            write_nifti(&dir.join("crmr.nii.gz"), &coarse.cr_mr, WriteDtype::F32)?;
+            let ct_to_mr = coarse.result.final_transform();
+            for (name, file, target) in [
+                ("ct_labels.nii.gz", "ct_labels.nii.gz", None),
+                ("mr_labels.nii.gz", "crmr_labels.nii.gz", Some(&ct_to_mr)),
+            ] {
+                let path = s.dir.join(name);
+                if !path.exists() {
+                    continue;
+                }
+                let labels = read_image(&path, None)?.volume;
+                let on_ct = match target {
+                    Some(t) => resample(&labels, &ct.geometry, t, Interpolation::Nearest, 0.0),
+                    None => labels,
+                };
+                let values: Vec<u8> = on_ct.data.iter().map(|v| *v as u8).collect();
+                write_labels(&dir.join(file), &ct.geometry, &values)?;
+            }
+            write_affine(&dir.join("coarse.tfm"), &ct_to_mr)?;
+        }
+        log(&format!("{}: crMR ready", s.id));
+        entries.push(DataSubject {
+            id: s.id.clone(),
+            dir: s.id.clone(),
+            seed,
+            grade: s.grade.clone(),
+        });
+    }
+    let manifest = DataManifest {
+        format: FORMAT.into(),
+        source: cohort.display().to_string(),
+        preset,
+        subjects: entries,
+    };
+    manifest.write(out)?;
+    Ok(manifest)
+}

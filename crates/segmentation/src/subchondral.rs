@@ -1,0 +1,40 @@
+//! The subchondral trabecular region of each bone, from the bone labels alone (so it is
+//! stable across knees and poses): the bone's interior (more than `cortex_mm` inside its
+//! surface, i.e. trabecular bone, not cortex) within `depth_mm` of the other bone (the
+//! joint). Patches for regression are sampled here.
+
+use super::bones::{FEMUR, TIBIA};
+use srrd_base::volume::Geometry;
+use srrd_morphometry::edt::squared_edt;
+
+/// Default band: interior voxels within this distance (mm) of the opposite bone.
+pub const DEPTH_MM: f64 = 20.0;
+/// Default cortical margin (mm).
+pub const CORTEX_MM: f64 = 2.0;
+
+/// Region labels on the bones' grid: 1 femoral, 2 tibial subchondral trabecular region.
+pub fn subchondral_regions(bones: &[u8], g: &Geometry, depth_mm: f64, cortex_mm: f64) -> Vec<u8> {
+    let spacing: [f64; 3] = g.spacing_mm.into();
+    let is = |l: u8| -> Vec<bool> { bones.iter().map(|b| *b == l).collect() };
+    let (femur, tibia) = (is(FEMUR), is(TIBIA));
+    // Depth inside each bone (distance to its outside) and distance to the other bone.
+    let depth = |inside: &[bool]| squared_edt(inside, g.size, spacing);
+    let to = |bone: &[bool]| {
+        let outside: Vec<bool> = bone.iter().map(|b| !*b).collect();
+        squared_edt(&outside, g.size, spacing)
+    };
+    let (df_in, dt_in) = (depth(&femur), depth(&tibia));
+    let (to_f, to_t) = (to(&femur), to(&tibia));
+    let (c2, d2) = (cortex_mm * cortex_mm, depth_mm * depth_mm);
+    (0..bones.len())
+        .map(|n| {
+            if femur[n] && df_in[n] > c2 && to_t[n] < d2 {
+                1
+            } else if tibia[n] && dt_in[n] > c2 && to_f[n] < d2 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect()
+}

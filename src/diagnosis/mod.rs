@@ -1,9 +1,0 @@
-//! KOA diagnosis: subchondral subregions, per-subregion features, and the classifier.
-
-pub mod attention;
-pub mod classifier;
-pub mod evaluate;
-pub mod features;
-pub mod platt;
-pub mod subregions;
-pub mod svm;
