@@ -8,12 +8,11 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::json;
 
-use super::analyze::{Written, models_dir, text_summary, with_progress};
+use super::analyze::{models_dir, with_progress};
 use crate::io::read_image;
-use crate::pipeline::analyze::{KneeChoice, Models, analyze_knee_from, prepare};
-use crate::pipeline::dicom_export::model_ids;
+use crate::pipeline::analyze::{Models, Request, analyze_request};
+use crate::pipeline::report::{Failure, KneeFolder, Report, ReportContext, write_knee_folder};
 use crate::pipeline::study_list::{StudyRow, read_study_list};
 
 /// Sets the worker threads of rayon and libtorch, so jobs sharing a node do not
@@ -54,10 +53,7 @@ fn chosen(rows: Vec<StudyRow>, subjects: Option<&str>) -> anyhow::Result<Vec<Stu
 
 /// Whether `dir/report.json` is a finished knee.
 fn done(dir: &Path) -> bool {
-    std::fs::read(dir.join("report.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|r| r["status"] == "done")
+    Report::read(&dir.join("report.json")).is_ok_and(|r| r.status() == "done")
 }
 
 /// Runs the knees of `manifest` (those of `subjects`, comma-separated, when given).
@@ -94,7 +90,7 @@ pub fn analyze_manifest(
                 continue;
             }
             let t0 = std::time::Instant::now();
-            let result = (|| -> anyhow::Result<serde_json::Value> {
+            let result = (|| -> anyhow::Result<Report> {
                 if let Some(missing) = row.missing_files().first() {
                     anyhow::bail!(
                         "manifest row {}: {} does not exist",
@@ -107,8 +103,6 @@ pub fn analyze_manifest(
                     Some(path) => Some(read_image(path, None)?.volume),
                     None => None,
                 };
-                let prepared = prepare(&ct, &m, p).map_err(|e| e.in_file(&row.ct))?;
-                let choice = row.side.map_or(KneeChoice::Only, KneeChoice::Side);
                 // A reader's corrected registration start, when the worklist has one.
                 let start_file = reviews
                     .map(|r| {
@@ -123,23 +117,34 @@ pub fn analyze_manifest(
                 if let Some(f) = &start_file {
                     eprintln!("{}: registration starts from {}", row.subject, f.display());
                 }
-                let a =
-                    analyze_knee_from(&ct, &prepared, choice, mr.as_ref(), start.as_ref(), &m, p)
-                        .map_err(|e| e.in_file(&row.ct))?;
-                let written = Written {
-                    ct_path: &row.ct,
-                    mr_path: row.mr.as_deref(),
-                    ct_vol: &ct,
-                    models_dir: &dir,
-                    provenance: &m.card.provenance,
-                    model_summary: &summary,
-                    classifier_note: note.as_deref(),
-                    subject: Some(&row.subject),
-                    label: row.label.as_deref(),
-                    t0,
+                let request = Request {
+                    sides: row.side.map(|s| vec![s]),
+                    start,
                 };
-                let report = written.write(&knee_out, &a)?;
-                let log = text_summary(&a, &m.card.provenance);
+                let a = analyze_request(&ct, mr.as_ref(), &request, &m, p)
+                    .map_err(|e| e.in_file(&row.ct))?
+                    .into_iter()
+                    .next()
+                    .map(|k| k.analysis)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no knee analysed", row.ct.display()))?;
+                let context = ReportContext {
+                    ct: row.ct.display().to_string(),
+                    mr: row.mr.as_ref().map(|p| p.display().to_string()),
+                    models_dir: dir.clone(),
+                    provenance: m.card.provenance.clone(),
+                    model_summary: summary.clone(),
+                    classifier_note: note.clone(),
+                    subject: Some(row.subject.clone()),
+                    label: row.label.clone(),
+                };
+                let folder = KneeFolder {
+                    out: &knee_out,
+                    ct: &ct,
+                    context: &context,
+                    dicom: None,
+                };
+                let (report, _) = write_knee_folder(&folder, &a, t0)?;
+                let log = report.summary_text();
                 crate::io::atomic_write(&knee_out.join("analyze.log"), |w| {
                     w.write_all(log.as_bytes())
                 })?;
@@ -148,7 +153,10 @@ pub fn analyze_manifest(
             let (report, line) = match result {
                 Ok(report) => {
                     ok += 1;
-                    let p_koa = report["koa"]["probability"].as_f64();
+                    let p_koa = report
+                        .results()
+                        .and_then(|r| r.koa.as_ref())
+                        .map(|k| k.probability);
                     let line = format!(
                         "{}: done in {:.1} s{}",
                         row.subject,
@@ -168,7 +176,8 @@ pub fn analyze_manifest(
                 }
             };
             if json_out {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                let json = report.to_json().unwrap_or_default();
+                println!("{}", serde_json::to_string(&json).unwrap_or_default());
             } else {
                 eprintln!("{line}");
             }
@@ -191,26 +200,28 @@ fn record_failure(
     error: &str,
     models: &Path,
     t0: std::time::Instant,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<Report> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("analyze.log");
     crate::io::atomic_write(&log, |w| {
         w.write_all(format!("subject {}: FAILED\n{error}\n", row.subject).as_bytes())
     })?;
-    let report = json!({
-        "status": "failed",
-        "subject": row.subject,
-        "label": row.label,
-        "ct": row.ct.display().to_string(),
-        "mr": row.mr.as_ref().map(|p| p.display().to_string()),
-        "manifest_row": row.row,
-        "error": error,
-        "log": log.display().to_string(),
-        "srrd_version": env!("CARGO_PKG_VERSION"),
-        "model_ids": model_ids(models),
-        "total_s": t0.elapsed().as_secs_f64(),
-    });
-    let text = serde_json::to_string_pretty(&report)?;
-    crate::io::atomic_write(&dir.join("report.json"), |w| w.write_all(text.as_bytes()))?;
+    let context = ReportContext {
+        ct: row.ct.display().to_string(),
+        mr: row.mr.as_ref().map(|p| p.display().to_string()),
+        models_dir: models.to_path_buf(),
+        provenance: String::new(),
+        model_summary: Vec::new(),
+        classifier_note: None,
+        subject: Some(row.subject.clone()),
+        label: row.label.clone(),
+    };
+    let failure = Failure {
+        manifest_row: row.row,
+        error: error.to_string(),
+        log: log.display().to_string(),
+    };
+    let report = Report::failed(&context, failure, t0.elapsed().as_secs_f64());
+    report.write(&dir.join("report.json"))?;
     Ok(report)
 }

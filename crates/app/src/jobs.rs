@@ -160,10 +160,11 @@ pub(super) fn run_analysis(
     mr: Option<&Volume>,
     start: Option<&srrd_base::volume::RigidTransform>,
     side: Option<srrd_segmentation::knees::Side>,
+    sources: &super::results::Sources,
     progress: &Progress,
 ) -> JobResult {
     let (maps, labels, registered, summary) =
-        super::results::run_analysis(ct, mr, start, side, progress)?;
+        super::results::run_analysis(ct, mr, start, side, sources, progress)?;
     // The 3D view's bone surfaces, coloured by subregion or by a parameter map.
     progress.start("bone surfaces for the 3D view", 1);
     let g = &ct.geometry;
@@ -288,6 +289,17 @@ impl ViewerApp {
             return;
         };
         let mr = find("MR");
+        let source = |name: &str| {
+            self.layers.iter().find(|l| l.name == name).map(|l| {
+                l.source
+                    .as_ref()
+                    .map_or_else(|| format!("{name} layer"), |p| p.display().to_string())
+            })
+        };
+        let sources = super::results::Sources {
+            ct: source("CT").unwrap_or_default(),
+            mr: source("MR"),
+        };
         let start = self.registration_start.clone();
         let (tx, rx) = channel();
         let progress = Arc::new(Progress::new());
@@ -298,6 +310,7 @@ impl ViewerApp {
                 mr.as_deref(),
                 start.as_ref(),
                 side,
+                &sources,
                 &worker,
             ));
         });

@@ -2,7 +2,7 @@
 //! background, then shows the per-subregion table, the KOA prediction with what the models
 //! were trained on, and a colour bar for the parameter map layers; exports the report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui;
@@ -10,12 +10,13 @@ use eframe::egui;
 use srrd_base::progress::Progress;
 use srrd_base::volume::Volume;
 use srrd_diagnosis::features::SubregionStats;
-use srrd_pipeline::analyze::{KneeChoice, KneeReport, Koa, Models, analyze_knee_from, prepare};
+use srrd_pipeline::analyze::{KneeReport, Koa, Models, Request, analyze_request};
+use srrd_pipeline::models::ModelIds;
+use srrd_pipeline::report::{Report, ReportContext};
 use srrd_pipeline::quality::{Check, Status};
-use srrd_regression::dataset::TARGETS;
 use srrd_segmentation::knees::Side;
 
-/// Display names and units of the four parameter layers, in [`TARGETS`] order.
+/// Display names and units of the four parameter layers, in `srrd_regression::dataset::TARGETS` order.
 pub const MAP_LAYERS: [(&str, &str); 4] = [
     ("BV/TV", "1"),
     ("Tb.Th", "mm"),
@@ -48,6 +49,8 @@ pub struct ResultsSummary {
     /// The models' provenance line and content ids (for the DICOM export).
     pub model_provenance: String,
     pub model_version: String,
+    /// The analysis' report, as `srrd analyze` writes it (the Export button saves it).
+    pub report: Report,
 }
 
 /// The maps (NaN outside the regions, so they overlay only the bone), the subregion labels
@@ -62,10 +65,14 @@ pub type AnalysisOutput = (
 
 /// The models folder used by the GUI: `$SRRD_ASSETS` or the source tree's `assets`.
 pub fn models_dir() -> PathBuf {
-    srrd_regression::model::demo_model_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    srrd_pipeline::models::models_dir(None)
+}
+
+/// Where the analysed images came from, for the report (a path, or the layer's name).
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub ct: String,
+    pub mr: Option<String>,
 }
 
 /// The start of the error a bilateral CT analysed without a side gives: the viewer then
@@ -79,13 +86,33 @@ pub fn run_analysis(
     mr: Option<&Volume>,
     start: Option<&srrd_base::volume::RigidTransform>,
     side: Option<Side>,
+    sources: &Sources,
     progress: &Progress,
 ) -> Result<AnalysisOutput, String> {
-    let models = Models::load(&models_dir()).map_err(|e| format!("loading the models: {e}"))?;
-    let prepared = prepare(ct, &models, progress).map_err(|e| format!("analysis: {e}"))?;
-    let choice = side.map_or(KneeChoice::Only, KneeChoice::Side);
-    let a = analyze_knee_from(ct, &prepared, choice, mr, start, &models, progress)
-        .map_err(|e| format!("analysis: {e}"))?;
+    let t0 = std::time::Instant::now();
+    let dir = models_dir();
+    let models = Models::load(&dir).map_err(|e| format!("loading the models: {e}"))?;
+    let request = Request {
+        sides: side.map(|s| vec![s]),
+        start: start.cloned(),
+    };
+    let a = analyze_request(ct, mr, &request, &models, progress)
+        .map_err(|e| format!("analysis: {e}"))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "analysis: no knee analysed".to_string())?
+        .analysis;
+    let context = ReportContext {
+        ct: sources.ct.clone(),
+        mr: sources.mr.clone(),
+        models_dir: dir.clone(),
+        provenance: models.card.provenance.clone(),
+        model_summary: models.card.summary_lines(),
+        classifier_note: models.classifier.as_ref().map(|c| c.trained_on.clone()),
+        subject: None,
+        label: None,
+    };
+    let report = Report::done(&a, &context, t0.elapsed().as_secs_f64());
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];
     for (n, map) in a.prediction.maps.into_iter().enumerate() {
@@ -145,7 +172,8 @@ pub fn run_analysis(
             bones: Arc::new(a.bones),
             subregions: Arc::new(subregions),
             model_provenance: models.card.provenance.clone(),
-            model_version: srrd_pipeline::dicom_export::model_version(&models_dir()),
+            model_version: ModelIds::of(&dir).version(),
+            report,
         },
     ))
 }
@@ -358,7 +386,8 @@ fn colour_bar(ui: &mut egui::Ui, (lo, hi): (f32, f32), unit: &str) {
     ui.small(format!("{lo:.3} … {hi:.3} {unit}"));
 }
 
-/// Writes the summary as JSON into the user's data folder (or the temp folder).
+/// Writes the analysis' report (`report.json`'s format) into the user's data folder (or
+/// the temp folder).
 fn export(r: &ResultsSummary) -> std::io::Result<PathBuf> {
     let dir = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -370,32 +399,8 @@ fn export(r: &ResultsSummary) -> std::io::Result<PathBuf> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let path = dir.join(format!("report-{stamp}.json"));
-    let table = |stats: &[SubregionStats]| -> Vec<serde_json::Value> {
-        stats
-            .iter()
-            .map(|s| {
-                let mut m = serde_json::Map::new();
-                m.insert("subregion".into(), s.name.clone().into());
-                m.insert("patches".into(), s.patches.into());
-                for (a, (p, unit)) in TARGETS.iter().enumerate() {
-                    m.insert(
-                        p.to_string(),
-                        serde_json::json!({"mean": s.mean[a], "sd": s.sd[a], "unit": unit}),
-                    );
-                }
-                serde_json::Value::Object(m)
-            })
-            .collect()
-    };
-    let json = serde_json::json!({
-        "koa": r.koa,
-        "subregions_ct": table(&r.stats),
-        "subregions_mr": r.mr_stats.as_deref().map(table),
-        "provenance": r.provenance,
-        "timings_s": r.timings,
-    });
-    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
-    srrd_base::io::atomic_write(&path, |w| w.write_all(text.as_bytes()))
+    r.report
+        .write(&path)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(path)
 }

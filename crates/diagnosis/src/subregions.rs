@@ -29,7 +29,7 @@ pub const NAMES: [&str; 12] = [
 ];
 
 /// The knee frame the split used.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Frame {
     pub superior: [f64; 3],
     pub medial: [f64; 3],

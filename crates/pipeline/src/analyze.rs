@@ -18,7 +18,7 @@ use crate::registration as reg;
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::volume::regrid::{labels_onto, map_onto};
-use srrd_base::volume::{Transform, Volume};
+use srrd_base::volume::{RigidTransform, Transform, Volume};
 use srrd_diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use srrd_diagnosis::features::{SubregionStats, subregion_features};
 use srrd_diagnosis::subregions::Frame;
@@ -94,7 +94,7 @@ impl Models {
 }
 
 /// The KOA prediction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Koa {
     /// "KOA" or "normal".
     pub class: String,
@@ -133,7 +133,7 @@ pub struct Analysis {
 }
 
 /// Which knee was analysed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct KneeReport {
     pub side: Side,
     /// How the side is known ("fibula", "bilateral layout", "assumed").
@@ -169,6 +169,70 @@ pub struct RegisteredImages {
     pub sct: Option<Volume>,
     pub rr_mr: Volume,
     pub refined_on: String,
+}
+
+/// What an analysis is asked besides the images: which knees, and where the MR's
+/// registration starts.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// None: the CT's only knee (a bilateral CT is refused with its choices). One side:
+    /// that knee. Several: each of them, in a bilateral CT only.
+    pub sides: Option<Vec<Side>>,
+    /// A reader's corrected start for the MR's registration (`ct_from_mr` in ITK's
+    /// direction: CT points to MR points), in the CT's world space.
+    pub start: Option<RigidTransform>,
+}
+
+/// One analysed knee: the side asked for when the request named several (its results go
+/// into a folder of that name), else None; and its analysis.
+pub struct KneeAnalysis {
+    pub folder: Option<Side>,
+    pub analysis: Analysis,
+}
+
+/// The analysis of a CT (and the MR of the same knee) as the CLI, the batch, the workflow
+/// and the GUI run it: prepares the CT on the models' grid, chooses the knees `request`
+/// asks for and analyses each.
+pub fn analyze_request(
+    ct: &Volume,
+    mr: Option<&Volume>,
+    request: &Request,
+    models: &Models,
+    progress: &Progress,
+) -> Result<Vec<KneeAnalysis>> {
+    let prepared = prepare(ct, models, progress)?;
+    let choices: Vec<(Option<Side>, KneeChoice)> =
+        match (&request.sides, prepared.layout.is_bilateral()) {
+            (None, true) => return Err(Error::invalid(bilateral_choices(&prepared.layout))),
+            (None, false) => vec![(None, KneeChoice::Only)],
+            (Some(list), true) if list.len() > 1 => list
+                .iter()
+                .map(|s| (Some(*s), KneeChoice::Side(*s)))
+                .collect(),
+            (Some(list), _) if list.len() > 1 => {
+                return Err(Error::invalid(
+                    "--side both: this CT holds one knee; analyse it without --side",
+                ));
+            }
+            (Some(list), _) => match list.first() {
+                Some(s) => vec![(None, KneeChoice::Side(*s))],
+                None => vec![(None, KneeChoice::Only)],
+            },
+        };
+    let mut out = Vec::with_capacity(choices.len());
+    for (folder, choice) in choices {
+        let analysis = analyze_knee_from(
+            ct,
+            &prepared,
+            choice,
+            mr,
+            request.start.as_ref(),
+            models,
+            progress,
+        )?;
+        out.push(KneeAnalysis { folder, analysis });
+    }
+    Ok(out)
 }
 
 /// Checks the CT, brings it to the student's grid and finds its knees.

@@ -387,30 +387,3 @@ fn write_all(
     Ok((names, seg.numbers.len(), seg.frames))
 }
 
-/// Short content ids of the models a report used (FNV-1a 64 of the files), so a cohort
-/// table can tell which weights scored each knee.
-pub fn model_ids(dir: &Path) -> serde_json::Value {
-    let id = |rel: &str| {
-        std::fs::read(dir.join(rel)).ok().map(|bytes| {
-            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-            });
-            format!("{h:016x}")
-        })
-    };
-    serde_json::json!({
-        "regression": id("regression/student.safetensors"),
-        "regression_card": id("regression/model.json"),
-        "classifier": id("diagnosis/koa_classifier.json"),
-    })
-}
-
-/// The models' content ids in one string (the DICOM objects' algorithm version).
-pub fn model_version(dir: &Path) -> String {
-    let ids = model_ids(dir);
-    ["regression", "classifier"]
-        .iter()
-        .map(|k| format!("{k}={}", ids[k].as_str().unwrap_or("none")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}

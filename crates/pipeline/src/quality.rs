@@ -11,7 +11,7 @@ use srrd_base::volume::Volume;
 use srrd_regression::trained_range::TrainedRange;
 
 /// The outcome of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -30,7 +30,7 @@ impl Status {
 }
 
 /// One check: what was checked, its outcome and why, in one line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Check {
     pub name: String,
     pub status: Status,

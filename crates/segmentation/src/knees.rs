@@ -13,7 +13,7 @@ use srrd_base::volume::Volume;
 use srrd_base::volume::components::label_components;
 
 /// The patient's side of a knee.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Left,
