@@ -1,4 +1,4 @@
-//! The 3D view (src/app/view3d) on software rendering (wgpu on Mesa's llvmpipe or
+//! The 3D view (crates/app/src/view3d) on software rendering (wgpu on Mesa's llvmpipe or
 //! lavapipe): the small phantom knee's bone surfaces are drawn, the femur above the tibia
 //! in the default front view, a drag rotates and a double-click resets, colourings
 //! change the image, and the view says why it cannot draw without a GPU or a scene.
