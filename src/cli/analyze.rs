@@ -96,7 +96,10 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let dir = models_dir(models);
-    let request = Request { sides, start };
+    let request = Request {
+        sides,
+        start_mr_from_ct: start,
+    };
     // tch modules are not Sync: the models are loaded on the worker thread.
     let (analyses, context) = with_progress(|p| {
         let m = Models::load(&dir)?;

@@ -119,7 +119,7 @@ pub fn analyze_manifest(
                 }
                 let request = Request {
                     sides: row.side.map(|s| vec![s]),
-                    start,
+                    start_mr_from_ct: start,
                 };
                 let a = analyze_request(&ct, mr.as_ref(), &request, &m, p)
                     .map_err(|e| e.in_file(&row.ct))?

@@ -94,7 +94,7 @@ pub fn run_analysis(
     let models = Models::load(&dir).map_err(|e| format!("loading the models: {e}"))?;
     let request = Request {
         sides: side.map(|s| vec![s]),
-        start: start.cloned(),
+        start_mr_from_ct: start.cloned(),
     };
     let a = analyze_request(ct, mr, &request, &models, progress)
         .map_err(|e| format!("analysis: {e}"))?

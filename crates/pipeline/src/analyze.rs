@@ -178,9 +178,9 @@ pub struct Request {
     /// None: the CT's only knee (a bilateral CT is refused with its choices). One side:
     /// that knee. Several: each of them, in a bilateral CT only.
     pub sides: Option<Vec<Side>>,
-    /// A reader's corrected start for the MR's registration (`ct_from_mr` in ITK's
-    /// direction: CT points to MR points), in the CT's world space.
-    pub start: Option<RigidTransform>,
+    /// A reader's corrected start for the MR's registration: `mr_from_ct` (a CT point to
+    /// its MR point, ITK's fixed -> moving direction), in world LPS mm.
+    pub start_mr_from_ct: Option<RigidTransform>,
 }
 
 /// One analysed knee: the side asked for when the request named several (its results go
@@ -226,7 +226,7 @@ pub fn analyze_request(
             &prepared,
             choice,
             mr,
-            request.start.as_ref(),
+            request.start_mr_from_ct.as_ref(),
             models,
             progress,
         )?;
