@@ -3,9 +3,9 @@
 //! subregion labels (NIfTI), `report.json`, and a one-page `report.html` with a coronal
 //! figure of the Tb.Th map over the CT.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub(super) use super::phantom::with_progress;
+pub(super) use super::common::with_progress;
 use crate::io::{ReadOptions, read_image, read_image_with};
 use crate::pipeline::analyze::{KneeAnalysis, Models, Request, analyze_request};
 pub(super) use crate::pipeline::models::models_dir;
@@ -23,8 +23,95 @@ fn parse_side(side: Option<&str>) -> anyhow::Result<Option<Vec<Side>>> {
     })
 }
 
+/// Arguments of `srrd analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    #[arg(long)]
+    ct: Option<PathBuf>,
+    #[arg(long)]
+    mr: Option<PathBuf>,
+    /// Models folder with regression/ and diagnosis/ (default: the demo weights).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Which knee: left, right, or both (one report per knee, in out/left and
+    /// out/right). Needed when the CT holds both knees.
+    #[arg(long)]
+    side: Option<String>,
+    /// A study instead of one CT: a manifest CSV (subject,ct[,mr,side,label]) or a
+    /// folder of subjects; each knee goes to OUT/<subject>, models loaded once.
+    #[arg(long, conflicts_with_all = ["ct", "mr", "side"])]
+    manifest: Option<PathBuf>,
+    /// With --manifest: only these subjects (comma-separated ids).
+    #[arg(long, requires = "manifest")]
+    subjects: Option<String>,
+    /// Worker threads for rayon and libtorch (default: all cores); set it to a job's
+    /// CPUs so jobs sharing a node do not oversubscribe it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// In a DICOM folder holding several series: the CT series to read (an id from
+    /// `srrd series`).
+    #[arg(long, conflicts_with = "manifest")]
+    series: Option<String>,
+    /// A CT series with missing slices or uneven spacing: use it whole, resampled onto
+    /// a regular grid (default: its largest evenly spaced block).
+    #[arg(long, conflicts_with = "manifest")]
+    accept_uneven: bool,
+    /// Also write the results as DICOM into this folder: a Segmentation of the bones
+    /// and subregions, the four parameter maps as Parametric Maps, and a TID 1500
+    /// Measurement Report (with --side both: one subfolder per knee).
+    #[arg(long, conflicts_with = "manifest")]
+    dicom_out: Option<PathBuf>,
+    /// Write into a --dicom-out folder that exists and is not empty.
+    #[arg(long, requires = "dicom_out")]
+    force: bool,
+    /// Start the MR's registration from this rigid transform (fixed -> moving, ITK
+    /// .tfm): a corrected start from the viewer or `srrd register --init-landmarks`.
+    #[arg(long, conflicts_with = "manifest")]
+    init: Option<PathBuf>,
+    /// With --manifest: a reader's worklist folder (`srrd view --worklist`); each
+    /// knee's registration starts from its corrected start when it has one.
+    #[arg(long, requires = "manifest")]
+    reviews: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+impl AnalyzeArgs {
+    /// Runs `srrd analyze`: one CT, or a study's knees with `--manifest`.
+    pub fn run(self) -> anyhow::Result<()> {
+        if let Some(t) = self.threads {
+            super::batch::set_threads(t)?;
+        }
+        if let Some(manifest) = &self.manifest {
+            return super::batch::analyze_manifest(
+                manifest,
+                self.subjects.as_deref(),
+                self.models.as_deref(),
+                self.reviews.as_deref(),
+                &self.out,
+                self.json,
+            );
+        }
+        analyze(&AnalyzeRequest {
+            ct: self.ct.as_deref(),
+            mr: self.mr.as_deref(),
+            models: self.models.as_deref(),
+            side: self.side.as_deref(),
+            series: self.series.as_deref(),
+            accept_uneven: self.accept_uneven,
+            dicom_out: self.dicom_out.as_deref(),
+            force: self.force,
+            init: self.init.as_deref(),
+            out: &self.out,
+            json: self.json,
+        })
+    }
+}
+
 /// The options of `srrd analyze` for one CT.
-pub struct AnalyzeArgs<'a> {
+pub struct AnalyzeRequest<'a> {
     pub ct: Option<&'a Path>,
     pub mr: Option<&'a Path>,
     pub models: Option<&'a Path>,
@@ -40,8 +127,8 @@ pub struct AnalyzeArgs<'a> {
 }
 
 /// Runs `srrd analyze`.
-pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
-    let AnalyzeArgs {
+pub fn analyze(args: &AnalyzeRequest) -> anyhow::Result<()> {
+    let AnalyzeRequest {
         ct,
         mr,
         models,
@@ -170,4 +257,3 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -1,7 +1,6 @@
-//! `srrd cohort-report` (the cohort table and its HTML page) and `srrd manifest` (a
-//! study manifest checked and listed).
+//! `srrd cohort-report`: the cohort table and its HTML page.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -12,45 +11,30 @@ use crate::pipeline::study_list::read_study_list;
 use crate::regression::dataset::TARGETS;
 use crate::stats::{delong, roc_points};
 
-/// `srrd manifest FILE`: the knees, or the reason the list is refused.
-pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
-    let rows = read_study_list(path)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    let mut missing = 0;
-    for r in &rows {
-        let gone = r.missing_files();
-        missing += usize::from(!gone.is_empty());
-        println!(
-            "{:<16} {}{}{}{}",
-            r.subject,
-            r.ct.display(),
-            r.mr.as_ref()
-                .map(|m| format!("  mr {}", m.display()))
-                .unwrap_or_default(),
-            r.side
-                .map(|s| format!("  side {}", s.name()))
-                .unwrap_or_default(),
-            if gone.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "  MISSING: {}",
-                    gone.iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        );
-    }
-    println!("{} knees, {} with a missing file", rows.len(), missing);
-    Ok(())
+/// Arguments of `srrd cohort-report`.
+#[derive(Debug, clap::Args)]
+pub struct CohortReportArgs {
+    /// The study's manifest CSV or folder of subjects.
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Where the knees' folders are (OUT of `srrd analyze --manifest`).
+    #[arg(long)]
+    results: PathBuf,
+    /// Output folder (cohort.csv, cohort.html).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
 }
 
-/// `srrd cohort-report --manifest M --results DIR --out DIR`.
+impl CohortReportArgs {
+    /// Runs `srrd cohort-report`.
+    pub fn run(self) -> anyhow::Result<()> {
+        cohort_report(&self.manifest, &self.results, &self.out, self.json)
+    }
+}
+
+/// Writes the cohort table and report.
 pub fn cohort_report(
     manifest: &Path,
     results: &Path,

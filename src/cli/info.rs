@@ -1,11 +1,40 @@
-//! `srrd info`, `srrd series` and `srrd convert`.
+//! `srrd info`: an image's geometry, pixel type and range.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::io::{self, ReadOptions, WriteDtype};
-use crate::volume::{self, Interpolation};
+use crate::io::{self, ReadOptions};
+
+/// Arguments of `srrd info`.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// .nii/.nii.gz file, DICOM file or DICOM folder.
+    path: PathBuf,
+    /// In a DICOM folder with several series: the series to read (an id from
+    /// `srrd series`: a SeriesInstanceUID, or UID#k for a part of a split series).
+    #[arg(long)]
+    series: Option<String>,
+    /// Load a series with missing slices or uneven spacing whole, resampled onto a
+    /// regular grid (default: its largest evenly spaced block, with a warning).
+    #[arg(long)]
+    accept_uneven: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl InfoArgs {
+    /// Runs `srrd info`.
+    pub fn run(self) -> Result<()> {
+        info(
+            &self.path,
+            self.series.as_deref(),
+            self.accept_uneven,
+            self.json,
+        )
+    }
+}
 
 /// Prints an image's geometry and range.
 pub fn info(path: &Path, series: Option<&str>, accept_uneven: bool, json: bool) -> Result<()> {
@@ -61,95 +90,4 @@ fn fmt(v: f64) -> String {
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.to_string() }
-}
-
-/// Lists the DICOM series of a folder.
-pub fn series(folder: &Path, json: bool) -> Result<()> {
-    let list = io::list_series(folder)?;
-    if json {
-        println!("{}", serde_json::to_string(&list)?);
-        return Ok(());
-    }
-    if list.is_empty() {
-        bail!("{}: no DICOM image series found", folder.display());
-    }
-    for s in list {
-        let split = if s.split.is_empty() {
-            String::new()
-        } else {
-            format!("  [part of a series that {}]", s.split)
-        };
-        println!(
-            "{}  {:>5} files  {:>4}x{:<4} {:<8} {:<3} {}{split}",
-            s.id, s.files, s.size[0], s.size[1], s.plane, s.modality, s.description
-        );
-    }
-    Ok(())
-}
-
-/// Resamples `input` onto the grid of `like`, through an ITK transform file if given
-/// (else the identity: world stays world).
-pub fn resample(
-    input: &Path,
-    like: &Path,
-    output: &Path,
-    interpolation: &str,
-    transform: Option<&Path>,
-    fill: f32,
-) -> Result<()> {
-    let how = match interpolation {
-        "linear" => Interpolation::Linear,
-        "nearest" => Interpolation::Nearest,
-        other => bail!("unknown --interpolation {other} (use linear or nearest)"),
-    };
-    check_nifti_name(output)?;
-    let moving = io::read_image(input, None)?;
-    let reference = io::read_image(like, None)?;
-    let transform = io::read_any_transform(transform)?;
-    let out = volume::resample(
-        &moving.volume,
-        &reference.volume.geometry,
-        &transform,
-        how,
-        fill,
-    );
-    io::write_nifti(output, &out, WriteDtype::F32)?;
-    Ok(())
-}
-
-fn check_nifti_name(output: &Path) -> Result<()> {
-    let name = output.to_string_lossy();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        bail!("{}: output must end in .nii or .nii.gz", output.display());
-    }
-    Ok(())
-}
-
-/// Converts any readable image to NIfTI.
-pub fn convert(
-    input: &Path,
-    output: &Path,
-    series: Option<&str>,
-    accept_uneven: bool,
-    dtype: &str,
-) -> Result<()> {
-    let dtype = match dtype {
-        "float32" => WriteDtype::F32,
-        "int16" => WriteDtype::I16,
-        "uint8" => WriteDtype::U8,
-        other => bail!("unknown --dtype {other} (use float32, int16 or uint8)"),
-    };
-    check_nifti_name(output)?;
-    let image = io::read_image_with(
-        input,
-        &ReadOptions {
-            series,
-            accept_uneven,
-        },
-    )?;
-    for w in &image.warnings {
-        eprintln!("warning: {w}");
-    }
-    io::write_nifti(output, &image.volume, dtype)?;
-    Ok(())
 }

@@ -1,26 +1,63 @@
 //! `srrd morph`: trabecular parameters of an image (binary, or grey then binarized).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::common::{MethodArg, parse_triple};
 use crate::io::{self, WriteDtype};
-use crate::morphometry::{self, BonePolarity, Method, Threshold};
+use crate::morphometry::{self, BonePolarity, Threshold};
 use crate::volume::Volume;
 
-/// Options of `srrd morph`.
-pub struct MorphArgs<'a> {
-    pub image: &'a Path,
-    pub mask: Option<&'a Path>,
-    pub method: &'a str,
-    pub threshold: &'a str,
-    pub bone: &'a str,
-    pub min_object_voxels: usize,
-    pub map: Option<&'a Path>,
-    pub patch_maps: Option<&'a Path>,
-    pub patch: [usize; 3],
-    pub stride: [usize; 3],
-    pub json: bool,
+/// Arguments of `srrd morph`.
+#[derive(Debug, clap::Args)]
+pub struct MorphArgs {
+    /// Binary (0/1) image, or grey image to binarize.
+    image: PathBuf,
+    /// Region to measure (non-zero voxels), on the image's grid.
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// bonej (3D local thickness, default) or paper (the authors' 2D skeleton method).
+    #[arg(long, value_enum, default_value = "bonej")]
+    method: MethodArg,
+    /// For grey images: local (mean of 11x11 block minus 1, per slice), otsu, or a value.
+    #[arg(long, default_value = "local", allow_negative_numbers = true)]
+    threshold: String,
+    /// For grey images: is bone bright (CT) or dark (MR)?
+    #[arg(long, value_enum, default_value = "bright")]
+    bone: BoneArg,
+    /// For grey images: remove bone specks and marrow holes smaller than this (voxels).
+    #[arg(long, default_value_t = 64)]
+    min_object: usize,
+    /// Write the local thickness map (mm) as NIfTI.
+    #[arg(long)]
+    map: Option<PathBuf>,
+    /// Write per-patch parameter maps (bv_tv, tb_th_mm, tb_sp_mm, tb_n_per_mm .nii.gz) here.
+    #[arg(long)]
+    patch_maps: Option<PathBuf>,
+    /// Patch size in voxels (i,j,k) for --patch-maps.
+    #[arg(long, default_value = "48,48,16", value_parser = parse_triple)]
+    patch: [usize; 3],
+    /// Distance between patch centres in voxels (i,j,k) for --patch-maps.
+    #[arg(long, default_value = "24,24,8", value_parser = parse_triple)]
+    stride: [usize; 3],
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--bone`: how bone looks in a grey image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BoneArg {
+    Bright,
+    Dark,
+}
+
+impl MorphArgs {
+    /// Runs `srrd morph`.
+    pub fn run(self) -> Result<()> {
+        morph(&self)
+    }
 }
 
 /// Whether every finite voxel is 0 or 1.
@@ -36,11 +73,11 @@ fn same_grid(a: &Volume, b: &Volume) -> bool {
         && (g.direction - h.direction).norm() < 1e-4
 }
 
-/// Runs `srrd morph`.
-pub fn morph(args: MorphArgs) -> Result<()> {
-    let method = Method::parse(args.method)?;
-    let image = io::read_image(args.image, None)?.volume;
-    let mask_volume = match args.mask {
+/// Measures the image.
+fn morph(args: &MorphArgs) -> Result<()> {
+    let method = args.method.method();
+    let image = io::read_image(&args.image, None)?.volume;
+    let mask_volume = match &args.mask {
         Some(p) => {
             let m = io::read_image(p, None)?.volume;
             if !same_grid(&image, &m) {
@@ -65,7 +102,7 @@ pub fn morph(args: MorphArgs) -> Result<()> {
     let bone: Vec<bool> = if is_binary(&image) {
         values.iter().map(|v| *v == 1.0).collect()
     } else {
-        let threshold = match args.threshold {
+        let threshold = match args.threshold.as_str() {
             "local" => Threshold::Local {
                 block: 11,
                 offset: 1.0,
@@ -79,9 +116,8 @@ pub fn morph(args: MorphArgs) -> Result<()> {
             ),
         };
         let polarity = match args.bone {
-            "bright" => BonePolarity::Bright,
-            "dark" => BonePolarity::Dark,
-            other => bail!("--bone {other}: use bright or dark"),
+            BoneArg::Bright => BonePolarity::Bright,
+            BoneArg::Dark => BonePolarity::Dark,
         };
         // The threshold is the mask's; the whole image is binarized, so the structure
         // just beyond the mask bounds what lies along its faces.
@@ -96,12 +132,12 @@ pub fn morph(args: MorphArgs) -> Result<()> {
             size,
             threshold,
             polarity,
-            args.min_object_voxels,
+            args.min_object,
         )
     };
     let (params, maps) = morphometry::parameters(&bone, &mask, size, spacing, method)
         .with_context(|| format!("{}", args.image.display()))?;
-    if let Some(map_path) = args.map {
+    if let Some(map_path) = &args.map {
         let Some(maps) = &maps else {
             bail!("--map needs --method bonej (the paper's 2D method has no thickness map)");
         };
@@ -112,7 +148,7 @@ pub fn morph(args: MorphArgs) -> Result<()> {
         let map = Volume::from_data(image.geometry.clone(), data)?;
         io::write_nifti(map_path, &map, WriteDtype::F32)?;
     }
-    if let Some(dir) = args.patch_maps {
+    if let Some(dir) = &args.patch_maps {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create folder", dir.display()))?;
         let maps = morphometry::patch_maps(

@@ -1,118 +1,68 @@
-//! `srrd phantom` and `srrd cohort`: synthetic knees with known truth.
+//! `srrd phantom`: one synthetic knee with known truth.
 
-use std::io::IsTerminal;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::phantom::{self, Acquisition, Acquisitions, Config, Grade, MrProtocol, Preset};
-use crate::progress::Progress;
+use super::acquisition::AcquisitionArgs;
+use super::common::{PresetArg, with_progress};
+use crate::phantom::{self, Acquisition, Config, Grade, Preset};
 
-/// Runs `work` on a worker thread while this thread draws a progress bar (on a terminal).
-pub fn with_progress<T: Send>(
-    work: impl FnOnce(&Progress) -> crate::Result<T> + Send,
-) -> crate::Result<T> {
-    let progress = Progress::new();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(1000);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{msg:36} [{bar:30}] {percent:>3}%  {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b
-    });
-    std::thread::scope(|s| {
-        let handle = s.spawn(|| work(&progress));
-        while !handle.is_finished() {
-            if let Some(b) = &bar {
-                b.set_message(progress.stage());
-                b.set_position((progress.fraction() * 1000.0) as u64);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        handle
-            .join()
-            .unwrap_or_else(|_| Err(crate::Error::invalid("the worker thread panicked")))
-    })
+/// Arguments of `srrd phantom`.
+#[derive(Debug, clap::Args)]
+pub struct PhantomArgs {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Random seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// normal (KL 0), mild (KL 1-2) or advanced (KL 3-4).
+    // A string, not a ValueEnum: a bad grade is refused with exit code 1 (tests/cli.rs).
+    #[arg(long, default_value = "normal")]
+    grade: String,
+    /// paper (the paper's image sizes) or small (same physics, fewer voxels).
+    #[arg(long, value_enum, default_value = "paper")]
+    preset: PresetArg,
+    /// CT point-spread function SD in mm, in-plane (the reconstruction kernel: 0.25
+    /// sharp to 0.8 soft; default the preset's 0.4).
+    #[arg(long)]
+    ct_psf_mm: Option<f64>,
+    #[command(flatten)]
+    acquisition: AcquisitionArgs,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
-/// How the knee is scanned (`srrd phantom` and `srrd cohort`); every option defaults to
-/// the preset's acquisition.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct AcquisitionArgs {
-    /// CT in-plane pixel size, mm (clinical 0.3-1.0).
-    #[arg(long)]
-    pub ct_pixel_mm: Option<f64>,
-    /// CT slice spacing, mm (clinical 0.5-3).
-    #[arg(long)]
-    pub ct_slice_mm: Option<f64>,
-    /// CT slice thickness, mm (default: the spacing).
-    #[arg(long)]
-    pub ct_thickness_mm: Option<f64>,
-    /// CT coverage along the leg, mm, centred on the joint (a short scan: 60-80).
-    #[arg(long)]
-    pub ct_fov_z_mm: Option<f64>,
-    /// Patient fed into the CT feet first (the image axes turned).
-    #[arg(long)]
-    pub feet_first: bool,
-    /// The leg turned about its long axis in the CT scanner, degrees.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub leg_rotation_deg: f64,
-    /// A left knee (the subject mirrored, truth included).
-    #[arg(long)]
-    pub left: bool,
-    /// Both knees in the CT's field of view (the other one its own subject, in
-    /// other_knee/).
-    #[arg(long)]
-    pub bilateral: bool,
-    /// MR protocol: sagittal (the preset's 3D), thick2d (3 mm sagittal slices), coronal
-    /// or axial (default: the preset's). With `srrd cohort --acquisitions clinical` it
-    /// fixes every knee's MR while the CTs are drawn.
-    #[arg(long)]
-    pub mr_protocol: Option<String>,
-}
-
-impl AcquisitionArgs {
-    /// The acquisition asked for (`psf_mm`: the CT's PSF option, shared with the cohort's).
-    pub fn acquisition(&self, psf_mm: Option<f64>) -> anyhow::Result<Acquisition> {
-        let a = Acquisition {
-            ct_pixel_mm: self.ct_pixel_mm,
-            ct_slice_mm: self.ct_slice_mm,
-            ct_thickness_mm: self.ct_thickness_mm,
-            ct_psf_mm: psf_mm,
-            ct_fov_z_mm: self.ct_fov_z_mm,
-            feet_first: self.feet_first,
-            leg_rotation_deg: self.leg_rotation_deg,
-            left: self.left,
-            bilateral: self.bilateral,
-            mr: match &self.mr_protocol {
-                Some(p) => MrProtocol::parse(p)?,
-                None => MrProtocol::Preset,
-            },
-        };
-        a.validate()?;
-        Ok(a)
+impl PhantomArgs {
+    /// Runs `srrd phantom`.
+    pub fn run(self) -> anyhow::Result<()> {
+        let acquisition = self.acquisition.acquisition(self.ct_psf_mm)?;
+        phantom(
+            &self.out,
+            self.seed,
+            &self.grade,
+            self.preset.preset(),
+            &acquisition,
+            self.json,
+        )
     }
 }
 
-/// `srrd phantom`.
+/// Writes one phantom knee.
 pub fn phantom(
     out: &Path,
     seed: u64,
     grade: &str,
-    preset: &str,
+    preset: Preset,
     acquisition: &Acquisition,
     json: bool,
 ) -> anyhow::Result<()> {
     let config = Config {
         seed,
         grade: Grade::parse(grade)?,
-        preset: Preset::parse(preset)?,
+        preset,
     };
     // Fail before the work if the folder cannot be made.
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -173,69 +123,6 @@ pub fn phantom(
                 s.tb_n_per_mm
             );
         }
-    }
-    Ok(())
-}
-
-/// `srrd cohort`.
-pub fn cohort(
-    out: &Path,
-    n: usize,
-    seed: u64,
-    preset: &str,
-    ct: phantom::CohortCt,
-    acquisitions: &Acquisitions,
-    json: bool,
-) -> anyhow::Result<()> {
-    if n == 0 {
-        anyhow::bail!("--n must be at least 1");
-    }
-    if let Some(sd) = ct.psf_sd_mm
-        && !(0.0..=5.0).contains(&sd)
-    {
-        anyhow::bail!("--ct-psf-mm {sd}: expected a standard deviation from 0 to 5 mm");
-    }
-    for (flag, sd) in [
-        ("--ct-marrow-hu-sd", ct.marrow_hu_sd),
-        ("--ct-bone-hu-sd", ct.bone_hu_sd),
-    ] {
-        if !(0.0..=500.0).contains(&sd) {
-            anyhow::bail!("{flag} {sd}: expected a standard deviation from 0 to 500 HU");
-        }
-    }
-    let preset = Preset::parse(preset)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let entries = with_progress(|progress| {
-        phantom::write_cohort(
-            out,
-            n,
-            seed,
-            preset,
-            ct,
-            acquisitions,
-            progress,
-            |e, reused| {
-                eprintln!(
-                    "  {}: {} (KL {}){}",
-                    e.id,
-                    e.grade,
-                    e.kl_grade,
-                    if reused { ", already written" } else { "" }
-                );
-            },
-        )
-    })
-    .with_context(|| format!("writing the cohort to {}", out.display()))?;
-    eprintln!(
-        "{} subjects and manifest.json written to {}",
-        entries.len(),
-        out.display()
-    );
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "out": out, "manifest": out.join("manifest.json"), "count": entries.len() })
-        );
     }
     Ok(())
 }

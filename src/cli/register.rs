@@ -1,10 +1,10 @@
 //! `srrd register`: MR (moving) to CT (fixed).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::phantom::with_progress;
+use super::common::with_progress;
 use crate::io::nifti::{WriteDtype, write_displacement_field, write_labels, write_nifti};
 use crate::io::{read_image, write_affine, write_rigid};
 use crate::pipeline::registration::{coarse_from, refined, refined_on};
@@ -15,25 +15,135 @@ use crate::volume::RigidTransform;
 use nalgebra::Point3;
 
 /// Arguments of `srrd register`.
-pub struct RegisterArgs<'a> {
-    pub fixed: &'a Path,
-    pub moving: &'a Path,
-    pub out: &'a Path,
-    pub stage: &'a str,
-    pub metric: &'a str,
-    pub refined_metric: &'a str,
-    pub affine: bool,
-    pub json: bool,
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The CT (fixed image).
+    #[arg(long)]
+    fixed: PathBuf,
+    /// The MR (moving image).
+    #[arg(long)]
+    moving: PathBuf,
+    /// Output folder: coarse.tfm (CT -> MR, ITK), crMR.nii.gz (MR on the CT grid).
+    #[arg(long)]
+    out: PathBuf,
+    /// coarse (rigid); refined and all come with bone segmentation.
+    #[arg(long, value_enum, default_value = "coarse")]
+    stage: StageArg,
+    /// Coarse metric: mi (Mattes mutual information), ncc or ms.
+    #[arg(long, value_enum, default_value = "mi")]
+    metric: MetricArg,
+    /// Refined (per-bone) metric: mi on crMR; ncc once the moving image is an sCT.
+    #[arg(long, value_enum, default_value = "mi")]
+    refined_metric: MetricArg,
+    /// Synthesize an sCT from crMR with this model folder ("demo": assets/synthesis)
+    /// and run the refined step on it (sCT.nii.gz is written; --refined-metric mi does
+    /// best with the demo sCT).
+    #[arg(long)]
+    synthesis: Option<PathBuf>,
+    /// Coarse model: rigid (6 parameters), or affine (rigid, then 12 parameters).
+    #[arg(long, value_enum, default_value = "rigid")]
+    model: ModelArg,
+    /// Start the coarse registration from the rigid fit of paired landmarks (same
+    /// labels in both files, 3 or more, not on one line): FIXED MOVING.
+    #[arg(long, num_args = 2, value_names = ["FIXED", "MOVING"], conflicts_with = "init")]
+    init_landmarks: Option<Vec<PathBuf>>,
+    /// Start the coarse registration from this rigid transform (ITK .tfm, fixed ->
+    /// moving), e.g. a corrected one.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--stage`: how far the registration goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StageArg {
+    Coarse,
+    Refined,
+    All,
+}
+
+/// `--metric` and `--refined-metric` (mattes and meansquares: hidden old spellings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricArg {
+    Mi,
+    Ncc,
+    Ms,
+    #[value(hide = true)]
+    Mattes,
+    #[value(hide = true)]
+    Meansquares,
+}
+
+impl MetricArg {
+    /// The spelling given on the command line (as the report names it).
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricArg::Mi => "mi",
+            MetricArg::Ncc => "ncc",
+            MetricArg::Ms => "ms",
+            MetricArg::Mattes => "mattes",
+            MetricArg::Meansquares => "meansquares",
+        }
+    }
+
+    /// The registration metric.
+    pub fn metric(self) -> Metric {
+        match self {
+            MetricArg::Mi | MetricArg::Mattes => Metric::MattesMi { bins: 32 },
+            MetricArg::Ncc => Metric::Ncc,
+            MetricArg::Ms | MetricArg::Meansquares => Metric::MeanSquares,
+        }
+    }
+}
+
+/// `--model`: the coarse transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    Rigid,
+    Affine,
+}
+
+impl RegisterArgs {
+    /// Runs `srrd register`.
+    pub fn run(self) -> anyhow::Result<()> {
+        register(RegisterRequest {
+            init_landmarks: self.init_landmarks.as_deref(),
+            init: self.init.as_deref(),
+            synthesis: self.synthesis.as_deref(),
+            fixed: &self.fixed,
+            moving: &self.moving,
+            out: &self.out,
+            stage: self.stage,
+            metric: self.metric,
+            refined_metric: self.refined_metric,
+            affine: self.model == ModelArg::Affine,
+            json: self.json,
+        })
+    }
+}
+
+/// What `srrd register` runs, borrowed from its arguments.
+struct RegisterRequest<'a> {
+    fixed: &'a Path,
+    moving: &'a Path,
+    out: &'a Path,
+    stage: StageArg,
+    metric: MetricArg,
+    refined_metric: MetricArg,
+    affine: bool,
+    json: bool,
     /// A synthesis model folder ("demo" for the bundled one).
-    pub synthesis: Option<&'a Path>,
+    synthesis: Option<&'a Path>,
     /// Landmark files (fixed, moving) whose rigid fit starts the coarse step.
-    pub init_landmarks: Option<&'a [std::path::PathBuf]>,
+    init_landmarks: Option<&'a [std::path::PathBuf]>,
     /// A rigid transform file that starts the coarse step.
-    pub init: Option<&'a Path>,
+    init: Option<&'a Path>,
 }
 
 /// The start of the coarse step: a landmark fit (with its residuals) or a transform file.
-fn initial(a: &RegisterArgs) -> anyhow::Result<(Option<RigidTransform>, Option<LandmarkFit>)> {
+fn initial(a: &RegisterRequest) -> anyhow::Result<(Option<RigidTransform>, Option<LandmarkFit>)> {
     if let Some([fixed, moving]) = a.init_landmarks {
         let f = crate::io::read_landmarks(fixed)?;
         let m = crate::io::read_landmarks(moving)?;
@@ -69,14 +179,13 @@ pub fn read_rigid_start(path: &Path) -> anyhow::Result<crate::volume::RigidTrans
 }
 
 /// Runs the registration and writes its outputs.
-pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
+fn register(a: RegisterRequest) -> anyhow::Result<()> {
     let refine = match a.stage {
-        "coarse" => false,
-        "refined" | "all" => true,
-        o => anyhow::bail!("--stage {o}: use coarse, refined or all"),
+        StageArg::Coarse => false,
+        StageArg::Refined | StageArg::All => true,
     };
-    let metric = Metric::parse(a.metric)?;
-    let refined_metric = Metric::parse(a.refined_metric)?;
+    let metric = a.metric.metric();
+    let refined_metric = a.refined_metric.metric();
     let fixed =
         read_image(a.fixed, None).with_context(|| format!("reading {}", a.fixed.display()))?;
     let moving =
@@ -184,8 +293,8 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
         "init_landmarks": fit,
         "init": a.init,
         "stage": "coarse",
-        "metric": a.metric,
-        "refined_metric": a.refined_metric,
+        "metric": a.metric.name(),
+        "refined_metric": a.refined_metric.name(),
         "transform": {
             "file": a.out.join("coarse.tfm"),
             "euler_zxy_rad": t.euler_zxy(),
@@ -203,7 +312,7 @@ pub fn register(a: RegisterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_coarse(a: &RegisterArgs, result: &crate::registration::RigidResult) {
+fn print_coarse(a: &RegisterRequest, result: &crate::registration::RigidResult) {
     let t = &result.transform;
     {
         let e = t.euler_zxy();
@@ -214,7 +323,7 @@ fn print_coarse(a: &RegisterArgs, result: &crate::registration::RigidResult) {
             } else {
                 "rigid"
             },
-            a.metric,
+            a.metric.name(),
             result.seconds,
             e[0].to_degrees(),
             e[1].to_degrees(),

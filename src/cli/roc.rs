@@ -2,12 +2,29 @@
 //! and DeLong's paired test of every score against the first (the same statistics the
 //! diagnosis evaluation reports, for any classifier's output).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::stats::roc::{delong, delong_paired};
+
+/// Arguments of `srrd roc`.
+#[derive(Debug, clap::Args)]
+pub struct RocArgs {
+    /// CSV with a header: label (1/0), then one column per classifier's score.
+    csv: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl RocArgs {
+    /// Runs `srrd roc`.
+    pub fn run(self) -> Result<()> {
+        roc(&self.csv, self.json)
+    }
+}
 
 #[derive(Serialize)]
 struct ScoreAuc {

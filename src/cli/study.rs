@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::phantom::with_progress;
+use super::common::with_progress;
 use crate::pipeline::experiments::patches::build_store;
 use crate::regression::dataset::PatchSettings;
 use crate::regression::nets::NetConfig;
@@ -28,6 +28,49 @@ const PAPER_TABLE4: &str = "| paper (80 patients) | precision | recall | F1 | AU
 | CNN (CT) | 0.625 ± 0.043 | 0.684 ± 0.056 | 0.652 ± 0.039 | 0.658 (0.574-0.742) |
 | SRRD (CT) | 0.743 ± 0.072 | 0.793 ± 0.062 | 0.771 ± 0.056 | 0.767 (0.681-0.853) |
 | CNN (MR) | 0.786 ± 0.061 | 0.865 ± 0.037 | 0.824 ± 0.044 | 0.812 (0.756-0.868) |";
+
+/// Arguments of `srrd study`.
+#[derive(Debug, clap::Args)]
+pub struct StudyArgs {
+    #[arg(long)]
+    cohort: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Epochs of the MR teacher when it should train longer (default: --epochs).
+    #[arg(long)]
+    teacher_epochs: Option<usize>,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Knees on which the synthesis model is evaluated ("A..B", "A,B,C" or "all"):
+    /// leave out those it was trained on (the demo's: knees 0..24 of cohort32).
+    #[arg(long, default_value = "all")]
+    synthesis_subjects: String,
+    /// Synthesis model folder (default: the demo SPSNet).
+    #[arg(long)]
+    synthesis: Option<PathBuf>,
+}
+
+impl StudyArgs {
+    /// Runs `srrd study`.
+    pub fn run(self) -> anyhow::Result<()> {
+        study(
+            &self.cohort,
+            &self.out,
+            &StudySettings {
+                folds: self.folds,
+                epochs: self.epochs,
+                teacher_epochs: self.teacher_epochs,
+                batch: self.batch,
+                synthesis_subjects: self.synthesis_subjects,
+                synthesis: self.synthesis,
+            },
+        )
+    }
+}
 
 /// What `srrd study` runs.
 pub struct StudySettings {
@@ -52,7 +95,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     let c = cohort.display();
     let o = out.display();
     let reg_md = out.join("registration.md");
-    super::evaluate::eval_registration(cohort, Some(&reg_md), None, false)?;
+    super::eval_registration::eval_registration(cohort, Some(&reg_md), None, false)?;
     let synthesis = synthesis_section(cohort, out, s)?;
     let store = out.join("store");
     let settings = PatchSettings::default();
@@ -115,12 +158,19 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
 /// sCT against the CT in the MR's pose, and the refined registration on it.
 fn synthesis_section(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<String> {
     let data = out.join("synth");
-    super::synthesis::synth_data(cohort, &data, None, false)?;
+    super::synth_data::synth_data(cohort, &data, None, false)?;
     let model = synthesis_model(s);
     let card = crate::synthesis::model::SynthCard::read(&model)?;
     let eval = out.join("synthesis");
     let models = format!("{}={}", card.method, model.display());
-    super::synthesis::eval_synthesis(&data, cohort, &models, &s.synthesis_subjects, &eval, false)?;
+    super::eval_synthesis::eval_synthesis(
+        &data,
+        cohort,
+        &models,
+        &s.synthesis_subjects,
+        &eval,
+        false,
+    )?;
     let table = std::fs::read_to_string(eval.join("table.md"))
         .with_context(|| format!("reading {}", eval.join("table.md").display()))?;
     // The commands are given above; the table's own "Command:" line would name `study`.

@@ -1,11 +1,50 @@
 //! `srrd tre`: target registration error between paired landmarks (matched by label), and
 //! the inter-observer distance between two annotators' landmarks on the same image.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::io;
 use crate::registration::tre::tre_report;
 use anyhow::{Context, Result, bail};
+
+/// Arguments of `srrd tre`.
+#[derive(Debug, clap::Args)]
+pub struct TreArgs {
+    /// Landmarks in the fixed image (.json, .mrk.json or .fcsv; LPS or Slicer's RAS).
+    #[arg(long)]
+    fixed: PathBuf,
+    /// Landmarks in the moving image; pairs match by label.
+    #[arg(long)]
+    moving: PathBuf,
+    /// Transform fixed -> moving (ITK .tfm or displacement field .nii.gz); identity if absent.
+    #[arg(long)]
+    transform: Option<PathBuf>,
+    /// The two files are two annotators' landmarks on the same image: report the
+    /// inter-observer distance per landmark (mean, SD, max) and the landmarks only one
+    /// of them placed. Two readers' worklist folders (`srrd view --worklist --reader`)
+    /// give the same per landmark over every case both read, on the CT and the MR.
+    #[arg(long, conflicts_with = "transform")]
+    inter_observer: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TreArgs {
+    /// Runs `srrd tre`.
+    pub fn run(self) -> Result<()> {
+        if self.inter_observer {
+            inter_observer(&self.fixed, &self.moving, self.json)
+        } else {
+            tre(
+                &self.fixed,
+                &self.moving,
+                self.transform.as_deref(),
+                self.json,
+            )
+        }
+    }
+}
 
 /// TRE of `transform` (fixed -> moving, ITK direction; identity when absent): for each
 /// label in both files, the distance between the mapped fixed point and the moving point.

@@ -12,8 +12,8 @@ use srrd_base::volume::Volume;
 use srrd_diagnosis::features::SubregionStats;
 use srrd_pipeline::analyze::{KneeReport, Koa, Models, Request, analyze_request};
 use srrd_pipeline::models::ModelIds;
-use srrd_pipeline::report::{Report, ReportContext};
 use srrd_pipeline::quality::{Check, Status};
+use srrd_pipeline::report::{Report, ReportContext};
 use srrd_segmentation::knees::Side;
 
 /// Display names and units of the four parameter layers, in `srrd_regression::dataset::TARGETS` order.

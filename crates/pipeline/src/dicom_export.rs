@@ -386,4 +386,3 @@ fn write_all(
     names.push("sr.dcm".to_string());
     Ok((names, seg.numbers.len(), seg.frames))
 }
-

@@ -394,13 +394,19 @@ mod tests {
         assert_eq!(json["knee"]["side"], "left");
         assert_eq!(json["koa"]["probability"], 0.75);
         assert!(json["subregions_ct"][0]["parameters"]["tb_th_mm"]["mean"].is_null());
-        assert_eq!(json["subregions_ct"][0]["parameters"]["tb_sp_mm"]["sd"], 0.3);
+        assert_eq!(
+            json["subregions_ct"][0]["parameters"]["tb_sp_mm"]["sd"],
+            0.3
+        );
         assert!(json["registration"].is_null() && json.get("dicom").is_none());
         let back = Report::read(&path).expect("read back");
         let r = back.results().expect("done");
         assert_eq!(r.knee.side, Side::Left);
         assert_eq!(r.checks[0].status, Status::Warn);
-        assert_eq!(r.koa.as_ref().map(|k| k.three_group), Some(Some([0.1, 0.2, 0.7])));
+        assert_eq!(
+            r.koa.as_ref().map(|k| k.three_group),
+            Some(Some([0.1, 0.2, 0.7]))
+        );
         assert!(r.subregions_ct[0].means()[1].is_nan());
         assert_eq!(r.subregions_ct[0].sds(), [0.1, 0.2, 0.3, 0.4]);
         assert_eq!(back.subject.as_deref(), Some("s1"));
@@ -429,7 +435,9 @@ mod tests {
             error: "ct: no such file".into(),
             log: "b/analyze.log".into(),
         };
-        Report::failed(&ctx, failure, 0.1).write(&path).expect("write");
+        Report::failed(&ctx, failure, 0.1)
+            .write(&path)
+            .expect("write");
         let mut json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
         assert_eq!(json["status"], "failed");
@@ -442,6 +450,9 @@ mod tests {
         assert!(back.summary_text().contains("ct: no such file"));
         std::fs::write(&path, "{\"status\": \"done\"}").expect("write");
         let e = Report::read(&path).expect_err("not a report").to_string();
-        assert!(e.contains("report.json") && e.contains("not an srrd report"), "{e}");
+        assert!(
+            e.contains("report.json") && e.contains("not an srrd report"),
+            "{e}"
+        );
     }
 }

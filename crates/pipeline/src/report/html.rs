@@ -1,6 +1,6 @@
 //! The one-page HTML report beside `report.json`, rendered from the report itself.
 
-use super::{Results, Report, SubregionRow};
+use super::{Report, Results, SubregionRow};
 use crate::quality::Status;
 
 /// The page of a done knee; `range` is the Tb.Th figure's colour range when it was drawn.

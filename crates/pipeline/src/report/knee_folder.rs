@@ -62,11 +62,7 @@ pub fn write_knee_folder(
             write_nifti(&out.join("sCT.nii.gz"), sct, WriteDtype::I16)?;
         }
     }
-    let figure = coronal_figure(
-        folder.ct,
-        &analysis.prediction.maps[1],
-        &analysis.regions,
-    );
+    let figure = coronal_figure(folder.ct, &analysis.prediction.maps[1], &analysis.regions);
     if let Some((png, _, _)) = &figure {
         srrd_base::io::atomic_write(&out.join("tb_th_coronal.png"), |w| w.write_all(png))?;
     }

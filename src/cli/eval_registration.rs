@@ -2,18 +2,42 @@
 //! landmarks before registration, after the coarse rigid step, and after the refined
 //! per-bone step, with timings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use nalgebra::Point3;
 use serde::Serialize;
 
-use super::phantom::with_progress;
+use super::common::with_progress;
 use crate::io::{read_image, read_landmarks};
 use crate::pipeline::registration as pipeline;
 use crate::registration::Metric;
 use crate::volume::{AffineTransform, PointTransform, Transform};
+
+/// Arguments of `srrd eval-registration`.
+#[derive(Debug, clap::Args)]
+pub struct EvalRegistrationArgs {
+    /// Cohort folder (from `srrd cohort`).
+    #[arg(long)]
+    cohort: PathBuf,
+    /// Also write the table (Markdown) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only the first N subjects.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl EvalRegistrationArgs {
+    /// Runs `srrd eval-registration`.
+    pub fn run(self) -> anyhow::Result<()> {
+        eval_registration(&self.cohort, self.out.as_deref(), self.limit, self.json)
+    }
+}
 
 #[derive(Serialize)]
 struct Row {

@@ -3,16 +3,50 @@
 //! analysed CT-only and compared with its reference acquisition. Writes
 //! `robustness.md` (the table and a summary) and `robustness.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::phantom::with_progress;
+use super::common::with_progress;
 use crate::phantom::{Config, Grade, Preset};
 use crate::pipeline::analyze::Models;
 use crate::pipeline::experiments::robustness::{CaseResult, evaluate, markdown, matrix};
 
-/// Runs `srrd eval-robustness`.
+/// Arguments of `srrd eval-robustness`.
+#[derive(Debug, clap::Args)]
+pub struct EvalRobustnessArgs {
+    /// Cohort folder (from `srrd cohort`): its knees' seeds and grades are scanned
+    /// again (use knees the models were not trained on).
+    #[arg(long)]
+    cohort: PathBuf,
+    /// Output folder (robustness.md, robustness.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Models folder (default: the demo weights).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Only the first N knees.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The grid's corners only (pixels 0.5/1.0 x slices 0.5/3) and the others.
+    #[arg(long)]
+    quick: bool,
+}
+
+impl EvalRobustnessArgs {
+    /// Runs `srrd eval-robustness`.
+    pub fn run(self) -> anyhow::Result<()> {
+        eval_robustness(
+            &self.cohort,
+            &self.out,
+            self.models.as_deref(),
+            self.limit,
+            self.quick,
+        )
+    }
+}
+
+/// Scans the cohort's knees under every acquisition and compares them.
 pub fn eval_robustness(
     cohort: &Path,
     out: &Path,

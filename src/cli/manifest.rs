@@ -1,0 +1,59 @@
+//! `srrd manifest`: a study manifest (CSV or folder) checked and its knees listed.
+
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::study_list::read_study_list;
+
+/// Arguments of `srrd manifest`.
+#[derive(Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// The manifest CSV or folder of subjects.
+    path: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+impl ManifestArgs {
+    /// Runs `srrd manifest`.
+    pub fn run(self) -> anyhow::Result<()> {
+        check_manifest(&self.path, self.json)
+    }
+}
+
+/// The knees, or the reason the list is refused.
+pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
+    let rows = read_study_list(path)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut missing = 0;
+    for r in &rows {
+        let gone = r.missing_files();
+        missing += usize::from(!gone.is_empty());
+        println!(
+            "{:<16} {}{}{}{}",
+            r.subject,
+            r.ct.display(),
+            r.mr.as_ref()
+                .map(|m| format!("  mr {}", m.display()))
+                .unwrap_or_default(),
+            r.side
+                .map(|s| format!("  side {}", s.name()))
+                .unwrap_or_default(),
+            if gone.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  MISSING: {}",
+                    gone.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    println!("{} knees, {} with a missing file", rows.len(), missing);
+    Ok(())
+}
