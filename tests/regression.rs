@@ -11,11 +11,10 @@ use srrd::regression::dataset::{
     FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract, load_patches,
 };
 use srrd::regression::infer::predict_ct;
+use srrd::regression::inputs::{MrScaling, load_inputs};
 use srrd::regression::model::{load_student, train_bundle};
 use srrd::regression::nets::NetConfig;
-use srrd::regression::train::{
-    Checkpoint, MrScaling, Normalization, TrainSettings, load_inputs, predict, train_teacher,
-};
+use srrd::regression::train::{Checkpoint, Normalization, TrainSettings, predict, train_teacher};
 use srrd::segmentation::bones::{CT_BONE_HU, segment_bones};
 use srrd::segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use tch::Tensor;

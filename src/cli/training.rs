@@ -1,6 +1,7 @@
 //! The training options shared by `srrd train-regression` and `srrd eval-regression`.
 
-use crate::regression::train::{MrScaling, TrainSettings};
+use crate::regression::inputs::MrScaling;
+use crate::regression::train::TrainSettings;
 
 /// Training options of `train-regression` and `eval-regression`.
 #[derive(clap::Args, Clone, Debug)]

@@ -8,8 +8,9 @@ use serde::Serialize;
 use tch::Tensor;
 
 use super::dataset::{TARGETS, ct_patch, lattice_centres_from};
+use super::inputs::ct_input;
 use super::model::ModelCard;
-use super::train::{Trained, ct_input};
+use super::train::Trained;
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::volume::Volume;

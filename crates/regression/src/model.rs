@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, nn};
 
 use super::dataset::Manifest;
+use super::inputs::load_inputs;
 use super::nets::{NetConfig, student};
 use super::train::{
-    Checkpoint, Normalization, TrainSettings, Trained, load_inputs, train_student, train_teacher,
+    Checkpoint, Normalization, TrainSettings, Trained, train_student, train_teacher,
 };
 use crate::trained_range::TrainedRange;
 use srrd_base::assets::assets_dir;

@@ -13,10 +13,11 @@ use tch::{Kind, Tensor};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_regression::dataset::{Manifest, TARGETS};
+use srrd_regression::inputs::{Inputs, load_inputs};
 use srrd_regression::model::train_bundle;
 use srrd_regression::nets::NetConfig;
 use srrd_regression::radiomics::{RadiomicsModel, features};
-use srrd_regression::train::{Inputs, TrainSettings, load_inputs, predict};
+use srrd_regression::train::{TrainSettings, predict};
 use srrd_stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png};
 
 /// Header of `oof.csv`: one row per patch and method (the truth as "MR ground truth").

@@ -12,8 +12,9 @@ use crate::experiments::regression_eval::{OOF_HEADER, oof_rows, rows_of};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_regression::dataset::{Manifest, TARGETS};
+use srrd_regression::inputs::load_inputs;
 use srrd_regression::model::{load_student, load_teacher};
-use srrd_regression::train::{load_inputs, predict};
+use srrd_regression::train::predict;
 use srrd_stats::{icc_a1, pearson};
 
 /// The networks, in table order (names as `oof.csv` and the acquisition groups use them).
