@@ -1,0 +1,109 @@
+//! Tests of local thickness: the ridge-pruned map against painting every ball, empty
+//! grids, and thick structures (the unbounded distance transform).
+
+use super::*;
+
+/// Every ball of every foreground voxel painted, no ridge: the definition itself.
+fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
+    let [ni, nj, nk] = size;
+    let exact = crate::edt::tests::brute_squared_edt(bg, size, sp);
+    let mut out = vec![0f32; fg.len()];
+    for c in 0..fg.len() {
+        if !fg[c] {
+            continue;
+        }
+        let (ci, cj, ck) = (c % ni, (c / ni) % nj, c / (ni * nj));
+        let shape = ball_shape(|m| exact[m], c, [ci, cj, ck], size);
+        let rc = ball_radius(exact[c], shape, sp);
+        for (n, o) in out.iter_mut().enumerate() {
+            let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+            let q = ((i as f64 - ci as f64) * sp[0]).powi(2)
+                + ((j as f64 - cj as f64) * sp[1]).powi(2)
+                + ((k as f64 - ck as f64) * sp[2]).powi(2);
+            if fg[n] && q < coverage_r2(rc) {
+                *o = o.max((2.0 * rc) as f32);
+            }
+        }
+    }
+    let _ = nk;
+    out
+}
+
+#[test]
+fn ridge_pruning_changes_nothing() {
+    let size = [24, 20, 14];
+    let mut state = 99u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % 1000) as f64 / 1000.0
+    };
+    for sp in [[1.0, 1.0, 1.0], [0.5, 0.7, 1.3]] {
+        // Smooth random blobs: a sum of random balls.
+        let balls: Vec<[f64; 4]> = (0..12)
+            .map(|_| {
+                [
+                    noise() * 24.0,
+                    noise() * 20.0,
+                    noise() * 14.0,
+                    1.5 + 4.0 * noise(),
+                ]
+            })
+            .collect();
+        let fg: Vec<bool> = (0..size[0] * size[1] * size[2])
+            .map(|n| {
+                let (i, j, k) = (n % 24, (n / 24) % 20, n / 480);
+                balls.iter().any(|b| {
+                    (i as f64 - b[0]).powi(2)
+                        + (j as f64 - b[1]).powi(2)
+                        + (k as f64 - b[2]).powi(2)
+                        < b[3] * b[3]
+                })
+            })
+            .collect();
+        let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
+        assert_matches_definition(&fg, &bg, size, sp);
+        // A block of cut voxels (neither structure nor background): balls cross it
+        // but never paint it.
+        let cut = |n: usize| n % 24 < 6 && (n / 24) % 20 < 8;
+        let bg_cut: Vec<bool> = (0..fg.len()).map(|n| bg[n] && !cut(n)).collect();
+        assert_matches_definition(&fg, &bg_cut, size, sp);
+    }
+}
+
+fn assert_matches_definition(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) {
+    let fast = local_thickness(fg, bg, size, sp).expect("bounded");
+    let slow = brute(fg, bg, size, sp);
+    for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "{a} vs {b} at spacing {sp:?} n={n} fg={}",
+            fg[n]
+        );
+    }
+}
+
+#[test]
+fn an_empty_grid_has_an_empty_map() {
+    assert_eq!(
+        local_thickness(&[], &[], [0, 4, 4], [1.0; 3]),
+        Some(Vec::new())
+    );
+}
+
+#[test]
+fn thick_structures_take_the_unbounded_transform() {
+    // Plates 30 voxels thick: deeper than the capped transform's 12 voxels, so the
+    // exact unbounded one must take over (the answer is 30 voxels either way).
+    let size = [36, 9, 7];
+    for sp in [[1.0; 3], [0.6, 0.8, 1.0]] {
+        let fg: Vec<bool> = (0..size.iter().product())
+            .map(|n| (3..33).contains(&(n % 36)))
+            .collect();
+        let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
+        assert_matches_definition(&fg, &bg, size, sp);
+        let map = local_thickness(&fg, &bg, size, sp).expect("bounded");
+        assert!((map[9 * 36 * 3 + 36 * 4 + 18] - 30.0 * sp[0] as f32).abs() < 1e-4);
+    }
+}
