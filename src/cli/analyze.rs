@@ -192,16 +192,12 @@ pub fn analyze(args: &AnalyzeRequest) -> anyhow::Result<()> {
         let m = Models::load(&dir)?;
         let analyses = analyze_request(&ct_vol, mr_vol.as_ref(), &request, &m, p)
             .map_err(|e| e.in_file(&ct_path))?;
-        let context = ReportContext {
-            ct: ct_path.display().to_string(),
-            mr: mr_path.as_ref().map(|p| p.display().to_string()),
-            models_dir: dir.clone(),
-            provenance: m.card.provenance.clone(),
-            model_summary: m.card.summary_lines(),
-            classifier_note: m.classifier.as_ref().map(|c| c.trained_on.clone()),
-            subject: None,
-            label: None,
-        };
+        let context = ReportContext::new(
+            ct_path.display().to_string(),
+            mr_path.as_ref().map(|p| p.display().to_string()),
+            &dir,
+            &m,
+        );
         Ok((analyses, context))
     })?;
     let several = analyses.len() > 1;

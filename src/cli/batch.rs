@@ -80,8 +80,6 @@ pub fn analyze_manifest(
     let (mut ok, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     with_progress(|p| {
         let m = Models::load(&dir)?;
-        let summary = m.card.summary_lines();
-        let note = m.classifier.as_ref().map(|c| c.trained_on.clone());
         for row in &rows {
             p.check()?;
             let knee_out = out.join(&row.subject);
@@ -128,14 +126,14 @@ pub fn analyze_manifest(
                     .map(|k| k.analysis)
                     .ok_or_else(|| anyhow::anyhow!("{}: no knee analysed", row.ct.display()))?;
                 let context = ReportContext {
-                    ct: row.ct.display().to_string(),
-                    mr: row.mr.as_ref().map(|p| p.display().to_string()),
-                    models_dir: dir.clone(),
-                    provenance: m.card.provenance.clone(),
-                    model_summary: summary.clone(),
-                    classifier_note: note.clone(),
                     subject: Some(row.subject.clone()),
                     label: row.label.clone(),
+                    ..ReportContext::new(
+                        row.ct.display().to_string(),
+                        row.mr.as_ref().map(|p| p.display().to_string()),
+                        &dir,
+                        &m,
+                    )
                 };
                 let folder = KneeFolder {
                     out: &knee_out,

@@ -11,7 +11,6 @@ use srrd_base::progress::Progress;
 use srrd_base::volume::Volume;
 use srrd_diagnosis::features::SubregionStats;
 use srrd_pipeline::analyze::{KneeReport, Koa, Models, Request, analyze_request};
-use srrd_pipeline::models::ModelIds;
 use srrd_pipeline::quality::{Check, Status};
 use srrd_pipeline::report::{Report, ReportContext};
 use srrd_segmentation::knees::Side;
@@ -102,16 +101,7 @@ pub fn run_analysis(
         .next()
         .ok_or_else(|| "analysis: no knee analysed".to_string())?
         .analysis;
-    let context = ReportContext {
-        ct: sources.ct.clone(),
-        mr: sources.mr.clone(),
-        models_dir: dir.clone(),
-        provenance: models.card.provenance.clone(),
-        model_summary: models.card.summary_lines(),
-        classifier_note: models.classifier.as_ref().map(|c| c.trained_on.clone()),
-        subject: None,
-        label: None,
-    };
+    let context = ReportContext::new(sources.ct.clone(), sources.mr.clone(), &dir, &models);
     let report = Report::done(&a, &context, t0.elapsed().as_secs_f64());
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];
@@ -172,7 +162,7 @@ pub fn run_analysis(
             bones: Arc::new(a.bones),
             subregions: Arc::new(subregions),
             model_provenance: models.card.provenance.clone(),
-            model_version: ModelIds::of(&dir).version(),
+            model_version: report.model_ids.version(),
             report,
         },
     ))

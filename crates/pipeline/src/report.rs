@@ -17,7 +17,7 @@ use srrd_diagnosis::features::SubregionStats;
 use srrd_diagnosis::subregions::Frame;
 use srrd_regression::dataset::TARGETS;
 
-use crate::analyze::{Analysis, KneeReport, Koa};
+use crate::analyze::{Analysis, KneeReport, Koa, Models};
 use crate::models::ModelIds;
 use crate::quality::Check;
 
@@ -181,6 +181,23 @@ pub struct ReportContext {
     pub classifier_note: Option<String>,
     pub subject: Option<String>,
     pub label: Option<String>,
+}
+
+impl ReportContext {
+    /// The context of an analysis of `ct` (and `mr`) with `models`, loaded from
+    /// `models_dir`; no study row (set `subject` and `label` for one).
+    pub fn new(ct: String, mr: Option<String>, models_dir: &Path, models: &Models) -> Self {
+        ReportContext {
+            ct,
+            mr,
+            models_dir: models_dir.to_path_buf(),
+            provenance: models.card.provenance.clone(),
+            model_summary: models.card.summary_lines(),
+            classifier_note: models.classifier.as_ref().map(|c| c.trained_on.clone()),
+            subject: None,
+            label: None,
+        }
+    }
 }
 
 impl Report {
