@@ -79,7 +79,7 @@ fn main() {
         .expect("demo CT")
         .volume;
     let bones = segment_bones(&ct, CT_BONE_HU).expect("bones");
-    let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+    let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
     let (student, card) = load_student(&demo_model_dir(), false).expect("demo weights");
     for stride in [4usize, 2] {
         let mut patches = 0;

@@ -15,25 +15,22 @@ use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_set
 use srrd::app::view3d::{KneeSurfaces, Scene3d, View3d, auto_step};
 use srrd::progress::Progress;
 use srrd::volume::surface::label_surface;
-use srrd::volume::{Geometry, Volume};
+use srrd::volume::{Geometry, LabelMap, Volume};
 
 fn stats(mut ms: Vec<f64>) -> (f64, f64) {
     ms.sort_by(f64::total_cmp);
     (ms[ms.len() / 2], ms[ms.len() - 1])
 }
 
-fn as_labels(v: &Volume) -> Vec<u8> {
-    v.data
-        .as_standard_layout()
-        .iter()
-        .map(|x| {
-            if x.is_finite() {
-                x.round().clamp(0.0, 255.0) as u8
-            } else {
-                0
-            }
-        })
-        .collect()
+fn as_labels(v: &Volume) -> LabelMap {
+    LabelMap::from_fn(v.geometry.clone(), |i, j, k| {
+        let x = v.data[[k, j, i]];
+        if x.is_finite() {
+            x.round().clamp(0.0, 255.0) as u8
+        } else {
+            0
+        }
+    })
 }
 
 /// Median and worst of `runs` timings of `f`, in ms, and its last result.
@@ -50,11 +47,12 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, f64, T) {
 }
 
 /// The labels on a finer grid over the same field of view (nearest neighbour).
-fn upsample(g: &Geometry, labels: &[u8], size: [usize; 3]) -> (Geometry, Vec<u8>) {
+fn upsample(labels: &LabelMap, size: [usize; 3]) -> LabelMap {
+    let g = labels.geometry();
     let spacing: [f64; 3] =
         std::array::from_fn(|a| g.spacing_mm[a] * g.size[a] as f64 / size[a] as f64);
     let fine = Geometry::new(size, spacing, g.origin_mm.into()).with_direction(g.direction);
-    let [ni, nj, _] = g.size;
+    let [ni, _, _] = g.size;
     let map = |a: usize, n: usize| ((n as f64 + 0.5) * g.size[a] as f64 / size[a] as f64) as usize;
     let (fi, fj): (Vec<usize>, Vec<usize>) = (
         (0..size[0]).map(|n| map(0, n)).collect(),
@@ -64,11 +62,11 @@ fn upsample(g: &Geometry, labels: &[u8], size: [usize; 3]) -> (Geometry, Vec<u8>
     for k in 0..size[2] {
         let k0 = map(2, k);
         for &j0 in &fj {
-            let row = &labels[(k0 * nj + j0) * ni..][..ni];
+            let row = &labels[g.index(0, j0, k0)..][..ni];
             out.extend(fi.iter().map(|&i0| row[i0]));
         }
     }
-    (fine, out)
+    LabelMap::new(fine, out).expect("one label per fine voxel")
 }
 
 fn frames(scene: Option<Scene3d>, rotate: bool, n: usize) -> (f64, f64, String) {
@@ -134,7 +132,7 @@ fn main() {
         g.size,
         g.spacing_mm.as_slice()
     );
-    let (median, worst, mesh) = time(10, || KneeSurfaces::from_bones(&g, &bones, 1));
+    let (median, worst, mesh) = time(10, || KneeSurfaces::from_bones(&bones, 1));
     println!(
         "surfaces of 4 bones, step 1: median {median:.1} ms, worst {worst:.1} ms ({} vertices, {} triangles)",
         mesh.mesh.positions_mm.len(),
@@ -149,14 +147,15 @@ fn main() {
         "subregions sampled at the vertices: median {median:.1} ms ({found} vertices in a subregion)"
     );
     let t = Instant::now();
-    let (big_g, big) = upsample(&g, &bones, [512, 512, 300]);
+    let big = upsample(&bones, [512, 512, 300]);
+    let big_g = big.geometry().clone();
     eprintln!(
         "512 x 512 x 300 labels made in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let step = auto_step(&big_g);
     for s in [2, 3] {
-        let (median, worst, m) = time(5, || label_surface(&big_g, &big, &[1, 2, 3, 4], s));
+        let (median, worst, m) = time(5, || label_surface(&big, &[1, 2, 3, 4], s));
         println!(
             "512 x 512 x 300 at {:.3} mm, step {s}{}: median {median:.0} ms, worst {worst:.0} ms ({} triangles)",
             big_g.spacing_mm[0],
@@ -164,7 +163,7 @@ fn main() {
             m.num_triangles()
         );
     }
-    let big_mesh = KneeSurfaces::from_bones(&big_g, &big, 2);
+    let big_mesh = KneeSurfaces::from_bones(&big, 2);
     drop(big);
     let n = 30;
     let demo = Scene3d::new(Arc::new(sampled));

@@ -39,9 +39,8 @@ fn label_at(p: &Phantom, labels: &[u8], world: &Point3<f64>) -> Option<u8> {
     if !g.contains_index(&idx) {
         return None;
     }
-    let [ni, nj, _] = g.size;
     let [i, j, k] = [idx.x, idx.y, idx.z].map(|v| v.round() as usize);
-    Some(labels[(k * nj + j) * ni + i])
+    Some(labels[g.index(i, j, k)])
 }
 
 #[test]
@@ -81,8 +80,7 @@ fn grid_thickness_and_coverage_change_the_ct_as_asked() {
         for j in (0..g.size[1]).step_by(7) {
             for i in (0..g.size[0]).step_by(7) {
                 let w = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
-                let [ni, nj, _] = g.size;
-                let here = p.ct_labels[(k * nj + j) * ni + i];
+                let here = p.ct_labels.at(i, j, k);
                 if let Some(there) = label_at(&reference, &reference.ct_labels, &w)
                     && (here == FEMUR || here == TIBIA)
                 {
@@ -121,14 +119,8 @@ fn a_left_knee_is_the_right_knee_mirrored_with_its_truth() {
     // Every voxel of the left CT holds the right CT's value at the mirrored point; labels
     // and subregions too.
     let g = &left.ct.geometry;
-    let [ni, nj, _] = g.size;
     for n in (0..g.num_voxels()).step_by(997) {
-        let idx = Vector3::new(
-            (n % ni) as f64,
-            ((n / ni) % nj) as f64,
-            (n / (ni * nj)) as f64,
-        );
-        let w = g.index_to_world(idx);
+        let w = g.voxel_world(n);
         let mirrored = Point3::new(-w.x, w.y, w.z);
         assert_eq!(
             label_at(&right, &right.ct_subregions, &mirrored),
@@ -167,8 +159,8 @@ fn feet_first_turns_the_image_axes_not_the_anatomy() {
     for k in 0..nk {
         for j in 0..nj {
             for i in 0..ni {
-                let a = feet.ct_labels[(k * nj + j) * ni + i];
-                let b = head.ct_labels[((nk - 1 - k) * nj + j) * ni + (ni - 1 - i)];
+                let a = feet.ct_labels.at(i, j, k);
+                let b = head.ct_labels.at(ni - 1 - i, j, nk - 1 - k);
                 same += (a == b) as usize;
             }
         }
@@ -215,13 +207,13 @@ fn a_bilateral_ct_holds_both_knees_and_the_finder_cuts_between_them() {
     assert!(g.size[0] > 2 * n);
     assert_eq!(g.origin_mm, alone.ct.geometry.origin_mm);
     // The right knee's part is the knee alone, voxel for voxel.
-    let [ni, nj, nk] = g.size;
+    let [_, nj, nk] = g.size;
     let a = alone.ct.data.as_slice().expect("contiguous");
     let b = both.ct.data.as_slice().expect("contiguous");
     for k in (0..nk).step_by(5) {
         for j in (0..nj).step_by(5) {
             for i in 0..n {
-                assert_eq!(b[(k * nj + j) * ni + i], a[(k * nj + j) * n + i]);
+                assert_eq!(b[g.index(i, j, k)], a[alone.ct.geometry.index(i, j, k)]);
             }
         }
     }
@@ -237,7 +229,7 @@ fn a_bilateral_ct_holds_both_knees_and_the_finder_cuts_between_them() {
     // Each box holds all of its knee's femur and tibia.
     for (n_bone, (&label, _)) in both.ct_labels.iter().zip(both.ct.data.iter()).enumerate() {
         if label == FEMUR || label == TIBIA {
-            let idx = [n_bone % ni, (n_bone / ni) % nj, n_bone / (ni * nj)];
+            let idx = g.ijk(n_bone);
             let b = if idx[0] < n { right } else { left };
             assert!(
                 (0..3).all(|a| (b.lo[a]..=b.hi[a]).contains(&idx[a])),

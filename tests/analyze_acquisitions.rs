@@ -11,7 +11,7 @@ use srrd::io::{WriteDtype, read_image, write_nifti};
 use srrd::phantom::acquisition::{Acquisition, generate_acquired_with};
 use srrd::phantom::{CohortCt, Config, Grade, Phantom, Preset};
 use srrd::progress::Progress;
-use srrd::volume::{Geometry, Volume};
+use srrd::volume::{Geometry, LabelMap, Volume};
 
 const SEED: u64 = 3;
 
@@ -165,15 +165,16 @@ fn a_left_knee_s_subregions_mirror_the_right_knee_s() {
     .expect("left");
     assert_eq!(rr["knee"]["side"], "right");
     assert_eq!(lr["knee"]["side"], "left");
-    let labels = |p: &Path| -> (Vec<u8>, Geometry) {
+    let labels = |p: &Path| {
         let v = read_image(&p.join("subregions.nii.gz"), None)
             .expect("labels")
             .volume;
-        (v.data.iter().map(|x| *x as u8).collect(), v.geometry)
+        LabelMap::from_volume(&v)
     };
-    let (r_lab, g) = labels(&dir.path().join("r"));
-    let (l_lab, gl) = labels(&dir.path().join("l"));
-    assert_eq!(g, gl, "the mirrored grid is the same grid");
+    let r_lab = labels(&dir.path().join("r"));
+    let l_lab = labels(&dir.path().join("l"));
+    let g = r_lab.geometry().clone();
+    assert_eq!(&g, l_lab.geometry(), "the mirrored grid is the same grid");
     let [ni, nj, nk] = g.size;
     let (mut same, mut either) = (0usize, 0usize);
     let mut medial_x = [(0.0, 0usize); 2];
@@ -181,9 +182,7 @@ fn a_left_knee_s_subregions_mirror_the_right_knee_s() {
     for k in 0..nk {
         for j in 0..nj {
             for i in 0..ni {
-                let n = (k * nj + j) * ni + i;
-                let m = (k * nj + j) * ni + (ni - 1 - i);
-                let (a, b) = (l_lab[n], r_lab[m]);
+                let (a, b) = (l_lab.at(i, j, k), r_lab.at(ni - 1 - i, j, k));
                 if a > 0 || b > 0 {
                     either += 1;
                     same += (a == b) as usize;
@@ -191,7 +190,7 @@ fn a_left_knee_s_subregions_mirror_the_right_knee_s() {
                 let x = g
                     .index_to_world(nalgebra::Vector3::new(i as f64, j as f64, k as f64))
                     .x;
-                for (s, lab) in [(0, r_lab[n]), (1, l_lab[n])] {
+                for (s, lab) in [(0, r_lab.at(i, j, k)), (1, l_lab.at(i, j, k))] {
                     if lab == 0 {
                         continue;
                     }

@@ -29,8 +29,8 @@ fn subregions_agree_with_the_phantom_anatomy() {
     for seed in [2, 11] {
         let p = phantom(seed);
         let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
-        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
-        let (labels, frame) = subregions(&bones, &regions, &p.ct.geometry);
+        let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
+        let (labels, frame) = subregions(&bones, &regions);
         assert!(
             frame.assumed.is_empty(),
             "fibula and patella found: {}",
@@ -93,8 +93,8 @@ fn subregions_partition_on_other_ct_grids() {
         )
         .expect("phantom");
         let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
-        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
-        let (labels, _) = subregions(&bones, &regions, &p.ct.geometry);
+        let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
+        let (labels, _) = subregions(&bones, &regions);
         assert_eq!(labels.len(), regions.len());
         let mut count = [0usize; 13];
         for (l, r) in labels.iter().zip(&regions) {

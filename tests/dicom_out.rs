@@ -13,7 +13,7 @@ use srrd::io::dicom_out::pmap::{MapRequest, write_parametric_map};
 use srrd::io::dicom_out::seg::{SegRequest, Segment, SegmentDef, write_seg};
 use srrd::io::dicom_out::sr::{Group, Measurement, ReportRequest, write_measurement_report};
 use srrd::io::dicom_out::{Code, Identity, prepare_dir};
-use srrd::volume::{Geometry, Volume};
+use srrd::volume::{Geometry, LabelMap, Volume};
 
 fn geometry() -> Geometry {
     let r = Vector3::new(0.8, 0.6, 0.0);
@@ -77,13 +77,9 @@ fn segmentation_frames_sit_on_the_grid_and_unpack_to_the_labels() {
     let tmp = tempfile::tempdir().expect("tmp");
     let g = geometry();
     // Label 1 in slices 0 and 2 (a few voxels), label 2 nowhere.
-    let mut labels = vec![0u8; 5 * 4 * 3];
-    for (idx, v) in labels.iter_mut().enumerate() {
-        let (i, j, k) = (idx % 5, (idx / 5) % 4, idx / 20);
-        if k != 1 && (i + j + k) % 3 == 0 {
-            *v = 1;
-        }
-    }
+    let labels = LabelMap::from_fn(g.clone(), |i, j, k| {
+        u8::from(k != 1 && (i + j + k) % 3 == 0)
+    });
     let def = |label: &str| SegmentDef {
         label: label.into(),
         description: String::new(),
@@ -286,10 +282,15 @@ fn export_without_classifier_or_frame_of_reference() {
     let g = geometry();
     let n = 5 * 4 * 3;
     // Femur in slice 0, tibia in slice 2; subregion k+1 at voxel k (12 of them).
-    let bones: Vec<u8> = (0..n).map(|i| [1u8, 0, 2][i / 20]).collect();
-    let subregions: Vec<u8> = (0..n)
-        .map(|i| if i < 12 { i as u8 + 1 } else { 0 })
-        .collect();
+    let bones =
+        LabelMap::new(g.clone(), (0..n).map(|i| [1u8, 0, 2][i / 20]).collect()).expect("bones");
+    let subregions = LabelMap::new(
+        g.clone(),
+        (0..n)
+            .map(|i| if i < 12 { i as u8 + 1 } else { 0 })
+            .collect(),
+    )
+    .expect("subregions");
     let map = Volume::from_fn(
         g.clone(),
         |i, _, k| if k == 0 { 0.5 + i as f32 } else { 0.0 },

@@ -3,6 +3,7 @@
 //! plates; and the refusals.
 
 use srrd::morphometry::{Method, parameters, parameters_in};
+use srrd::volume::voxel_index;
 
 /// Plates of `t` bone voxels and `g` marrow voxels along `axis`, 5 periods; the count mask
 /// is the middle 3 periods (the outer ones are context, so no plate is cut by a face).
@@ -25,7 +26,7 @@ fn plates_sized(
         for j in 0..size[1] {
             for i in 0..size[0] {
                 let x = [i, j, k][axis];
-                let c = (k * size[1] + j) * size[0] + i;
+                let c = voxel_index(size, i, j, k);
                 bone[c] = x % period < t;
                 count[c] = x >= period && x < 4 * period;
             }
@@ -87,7 +88,7 @@ fn rod_lattice_reads_its_diameter() {
     for k in 0..size[2] {
         for j in 0..size[1] {
             for i in 0..size[0] {
-                let c = (k * size[1] + j) * size[0] + i;
+                let c = voxel_index(size, i, j, k);
                 let (x, y) = (
                     (i % pitch) as f64 + 0.5 - pitch as f64 / 2.0,
                     (j % pitch) as f64 + 0.5 - pitch as f64 / 2.0,
@@ -237,7 +238,7 @@ fn rods_along_the_mask_face_read_their_diameter() {
     for k in 0..size[2] {
         for j in 0..size[1] {
             for i in 0..size[0] {
-                let c = (k * size[1] + j) * size[0] + i;
+                let c = voxel_index(size, i, j, k);
                 let (x, y) = (
                     (i % pitch) as f64 + 0.5 - pitch as f64 / 2.0,
                     (j % pitch) as f64 + 0.5 - pitch as f64 / 2.0,

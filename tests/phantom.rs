@@ -475,7 +475,7 @@ fn ct_marrow_and_tissue_composition_vary_as_the_subject_drew_them() {
                 if s.margin_mm <= 1.25 * half_diag {
                     continue;
                 }
-                let o = (k * nj + j) * ni + i;
+                let o = g.index(i, j, k);
                 let Some(int) = &s.interior else {
                     // Outside the marrow cavities nothing changes.
                     assert_eq!(marrow[o], fixed[o]);

@@ -10,7 +10,7 @@ use srrd::registration::rigid::mean_displacement;
 use srrd::registration::{EulerRigid, Metric, RigidOptions, register_rigid};
 use srrd::segmentation::body::ct_body_mask;
 use srrd::volume::components::morph_box;
-use srrd::volume::{Interpolation, RigidTransform, resample};
+use srrd::volume::{Interpolation, Mask, RigidTransform, resample};
 
 fn phantom() -> Phantom {
     generate(
@@ -66,13 +66,14 @@ fn recovers_a_known_rigid_transform_mono_modal() {
 #[test]
 fn mr_to_ct_mutual_information_converges_from_15_degrees_and_20_mm() {
     let p = phantom();
-    let size = p.ct.geometry.size;
-    let tibia: Vec<bool> = p
-        .ct_labels
-        .iter()
-        .map(|l| *l == Tissue::Tibia as u8 || *l == Tissue::Fibula as u8)
-        .collect();
-    let mask = morph_box(&tibia, size, [3, 3, 3], true);
+    let tibia = Mask::new(
+        p.ct.geometry.clone(),
+        (p.ct_labels.iter())
+            .map(|l| *l == Tissue::Tibia as u8 || *l == Tissue::Fibula as u8)
+            .collect(),
+    )
+    .expect("mask");
+    let mask = tibia.dilate([3, 3, 3]);
     let truth = &p.ct_to_mr_global;
     let mut start = EulerRigid::from_rigid(truth, p.ct.geometry.center_mm());
     start.add(2, 15f64.to_radians());
@@ -147,7 +148,7 @@ fn refined_registration_fixes_the_knee_bend_the_rigid_step_cannot() {
     )
     .expect("phantom");
     let body = ct_body_mask(&p.ct).expect("body");
-    let mask = morph_box(&body, p.ct.geometry.size, [2, 2, 2], true);
+    let mask = body.dilate([2, 2, 2]);
     let coarse = register_rigid(
         &p.ct,
         &p.mr,
@@ -266,18 +267,12 @@ fn moving_mask_hides_a_distractor() {
     let g = moving.geometry.clone();
     let mut mask = vec![true; g.num_voxels()];
     for (n, v) in moving.data.iter_mut().enumerate() {
-        let [ni, nj, _] = g.size;
-        let x = g.index_to_world(Vector3::new(
-            (n % ni) as f64,
-            ((n / ni) % nj) as f64,
-            (n / (ni * nj)) as f64,
-        ));
-        if (x - (c + Vector3::new(30.0, -20.0, 0.0))).norm() < 18.0 {
+        if (g.voxel_world(n) - (c + Vector3::new(30.0, -20.0, 0.0))).norm() < 18.0 {
             *v = 3000.0;
             mask[n] = false;
         }
     }
-    let masked = mask_moving(&moving, &mask);
+    let masked = mask_moving(&moving, &Mask::new(g, mask).expect("mask"));
     let options = RigidOptions {
         metric: Metric::MeanSquares,
         ..Default::default()

@@ -49,7 +49,7 @@ fn small_store(dir: &Path) -> Manifest {
     for (seed, grade, kl) in [(3, Grade::Normal, 0), (5, Grade::Advanced, 4)] {
         let p = phantom(seed, grade);
         let bones = segment_bones(&p.ct, CT_BONE_HU).expect("bones");
-        let regions = subchondral_regions(&bones, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
+        let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
         let patches = extract(
             &p.ct,
             &p.mr,
@@ -281,7 +281,7 @@ fn patches_pair_train_save_and_predict() {
     // carrying one of the predicted patch values.
     let ph = phantom(9, Grade::Mild);
     let bones = segment_bones(&ph.ct, CT_BONE_HU).expect("bones");
-    let regions = subchondral_regions(&bones, &ph.ct.geometry, DEPTH_MM, CORTEX_MM);
+    let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
     let pred = predict_ct(&ph.ct, &regions, &loaded, &card, 4, &Progress::new()).expect("predict");
     assert!(!pred.patches.is_empty());
     assert_eq!(pred.maps.len(), 4);

@@ -34,7 +34,7 @@ fn femur_and_tibia_dice_at_least_095() {
         );
         // The subchondral regions lie in their bone's trabecular interior, mostly where the
         // phantom's own (differently defined) region is.
-        let regions = subchondral_regions(&labels, &p.ct.geometry, DEPTH_MM, CORTEX_MM);
+        let regions = subchondral_regions(&labels, DEPTH_MM, CORTEX_MM);
         for (r, bone, lo, hi) in [(1u8, FEMUR, 1u8, 6u8), (2, TIBIA, 7, 12)] {
             let ours: Vec<usize> = (0..regions.len()).filter(|&n| regions[n] == r).collect();
             let in_bone = ours.iter().filter(|&&n| p.ct_labels[n] == bone).count();

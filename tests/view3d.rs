@@ -42,16 +42,15 @@ fn knee_scene() -> Scene3d {
             .expect("phantom");
             let g = &p.ct.geometry;
             // A stand-in parameter map: the CT's HU inside the subregions, NaN elsewhere.
-            let [ni, nj, _] = g.size;
             let map = Volume::from_fn(g.clone(), |i, j, k| {
-                if p.ct_subregions[(k * nj + j) * ni + i] > 0 {
+                if p.ct_subregions.at(i, j, k) > 0 {
                     p.ct.data[[k, j, i]]
                 } else {
                     f32::NAN
                 }
             });
-            let surfaces = KneeSurfaces::from_bones(g, &p.ct_labels, 1)
-                .with_subregion_labels(g, &p.ct_subregions)
+            let surfaces = KneeSurfaces::from_bones(&p.ct_labels, 1)
+                .with_subregion_labels(&p.ct_subregions)
                 .with_map("HU", &map);
             let centre = surfaces.centre_and_radius().0.map(f64::from);
             Scene3d::new(Arc::new(surfaces))

@@ -104,11 +104,11 @@ fn window_presets_apply() {
 /// A user with a CT and an MR clicks "Register MR to CT": progress shows, and crMR and
 /// rrMR arrive as layers, the rrMR closer to the CT's anatomy than the raw MR.
 /// Mean of `v` over the voxels labelled `label`.
-fn mean_on_label(v: &srrd::volume::Volume, labels: &[u8], label: u8) -> f32 {
+fn mean_on_label(v: &srrd::volume::Volume, labels: &srrd::volume::LabelMap, label: u8) -> f32 {
     let (sum, n) = v
         .data
         .iter()
-        .zip(labels)
+        .zip(labels.labels())
         .filter(|(_, l)| **l == label)
         .fold((0.0f32, 0usize), |(s, n), (x, _)| (s + x, n + 1));
     sum / n.max(1) as f32
@@ -409,7 +409,7 @@ fn analyze_button_fills_the_results_view() {
     let outside_bone = tb_th
         .data
         .iter()
-        .zip(&p.ct_labels)
+        .zip(p.ct_labels.labels())
         .filter(|(v, l)| v.is_finite() && !matches!(**l, 1 | 2))
         .count();
     assert!(

@@ -67,7 +67,7 @@ pub fn predict(
             ));
         }
         let bones = segment_bones(&ct, CT_BONE_HU).map_err(|e| e.in_file(ct_path))?;
-        let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+        let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
         let pred = crate::regression::infer::predict_ct(&ct, &regions, &student, &card, stride, p)?;
         Ok((card, regions, pred))
     })?;
@@ -79,7 +79,7 @@ pub fn predict(
             WriteDtype::F32,
         )?;
     }
-    write_labels(&out.join("regions.nii.gz"), &ct.geometry, &regions)?;
+    write_labels(&out.join("regions.nii.gz"), &regions)?;
     let mut bones = Vec::new();
     for (bone, name) in [(1u8, "femur"), (2, "tibia")] {
         let rows: Vec<&[f64; 4]> = prediction

@@ -219,8 +219,7 @@ fn register(a: RegisterRequest) -> anyhow::Result<()> {
         None => write_rigid(&a.out.join("coarse.tfm"), t)?,
     }
     write_nifti(&a.out.join("crMR.nii.gz"), &c.cr_mr, WriteDtype::F32)?;
-    let body_u8: Vec<u8> = c.body.iter().map(|b| *b as u8).collect();
-    write_labels(&a.out.join("ct_body.nii.gz"), &ct.geometry, &body_u8)?;
+    write_labels(&a.out.join("ct_body.nii.gz"), &c.body.to_labels())?;
     if !a.json {
         print_coarse(&a, result);
     }
@@ -237,7 +236,7 @@ fn register(a: RegisterRequest) -> anyhow::Result<()> {
             Some(dir) => {
                 let model = load_model(dir)?;
                 let sct = synthesize(&model, &c.cr_mr, p)?;
-                let r = refined_on(&ct, &mr, &c, &sct, refined_metric, p)?;
+                let r = refined_on(&ct, &mr, &c, &sct, None, refined_metric, p)?;
                 Ok((r, Some(sct)))
             }
             None => Ok((refined(&ct, &mr, &c, refined_metric, p)?, None)),
@@ -259,12 +258,13 @@ fn register(a: RegisterRequest) -> anyhow::Result<()> {
                 r.result.min_jacobian
             );
         }
-        write_labels(&a.out.join("ct_bones.nii.gz"), &ct.geometry, &r.bones)?;
-        write_labels(
-            &a.out.join("ct_subchondral.nii.gz"),
-            &ct.geometry,
-            &r.regions,
-        )?;
+        write_labels(&a.out.join("ct_bones.nii.gz"), &r.bones)?;
+        let regions = crate::segmentation::subchondral::subchondral_regions(
+            &r.bones,
+            crate::segmentation::subchondral::DEPTH_MM,
+            crate::segmentation::subchondral::CORTEX_MM,
+        );
+        write_labels(&a.out.join("ct_subchondral.nii.gz"), &regions)?;
         write_affine(&a.out.join("femur.tfm"), &r.result.femur)?;
         write_affine(&a.out.join("tibia.tfm"), &r.result.tibia)?;
         write_displacement_field(&a.out.join("refined_field.nii.gz"), &r.result.field)?;

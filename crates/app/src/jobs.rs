@@ -122,7 +122,7 @@ pub(super) fn run_registration(
     // refined on crMR (the demo sCT is not yet good enough to refine on).
     let model = load_model(&demo_model_dir()).ok();
     let initial = start.as_ref().map(|(t, _)| t);
-    let reg = register_knee_from(ct, mr, model.as_ref(), false, initial, progress)
+    let reg = register_knee_from(ct, mr, model.as_ref(), false, initial, None, progress)
         .map_err(|e| format!("registration: {e}"))?;
     let (c, r) = (reg.coarse, reg.refined);
     let mut status = format!(
@@ -169,8 +169,8 @@ pub(super) fn run_analysis(
     progress.start("bone surfaces for the 3D view", 1);
     let g = &ct.geometry;
     let mut surfaces =
-        super::view3d::KneeSurfaces::from_bones(g, &summary.bones, super::view3d::auto_step(g))
-            .with_subregion_labels(g, &summary.subregions);
+        super::view3d::KneeSurfaces::from_bones(&summary.bones, super::view3d::auto_step(g))
+            .with_subregion_labels(&summary.subregions);
     for (n, (name, v)) in maps.iter().enumerate() {
         surfaces = surfaces.with_map(name, v);
         if let Some(m) = surfaces.maps.last_mut() {

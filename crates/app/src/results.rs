@@ -8,9 +8,10 @@ use std::sync::Arc;
 use eframe::egui;
 
 use srrd_base::progress::Progress;
-use srrd_base::volume::Volume;
+use srrd_base::volume::{LabelMap, Volume};
 use srrd_diagnosis::features::SubregionStats;
 use srrd_pipeline::analyze::{KneeReport, Koa, Models, Request, analyze_request};
+use srrd_pipeline::overlays::{label_overlay, map_in_regions};
 use srrd_pipeline::quality::{Check, Status};
 use srrd_pipeline::report::{Report, ReportContext};
 use srrd_segmentation::knees::Side;
@@ -43,8 +44,8 @@ pub struct ResultsSummary {
     pub shown: usize,
     pub timings: Vec<(String, f64)>,
     /// Bone and subregion labels on the CT grid (for the DICOM export).
-    pub bones: Arc<Vec<u8>>,
-    pub subregions: Arc<Vec<u8>>,
+    pub bones: Arc<LabelMap>,
+    pub subregions: Arc<LabelMap>,
     /// The models' provenance line and content ids (for the DICOM export).
     pub model_provenance: String,
     pub model_version: String,
@@ -105,29 +106,14 @@ pub fn run_analysis(
     let report = Report::done(&a, &context, t0.elapsed().as_secs_f64());
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];
-    for (n, map) in a.prediction.maps.into_iter().enumerate() {
-        let mut v = map;
-        let mut lo = f32::INFINITY;
-        let mut hi = f32::NEG_INFINITY;
-        for (x, r) in v.data.iter_mut().zip(&a.regions) {
-            if *r == 0 || *x == 0.0 {
-                *x = f32::NAN;
-            } else {
-                lo = lo.min(*x);
-                hi = hi.max(*x);
-            }
+    for (n, map) in a.prediction.maps.iter().enumerate() {
+        let (shown, range) = map_in_regions(map, &a.regions);
+        if let Some(range) = range {
+            ranges[n] = range;
         }
-        if lo.is_finite() {
-            ranges[n] = (lo, hi.max(lo + 1e-6));
-        }
-        maps.push((MAP_LAYERS[n].0.to_string(), v));
+        maps.push((MAP_LAYERS[n].0.to_string(), shown));
     }
-    let subregions = a.subregions;
-    let labels = Volume::from_fn(ct.geometry.clone(), |i, j, k| {
-        let [ni, nj, _] = ct.geometry.size;
-        let l = subregions[(k * nj + j) * ni + i];
-        if l == 0 { f32::NAN } else { l as f32 }
-    });
+    let labels = label_overlay(&a.subregions);
     let mut provenance = models.card.summary_lines();
     if let Some(c) = &models.classifier {
         provenance.push(format!("KOA classifier: {}", c.trained_on));
@@ -160,7 +146,7 @@ pub fn run_analysis(
             shown: 1,
             timings: a.timings,
             bones: Arc::new(a.bones),
-            subregions: Arc::new(subregions),
+            subregions: Arc::new(a.subregions),
             model_provenance: models.card.provenance.clone(),
             model_version: report.model_ids.version(),
             report,

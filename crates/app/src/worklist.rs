@@ -117,7 +117,7 @@ impl ViewerApp {
         self.landmarks = LandmarkEditor::with_sets(f, m);
         self.landmarks.protocol = protocol;
         self.landmarks.unplaceable = work.unplaceable.clone();
-        self.registration_start = work.start.clone();
+        self.registration_start = work.start_mr_from_ct.clone();
         w.status = work.status;
         w.review = work
             .review
@@ -138,7 +138,7 @@ impl ViewerApp {
             status: w.status,
             landmarks: self.landmarks.sets.clone(),
             review,
-            start: self.registration_start.clone(),
+            start_mr_from_ct: self.registration_start.clone(),
             unplaceable: self.landmarks.unplaceable.clone(),
         })
     }

@@ -17,8 +17,8 @@
 use nalgebra::{Matrix3, Point3, SymmetricEigen, Vector3};
 use serde::Serialize;
 
-use srrd_base::volume::Geometry;
 use srrd_base::volume::components::label_components;
+use srrd_base::volume::{Geometry, LabelMap};
 use srrd_segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
 use srrd_segmentation::knees::Side;
 
@@ -65,26 +65,25 @@ fn centroid(points: &[Point3<f64>]) -> Option<Point3<f64>> {
 
 /// Subregion labels (0 outside, 1-12 inside) for `regions` (1 femur, 2 tibia), with the
 /// bones' labels (for the fibula and patella) on the same grid.
-pub fn subregions(bones: &[u8], regions: &[u8], g: &Geometry) -> (Vec<u8>, Frame) {
-    subregions_with_side(bones, regions, g, None)
+pub fn subregions(bones: &LabelMap, regions: &LabelMap) -> (LabelMap, Frame) {
+    subregions_with_side(bones, regions, None)
 }
 
 /// [`subregions`], with the knee's side when it is known otherwise (one knee of a
 /// bilateral CT): used only when the image has no fibula to tell medial from lateral.
 pub fn subregions_with_side(
-    bones: &[u8],
-    regions: &[u8],
-    g: &Geometry,
+    bones: &LabelMap,
+    regions: &LabelMap,
     side: Option<Side>,
-) -> (Vec<u8>, Frame) {
-    let [ni, nj, _] = g.size;
-    let world = |n: usize| {
-        g.index_to_world(Vector3::new(
-            (n % ni) as f64,
-            ((n / ni) % nj) as f64,
-            (n / (ni * nj)) as f64,
-        ))
-    };
+) -> (LabelMap, Frame) {
+    let g = regions.geometry();
+    debug_assert_eq!(
+        bones.geometry().size,
+        g.size,
+        "bones and regions on one grid"
+    );
+    let world = |n: usize| g.voxel_world(n);
+    let (bones, regions) = (bones.labels(), regions.labels());
     let collect = |labels: &[u8], l: u8, step: usize| -> Vec<Point3<f64>> {
         labels
             .iter()
@@ -99,7 +98,7 @@ pub fn subregions_with_side(
     let mut assumed = Vec::new();
     let (Some(cf), Some(ct)) = (centroid(&femur_r), centroid(&tibia_r)) else {
         return (
-            vec![0; regions.len()],
+            LabelMap::zeros(g.clone()),
             default_frame("no femoral or tibial region"),
         );
     };
@@ -199,6 +198,7 @@ pub fn subregions_with_side(
         anterior: anterior.into(),
         assumed: assumed.join("; "),
     };
+    let out = LabelMap::new(g.clone(), out).expect("one subregion label per region voxel");
     (out, frame)
 }
 
@@ -217,15 +217,10 @@ fn largest_piece(
         return None;
     }
     let (labels, sizes) = label_components(&mask, g.size);
-    let [ni, nj, _] = g.size;
     let mut sums = vec![(Vector3::zeros(), 0usize); sizes.len()];
     for (n, l) in labels.iter().enumerate() {
         if *l > 0 {
-            let w = g.index_to_world(Vector3::new(
-                (n % ni) as f64,
-                ((n / ni) % nj) as f64,
-                (n / (ni * nj)) as f64,
-            ));
+            let w = g.voxel_world(n);
             let s = &mut sums[*l as usize];
             s.0 += w.coords;
             s.1 += 1;
@@ -257,11 +252,7 @@ fn fibula_in_tibia(bones: &[u8], g: &Geometry) -> Option<Point3<f64>> {
         if order.len() >= 2 && sizes[order[1]] >= min_pixels {
             let second = order[1] as u32;
             for (n, _) in labels.iter().enumerate().filter(|(_, l)| **l == second) {
-                points.push(g.index_to_world(Vector3::new(
-                    (n % ni) as f64,
-                    (n / ni) as f64,
-                    k as f64,
-                )));
+                points.push(g.voxel_world(k * ni * nj + n));
             }
         }
     }

@@ -434,8 +434,7 @@ pub(crate) mod tests {
     /// The definition, for tests here and in `thickness`: squared distance (mm^2) to the
     /// nearest background voxel, by trying all of them, in double precision.
     pub(crate) fn brute_squared_edt(bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f64> {
-        let [ni, nj, _] = size;
-        let at = |n: usize| [n % ni, (n / ni) % nj, n / (ni * nj)];
+        let at = |n: usize| srrd_base::volume::voxel_ijk(size, n);
         let background: Vec<[usize; 3]> = (0..bg.len()).filter(|&n| bg[n]).map(at).collect();
         (0..bg.len())
             .map(|n| {

@@ -15,7 +15,7 @@ use super::{CohortCt, Config, Phantom, Subject, generate_subject, rigid_truth};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::rng::Rng;
-use srrd_base::volume::{Geometry, RigidTransform, Volume};
+use srrd_base::volume::{Geometry, LabelMap, RigidTransform, Volume, voxel_ijk, voxel_index};
 
 /// Folder of a bilateral scan's other knee, beside `truth.json`.
 pub const OTHER_KNEE_DIR: &str = "other_knee";
@@ -365,12 +365,11 @@ fn mirrored_geometry(g: &Geometry) -> (Geometry, usize) {
 }
 
 fn flip_axis<T: Copy>(data: &[T], size: [usize; 3], axis: usize) -> Vec<T> {
-    let [ni, nj, _] = size;
     (0..data.len())
         .map(|n| {
-            let mut idx = [n % ni, (n / ni) % nj, n / (ni * nj)];
+            let mut idx = voxel_ijk(size, n);
             idx[axis] = size[axis] - 1 - idx[axis];
-            data[(idx[2] * nj + idx[1]) * ni + idx[0]]
+            data[voxel_index(size, idx[0], idx[1], idx[2])]
         })
         .collect()
 }
@@ -399,12 +398,16 @@ fn mirror_rigid(t: &RigidTransform) -> RigidTransform {
 pub fn mirrored(mut p: Phantom) -> Phantom {
     let (ct_size, mr_size) = (p.ct.geometry.size, p.mr.geometry.size);
     let (ct_axis, mr_axis) = (lr_axis(&p.ct.geometry), lr_axis(&p.mr.geometry));
-    p.ct_labels = flip_axis(&p.ct_labels, ct_size, ct_axis);
-    p.ct_subregions = flip_axis(&p.ct_subregions, ct_size, ct_axis);
-    p.mr_labels = flip_axis(&p.mr_labels, mr_size, mr_axis);
-    p.mr_subregions = flip_axis(&p.mr_subregions, mr_size, mr_axis);
     p.ct = mirror_volume(&p.ct);
     p.mr = mirror_volume(&p.mr);
+    let mirror = |l: &LabelMap, size, axis, g: &Geometry| {
+        LabelMap::new(g.clone(), flip_axis(l.labels(), size, axis))
+            .expect("mirroring keeps the grid's size")
+    };
+    p.ct_labels = mirror(&p.ct_labels, ct_size, ct_axis, &p.ct.geometry);
+    p.ct_subregions = mirror(&p.ct_subregions, ct_size, ct_axis, &p.ct.geometry);
+    p.mr_labels = mirror(&p.mr_labels, mr_size, mr_axis, &p.mr.geometry);
+    p.mr_subregions = mirror(&p.mr_subregions, mr_size, mr_axis, &p.mr.geometry);
     for l in p.landmarks_ct.iter_mut().chain(p.landmarks_mr.iter_mut()) {
         l.position_mm = mirror_point(l.position_mm);
     }
@@ -472,11 +475,10 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
                  values: &mut [f32],
                  labels: &mut [u8],
                  subregions: &mut [u8]| {
-        let [ni, nj, _] = g.size;
         for (m, v) in src.iter().enumerate() {
-            let mut idx = [m % ni, (m / ni) % nj, m / (ni * nj)];
+            let mut idx = g.ijk(m);
             idx[a] += at;
-            let o = (idx[2] * cj + idx[1]) * ci + idx[0];
+            let o = combined.index(idx[0], idx[1], idx[2]);
             values[o] = *v;
             labels[o] = src_labels[m];
             subregions[o] = src_sub[m];
@@ -490,8 +492,8 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
     place(
         main_at,
         main_ct.as_slice().unwrap_or(&[]),
-        &main.ct_labels,
-        &main.ct_subregions,
+        main.ct_labels.labels(),
+        main.ct_subregions.labels(),
         &mut values,
         &mut labels,
         &mut subregions,
@@ -499,8 +501,8 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
     place(
         other_at,
         other_ct.as_slice().unwrap_or(&[]),
-        &other.ct_labels,
-        &other.ct_subregions,
+        other.ct_labels.labels(),
+        other.ct_subregions.labels(),
         &mut values,
         &mut labels,
         &mut subregions,
@@ -508,8 +510,8 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
     let data = ndarray::Array3::from_shape_vec(combined.shape_kji(), values)
         .map_err(|e| Error::invalid(e.to_string()))?;
     main.ct = Volume::from_data(combined.clone(), data)?;
-    main.ct_labels = labels;
-    main.ct_subregions = subregions;
+    main.ct_labels = LabelMap::new(combined.clone(), labels)?;
+    main.ct_subregions = LabelMap::new(combined.clone(), subregions)?;
     if let Some(s) = main.truth.scanners.get_mut("ct") {
         s.geometry = combined;
     }
@@ -532,6 +534,15 @@ fn shift_x(p: &mut Phantom, dx: f64) {
     let d = Vector3::new(dx, 0.0, 0.0);
     p.ct.geometry.origin_mm += d;
     p.mr.geometry.origin_mm += d;
+    let moved = |l: &mut LabelMap, g: &Geometry| {
+        *l = std::mem::replace(l, LabelMap::zeros(g.clone()))
+            .with_geometry(g.clone())
+            .expect("a shift keeps the grid's size");
+    };
+    moved(&mut p.ct_labels, &p.ct.geometry);
+    moved(&mut p.ct_subregions, &p.ct.geometry);
+    moved(&mut p.mr_labels, &p.mr.geometry);
+    moved(&mut p.mr_subregions, &p.mr.geometry);
     for l in p.landmarks_ct.iter_mut().chain(p.landmarks_mr.iter_mut()) {
         l.position_mm[0] += dx;
     }

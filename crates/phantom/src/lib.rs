@@ -27,7 +27,7 @@ use srrd_base::io::nifti::{WriteDtype, write_labels, write_nifti};
 use srrd_base::io::transform_file::write_rigid;
 use srrd_base::progress::Progress;
 use srrd_base::volume::transform::euler_zxy_matrix;
-use srrd_base::volume::{Geometry, RigidTransform, Volume};
+use srrd_base::volume::{Geometry, LabelMap, RigidTransform, Volume};
 
 pub use acquisition::{Acquisition, MrProtocol};
 use anatomy::{FEMUR, LANDMARK_INSET_MM, PATELLA, PosedKnee, Room, SUBREGIONS, Shape, Tissue};
@@ -102,11 +102,13 @@ pub struct Config {
 pub struct Phantom {
     pub config: Config,
     pub ct: Volume,
-    pub ct_labels: Vec<u8>,
-    pub ct_subregions: Vec<u8>,
+    /// Tissue labels on the CT grid (see [`truth::Truth::labels`]).
+    pub ct_labels: LabelMap,
+    /// True subregions on the CT grid.
+    pub ct_subregions: LabelMap,
     pub mr: Volume,
-    pub mr_labels: Vec<u8>,
-    pub mr_subregions: Vec<u8>,
+    pub mr_labels: LabelMap,
+    pub mr_subregions: LabelMap,
     pub landmarks_ct: Vec<Landmark>,
     pub landmarks_mr: Vec<Landmark>,
     /// True CT -> MR transforms (ITK direction): tibia/global and femur.
@@ -603,11 +605,11 @@ pub fn generate_subject(
     Ok(Phantom {
         config,
         ct: to_volume(&ct_spec.geometry, ct.values)?,
-        ct_labels: ct.labels,
-        ct_subregions: ct.subregions,
+        ct_labels: LabelMap::new(ct_spec.geometry.clone(), ct.labels)?,
+        ct_subregions: LabelMap::new(ct_spec.geometry.clone(), ct.subregions)?,
         mr: to_volume(&mr_spec.geometry, mr.values)?,
-        mr_labels: mr.labels,
-        mr_subregions: mr.subregions,
+        mr_labels: LabelMap::new(mr_spec.geometry.clone(), mr.labels)?,
+        mr_subregions: LabelMap::new(mr_spec.geometry.clone(), mr.subregions)?,
         landmarks_ct,
         landmarks_mr,
         ct_to_mr_global,
@@ -629,15 +631,14 @@ impl Phantom {
             progress.advance(1);
             progress.check()
         };
-        let (cg, mg) = (&self.ct.geometry, &self.mr.geometry);
         // The images in parallel (compression is the slow part).
         let images: Vec<Box<dyn Fn() -> Result<()> + Sync>> = vec![
             Box::new(|| write_nifti(&dir.join("mr.nii.gz"), &self.mr, WriteDtype::I16)),
-            Box::new(|| write_labels(&dir.join("mr_labels.nii.gz"), mg, &self.mr_labels)),
-            Box::new(|| write_labels(&dir.join("mr_subregions.nii.gz"), mg, &self.mr_subregions)),
+            Box::new(|| write_labels(&dir.join("mr_labels.nii.gz"), &self.mr_labels)),
+            Box::new(|| write_labels(&dir.join("mr_subregions.nii.gz"), &self.mr_subregions)),
             Box::new(|| write_nifti(&dir.join("ct.nii.gz"), &self.ct, WriteDtype::I16)),
-            Box::new(|| write_labels(&dir.join("ct_labels.nii.gz"), cg, &self.ct_labels)),
-            Box::new(|| write_labels(&dir.join("ct_subregions.nii.gz"), cg, &self.ct_subregions)),
+            Box::new(|| write_labels(&dir.join("ct_labels.nii.gz"), &self.ct_labels)),
+            Box::new(|| write_labels(&dir.join("ct_subregions.nii.gz"), &self.ct_subregions)),
         ];
         images.par_iter().try_for_each(|w| step(w()))?;
         step(write_landmarks(

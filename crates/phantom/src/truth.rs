@@ -12,6 +12,7 @@ use super::trabecular::{Knobs, Structure, TrabecularModel};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::rng::Rng;
+use srrd_base::volume::voxel_index;
 use srrd_morphometry::{Method, parameters};
 
 /// Everything known about one phantom. Every length is in mm, every point in world LPS mm
@@ -295,7 +296,7 @@ fn measure_cube(
                 let p = Point3::new(c.x + f(i), c.y + f(j), c.z + f(k));
                 let depth = -shape.bone(bone, &p) - shape.cortex_mm(bone, &p);
                 let (r, _) = shape.region(bone, &p, depth);
-                lattice[(k * lat + j) * lat + i] = model.knobs(bone, &r);
+                lattice[voxel_index([lat; 3], i, j, k)] = model.knobs(bone, &r);
             }
         }
     }
@@ -310,7 +311,7 @@ fn measure_cube(
         for (dk, wz) in [(0, 1.0 - fz), (1, fz)] {
             for (dj, wy) in [(0, 1.0 - fy), (1, fy)] {
                 for (di, wx) in [(0, 1.0 - fx), (1, fx)] {
-                    let kn = lattice[((k + dk) * lat + j + dj) * lat + i + di];
+                    let kn = lattice[voxel_index([lat; 3], i + di, j + dj, k + dk)];
                     bv += wx * wy * wz * kn.bv_tv;
                     al += wx * wy * wz * kn.alpha;
                 }
@@ -329,7 +330,7 @@ fn measure_cube(
                 let (x, y, z) = (o(i), o(j), o(k));
                 let th = structure.thresholds(interp(x, y, z));
                 let u = structure.tile_point(bone, &Point3::new(c.x + x, c.y + y, c.z + z));
-                binary[(k * n + j) * n + i] = structure.is_bone(u, &th);
+                binary[voxel_index([n; 3], i, j, k)] = structure.is_bone(u, &th);
             }
         }
     }

@@ -18,7 +18,7 @@ use crate::registration as reg;
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::volume::regrid::{labels_onto, map_onto};
-use srrd_base::volume::{RigidTransform, Transform, Volume};
+use srrd_base::volume::{LabelMap, RigidTransform, Transform, Volume};
 use srrd_diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use srrd_diagnosis::features::{SubregionStats, subregion_features};
 use srrd_diagnosis::subregions::Frame;
@@ -108,9 +108,9 @@ pub struct Koa {
 /// Everything `analyze` produces. Label maps and parameter maps are on the CT's own grid;
 /// the work itself ran on the models' grid (`working_spacing_mm`).
 pub struct Analysis {
-    pub bones: Vec<u8>,
-    pub regions: Vec<u8>,
-    pub subregions: Vec<u8>,
+    pub bones: LabelMap,
+    pub regions: LabelMap,
+    pub subregions: LabelMap,
     pub frame: Frame,
     pub prediction: Prediction,
     /// Per subregion, from the CT student.
@@ -264,8 +264,8 @@ pub fn analyze_knee(
     analyze_knee_from(ct, prepared, choice, mr, None, models, progress)
 }
 
-/// [`analyze_knee`] with the MR's registration started from `start` (fixed -> moving,
-/// in the CT's world space): a reader's corrected start. The registration runs on the
+/// [`analyze_knee`] with the MR's registration started from `start_mr_from_ct` (in the
+/// CT's world space): a reader's corrected start. The registration runs on the
 /// knee's part of the CT, which keeps the CT's world coordinates, so a start fitted or
 /// nudged on the whole CT applies unchanged (the mirroring of a left knee for the
 /// student does not touch the registration).
@@ -274,7 +274,7 @@ pub fn analyze_knee_from(
     prepared: &Prepared,
     choice: KneeChoice,
     mr: Option<&Volume>,
-    start: Option<&srrd_base::volume::RigidTransform>,
+    start_mr_from_ct: Option<&srrd_base::volume::RigidTransform>,
     models: &Models,
     progress: &Progress,
 ) -> Result<Analysis> {
@@ -294,7 +294,7 @@ pub fn analyze_knee_from(
         bones,
         split_depth_mm,
         regions,
-        labels,
+        subregions,
         frame,
         side,
         anatomy_side,
@@ -302,12 +302,12 @@ pub fn analyze_knee_from(
     } = knee;
     let g = &knee_ct.geometry;
     let voxel_cm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z / 1000.0;
-    let count = |l: u8| bones.iter().filter(|b| **b == l).count() as f64 * voxel_cm3;
+    let count = |l: u8| bones.count(l) as f64 * voxel_cm3;
     let mut checks = Vec::new();
     let region_hu: Vec<f32> = knee_ct
         .data
         .iter()
-        .zip(&regions)
+        .zip(regions.labels())
         .filter(|(_, r)| **r > 0)
         .map(|(v, _)| *v)
         .collect();
@@ -332,7 +332,7 @@ pub fn analyze_knee_from(
         };
         let p = predict_ct(
             &flipped,
-            &flip_i(&regions, g.size[0]),
+            &LabelMap::new(g.clone(), flip_i(regions.labels(), g.size[0]))?,
             &models.student,
             &models.card,
             4,
@@ -350,8 +350,7 @@ pub fn analyze_knee_from(
         )?
     };
     lap("regression (CT student)", &mut timings);
-    let [ni, nj, _] = g.size;
-    let label_at = |c: [usize; 3]| labels[(c[2] * nj + c[1]) * ni + c[0]];
+    let label_at = |c: [usize; 3]| subregions.at(c[0], c[1], c[2]);
     let labelled: Vec<(u8, [f64; 4])> = prediction
         .patches
         .iter()
@@ -361,7 +360,7 @@ pub fn analyze_knee_from(
     let rows: Vec<(String, f64, usize)> = (1..=12u8)
         .map(|l| {
             let name = srrd_diagnosis::subregions::NAMES[l as usize - 1].to_string();
-            let cm3 = labels.iter().filter(|v| **v == l).count() as f64 * voxel_cm3;
+            let cm3 = subregions.count(l) as f64 * voxel_cm3;
             let patches = labelled.iter().filter(|(x, _)| *x == l).count();
             (name, cm3, patches)
         })
@@ -377,7 +376,8 @@ pub fn analyze_knee_from(
                 mr,
                 models.synthesis.as_ref(),
                 false,
-                start,
+                start_mr_from_ct,
+                Some(&bones),
                 progress,
             )?;
             lap(
@@ -449,7 +449,7 @@ pub fn analyze_knee_from(
         _ => None,
     };
     // Back onto the CT's own grid.
-    let to_ct = |l: &[u8]| labels_onto(l, g, &ct.geometry);
+    let to_ct = |l: &LabelMap| labels_onto(l, &ct.geometry);
     let prediction = Prediction {
         maps: prediction
             .maps
@@ -461,7 +461,7 @@ pub fn analyze_knee_from(
     let out = Analysis {
         bones: to_ct(&bones),
         regions: to_ct(&regions),
-        subregions: to_ct(&labels),
+        subregions: to_ct(&subregions),
         frame,
         prediction,
         stats,

@@ -16,7 +16,7 @@ use srrd_base::io::dicom_out::pmap::{MapRequest, write_parametric_map};
 use srrd_base::io::dicom_out::seg::{SegRequest, Segment, SegmentDef, write_seg};
 use srrd_base::io::dicom_out::sr::{Group, Measurement, ReportRequest, write_measurement_report};
 use srrd_base::io::dicom_out::{Code, Identity, prepare_dir};
-use srrd_base::volume::{Geometry, Volume};
+use srrd_base::volume::{Geometry, LabelMap, Volume};
 use srrd_diagnosis::features::SubregionStats;
 use srrd_segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
 use srrd_segmentation::knees::Side;
@@ -25,10 +25,10 @@ use srrd_segmentation::knees::Side;
 /// per-subregion table, the score and the checks. Made from an [`Analysis`] (CLI) or from
 /// what the viewer holds.
 pub struct KneeResults<'a> {
-    /// Bone labels (femur 1, tibia 2, patella 3, fibula 4), CT voxel order.
-    pub bones: &'a [u8],
-    /// Subregion labels 1-12, CT voxel order.
-    pub subregions: &'a [u8],
+    /// Bone labels (femur 1, tibia 2, patella 3, fibula 4) on the CT's grid.
+    pub bones: &'a LabelMap,
+    /// Subregion labels 1-12 on the CT's grid.
+    pub subregions: &'a LabelMap,
     /// The four parameter maps in `TARGETS` order (zero or NaN outside the regions).
     pub maps: Vec<&'a Volume>,
     pub stats: &'a [SubregionStats],

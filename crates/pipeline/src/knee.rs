@@ -5,9 +5,9 @@
 
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
-use srrd_base::volume::Volume;
 use srrd_base::volume::filter::crop;
 use srrd_base::volume::regrid::to_working_grid;
+use srrd_base::volume::{LabelMap, Volume};
 use srrd_diagnosis::subregions::{Frame, subregions_with_side};
 use srrd_segmentation::bones::{CT_BONE_HU, segment_bones_detailed};
 use srrd_segmentation::knees::{KneeBox, KneeLayout, Side, find_knees};
@@ -58,12 +58,12 @@ pub struct Knee {
     /// The knee's part of the working grid (bone + 15 mm).
     pub ct: Volume,
     pub knee_box: Option<KneeBox>,
-    pub bones: Vec<u8>,
+    pub bones: LabelMap,
     /// Erosion depth (mm) at which femur and tibia came apart (None: they never touched).
     pub split_depth_mm: Option<f64>,
-    pub regions: Vec<u8>,
+    pub regions: LabelMap,
     /// Subregion labels 1-12.
-    pub labels: Vec<u8>,
+    pub subregions: LabelMap,
     pub frame: Frame,
     /// The side the student and the report use.
     pub side: Side,
@@ -111,13 +111,12 @@ pub fn knee(prepared: &Prepared, choice: KneeChoice, progress: &Progress) -> Res
         Some(b) => crop(&prepared.working, b.lo, b.hi),
         None => prepared.working.clone(),
     };
-    let g = &ct.geometry;
     progress.start("segmenting the bones", 1);
     let seg = segment_bones_detailed(&ct, CT_BONE_HU)?;
     let bones = seg.labels;
-    let regions = subchondral_regions(&bones, g, DEPTH_MM, CORTEX_MM);
+    let regions = subchondral_regions(&bones, DEPTH_MM, CORTEX_MM);
     let layout_side = knee_box.as_ref().and_then(|b| b.side);
-    let (labels, frame) = subregions_with_side(&bones, &regions, g, layout_side);
+    let (subregions, frame) = subregions_with_side(&bones, &regions, layout_side);
     let anatomy_side = frame.side_from_anatomy().then(|| frame.side());
     let side = anatomy_side.or(layout_side).unwrap_or(Side::Right);
     if let (KneeChoice::Side(asked), false) = (choice, layout.is_bilateral())
@@ -136,7 +135,7 @@ pub fn knee(prepared: &Prepared, choice: KneeChoice, progress: &Progress) -> Res
         bones,
         split_depth_mm: seg.split_depth_mm,
         regions,
-        labels,
+        subregions,
         frame,
         side,
         anatomy_side,

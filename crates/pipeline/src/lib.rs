@@ -7,6 +7,7 @@ pub mod dicom_export;
 pub mod experiments;
 pub mod knee;
 pub mod models;
+pub mod overlays;
 pub mod quality;
 pub mod registration;
 pub mod report;

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use srrd_base::volume::Volume;
+use srrd_base::volume::{LabelMap, Volume};
 use srrd_regression::trained_range::TrainedRange;
 
 /// The outcome of one check.
@@ -299,12 +299,13 @@ pub fn registration_check(min_jacobian: f64, final_cost: f64, edge_alignment: f6
 /// How strongly the MR (on the CT grid) has edges where the CT has bone surfaces: the mean
 /// MR gradient magnitude on femur and tibia surface voxels over its mean in the body
 /// (CT above -200 HU). Near 1 when the MR's edges are elsewhere (misregistered).
-pub fn edge_alignment(mr_on_ct: &Volume, bones: &[u8], ct: &Volume) -> f64 {
+pub fn edge_alignment(mr_on_ct: &Volume, bones: &LabelMap, ct: &Volume) -> f64 {
     let g = &ct.geometry;
     let [ni, nj, nk] = g.size;
     let (Some(m), Some(c)) = (mr_on_ct.data.as_slice(), ct.data.as_slice()) else {
         return 0.0;
     };
+    let bones = bones.labels();
     if m.len() != bones.len() || c.len() != bones.len() {
         return 0.0;
     }
@@ -313,7 +314,7 @@ pub fn edge_alignment(mr_on_ct: &Volume, bones: &[u8], ct: &Volume) -> f64 {
     for k in 1..nk.saturating_sub(1) {
         for j in 1..nj.saturating_sub(1) {
             for i in 1..ni.saturating_sub(1) {
-                let n = (k * nj + j) * ni + i;
+                let n = g.index(i, j, k);
                 if c[n] <= -200.0 || !m[n].is_finite() {
                     continue;
                 }

@@ -5,20 +5,19 @@
 
 use srrd_base::error::Result;
 use srrd_base::progress::Progress;
-use srrd_base::volume::components::morph_box;
-use srrd_base::volume::{Interpolation, Transform, Volume, resample};
+use srrd_base::volume::regrid::labels_onto;
+use srrd_base::volume::{Interpolation, LabelMap, Mask, Transform, Volume, resample};
 use srrd_registration::{
     Metric, RefinedResult, RigidOptions, RigidResult, register_refined, register_rigid,
 };
 use srrd_segmentation::body::{ct_body_mask, remove_outside_body};
 use srrd_segmentation::bones::{CT_BONE_HU, segment_bones};
-use srrd_segmentation::subchondral::{CORTEX_MM, DEPTH_MM, subchondral_regions};
 use srrd_synthesis::model::{SynthModel, synthesize};
 
 /// What the coarse step produces.
 pub struct Coarse {
     /// The CT's body mask (table and clothing excluded).
-    pub body: Vec<bool>,
+    pub body: Mask,
     /// The CT with air outside the body.
     pub ct_clean: Volume,
     pub result: RigidResult,
@@ -28,10 +27,8 @@ pub struct Coarse {
 
 /// What the refined step adds.
 pub struct Refined {
-    /// Bone labels of the CT (femur 1, tibia 2, patella 3, fibula 4).
-    pub bones: Vec<u8>,
-    /// Subchondral trabecular regions (femur 1, tibia 2).
-    pub regions: Vec<u8>,
+    /// Bone labels of the CT the refinement used (femur 1, tibia 2, patella 3, fibula 4).
+    pub bones: LabelMap,
     pub result: RefinedResult,
     /// The MR warped by coarse then refined, on the CT grid.
     pub rr_mr: Volume,
@@ -49,19 +46,20 @@ pub fn coarse(
     coarse_from(ct, mr, metric, affine, None, progress)
 }
 
-/// [`coarse`] from a given start (fixed -> moving): a landmark fit or a corrected
-/// transform, when the automatic start from the FOV centres lands far off.
+/// [`coarse`] from a given start (`start_mr_from_ct`: ITK's fixed -> moving direction): a
+/// landmark fit or a corrected transform, when the automatic start from the FOV centres
+/// lands far off.
 pub fn coarse_from(
     ct: &Volume,
     mr: &Volume,
     metric: Metric,
     affine: bool,
-    initial: Option<&srrd_base::volume::RigidTransform>,
+    start_mr_from_ct: Option<&srrd_base::volume::RigidTransform>,
     progress: &Progress,
 ) -> Result<Coarse> {
     let body = ct_body_mask(ct)?;
     let ct_clean = remove_outside_body(ct, &body);
-    let mask = morph_box(&body, ct.geometry.size, [2, 2, 2], true);
+    let mask = body.dilate([2, 2, 2]);
     // The MR cropped to its knee (signal above 10% of its robust maximum, largest piece,
     // 10 mm margin): less to smooth and sample, nothing lost.
     progress.start("cropping the MR to the knee", 1);
@@ -71,7 +69,7 @@ pub fn coarse_from(
         affine,
         ..Default::default()
     };
-    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), initial, &options, progress)?;
+    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), start_mr_from_ct, &options, progress)?;
     progress.start("resampling crMR", 1);
     let cr_mr = resample(
         mr,
@@ -140,22 +138,29 @@ pub fn refined(
     metric: Metric,
     progress: &Progress,
 ) -> Result<Refined> {
-    refined_on(ct, mr, coarse, &coarse.cr_mr, metric, progress)
+    refined_on(ct, mr, coarse, &coarse.cr_mr, None, metric, progress)
 }
 
 /// Per-bone refinement after `coarse`, comparing the CT with `moving_on_ct` (crMR, or an
-/// sCT made from it: any image on the CT grid in crMR's pose) under `metric`.
+/// sCT made from it: any image on the CT grid in crMR's pose) under `metric`. `bones` are
+/// the CT's bone labels when the caller has them (an analysis segmented the knee already;
+/// they are carried onto the CT's grid), else the CT is segmented here.
 pub fn refined_on(
     ct: &Volume,
     mr: &Volume,
     coarse: &Coarse,
     moving_on_ct: &Volume,
+    bones: Option<&LabelMap>,
     metric: Metric,
     progress: &Progress,
 ) -> Result<Refined> {
-    progress.start("segmenting femur and tibia", 1);
-    let bones = segment_bones(ct, CT_BONE_HU)?;
-    let regions = subchondral_regions(&bones, &ct.geometry, DEPTH_MM, CORTEX_MM);
+    let bones = match bones {
+        Some(b) => labels_onto(b, &ct.geometry),
+        None => {
+            progress.start("segmenting femur and tibia", 1);
+            segment_bones(ct, CT_BONE_HU)?
+        }
+    };
     let result = register_refined(
         &coarse.ct_clean,
         moving_on_ct,
@@ -169,7 +174,6 @@ pub fn refined_on(
     let rr_mr = resample(mr, &ct.geometry, &field, Interpolation::Linear, 0.0);
     Ok(Refined {
         bones,
-        regions,
         result,
         rr_mr,
     })
@@ -198,23 +202,25 @@ pub fn register_knee(
     refine_on_sct: bool,
     progress: &Progress,
 ) -> Result<Registration> {
-    register_knee_from(ct, mr, synthesis, refine_on_sct, None, progress)
+    register_knee_from(ct, mr, synthesis, refine_on_sct, None, None, progress)
 }
 
-/// [`register_knee`] with the coarse step started from `initial` (fixed -> moving): a
+/// [`register_knee`] with the CT's bone labels when the caller has them (see
+/// [`refined_on`]) and the coarse step started from `start_mr_from_ct`: a
 /// landmark fit or a corrected transform ("refine from here").
 pub fn register_knee_from(
     ct: &Volume,
     mr: &Volume,
     synthesis: Option<&SynthModel>,
     refine_on_sct: bool,
-    initial: Option<&srrd_base::volume::RigidTransform>,
+    start_mr_from_ct: Option<&srrd_base::volume::RigidTransform>,
+    bones: Option<&LabelMap>,
     progress: &Progress,
 ) -> Result<Registration> {
     let mi = Metric::MattesMi { bins: 32 };
     let shifted = with_air_at_zero(mr);
     let mr = shifted.as_ref().unwrap_or(mr);
-    let coarse = coarse_from(ct, mr, mi, false, initial, progress)?;
+    let coarse = coarse_from(ct, mr, mi, false, start_mr_from_ct, progress)?;
     let sct = match synthesis {
         Some(model) => Some((
             synthesize(model, &coarse.cr_mr, progress)?,
@@ -224,11 +230,11 @@ pub fn register_knee_from(
     };
     let (refined, refined_on_text) = match &sct {
         Some((sct, method)) if refine_on_sct => (
-            refined_on(ct, mr, &coarse, sct, Metric::Ncc, progress)?,
+            refined_on(ct, mr, &coarse, sct, bones, Metric::Ncc, progress)?,
             format!("sCT ({method}, NCC)"),
         ),
         _ => (
-            refined(ct, mr, &coarse, mi, progress)?,
+            refined_on(ct, mr, &coarse, &coarse.cr_mr, bones, mi, progress)?,
             "crMR (Mattes MI)".to_string(),
         ),
     };

@@ -124,8 +124,8 @@ pub struct CaseWork {
     /// Landmarks on the CT (fixed) and the MR (moving).
     pub landmarks: [Vec<Landmark>; 2],
     pub review: Option<Review>,
-    /// A corrected registration start (fixed -> moving).
-    pub start: Option<RigidTransform>,
+    /// A corrected registration start, `mr_from_ct` (ITK's fixed -> moving).
+    pub start_mr_from_ct: Option<RigidTransform>,
     /// Per image (CT, MR): protocol landmarks that cannot be placed.
     pub unplaceable: [Vec<String>; 2],
 }
@@ -352,7 +352,7 @@ impl Worklist {
         let tfm = dir.join(START_TFM);
         if tfm.exists() {
             let t = srrd_base::io::transform_file::read_transform(&tfm)?;
-            work.start = Some(t.as_rigid().ok_or_else(|| {
+            work.start_mr_from_ct = Some(t.as_rigid().ok_or_else(|| {
                 Error::file(
                     &tfm,
                     "not a rigid transform (a registration start is rigid)",
@@ -394,12 +394,12 @@ impl Worklist {
             r.format = REVIEW_FORMAT.into();
             r.subject = row.subject.clone();
             r.ct = row.ct.clone();
-            r.corrected_start = work.start.is_some();
+            r.corrected_start = work.start_mr_from_ct.is_some();
             r.updated_unix_s = now;
             write_json(&dir.join("review.json"), &r)?;
         }
         let tfm = dir.join(START_TFM);
-        match &work.start {
+        match &work.start_mr_from_ct {
             Some(t) => srrd_base::io::transform_file::write_rigid(&tfm, t)?,
             None if tfm.exists() => std::fs::remove_file(&tfm).map_err(|e| Error::io(&tfm, e))?,
             None => {}
@@ -508,7 +508,7 @@ mod tests {
         r.decision = Some(Decision::NeedsFix);
         r.comment = "MR turned, \"half a turn\"".into();
         w.review = Some(r);
-        w.start = Some(RigidTransform::from_euler_zxy(
+        w.start_mr_from_ct = Some(RigidTransform::from_euler_zxy(
             [0.0, 0.0, std::f64::consts::PI],
             nalgebra::Vector3::new(1.0, 2.0, 3.0),
             nalgebra::Point3::new(10.0, 0.0, 0.0),
@@ -528,10 +528,10 @@ mod tests {
             back.review.as_ref().and_then(|r| r.decision),
             Some(Decision::NeedsFix)
         );
-        let t = back.start.expect("start");
+        let t = back.start_mr_from_ct.expect("start");
         let p = nalgebra::Point3::new(5.0, -7.0, 2.0);
         use srrd_base::volume::PointTransform;
-        let want = w.start.as_ref().expect("start").transform_point(&p);
+        let want = w.start_mr_from_ct.as_ref().expect("start").transform_point(&p);
         assert!((t.transform_point(&p) - want).norm() < 1e-6);
         // Only the flagged case passes the filter.
         assert_eq!(wl.step(0, 1), Some(1));

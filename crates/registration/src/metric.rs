@@ -8,7 +8,7 @@ use nalgebra::{Matrix3, Point3, Vector3};
 use rayon::prelude::*;
 
 use super::transform::{MAX_PARAMS, Params};
-use srrd_base::volume::Volume;
+use srrd_base::volume::{Mask, Volume, voxel_index};
 
 /// Which similarity.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,7 +96,7 @@ impl<'a> Moving<'a> {
             (u.y - y0 as f64) as f32,
             (u.z - z0 as f64) as f32,
         );
-        let at = |i: usize, j: usize, k: usize| self.data[(k * nj + j) * ni + i];
+        let at = |i: usize, j: usize, k: usize| self.data[voxel_index(self.size, i, j, k)];
         let c000 = at(x0, y0, z0);
         let c100 = at(x0 + 1, y0, z0);
         let c010 = at(x0, y0 + 1, z0);
@@ -129,9 +129,9 @@ impl<'a> Moving<'a> {
 
 /// The moving image with voxels outside `mask` set to NaN, so no sample uses them. The
 /// pyramid's smoothing spreads NaN by its radius: the mask shrinks a little at coarse levels.
-pub fn mask_moving(v: &Volume, mask: &[bool]) -> Volume {
+pub fn mask_moving(v: &Volume, mask: &Mask) -> Volume {
     let mut out = v.clone();
-    for (x, m) in out.data.iter_mut().zip(mask) {
+    for (x, m) in out.data.iter_mut().zip(mask.inside()) {
         if !*m {
             *x = f32::NAN;
         }

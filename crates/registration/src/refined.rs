@@ -22,9 +22,9 @@ use super::Metric;
 use super::rigid::{LevelReport, RigidOptions, register_rigid};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
-use srrd_base::volume::components::morph_box;
 use srrd_base::volume::{
-    AffineTransform, DisplacementField, PointTransform, RigidTransform, Volume,
+    AffineTransform, DisplacementField, LabelMap, PointTransform, RigidTransform, Volume,
+    voxel_index,
 };
 use srrd_morphometry::edt::squared_edt;
 use srrd_segmentation::bones::{FEMUR, TIBIA};
@@ -55,14 +55,14 @@ pub struct RefinedSummary {
 pub fn register_refined(
     fixed: &Volume,
     moving_on_fixed: &Volume,
-    bones: &[u8],
+    bones: &LabelMap,
     coarse: &AffineTransform,
     metric: Metric,
     progress: &Progress,
 ) -> Result<RefinedResult> {
     let clock = Instant::now();
     let g = &fixed.geometry;
-    if bones.len() != g.num_voxels() || moving_on_fixed.geometry != *g {
+    if bones.geometry() != g || moving_on_fixed.geometry != *g {
         return Err(Error::invalid(
             "refined registration: bones and moving image must be on the fixed grid",
         ));
@@ -82,13 +82,13 @@ pub fn register_refined(
     let mut per_bone = Vec::new();
     let mut reports = Vec::new();
     for (label, name) in [(FEMUR, "femur"), (TIBIA, "tibia")] {
-        let bone: Vec<bool> = bones.iter().map(|b| *b == label).collect();
-        if !bone.iter().any(|b| *b) {
+        let bone = bones.mask(label);
+        if bone.count() == 0 {
             return Err(Error::invalid(format!(
                 "refined registration: no {name} in the bone labels"
             )));
         }
-        let mask = morph_box(&bone, g.size, radius, true);
+        let mask = bone.dilate(radius);
         let r = register_rigid(
             fixed,
             moving_on_fixed,
@@ -98,7 +98,7 @@ pub fn register_refined(
             progress,
         )?;
         reports.push((name.to_string(), r.levels.clone()));
-        per_bone.push((bone, r.transform));
+        per_bone.push((bone.into_inside(), r.transform));
     }
     progress.start("refined: blending the bones", 1);
     let dist = |bone: &[bool]| -> Vec<f32> {
@@ -149,7 +149,7 @@ pub fn register_refined(
         .for_each(|(k, plane)| {
             for j in 0..nj {
                 for i in 0..ni {
-                    let n = (k * nj + j) * ni + i;
+                    let n = g.index(i, j, k);
                     let x = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
                     let wf = weight(n);
                     let p = tf.transform_point(&x).coords * wf
@@ -161,8 +161,7 @@ pub fn register_refined(
     let min_jacobian = min_jacobian(&blended, g.size, spacing) * g.direction.determinant().signum();
     let mut v = vec![0.0f32; ni * nj * nk * 3];
     v.par_chunks_mut(3).enumerate().for_each(|(n, out)| {
-        let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
-        let x = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
+        let x = g.voxel_world(n);
         let y = coarse.transform_point(&Point3::from(blended[n]));
         let d = y - x;
         out.copy_from_slice(&[d.x as f32, d.y as f32, d.z as f32]);
@@ -192,8 +191,9 @@ fn min_jacobian(map: &[[f64; 3]], size: [usize; 3], spacing: [f64; 3]) -> f64 {
             let mut m = f64::MAX;
             for j in 1..nj - 1 {
                 for i in 1..ni - 1 {
-                    let at =
-                        |i: usize, j: usize, k: usize| Vector3::from(map[(k * nj + j) * ni + i]);
+                    let at = |i: usize, j: usize, k: usize| {
+                        Vector3::from(map[voxel_index(size, i, j, k)])
+                    };
                     let di = (at(i + 1, j, k) - at(i - 1, j, k)) / (2.0 * spacing[0]);
                     let dj = (at(i, j + 1, k) - at(i, j - 1, k)) / (2.0 * spacing[1]);
                     let dk = (at(i, j, k + 1) - at(i, j, k - 1)) / (2.0 * spacing[2]);

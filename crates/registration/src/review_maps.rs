@@ -12,10 +12,7 @@ use srrd_base::volume::{DisplacementField, Volume};
 pub fn bone_edges(ct: &Volume, threshold_hu: f32) -> Volume {
     let g = ct.geometry.clone();
     let [ni, nj, nk] = g.size;
-    let data = ct.data.as_standard_layout();
-    let d = data.as_slice().unwrap_or(&[]);
-    let at =
-        |i: usize, j: usize, k: usize| d.get((k * nj + j) * ni + i).copied().unwrap_or(f32::NAN);
+    let at = |i: usize, j: usize, k: usize| ct.get(i, j, k).unwrap_or(f32::NAN);
     Volume::from_fn(g, |i, j, k| {
         if at(i, j, k) < threshold_hu || at(i, j, k).is_nan() {
             return f32::NAN;
@@ -127,9 +124,8 @@ pub fn local_similarity(
     let sxx = box_sum(&prod(&x, &x), g.size, r);
     let syy = box_sum(&prod(&y, &y), g.size, r);
     let sxy = box_sum(&prod(&x, &y), g.size, r);
-    let [ni, nj, _] = g.size;
     Ok(Volume::from_fn(g.clone(), |i, j, k| {
-        let m = (k * nj + j) * ni + i;
+        let m = g.index(i, j, k);
         if valid[m] == 0.0 || n[m] < 8.0 {
             return f32::NAN;
         }
@@ -273,13 +269,11 @@ mod tests {
             if (p - c).norm() < r { 800.0 } else { -50.0 }
         });
         let e = bone_edges(&ct, 250.0);
-        let [ni, nj, _] = g.size;
         let mut count = 0;
         for (n, v) in e.data.iter().enumerate() {
             if v.is_finite() {
                 count += 1;
-                let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
-                let d = (g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - c).norm();
+                let d = (g.voxel_world(n) - c).norm();
                 assert!(d < r && d > r - 1.2, "{d}");
             }
         }

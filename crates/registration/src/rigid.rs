@@ -16,7 +16,7 @@ use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::rng::Rng;
 use srrd_base::volume::filter::{shrink_factors, smooth_and_shrink};
-use srrd_base::volume::{AffineTransform, RigidTransform, Volume};
+use srrd_base::volume::{AffineTransform, Mask, RigidTransform, Volume};
 
 /// Settings of a rigid registration.
 #[derive(Clone, Debug)]
@@ -87,7 +87,7 @@ impl RigidResult {
 /// The fixed samples of one level: voxel centres inside the (shrunk) mask.
 fn level_samples(
     fixed: &Volume,
-    mask: Option<&[bool]>,
+    mask: Option<&Mask>,
     full: &Volume,
     max: usize,
     rng: &mut Rng,
@@ -107,7 +107,7 @@ fn level_samples(
         for c in k0..(k0 + f[2]).min(fs[2]) {
             for b in j0..(j0 + f[1]).min(fs[1]) {
                 for a in i0..(i0 + f[0]).min(fs[0]) {
-                    if m[(c * fs[1] + b) * fs[0] + a] {
+                    if m.at(a, b, c) {
                         return true;
                     }
                 }
@@ -120,7 +120,7 @@ fn level_samples(
         for j in 0..nj {
             for i in 0..ni {
                 if inside(i, j, k) {
-                    idx.push((k * nj + j) * ni + i);
+                    idx.push(g.index(i, j, k));
                 }
             }
         }
@@ -140,7 +140,7 @@ fn level_samples(
     let sampler = Moving::new(fixed);
     let mut samples = Samples::default();
     for n in idx {
-        let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+        let [i, j, k] = g.ijk(n);
         let mut jitter = || (rng.uniform() - 0.5) * 0.9;
         let u = Vector3::new(
             i as f64 + jitter(),
@@ -278,33 +278,33 @@ fn descend(
 }
 
 /// Registers `moving` to `fixed` (rigid), optionally restricted to `fixed_mask` (on the
-/// fixed grid), starting from `initial` (fixed -> moving) or from aligned FOV centres.
+/// fixed grid), starting from `start_moving_from_fixed` or from aligned FOV centres.
 pub fn register_rigid(
     fixed: &Volume,
     moving: &Volume,
-    fixed_mask: Option<&[bool]>,
-    initial: Option<&RigidTransform>,
+    fixed_mask: Option<&Mask>,
+    start_moving_from_fixed: Option<&RigidTransform>,
     options: &RigidOptions,
     progress: &Progress,
 ) -> Result<RigidResult> {
     let clock = Instant::now();
     if let Some(m) = fixed_mask {
-        if m.len() != fixed.geometry.num_voxels() {
+        if m.geometry().size != fixed.geometry.size {
             return Err(Error::invalid(
                 "the fixed mask is not on the fixed image's grid",
             ));
         }
-        if !m.iter().any(|v| *v) {
+        if m.count() == 0 {
             return Err(Error::invalid("the fixed mask is empty"));
         }
     }
     // Rotations about the centroid of the region registered: rotation and translation
     // then barely couple (a bone's rotation does not look like a shift).
     let center = match fixed_mask {
-        Some(m) => mask_centroid(&fixed.geometry, m),
+        Some(m) => m.centroid_mm(),
         None => fixed.geometry.center_mm(),
     };
-    let mut t = Params::Rigid(match initial {
+    let mut t = Params::Rigid(match start_moving_from_fixed {
         Some(r) => EulerRigid::from_rigid(r, center),
         None => {
             // Field-of-view centres aligned: y = x + (c_moving - c_fixed).
@@ -448,23 +448,6 @@ pub fn register_rigid(
         levels,
         seconds: clock.elapsed().as_secs_f64(),
     })
-}
-
-/// World centroid of a mask's voxels.
-fn mask_centroid(g: &srrd_base::volume::Geometry, mask: &[bool]) -> Point3<f64> {
-    let [ni, nj, _] = g.size;
-    let (mut s, mut n) = (Vector3::zeros(), 0usize);
-    for (v, m) in mask.iter().enumerate() {
-        if *m {
-            s += Vector3::new(
-                (v % ni) as f64,
-                ((v / ni) % nj) as f64,
-                (v / (ni * nj)) as f64,
-            );
-            n += 1;
-        }
-    }
-    g.index_to_world(s / n.max(1) as f64)
 }
 
 /// Mean distance (mm) between where two transforms send a set of points.

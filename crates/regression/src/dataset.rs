@@ -24,7 +24,7 @@ use tch::{Kind, Tensor};
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::rng::Rng;
-use srrd_base::volume::{Geometry, Interpolation, PointTransform, Volume, resample};
+use srrd_base::volume::{Geometry, Interpolation, LabelMap, PointTransform, Volume, resample};
 use srrd_morphometry::{self as morphometry, BonePolarity, Method, Threshold, binarize};
 
 /// Names and units of the four targets, in tensor column order.
@@ -94,27 +94,26 @@ pub struct Patches {
 /// whose patch box lies in the grid and is at least `min_fraction` inside that bone's
 /// region.
 pub fn lattice_centres(
-    regions: &[u8],
-    size: [usize; 3],
+    regions: &LabelMap,
     patch: usize,
     stride: usize,
     min_fraction: f64,
 ) -> Vec<([usize; 3], u8)> {
-    lattice_centres_from(regions, size, patch, stride, min_fraction, [0; 3])
+    lattice_centres_from(regions, patch, stride, min_fraction, [0; 3])
 }
 
 /// [`lattice_centres`] with the lattice shifted by `phase` voxels per axis (0..stride):
 /// a lattice anchored in world space, whatever the grid's origin (see
 /// `regression::infer`).
 pub fn lattice_centres_from(
-    regions: &[u8],
-    size: [usize; 3],
+    regions: &LabelMap,
     patch: usize,
     stride: usize,
     min_fraction: f64,
     phase: [usize; 3],
 ) -> Vec<([usize; 3], u8)> {
-    let [ni, nj, nk] = size;
+    let g = regions.geometry();
+    let [ni, nj, nk] = g.size;
     let half = patch / 2;
     let stride = stride.max(1);
     let mut out = Vec::new();
@@ -125,15 +124,15 @@ pub fn lattice_centres_from(
     for k in (from(2)..=nk - (patch - half)).step_by(stride) {
         for j in (from(1)..=nj - (patch - half)).step_by(stride) {
             for i in (from(0)..=ni - (patch - half)).step_by(stride) {
-                let label = regions[(k * nj + j) * ni + i];
+                let label = regions.at(i, j, k);
                 if label == 0 {
                     continue;
                 }
                 let mut inside = 0usize;
                 for kk in k - half..k - half + patch {
                     for jj in j - half..j - half + patch {
-                        let row = (kk * nj + jj) * ni;
-                        inside += regions[row + i - half..row + i - half + patch]
+                        let row = g.index(i - half, jj, kk);
+                        inside += regions.labels()[row..row + patch]
                             .iter()
                             .filter(|r| **r == label)
                             .count();
@@ -167,19 +166,19 @@ pub fn subset<T: Clone>(items: &[T], n: usize, seed: u64) -> Vec<T> {
 /// The CT patch (`patch`^3 voxels from `centre - patch/2`) and its mask (region == label).
 pub fn ct_patch(
     ct: &Volume,
-    regions: &[u8],
+    regions: &LabelMap,
     centre: [usize; 3],
     label: u8,
     patch: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let [ni, nj, _] = ct.geometry.size;
     let data = ct.data.as_slice().unwrap_or(&[]);
+    let regions = regions.labels();
     let lo: [usize; 3] = std::array::from_fn(|a| centre[a] - patch / 2);
     let mut values = Vec::with_capacity(patch.pow(3));
     let mut mask = Vec::with_capacity(patch.pow(3));
     for k in lo[2]..lo[2] + patch {
         for j in lo[1]..lo[1] + patch {
-            let row = (k * nj + j) * ni;
+            let row = ct.geometry.index(0, j, k);
             for i in lo[0]..lo[0] + patch {
                 values.push(data.get(row + i).copied().unwrap_or(0.0));
                 mask.push(f32::from(regions.get(row + i) == Some(&label)));
@@ -290,17 +289,16 @@ pub fn extract(
     ct: &Volume,
     mr: &Volume,
     ct_to_mr: &dyn PointTransform,
-    regions: &[u8],
+    regions: &LabelMap,
     settings: &PatchSettings,
     progress: &Progress,
 ) -> Result<Patches> {
     let method = Method::parse(&settings.method)?;
-    if regions.len() != ct.geometry.num_voxels() {
+    if regions.geometry().size != ct.geometry.size {
         return Err(Error::invalid("region labels and CT grids differ"));
     }
     let candidates = lattice_centres(
         regions,
-        ct.geometry.size,
         settings.ct_patch,
         settings.stride,
         settings.min_region_fraction,
@@ -309,9 +307,8 @@ pub fn extract(
     progress.start("measuring MR patches", centres.len() as u64);
     // Each bone's region as a volume, so its mask can be carried onto the MR patch grids.
     let region_volume = |label: u8| {
-        let [ni, nj, _] = ct.geometry.size;
         Volume::from_fn(ct.geometry.clone(), |i, j, k| {
-            f32::from(regions[(k * nj + j) * ni + i] == label)
+            f32::from(regions.at(i, j, k) == label)
         })
     };
     let region_volumes = [region_volume(1), region_volume(2)];
@@ -559,14 +556,9 @@ mod tests {
 
     #[test]
     fn lattice_keeps_patches_inside_the_region() {
-        let size = [30, 30, 30];
-        let regions: Vec<u8> = (0..27000)
-            .map(|n| {
-                let i = n % 30;
-                if i < 15 { 1 } else { 2 }
-            })
-            .collect();
-        let c = lattice_centres(&regions, size, 12, 3, 0.9);
+        let grid = Geometry::new([30, 30, 30], [1.0; 3], [0.0; 3]);
+        let regions = LabelMap::from_fn(grid, |i, _, _| if i < 15 { 1 } else { 2 });
+        let c = lattice_centres(&regions, 12, 3, 0.9);
         assert!(!c.is_empty());
         for ([i, _, _], label) in &c {
             // A patch 90% inside one label: its centre is at least 4.8 voxels from i = 15.

@@ -13,7 +13,7 @@ use super::model::ModelCard;
 use super::train::Trained;
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
-use srrd_base::volume::Volume;
+use srrd_base::volume::{LabelMap, Volume};
 
 /// CT patch edge the student expects (voxels).
 pub const PATCH: usize = 12;
@@ -42,13 +42,13 @@ pub struct Prediction {
 /// lattice step `stride` voxels.
 pub fn predict_ct(
     ct: &Volume,
-    regions: &[u8],
+    regions: &LabelMap,
     model: &Trained,
     card: &ModelCard,
     stride: usize,
     progress: &Progress,
 ) -> Result<Prediction> {
-    if regions.len() != ct.geometry.num_voxels() {
+    if regions.geometry().size != ct.geometry.size {
         return Err(Error::invalid("region labels and CT grids differ"));
     }
     let stride = stride.max(1);
@@ -62,7 +62,7 @@ pub fn predict_ct(
         let first = origin_vox + (PATCH / 2) as i64;
         (-first).rem_euclid(stride as i64) as usize
     });
-    let centres = lattice_centres_from(regions, g.size, PATCH, stride, 0.3, phase);
+    let centres = lattice_centres_from(regions, PATCH, stride, 0.3, phase);
     if centres.is_empty() {
         return Err(Error::invalid(
             "no subchondral trabecular region large enough for a 12-voxel patch (are femur \
@@ -121,7 +121,12 @@ pub fn predict_ct(
 
 /// Maps from patch values: each region voxel takes the nearest lattice patch of its bone
 /// within one lattice step (0 where none is).
-fn splat(ct: &Volume, regions: &[u8], patches: &[PatchPrediction], stride: usize) -> Vec<Volume> {
+fn splat(
+    ct: &Volume,
+    regions: &LabelMap,
+    patches: &[PatchPrediction],
+    stride: usize,
+) -> Vec<Volume> {
     let half = PATCH / 2;
     // Lattice coordinates of a voxel index (any phase: nodes keep their spacing).
     let lattice = |x: usize| ((x as f64 - half as f64) / stride as f64).round() as i64;
@@ -130,9 +135,8 @@ fn splat(ct: &Volume, regions: &[u8], patches: &[PatchPrediction], stride: usize
         .enumerate()
         .map(|(n, p)| (((p.centre.map(lattice)), p.bone), n))
         .collect();
-    let [ni, nj, _] = ct.geometry.size;
     let lookup = |i: usize, j: usize, k: usize| -> Option<usize> {
-        let label = regions[(k * nj + j) * ni + i];
+        let label = regions.at(i, j, k);
         if label == 0 {
             return None;
         }

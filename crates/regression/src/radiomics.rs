@@ -9,6 +9,7 @@
 //! i, j and k, symmetric, averaged): contrast, homogeneity, energy, correlation, entropy,
 //! dissimilarity, cluster shade, cluster prominence.
 
+use srrd_base::volume::voxel_index;
 use srrd_stats::{RidgeRegression, Standardizer, fit_ridge_cv};
 
 const HU_LO: f64 = -200.0;
@@ -74,12 +75,12 @@ pub fn features(values: &[f32], mask: &[f32], edge: usize) -> Vec<f64> {
         })
         .sum::<f64>();
     // Gradient magnitude (central differences, interior voxels inside the mask).
-    let at = |i: usize, j: usize, k: usize| values[(k * edge + j) * edge + i] as f64;
+    let at = |i: usize, j: usize, k: usize| values[voxel_index([edge; 3], i, j, k)] as f64;
     let mut grads = Vec::new();
     for k in 1..edge.saturating_sub(1) {
         for j in 1..edge - 1 {
             for i in 1..edge - 1 {
-                if mask[(k * edge + j) * edge + i] > 0.5 {
+                if mask[voxel_index([edge; 3], i, j, k)] > 0.5 {
                     let gi = at(i + 1, j, k) - at(i - 1, j, k);
                     let gj = at(i, j + 1, k) - at(i, j - 1, k);
                     let gk = at(i, j, k + 1) - at(i, j, k - 1);
@@ -95,7 +96,7 @@ pub fn features(values: &[f32], mask: &[f32], edge: usize) -> Vec<f64> {
     const L: usize = 16;
     let mut glcm = [[0f64; L]; L];
     let level = |i: usize, j: usize, k: usize| bin(at(i, j, k), L);
-    let inm = |i: usize, j: usize, k: usize| mask[(k * edge + j) * edge + i] > 0.5;
+    let inm = |i: usize, j: usize, k: usize| mask[voxel_index([edge; 3], i, j, k)] > 0.5;
     for k in 0..edge {
         for j in 0..edge {
             for i in 0..edge {

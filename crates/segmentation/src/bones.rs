@@ -6,8 +6,8 @@
 //! erosion depth, piece volume), so the result does not depend on the CT's spacing.
 
 use srrd_base::error::{Error, Result};
-use srrd_base::volume::Volume;
 use srrd_base::volume::components::{fill_holes_2d, label_components, morph_box};
+use srrd_base::volume::{LabelMap, Mask, Volume, voxel_ijk};
 
 /// Label values of the bone map.
 pub const FEMUR: u8 = 1;
@@ -31,14 +31,14 @@ pub const MAX_SPLIT_MM: f64 = 12.0;
 #[derive(Clone, Debug)]
 pub struct BoneLabels {
     /// 0, FEMUR, TIBIA, PATELLA, FIBULA per voxel of the CT grid.
-    pub labels: Vec<u8>,
+    pub labels: LabelMap,
     /// None when femur and tibia were separate pieces; else the erosion depth (mm) that
     /// split them at the joint.
     pub split_depth_mm: Option<f64>,
 }
 
 /// Bone labels (0, FEMUR, TIBIA, PATELLA, FIBULA) of a CT (or sCT) on its grid.
-pub fn segment_bones(ct: &Volume, threshold: f32) -> Result<Vec<u8>> {
+pub fn segment_bones(ct: &Volume, threshold: f32) -> Result<LabelMap> {
     Ok(segment_bones_detailed(ct, threshold)?.labels)
 }
 
@@ -49,7 +49,7 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
     let mask = bone_mask(ct, threshold)?;
     let voxel_mm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z;
     let min_voxels = (1000.0 / voxel_mm3).ceil() as usize; // 1 cm^3
-    let (labels, sizes) = label_components(&mask, size);
+    let (labels, sizes) = label_components(mask.inside(), size);
     let in_body = in_body_fraction(ct, &labels, sizes.len());
     let mut pieces: Vec<usize> = (1..sizes.len())
         .filter(|&l| sizes[l] >= min_voxels && in_body[l] >= MIN_IN_BODY)
@@ -89,15 +89,7 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
         parts.insert(0, b);
         parts.insert(0, a);
     }
-    let z_of = |n: usize| {
-        let (i, j, k) = (
-            n % size[0],
-            (n / size[0]) % size[1],
-            n / (size[0] * size[1]),
-        );
-        g.index_to_world(nalgebra::Vector3::new(i as f64, j as f64, k as f64))
-            .z
-    };
+    let z_of = |n: usize| g.voxel_world(n).z;
     let mean_z = |p: &[usize]| p.iter().map(|&n| z_of(n)).sum::<f64>() / p.len().max(1) as f64;
     let (zf, zt) = (mean_z(&parts[0]), mean_z(&parts[1]));
     let (femur, tibia) = if zf >= zt { (0, 1) } else { (1, 0) };
@@ -113,7 +105,7 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
             (zf - zt).abs()
         )));
     }
-    let mut out = vec![0u8; mask.len()];
+    let mut out = vec![0u8; g.num_voxels()];
     for &n in &parts[femur] {
         out[n] = FEMUR;
     }
@@ -137,7 +129,7 @@ pub fn segment_bones_detailed(ct: &Volume, threshold: f32) -> Result<BoneLabels>
         }
     }
     Ok(BoneLabels {
-        labels: out,
+        labels: LabelMap::new(g.clone(), out)?,
         split_depth_mm,
     })
 }
@@ -153,7 +145,8 @@ const SHELL_MM: f64 = 1.0;
 /// `SHELL_MM` outside it (along the axes, not in any component) that are body tissue,
 /// above -200 HU.
 pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
-    let [ni, nj, nk] = ct.geometry.size;
+    let size = ct.geometry.size;
+    let [ni, nj, nk] = size;
     let data = ct.data.as_standard_layout();
     let data = data.as_slice().unwrap_or(&[]);
     let mut tissue = vec![0usize; count];
@@ -168,7 +161,7 @@ pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
         if labels[n] != 0 {
             continue;
         }
-        let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+        let [i, j, k] = voxel_ijk(size, n);
         let [ri, rj, rk] = reach;
         let mut owner = 0u32;
         for (ok, m) in [
@@ -202,7 +195,7 @@ pub fn in_body_fraction(ct: &Volume, labels: &[u32], count: usize) -> Vec<f64> {
 
 /// Voxels at or above `threshold`, closed by a 1 mm box and with holes filled per axial
 /// slice: bones as solids (cortex and marrow cavity).
-pub fn bone_mask(ct: &Volume, threshold: f32) -> Result<Vec<bool>> {
+pub fn bone_mask(ct: &Volume, threshold: f32) -> Result<Mask> {
     let g = &ct.geometry;
     let data = ct.data.as_standard_layout();
     let data = data
@@ -212,7 +205,7 @@ pub fn bone_mask(ct: &Volume, threshold: f32) -> Result<Vec<bool>> {
     let r = radius_vox(g.spacing_mm.into(), 1.0);
     let mut mask = morph_box(&morph_box(&above, g.size, r, true), g.size, r, false);
     fill_holes_2d(&mut mask, g.size);
-    Ok(mask)
+    Mask::new(g.clone(), mask)
 }
 
 /// Half-widths in voxels of a box of half-width `mm` (at least one voxel).
@@ -259,7 +252,7 @@ fn split_two(
             }
             let [ni, nj, nk] = size;
             while let Some(v) = frontier.pop_front() {
-                let (i, j, k) = (v % ni, (v / ni) % nj, v / (ni * nj));
+                let [i, j, k] = voxel_ijk(size, v);
                 let mut nb = Vec::with_capacity(6);
                 if i > 0 {
                     nb.push(v - 1)
@@ -297,10 +290,11 @@ fn split_two(
     )))
 }
 
-/// Dice overlap of two label sets for one label.
-pub fn dice(a: &[u8], b: &[u8], label: u8) -> f64 {
+/// Dice overlap of two label maps on one grid for one label.
+pub fn dice(a: &LabelMap, b: &LabelMap, label: u8) -> f64 {
+    debug_assert_eq!(a.geometry().size, b.geometry().size, "dice on two grids");
     let (mut both, mut na, mut nb) = (0usize, 0usize, 0usize);
-    for (x, y) in a.iter().zip(b) {
+    for (x, y) in a.labels().iter().zip(b.labels()) {
         let (p, q) = (*x == label, *y == label);
         both += (p && q) as usize;
         na += p as usize;

@@ -90,7 +90,7 @@ const MARGIN_MM: f64 = 15.0;
 pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
     let g = &ct.geometry;
     let mask = bone_mask(ct, threshold)?;
-    let (labels, sizes) = label_components(&mask, g.size);
+    let (labels, sizes) = label_components(mask.inside(), g.size);
     let voxel_cm3 = g.spacing_mm.x * g.spacing_mm.y * g.spacing_mm.z / 1000.0;
     // The index axis closest to the patient's left-right axis (world x).
     let lr_axis = (0..3)
@@ -102,11 +102,10 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
         .unwrap_or(0);
     // Pieces that span the whole left-right field of view (a table) are not bone.
     let n_lr = g.size[lr_axis];
-    let [ni, nj, _] = g.size;
     let mut span = vec![[usize::MAX, 0usize]; sizes.len()];
     for (n, l) in labels.iter().enumerate() {
         if *l > 0 {
-            let idx = [n % ni, (n / ni) % nj, n / (ni * nj)][lr_axis];
+            let idx = g.ijk(n)[lr_axis];
             let s = &mut span[*l as usize];
             s[0] = s[0].min(idx);
             s[1] = s[1].max(idx);
@@ -122,14 +121,7 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
         })
         .collect();
     // Bone volume per 2 mm of world x.
-    let x_of = |n: usize| {
-        g.index_to_world(nalgebra::Vector3::new(
-            (n % ni) as f64,
-            ((n / ni) % nj) as f64,
-            (n / (ni * nj)) as f64,
-        ))
-        .x
-    };
+    let x_of = |n: usize| g.voxel_world(n).x;
     let corners: Vec<f64> = (0..8)
         .map(|c| {
             let idx = nalgebra::Vector3::new(
@@ -209,7 +201,7 @@ pub fn find_knees(ct: &Volume, threshold: f32) -> Result<KneeLayout> {
         for k in b.lo[2]..=b.hi[2] {
             for j in b.lo[1]..=b.hi[1] {
                 for i in b.lo[0]..=b.hi[0] {
-                    let l = labels[(k * nj + j) * ni + i] as usize;
+                    let l = labels[g.index(i, j, k)] as usize;
                     if l > 0 && keep[l] {
                         for (a, x) in [i, j, k].into_iter().enumerate() {
                             lo[a] = lo[a].min(x);

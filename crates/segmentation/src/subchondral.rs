@@ -4,7 +4,7 @@
 //! joint). Patches for regression are sampled here.
 
 use super::bones::{FEMUR, TIBIA};
-use srrd_base::volume::Geometry;
+use srrd_base::volume::LabelMap;
 use srrd_morphometry::edt::squared_edt;
 
 /// Default band: interior voxels within this distance (mm) of the opposite bone.
@@ -13,20 +13,21 @@ pub const DEPTH_MM: f64 = 20.0;
 pub const CORTEX_MM: f64 = 2.0;
 
 /// Region labels on the bones' grid: 1 femoral, 2 tibial subchondral trabecular region.
-pub fn subchondral_regions(bones: &[u8], g: &Geometry, depth_mm: f64, cortex_mm: f64) -> Vec<u8> {
+pub fn subchondral_regions(bones: &LabelMap, depth_mm: f64, cortex_mm: f64) -> LabelMap {
+    let g = bones.geometry();
     let spacing: [f64; 3] = g.spacing_mm.into();
-    let is = |l: u8| -> Vec<bool> { bones.iter().map(|b| *b == l).collect() };
-    let (femur, tibia) = (is(FEMUR), is(TIBIA));
+    let (femur, tibia) = (bones.mask(FEMUR), bones.mask(TIBIA));
+    let (femur, tibia) = (femur.inside(), tibia.inside());
     // Depth inside each bone (distance to its outside) and distance to the other bone.
     let depth = |inside: &[bool]| squared_edt(inside, g.size, spacing);
     let to = |bone: &[bool]| {
         let outside: Vec<bool> = bone.iter().map(|b| !*b).collect();
         squared_edt(&outside, g.size, spacing)
     };
-    let (df_in, dt_in) = (depth(&femur), depth(&tibia));
-    let (to_f, to_t) = (to(&femur), to(&tibia));
+    let (df_in, dt_in) = (depth(femur), depth(tibia));
+    let (to_f, to_t) = (to(femur), to(tibia));
     let (c2, d2) = (cortex_mm * cortex_mm, depth_mm * depth_mm);
-    (0..bones.len())
+    let regions = (0..g.num_voxels())
         .map(|n| {
             if femur[n] && df_in[n] > c2 && to_t[n] < d2 {
                 1
@@ -36,5 +37,6 @@ pub fn subchondral_regions(bones: &[u8], g: &Geometry, depth_mm: f64, cortex_mm:
                 0
             }
         })
-        .collect()
+        .collect();
+    LabelMap::new(g.clone(), regions).expect("one region label per bone voxel")
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use srrd_base::io::Landmark;
 use srrd_base::volume::surface::{SurfaceMesh, label_surface, sample_at_vertices};
-use srrd_base::volume::{Geometry, Volume};
+use srrd_base::volume::{Geometry, LabelMap, Volume};
 use srrd_segmentation::bones::{FEMUR, FIBULA, PATELLA, TIBIA};
 
 /// The bone labels meshed for the 3D view.
@@ -37,8 +37,8 @@ pub fn auto_step(geometry: &Geometry) -> usize {
 
 /// The surfaces of femur, tibia, patella and fibula from bone labels (`bones` in
 /// `[k][j][i]` order on `geometry`, see `segmentation::bones`).
-pub fn knee_scene_mesh(geometry: &Geometry, bones: &[u8], step: usize) -> SurfaceMesh {
-    label_surface(geometry, bones, &KNEE_BONES, step)
+pub fn knee_scene_mesh(bones: &LabelMap, step: usize) -> SurfaceMesh {
+    label_surface(bones, &KNEE_BONES, step)
 }
 
 /// A scalar map sampled at the surface's vertices (NaN where it has no value).
@@ -71,8 +71,8 @@ pub struct KneeSurfaces {
 
 impl KneeSurfaces {
     /// Meshes the bones (`step` as in [`label_surface`]; [`auto_step`] picks one).
-    pub fn from_bones(geometry: &Geometry, bones: &[u8], step: usize) -> Self {
-        Self::from_mesh(knee_scene_mesh(geometry, bones, step))
+    pub fn from_bones(bones: &LabelMap, step: usize) -> Self {
+        Self::from_mesh(knee_scene_mesh(bones, step))
     }
 
     /// Wraps a mesh made elsewhere.
@@ -95,17 +95,10 @@ impl KneeSurfaces {
         self
     }
 
-    /// Adds the subregion labels from a `[k][j][i]` byte map on `geometry` (0 outside), as
-    /// `pipeline::analyze::Analysis::subregions` holds them.
-    pub fn with_subregion_labels(self, geometry: &Geometry, subregions: &[u8]) -> Self {
-        if subregions.len() != geometry.num_voxels() {
-            return self;
-        }
-        let [ni, nj, _] = geometry.size;
-        let v = Volume::from_fn(geometry.clone(), |i, j, k| {
-            f32::from(subregions[(k * nj + j) * ni + i])
-        });
-        self.with_subregions(&v)
+    /// Adds the subregion labels (0 outside), as `pipeline::analyze::Analysis::subregions`
+    /// holds them.
+    pub fn with_subregion_labels(self, subregions: &LabelMap) -> Self {
+        self.with_subregions(&subregions.to_volume())
     }
 
     /// Adds a parameter map (NaN or 0 where it has no value, on any grid) sampled
@@ -193,27 +186,20 @@ mod tests {
     fn knee_surfaces_sample_subregions_and_maps() {
         // A "femur" block above a "tibia" block; subregion 4 in the femur's lower part.
         let g = Geometry::new([30, 30, 40], [1.0, 1.0, 1.0], [0.0; 3]);
-        let mut bones = vec![0u8; g.num_voxels()];
-        let mut sub = vec![0u8; g.num_voxels()];
-        for k in 0..40 {
-            for j in 5..25 {
-                for i in 5..25 {
-                    let n = (k * 30 + j) * 30 + i;
-                    if (22..36).contains(&k) {
-                        bones[n] = FEMUR;
-                        if k < 29 {
-                            sub[n] = 4;
-                        }
-                    } else if (4..18).contains(&k) {
-                        bones[n] = TIBIA;
-                    }
-                }
-            }
-        }
+        let inside = |i: usize, j: usize| (5..25).contains(&i) && (5..25).contains(&j);
+        let bones = LabelMap::from_fn(g.clone(), |i, j, k| match k {
+            _ if !inside(i, j) => 0,
+            22..36 => FEMUR,
+            4..18 => TIBIA,
+            _ => 0,
+        });
+        let sub = LabelMap::from_fn(g.clone(), |i, j, k| {
+            u8::from(inside(i, j) && (22..29).contains(&k)) * 4
+        });
         assert_eq!(auto_step(&g), 1);
         let map = Volume::from_fn(g.clone(), |_, _, k| if k >= 22 { 2.0 } else { f32::NAN });
-        let s = KneeSurfaces::from_bones(&g, &bones, 1)
-            .with_subregion_labels(&g, &sub)
+        let s = KneeSurfaces::from_bones(&bones, 1)
+            .with_subregion_labels(&sub)
             .with_map("Tb.Th", &map);
         assert!(!s.mesh.is_empty());
         let subs = s.subregions.as_ref().expect("subregions");

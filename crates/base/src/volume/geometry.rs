@@ -8,6 +8,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Position of voxel (i, j, k) in a `[k][j][i]` buffer of grid size `size` (i fastest): the
+/// one place the storage order is written, for buffers that have a size but no world grid
+/// (patches, lattices). Grids use [`Geometry::index`].
+#[inline]
+pub fn voxel_index(size: [usize; 3], i: usize, j: usize, k: usize) -> usize {
+    (k * size[1] + j) * size[0] + i
+}
+
+/// Voxel (i, j, k) at position `n` of a `[k][j][i]` buffer of grid size `size`: the
+/// inverse of [`voxel_index`].
+#[inline]
+pub fn voxel_ijk(size: [usize; 3], n: usize) -> [usize; 3] {
+    let [ni, nj, _] = size;
+    [n % ni, (n / ni) % nj, n / (ni * nj)]
+}
+
 /// The sampling grid of a 3D image in LPS millimetres.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Geometry {
@@ -41,6 +57,25 @@ impl Geometry {
     /// Total number of voxels.
     pub fn num_voxels(&self) -> usize {
         self.size[0] * self.size[1] * self.size[2]
+    }
+
+    /// Position of voxel (i, j, k) in storage order `[k][j][i]` (i fastest), as in every
+    /// voxel buffer on this grid.
+    #[inline]
+    pub fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        voxel_index(self.size, i, j, k)
+    }
+
+    /// Voxel (i, j, k) at a storage position: the inverse of [`Geometry::index`].
+    #[inline]
+    pub fn ijk(&self, n: usize) -> [usize; 3] {
+        voxel_ijk(self.size, n)
+    }
+
+    /// World position (LPS, mm) of the voxel at storage position `n`.
+    pub fn voxel_world(&self, n: usize) -> Point3<f64> {
+        let [i, j, k] = self.ijk(n);
+        self.index_to_world(Vector3::new(i as f64, j as f64, k as f64))
     }
 
     /// Shape of the voxel array in storage order `[k][j][i]`.

@@ -8,6 +8,7 @@ use super::filter::{blur3, gaussian_kernel};
 use super::geometry::Geometry;
 use super::image::Volume;
 use super::interpolate::Interpolation;
+use super::labels::LabelMap;
 use super::resample::resample;
 use super::transform::AffineTransform;
 
@@ -138,11 +139,13 @@ fn axis_taps(n: usize, m: usize, s: f64, t: f64) -> Vec<(Vec<usize>, Vec<f32>)> 
 
 /// Labels (or any piecewise-constant map) of `from` carried onto `to` by nearest
 /// neighbour (see [`map_onto`]).
-pub fn labels_onto(labels: &[u8], from: &Geometry, to: &Geometry) -> Vec<u8> {
+pub fn labels_onto(labels: &LabelMap, to: &Geometry) -> LabelMap {
+    let from = labels.geometry();
     if from == to {
-        return labels.to_vec();
+        return labels.clone();
     }
-    nearest_onto(labels, from, to)
+    let moved = nearest_onto(labels.labels(), from, to);
+    LabelMap::new(to.clone(), moved).expect("nearest_onto fills the target grid")
 }
 
 /// A piecewise-constant map (parameter maps: constant per patch) carried onto `to` by
@@ -427,13 +430,14 @@ mod tests {
     #[test]
     fn labels_go_back_onto_the_original_grid() {
         let g = Geometry::new([20, 20, 10], [0.5, 0.5, 2.0], [0.0; 3]);
-        let labels: Vec<u8> = (0..g.num_voxels())
-            .map(|n| if n % 20 < 10 { 1 } else { 2 })
-            .collect();
+        let labels = LabelMap::from_fn(g.clone(), |i, _, _| if i < 10 { 1 } else { 2 });
         let w = grid_with_spacing(&g, [1.0; 3]);
-        let there = labels_onto(&labels, &g, &w);
-        let back = labels_onto(&there, &w, &g);
-        let agree = back.iter().zip(&labels).filter(|(a, b)| a == b).count();
-        assert!(agree as f64 >= 0.9 * labels.len() as f64, "{agree}");
+        let there = labels_onto(&labels, &w);
+        assert_eq!(there.geometry(), &w);
+        let back = labels_onto(&there, &g);
+        let agree = (back.labels().iter().zip(labels.labels()))
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(agree as f64 >= 0.9 * g.num_voxels() as f64, "{agree}");
     }
 }

@@ -13,7 +13,7 @@
 use nalgebra::{Matrix4, Vector3, Vector4};
 use rayon::prelude::*;
 
-use super::{Geometry, Volume};
+use super::{LabelMap, Volume};
 
 /// A triangle mesh in world space (LPS, mm). Triangles wind counter-clockwise seen from
 /// outside (their normal, by the right-hand rule, points out of the label).
@@ -420,19 +420,13 @@ fn surface_nets(field: &Field, cell_mm: [f64; 3]) -> (Vec<[f32; 3]>, Vec<u32>) {
     (positions, indices)
 }
 
-/// The surfaces of the `wanted` labels of a label volume (`labels` in `[k][j][i]` order
-/// on `geometry`, one byte per voxel), each label its own closed surface, every vertex
-/// tagged with its label. `step` >= 1 meshes blocks of `step`^3 voxels (faster, coarser;
-/// 0 counts as 1). An empty mesh when no wanted label is present or when `labels` does
-/// not match the grid's size.
-pub fn label_surface(
-    geometry: &Geometry,
-    labels: &[u8],
-    wanted: &[u8],
-    step: usize,
-) -> SurfaceMesh {
+/// The surfaces of the `wanted` labels of a label map, each label its own closed
+/// surface, every vertex tagged with its label. `step` >= 1 meshes blocks of `step`^3
+/// voxels (faster, coarser; 0 counts as 1). An empty mesh when no wanted label is present.
+pub fn label_surface(map: &LabelMap, wanted: &[u8], step: usize) -> SurfaceMesh {
+    let (geometry, labels) = (map.geometry(), map.labels());
     let size = geometry.size;
-    if labels.len() != geometry.num_voxels() || labels.is_empty() {
+    if labels.is_empty() {
         return SurfaceMesh::default();
     }
     let s = step.max(1);

@@ -2,21 +2,21 @@
 //! grids, and thick structures (the unbounded distance transform).
 
 use super::*;
+use srrd_base::volume::voxel_ijk;
 
 /// Every ball of every foreground voxel painted, no ridge: the definition itself.
 fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
-    let [ni, nj, nk] = size;
     let exact = crate::edt::tests::brute_squared_edt(bg, size, sp);
     let mut out = vec![0f32; fg.len()];
     for c in 0..fg.len() {
         if !fg[c] {
             continue;
         }
-        let (ci, cj, ck) = (c % ni, (c / ni) % nj, c / (ni * nj));
+        let [ci, cj, ck] = voxel_ijk(size, c);
         let shape = ball_shape(|m| exact[m], c, [ci, cj, ck], size);
         let rc = ball_radius(exact[c], shape, sp);
         for (n, o) in out.iter_mut().enumerate() {
-            let (i, j, k) = (n % ni, (n / ni) % nj, n / (ni * nj));
+            let [i, j, k] = voxel_ijk(size, n);
             let q = ((i as f64 - ci as f64) * sp[0]).powi(2)
                 + ((j as f64 - cj as f64) * sp[1]).powi(2)
                 + ((k as f64 - ck as f64) * sp[2]).powi(2);
@@ -25,7 +25,6 @@ fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
             }
         }
     }
-    let _ = nk;
     out
 }
 

@@ -191,7 +191,7 @@ pub fn subject_features(
             .unwrap_or(ct.geometry.spacing_mm.into());
         let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
         let knee = knee(&prepared, c.knee, progress).map_err(|e| e.in_file(&ct_path))?;
-        let (labels, g) = (&knee.labels, &knee.ct.geometry);
+        let (labels, g) = (&knee.subregions, &knee.ct.geometry);
         let [ni, nj, nk] = g.size;
         for ((id, _), patches) in oof.iter().filter(|((id, _), _)| *id == s.id) {
             for (centre, _) in patches {
@@ -204,7 +204,7 @@ pub fn subject_features(
                     && (j as usize) < nj
                     && (kk as usize) < nk;
                 let l = if inside {
-                    labels[(kk as usize * nj + j as usize) * ni + i as usize]
+                    labels.at(i as usize, j as usize, kk as usize)
                 } else {
                     0
                 };

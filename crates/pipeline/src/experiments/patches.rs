@@ -146,7 +146,9 @@ pub fn build_store(
             let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
             let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(&ct_path))?;
             let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
-            let r = reg::register_knee(&knee.field(&prepared), &mr, None, false, progress)?;
+            let field = knee.field(&prepared);
+            let bones = Some(&knee.bones);
+            let r = reg::register_knee_from(&field, &mr, None, false, None, bones, progress)?;
             let ct_to_mr = Transform::Field(r.refined.result.field.clone());
             let mut p = extract(&knee.ct, &mr, &ct_to_mr, &knee.regions, settings, progress)?;
             // A left knee is stored as its mirror image, as `analyze` shows it to the

@@ -8,7 +8,7 @@ use srrd_base::io::nifti::{WriteDtype, write_labels, write_nifti};
 use srrd_base::io::read_image;
 use srrd_base::io::transform_file::write_affine;
 use srrd_base::progress::Progress;
-use srrd_base::volume::{Interpolation, resample};
+use srrd_base::volume::{Interpolation, LabelMap, resample};
 use srrd_registration::Metric;
 use srrd_synthesis::data::{DataManifest, DataSubject, FORMAT};
 
@@ -64,8 +64,10 @@ pub fn build_data(
                     Some(t) => resample(&labels, &ct.geometry, t, Interpolation::Nearest, 0.0),
                     None => labels,
                 };
-                let values: Vec<u8> = on_ct.data.iter().map(|v| *v as u8).collect();
-                write_labels(&dir.join(file), &ct.geometry, &values)?;
+                let on_ct = LabelMap::from_volume(&on_ct)
+                    .with_geometry(ct.geometry.clone())
+                    .map_err(|e| e.in_file(&path))?;
+                write_labels(&dir.join(file), &on_ct)?;
             }
             write_affine(&dir.join("coarse.tfm"), &ct_to_mr)?;
         }

@@ -19,6 +19,7 @@ use srrd_base::io::transform_file::read_transform;
 use srrd_base::progress::Progress;
 use srrd_base::volume::{
     AffineTransform, Geometry, Interpolation, PointTransform, Transform, Volume, resample,
+    voxel_index,
 };
 use srrd_morphometry::edt::squared_edt;
 use srrd_phantom::{self as phantom, Config, Grade, Preset};
@@ -92,7 +93,11 @@ pub fn ssim(a: &Volume, b: &Volume, mask: &[bool]) -> f64 {
 /// Femur and tibia of a CT-like image (empty when none is found).
 fn bone_mask(v: &Volume, threshold: f32) -> Vec<bool> {
     match segment_bones(v, threshold) {
-        Ok(l) => l.iter().map(|x| *x == FEMUR || *x == TIBIA).collect(),
+        Ok(l) => l
+            .labels()
+            .iter()
+            .map(|x| *x == FEMUR || *x == TIBIA)
+            .collect(),
         Err(_) => vec![false; v.geometry.num_voxels()],
     }
 }
@@ -103,7 +108,7 @@ fn boundary(mask: &[bool], size: [usize; 3]) -> Vec<bool> {
     for k in 0..nk {
         for j in 0..nj {
             for i in 0..ni {
-                let n = (k * nj + j) * ni + i;
+                let n = voxel_index(size, i, j, k);
                 if !mask[n] {
                     continue;
                 }
@@ -321,7 +326,7 @@ mod tests {
                     let d =
                         ((i as f64 - c).powi(2) + (j as f64 - c).powi(2) + (k as f64 - c).powi(2))
                             .sqrt();
-                    m[(k * size + j) * size + i] = d <= r;
+                    m[voxel_index([size; 3], i, j, k)] = d <= r;
                 }
             }
         }

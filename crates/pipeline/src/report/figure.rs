@@ -1,18 +1,24 @@
 //! The report's figure: a coronal CT slice in a bone window with the Tb.Th map over the
 //! subchondral regions, and its colour bar.
 
-use srrd_base::volume::Volume;
+use srrd_base::volume::{LabelMap, Volume};
 
 /// A coronal slice (through the regions' centroid) of the CT in a bone window with the
 /// map coloured over the regions; PNG bytes and the colour range.
-pub fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<u8>, f64, f64)> {
-    let [ni, nj, nk] = ct.geometry.size;
+pub fn coronal_figure(
+    ct: &Volume,
+    map: &Volume,
+    regions: &LabelMap,
+) -> Option<(Vec<u8>, f64, f64)> {
+    let g = &ct.geometry;
+    let [ni, _, nk] = g.size;
+    let regions = regions.labels();
     let (mut sum, mut n) = (0usize, 0usize);
     let mut values = Vec::new();
     let mdata = map.data.as_slice()?;
     for (idx, r) in regions.iter().enumerate() {
         if *r > 0 {
-            sum += (idx / ni) % nj;
+            sum += g.ijk(idx)[1];
             n += 1;
             if mdata[idx] > 0.0 {
                 values.push(mdata[idx] as f64);
@@ -36,7 +42,7 @@ pub fn coronal_figure(ct: &Volume, map: &Volume, regions: &[u8]) -> Option<(Vec<
         let k = nk - 1 - y / scale; // superior at the top
         for x in 0..w {
             let i = x / scale;
-            let idx = (k * nj + j) * ni + i;
+            let idx = g.index(i, j, k);
             let grey = ((cdata[idx] as f64 + 200.0) / 1500.0).clamp(0.0, 1.0);
             let mut c = [grey * 255.0; 3];
             if regions[idx] > 0 && mdata[idx] > 0.0 {

@@ -52,9 +52,9 @@ pub fn write_knee_folder(
         )?;
     }
     let g = &folder.ct.geometry;
-    write_labels(&out.join("bones.nii.gz"), g, &analysis.bones)?;
-    write_labels(&out.join("regions.nii.gz"), g, &analysis.regions)?;
-    write_labels(&out.join("subregions.nii.gz"), g, &analysis.subregions)?;
+    write_labels(&out.join("bones.nii.gz"), &analysis.bones)?;
+    write_labels(&out.join("regions.nii.gz"), &analysis.regions)?;
+    write_labels(&out.join("subregions.nii.gz"), &analysis.subregions)?;
     if let Some(r) = &analysis.registered {
         write_nifti(&out.join("crMR.nii.gz"), &r.cr_mr, WriteDtype::F32)?;
         write_nifti(&out.join("rrMR.nii.gz"), &r.rr_mr, WriteDtype::F32)?;

@@ -14,7 +14,7 @@ use super::{
     put_monochrome_frames, put_seq, put_str, put_u16, write_instance,
 };
 use crate::error::{Error, Result};
-use crate::volume::Geometry;
+use crate::volume::{Geometry, LabelMap};
 
 /// What one segment is.
 #[derive(Clone, Debug)]
@@ -33,8 +33,8 @@ pub struct SegmentDef {
 /// One segment: where it is (voxels of `labels` equal to `value`) and what it is.
 pub struct Segment<'a> {
     pub def: SegmentDef,
-    /// A label map in the volume's voxel order (i fastest, then j, then k).
-    pub labels: &'a [u8],
+    /// A label map on the request's grid.
+    pub labels: &'a LabelMap,
     pub value: u8,
 }
 
@@ -110,12 +110,12 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
     let [ni, nj, nk] = g.size;
     let plane = ni * nj;
     for s in &req.segments {
-        if s.labels.len() != plane * nk {
+        if s.labels.geometry().size != g.size {
             return Err(Error::invalid(format!(
-                "segment {}: label map holds {} voxels, the grid {}",
+                "segment {}: label map of size {:?}, the grid {:?}",
                 s.def.label,
-                s.labels.len(),
-                plane * nk
+                s.labels.geometry().size,
+                g.size
             )));
         }
     }
@@ -139,7 +139,7 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
     let derivation = Code::new("113076", "DCM", "Segmentation");
     for (n, s) in req.segments.iter().enumerate() {
         let slices: Vec<usize> = (0..nk)
-            .filter(|&k| s.labels[k * plane..(k + 1) * plane].contains(&s.value))
+            .filter(|&k| s.labels.labels()[k * plane..(k + 1) * plane].contains(&s.value))
             .collect();
         if slices.is_empty() {
             continue;
@@ -183,7 +183,7 @@ pub fn write_seg(id: &Identity, req: &SegRequest, path: &Path) -> Result<Written
         segment_items.push(item);
         for k in slices {
             bits.extend(
-                s.labels[k * plane..(k + 1) * plane]
+                s.labels.labels()[k * plane..(k + 1) * plane]
                     .iter()
                     .map(|v| *v == s.value),
             );

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::geometry::put_forms;
 use crate::error::{Error, Result};
-use crate::volume::{Geometry, Volume};
+use crate::volume::{Geometry, LabelMap, Volume};
 
 /// Voxel type of a written file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +60,9 @@ pub fn write_nifti(path: &Path, volume: &Volume, dtype: WriteDtype) -> Result<()
     write_file(path, &header, &payload)
 }
 
-/// Writes a label map (one byte per voxel, `[k][j][i]`) as uint8 NIfTI, atomically.
-pub fn write_labels(path: &Path, geometry: &Geometry, labels: &[u8]) -> Result<()> {
+/// Writes a label map as uint8 NIfTI, atomically.
+pub fn write_labels(path: &Path, labels: &LabelMap) -> Result<()> {
+    let geometry = labels.geometry();
     geometry.validate().map_err(|e| e.in_file(path))?;
     if geometry.size.iter().any(|&n| n > i16::MAX as usize) {
         return Err(Error::file(
@@ -69,10 +70,11 @@ pub fn write_labels(path: &Path, geometry: &Geometry, labels: &[u8]) -> Result<(
             format!("size {:?} is too large for NIfTI-1", geometry.size),
         ));
     }
-    if labels.len() != geometry.num_voxels() {
-        return Err(Error::file(path, "label count differs from the grid size"));
-    }
-    write_file(path, &build_header(geometry, WriteDtype::U8), labels)
+    write_file(
+        path,
+        &build_header(geometry, WriteDtype::U8),
+        labels.labels(),
+    )
 }
 
 /// The 352 bytes (header + empty extension flag) of a NIfTI-1 file for this grid.

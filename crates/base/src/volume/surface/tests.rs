@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use nalgebra::{Matrix3, Point3, Rotation3, Vector3};
 
 use super::*;
+use crate::volume::Geometry;
 
 const R: f64 = 20.0;
 
@@ -24,22 +25,14 @@ fn oblique_grid(spacing: [f64; 3], flip: bool) -> Geometry {
 }
 
 /// Voxels within `r` of each centre get that centre's label.
-fn balls(g: &Geometry, balls: &[(Point3<f64>, f64, u8)]) -> Vec<u8> {
-    let [ni, nj, nk] = g.size;
-    let mut out = vec![0u8; ni * nj * nk];
-    for k in 0..nk {
-        for j in 0..nj {
-            for i in 0..ni {
-                let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
-                for (c, r, l) in balls {
-                    if (p - c).norm() <= *r {
-                        out[(k * nj + j) * ni + i] = *l;
-                    }
-                }
-            }
-        }
-    }
-    out
+fn balls(g: &Geometry, balls: &[(Point3<f64>, f64, u8)]) -> LabelMap {
+    LabelMap::from_fn(g.clone(), |i, j, k| {
+        let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
+        // The last ball containing the voxel wins.
+        (balls.iter().rev())
+            .find(|(c, r, _)| (p - c).norm() <= *r)
+            .map_or(0, |(_, _, l)| *l)
+    })
 }
 
 /// Every undirected edge in exactly two triangles, once in each direction (closed and
@@ -88,7 +81,7 @@ fn components(mesh: &SurfaceMesh) -> Vec<Vec<u32>> {
 fn check_sphere(g: &Geometry, step: usize, area_tol: f64, volume_tol: f64) -> SurfaceMesh {
     let c = Point3::new(12.0, -19.0, 28.5);
     let labels = balls(g, &[(c, R, 3)]);
-    let mesh = label_surface(g, &labels, &[3], step);
+    let mesh = label_surface(&labels, &[3], step);
     assert!(
         mesh.num_triangles() > 1000,
         "{} triangles",
@@ -154,7 +147,7 @@ fn sphere_at_step_two_and_on_a_mirrored_grid() {
 fn sphere_touching_the_grid_edge_is_closed() {
     let g = Geometry::new([30, 30, 30], [1.0; 3], [0.0; 3]);
     let labels = balls(&g, &[(Point3::new(5.0, 15.0, 15.0), 12.0, 1)]);
-    let mesh = label_surface(&g, &labels, &[1], 1);
+    let mesh = label_surface(&labels, &[1], 1);
     assert_closed(&mesh);
     assert!(mesh.enclosed_volume_mm3() > 0.0);
 }
@@ -169,7 +162,7 @@ fn two_labels_give_two_components_and_empty_gives_nothing() {
             (Point3::new(43.0, 20.0, 25.0), 8.0, 2),
         ],
     );
-    let mesh = label_surface(&g, &labels, &[2, 1, 2], 1);
+    let mesh = label_surface(&labels, &[2, 1, 2], 1);
     assert_closed(&mesh);
     let parts = components(&mesh);
     assert_eq!(parts.len(), 2);
@@ -180,10 +173,9 @@ fn two_labels_give_two_components_and_empty_gives_nothing() {
     let mut seen: Vec<u8> = parts.iter().map(|p| mesh.labels[p[0] as usize]).collect();
     seen.sort_unstable();
     assert_eq!(seen, [1, 2]);
-    assert!(label_surface(&g, &labels, &[4], 1).is_empty());
-    assert!(label_surface(&g, &labels, &[], 1).is_empty());
-    assert!(label_surface(&g, &labels[1..], &[1], 1).is_empty());
-    let only_one = label_surface(&g, &labels, &[1], 1);
+    assert!(label_surface(&labels, &[4], 1).is_empty());
+    assert!(label_surface(&labels, &[], 1).is_empty());
+    let only_one = label_surface(&labels, &[1], 1);
     assert_eq!(components(&only_one).len(), 1);
 }
 
@@ -192,7 +184,7 @@ fn samples_inside_the_surface() {
     let g = oblique_grid([0.9, 1.2, 1.5], false);
     let c = Point3::new(12.0, -19.0, 28.5);
     let labels = balls(&g, &[(c, R, 1)]);
-    let mesh = label_surface(&g, &labels, &[1], 1);
+    let mesh = label_surface(&labels, &[1], 1);
     // A map with 7 in a shell 2-8 mm deep on the +x side, 5 on the -x side, nothing
     // (NaN) elsewhere; 0 counts as no value.
     let map = Volume::from_fn(g.clone(), |i, j, k| {
