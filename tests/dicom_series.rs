@@ -135,6 +135,7 @@ fn read_steps(steps: &[f64], accept_uneven: bool) -> (srrd::io::LoadedImage, tem
     let opts = ReadOptions {
         series: None,
         accept_uneven,
+        modality: None,
     };
     let img = read_dicom_with(tmp.path(), &opts).expect("reads");
     (img, tmp)
