@@ -152,9 +152,9 @@ pub(crate) fn describe(s: &SeriesInfo) -> String {
 fn option_for(modality: Option<&str>) -> &'static str {
     match modality {
         Some(m) if m.eq_ignore_ascii_case("MR") => {
-            "--mr-series N or its UID (a study list's mr_series column)"
+            "--mr-series N or its UID (in a study list, the mr_series column)"
         }
-        _ => "--series N or its UID (a study list's ct_series column)",
+        _ => "--series N or its UID (in a study list, the ct_series column)",
     }
 }
 
@@ -254,9 +254,7 @@ pub(crate) fn choose<'g>(
                 format!(" {}", info.kernel)
             };
             match a.2 {
-                KernelClass::Bone => format!(
-                    "Modality {modality}, bone kernel{k} (trabecular bone is measured on a sharp kernel)"
-                ),
+                KernelClass::Bone => format!("Modality {modality}, bone kernel{k}"),
                 _ => format!(
                     "Modality {modality}, kernel{k} ([{}] is a soft-tissue kernel)",
                     runner_up.index
@@ -275,11 +273,11 @@ pub(crate) fn choose<'g>(
         .map(|g| tag(&g.info))
         .collect();
     let warning = format!(
-        "folder holds {} series; reading [{}] {} as the {modality}: {why} (others: {}); pick another with {}",
+        "folder holds {} series; reading [{}] {} as the {modality}: {why}; others: {}; pick another with {}",
         groups.len(),
         info.index,
         describe(info),
-        others.join("; "),
+        others.join(" | "),
         option_for(Some(modality)),
     );
     Ok((chosen, Some(warning)))
