@@ -169,6 +169,58 @@ fn analyze_reads_the_bone_ct_of_a_mixed_folder_and_a_study_names_it_once() {
     assert_eq!(k1["mr"].as_str(), Some(utf8(&export)), "the study's MR");
     assert!(!k1["registration"].is_null(), "k1 was registered to its MR");
     assert!(k2["mr"].is_null(), "k2 named a CT only");
+    let log = std::fs::read_to_string(results.join("k1/analyze.log")).expect("log");
+    assert!(
+        log.contains("as the CT: Modality CT, bone kernel BONE"),
+        "{log}"
+    );
+}
+
+/// `--ct` and `--mr` naming one folder that holds no MR series: the CT alone, said.
+#[test]
+fn one_folder_without_an_mr_series_is_a_ct_only_knee() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = generate(
+        Config {
+            seed: 5,
+            grade: Grade::Normal,
+            preset: Preset::Small,
+        },
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let export = tmp.path().join("ct-only");
+    let tags = SeriesTags {
+        modality: "CT",
+        series_uid: "1.2.826.0.1.3680043.2.1125.8.21",
+        study_uid: "1.2.826.0.1.3680043.2.1125.8.20",
+        description: "Knee",
+        kernel: "B60f",
+        image_type: "ORIGINAL\\PRIMARY\\AXIAL",
+        intercept: -1024.0,
+        slope: 1.0,
+    };
+    write_volume_series(&export, &p.ct, &tags, |k| format!("{k:08}"));
+    let a = tmp.path().join("a");
+    let e = utf8(&export);
+    let out = srrd(&["analyze", "--ct", e, "--mr", e, "--out", utf8(&a), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {e}: no MR series in the folder; analysing the CT alone"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("folder holds"),
+        "one series, no choice: {err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert!(
+        report["mr"].is_null() && report["registration"].is_null(),
+        "{report}"
+    );
 }
 
 #[test]

@@ -151,7 +151,12 @@ pub fn analyze_manifest(
                     dicom: None,
                 };
                 let (report, _) = write_knee_folder(&folder, &a, t0)?;
-                let log = report.summary_text();
+                // The series choices and other reading warnings stay with the knee.
+                let log: String = warnings
+                    .iter()
+                    .map(|w| format!("warning: {w}\n"))
+                    .chain(std::iter::once(report.summary_text()))
+                    .collect();
                 crate::io::atomic_write(&knee_out.join("analyze.log"), |w| {
                     w.write_all(log.as_bytes())
                 })?;
