@@ -98,6 +98,14 @@ fn analyze_reads_the_bone_ct_of_a_mixed_folder_and_a_study_names_it_once() {
     let export = tmp.path().join("export");
     write_export(&export);
 
+    // A folder of subjects whose subject folder is the export: one knee, CT and MR there.
+    let out = srrd(&["manifest", utf8(tmp.path()), "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("manifest json");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["subject"], "export");
+    assert_eq!(rows[0]["ct"].as_str(), Some(utf8(&export)));
+    assert_eq!(rows[0]["mr"], rows[0]["ct"]);
+
     // srrd series numbers them as --series takes them.
     let out = srrd(&["series", utf8(&export)]);
     let listed = String::from_utf8_lossy(&out.stdout);

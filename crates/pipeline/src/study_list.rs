@@ -2,7 +2,7 @@
 //! --manifest` and the reading room share. Either a CSV file (columns `subject`, `ct`,
 //! optional `mr`, `side` and `label`, in any order; paths relative to the file's folder)
 //! or a folder of subjects (each subfolder holding `ct.nii.gz`, `ct.nii` or a DICOM folder
-//! `ct/`, and optionally the same for `mr`). A PACS export's folder holding a knee's CT and
+//! `ct/`, and optionally the same for `mr`; or a PACS export of the subject's study). A PACS export's folder holding a knee's CT and
 //! MR series may be named once, in a `study` column (the CT and MR are then picked by
 //! Modality; `ct_series`/`mr_series` name others). Labels are KL grades or class words
 //! ([`Label`]; a `kl` column takes grades only). Whole-list problems (a wrong column, a
@@ -245,7 +245,29 @@ fn image_in(dir: &Path, name: &str) -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-/// Subjects of a folder: every subfolder with a CT, in name order.
+/// Whether a folder holds a DICOM file (the DICM marker), looking at most `depth` levels
+/// down: a PACS export of a subject's study.
+fn holds_dicom(dir: &Path, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    paths.iter().any(|p| {
+        if p.is_dir() {
+            depth > 0 && holds_dicom(p, depth - 1)
+        } else {
+            let mut head = [0u8; 132];
+            std::fs::File::open(p)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok_and(|_| srrd_base::io::dicom::has_dicom_marker(&head))
+        }
+    })
+}
+
+/// Subjects of a folder: every subfolder with a CT (`ct.nii.gz`, `ct.nii`, `ct/`), in name
+/// order; a subfolder with neither `ct` nor `mr` that holds DICOM files is a PACS export of
+/// the subject's study (its CT and MR picked by Modality).
 fn from_folder(dir: &Path) -> Result<Vec<StudyRow>> {
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
@@ -256,9 +278,12 @@ fn from_folder(dir: &Path) -> Result<Vec<StudyRow>> {
     Ok(subdirs
         .into_iter()
         .filter_map(|d| {
-            let ct = image_in(&d, "ct")?;
             let subject = d.file_name()?.to_string_lossy().to_string();
-            Some((subject, ct, image_in(&d, "mr")))
+            let (ct, mr) = match (image_in(&d, "ct"), image_in(&d, "mr")) {
+                (None, None) if holds_dicom(&d, 4) => (d.clone(), Some(d)),
+                (ct, mr) => (ct?, mr),
+            };
+            Some((subject, ct, mr))
         })
         .enumerate()
         .map(|(n, (subject, ct, mr))| StudyRow {
@@ -399,9 +424,22 @@ mod tests {
                 std::fs::write(dir.path().join(s).join(f), b"x").expect("file");
             }
         }
+        // d: a PACS export (DICOM files two levels down); e: a file that is not DICOM.
+        let series = dir.path().join("d/DICOM/S1");
+        std::fs::create_dir_all(&series).expect("dir");
+        let mut dicm = vec![0u8; 128];
+        dicm.extend_from_slice(b"DICMxxxx");
+        std::fs::write(series.join("IM1"), &dicm).expect("dicom");
+        std::fs::create_dir_all(dir.path().join("e")).expect("dir");
+        std::fs::write(dir.path().join("e/notes.txt"), [b'x'; 200]).expect("text");
         let rows = read_study_list(dir.path()).expect("folder");
         let names: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
-        assert_eq!(names, ["a", "b"], "sorted; c has no CT");
+        assert_eq!(names, ["a", "b", "d"], "sorted; c has no CT, e no image");
+        assert!(
+            rows[2].one_folder() && rows[2].ct.ends_with("d"),
+            "{:?}",
+            rows[2]
+        );
         assert!(rows[1].mr.as_ref().is_some_and(|m| m.ends_with("b/mr.nii")));
         assert!(rows[0].missing_files().is_empty());
     }
