@@ -199,7 +199,7 @@ pub(crate) fn choose<'g>(
     let Some(modality) = modality.map(str::trim).filter(|m| !m.is_empty()) else {
         let warning = (groups.len() > 1).then(|| {
             format!(
-                "folder holds {} series or parts; using the largest, {}; pick another with --series ID (srrd series lists them)",
+                "folder holds {} series or parts; using the largest, {}; pick another with --series N or ID (srrd series lists them)",
                 groups.len(),
                 describe(&groups[0].info),
             )
@@ -260,10 +260,15 @@ pub(crate) fn choose<'g>(
                     runner_up.index
                 ),
             }
-        } else {
+        } else if a.3 != b.3 {
             format!(
                 "Modality {modality}, the most images ({} against {})",
                 info.slices, runner_up.slices
+            )
+        } else {
+            format!(
+                "Modality {modality}, the first of two alike ([{}] is as large: check which you want)",
+                runner_up.index
             )
         }
     };

@@ -94,6 +94,15 @@ fn localizers_and_derived_images_lose_to_the_volume() {
         w.expect("warning")
             .contains("the most images (60 against 50)")
     );
+    // Alike in every way: the first, and the warning says to check.
+    let groups = vec![series(1, "CT", 50, "", ""), series(2, "CT", 50, "", "")];
+    let (g, w) = choose(Path::new("/f"), &groups, None, Some("CT")).expect("ct");
+    assert_eq!(g.info.index, 1);
+    let w = w.expect("warning");
+    assert!(
+        w.contains("the first of two alike ([2] is as large: check which you want)"),
+        "{w}"
+    );
 }
 
 #[test]
