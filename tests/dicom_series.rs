@@ -1,6 +1,6 @@
 //! DICOM series assembly on series written here with known geometry: sorting, spacing,
-//! oblique orientation, rescale, and the refusals (missing slice, uneven spacing, gantry
-//! tilt, mixed sizes, no series).
+//! oblique orientation, rescale, the refusals (missing slice, uneven spacing, gantry
+//! tilt, mixed sizes, no series), and the series of a PACS export chosen by modality.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use nalgebra::{Matrix3, Vector3};
 use srrd::io::{ReadOptions, read_dicom, read_dicom_with, read_image};
 
 mod common;
-use common::{COLS, ROWS, SliceSpec, stored, write_slice};
+use common::{COLS, ROWS, SeriesTags, SliceSpec, stored, write_slice, write_volume_series};
 
 /// Writes a series of `n` slices, `step` mm apart along the normal, shuffled on disk.
 fn write_series(dir: &Path, iop: [f64; 6], positions: &[Vector3<f64>], series: &'static str) {
@@ -135,6 +135,7 @@ fn read_steps(steps: &[f64], accept_uneven: bool) -> (srrd::io::LoadedImage, tem
     let opts = ReadOptions {
         series: None,
         accept_uneven,
+        modality: None,
     };
     let img = read_dicom_with(tmp.path(), &opts).expect("reads");
     (img, tmp)
@@ -348,4 +349,146 @@ fn single_file_reads_as_one_slice() {
     std::fs::write(&cut, &bytes[..bytes.len() - 20]).expect("write");
     let err = read_image(&cut, None).expect_err("truncated").to_string();
     assert!(err.contains("cut.dcm"), "{err}");
+}
+
+const UID: &str = "1.2.826.0.1.3680043.2.1125.7";
+
+/// One knee's study as PACS exports it, in one folder with scanner-style names: the MR
+/// (the most files), the CT in a bone and a soft-tissue kernel, and a one-image scout.
+fn write_pacs_export(dir: &Path) -> srrd::volume::Volume {
+    use srrd::volume::{Geometry, Volume};
+    let g = Geometry::new([6, 5, 4], [0.8, 0.8, 1.0], [-2.0, 3.0, 10.0]);
+    let ct = Volume::from_fn(g, |i, j, k| (100 * k + 10 * j + i) as f32 - 1000.0);
+    let mr_g = Geometry::new([7, 7, 8], [0.5, 0.5, 1.5], [0.0, 0.0, 0.0]);
+    let mr = Volume::from_fn(mr_g, |i, j, k| (i + j + k) as f32);
+    let scout_g = Geometry::new([9, 9, 1], [2.0, 2.0, 1.0], [0.0, 0.0, 0.0]);
+    let scout = Volume::from_fn(scout_g, |_, _, _| 0.0);
+    let soft = Volume {
+        geometry: ct.geometry.clone(),
+        data: ct.data.mapv(|v| v + 1.0),
+    };
+    let study = format!("{UID}.9");
+    let uids: Vec<String> = (1..=4).map(|n| format!("{UID}.{n}")).collect();
+    for (n, v, modality, description, kernel, image_type) in [
+        (1, &mr, "MR", "PD SPACE sag", "", "ORIGINAL\\PRIMARY\\M\\ND"),
+        (
+            2,
+            &ct,
+            "CT",
+            "Knee 1.0 Bone",
+            "BONE",
+            "ORIGINAL\\PRIMARY\\AXIAL",
+        ),
+        (
+            3,
+            &soft,
+            "CT",
+            "Knee 1.0 Soft",
+            "STANDARD",
+            "ORIGINAL\\PRIMARY\\AXIAL",
+        ),
+        (
+            4,
+            &scout,
+            "CT",
+            "Topogram",
+            "",
+            "ORIGINAL\\PRIMARY\\LOCALIZER",
+        ),
+    ] {
+        let tags = SeriesTags {
+            modality,
+            series_uid: &uids[n - 1],
+            study_uid: &study,
+            description,
+            kernel,
+            image_type,
+            intercept: if modality == "CT" { -1024.0 } else { 0.0 },
+            slope: 1.0,
+        };
+        write_volume_series(dir, v, &tags, |k| format!("DICOM/S{n:05}/IM{:05}", k + 1));
+    }
+    ct
+}
+
+#[test]
+fn a_pacs_export_folder_gives_the_bone_ct_and_the_mr_by_modality() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ct = write_pacs_export(tmp.path());
+    let read = |series: Option<&str>, modality: Option<&str>| {
+        read_dicom_with(
+            tmp.path(),
+            &ReadOptions {
+                series,
+                modality,
+                accept_uneven: false,
+            },
+        )
+        .expect("reads")
+    };
+    let img = read(None, Some("CT"));
+    let info = img.series.as_ref().expect("series");
+    assert_eq!(
+        (info.index, info.uid.as_str()),
+        (2, format!("{UID}.2").as_str())
+    );
+    assert_eq!(img.volume.data, ct.data, "the bone kernel's voxels, in HU");
+    assert_eq!(
+        img.warnings[0],
+        format!(
+            "folder holds 4 series; reading [2] {UID}.2 (4 files, 6x5 axial, \"Knee 1.0 Bone\", kernel BONE) as the CT: \
+             Modality CT, bone kernel BONE; others: [1] MR, 8 images | [3] CT, soft-tissue kernel STANDARD, 4 images | \
+             [4] CT, localizer, 1 image; pick another with --series N or its UID (in a study list, the ct_series column)"
+        )
+    );
+    let mr = read(None, Some("MR"));
+    assert_eq!(mr.series.as_ref().map(|s| s.index), Some(1));
+    assert_eq!(mr.volume.geometry.size, [7, 7, 8]);
+    assert!(
+        mr.warnings[0].contains("as the MR: the only MR series"),
+        "{:?}",
+        mr.warnings
+    );
+    // The number the warning prints overrides, without a warning; so does the UID.
+    let soft = read(Some("3"), Some("CT"));
+    assert_eq!(soft.volume.data[[0, 0, 0]], ct.data[[0, 0, 0]] + 1.0);
+    assert!(soft.warnings.is_empty(), "{:?}", soft.warnings);
+    let by_uid = read(Some(&format!("{UID}.3")), Some("CT"));
+    assert_eq!(by_uid.series.map(|s| s.index), Some(3));
+    // Without a modality (srrd info, the viewer): the largest, as before.
+    let any = read(None, None);
+    assert_eq!(any.series.map(|s| s.modality), Some("MR".to_string()));
+    // A number that is not in the list names the folder and lists the series.
+    let err = read_dicom_with(
+        tmp.path(),
+        &ReadOptions {
+            series: Some("7"),
+            modality: Some("CT"),
+            accept_uneven: false,
+        },
+    )
+    .expect_err("no series 7")
+    .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}: no series \"7\"; the folder holds: [1] {UID}.1, [2] {UID}.2",
+            tmp.path().display()
+        )),
+        "{err}"
+    );
+    // srrd series numbers them the same way.
+    let list = srrd::io::list_series(tmp.path()).expect("list");
+    let listed: Vec<(usize, &str, &str)> = list
+        .iter()
+        .map(|s| (s.index, s.modality.as_str(), s.kernel.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, "MR", ""),
+            (2, "CT", "BONE"),
+            (3, "CT", "STANDARD"),
+            (4, "CT", "")
+        ]
+    );
 }

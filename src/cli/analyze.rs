@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 pub(super) use super::common::with_progress;
-use crate::io::{ReadOptions, read_image, read_image_with};
+use crate::io::{LoadedImage, ReadOptions, list_series, read_image_with};
 use crate::pipeline::analyze::{KneeAnalysis, Models, Request, analyze_request};
 pub(super) use crate::pipeline::models::models_dir;
 use crate::pipeline::report::{DicomOut, KneeFolder, ReportContext, write_knee_folder};
@@ -37,8 +37,9 @@ pub struct AnalyzeArgs {
     /// out/right). Needed when the CT holds both knees.
     #[arg(long)]
     side: Option<String>,
-    /// A study instead of one CT: a manifest CSV (subject,ct[,mr,side,label]) or a
-    /// folder of subjects; each knee goes to OUT/<subject>, models loaded once.
+    /// A study instead of one CT: a manifest CSV (subject,ct[,mr,side,label], or a
+    /// `study` folder for both; label a KL grade 0-4 or normal/KOA) or a folder of
+    /// subjects; each knee goes to OUT/<subject>, models loaded once.
     #[arg(long, conflicts_with_all = ["ct", "mr", "side"])]
     manifest: Option<PathBuf>,
     /// With --manifest: only these subjects (comma-separated ids).
@@ -48,10 +49,16 @@ pub struct AnalyzeArgs {
     /// CPUs so jobs sharing a node do not oversubscribe it.
     #[arg(long)]
     threads: Option<usize>,
-    /// In a DICOM folder holding several series: the CT series to read (an id from
-    /// `srrd series`).
-    #[arg(long, conflicts_with = "manifest")]
+    /// In a DICOM folder holding several series: the CT series to read, by its number
+    /// or id as `srrd series` and the warning list them (default: the series with
+    /// Modality CT, a bone kernel before a soft-tissue one, no scout, the most images).
+    #[arg(long, conflicts_with = "manifest", value_name = "N|UID")]
     series: Option<String>,
+    /// In a DICOM folder holding several series: the MR series to read (default: the
+    /// series with Modality MR, no localizer, the most images). --ct and --mr may name
+    /// the same folder, as PACS exports a study.
+    #[arg(long, conflicts_with = "manifest", value_name = "N|UID")]
+    mr_series: Option<String>,
     /// A CT series with missing slices or uneven spacing: use it whole, resampled onto
     /// a regular grid (default: its largest evenly spaced block).
     #[arg(long, conflicts_with = "manifest")]
@@ -100,6 +107,7 @@ impl AnalyzeArgs {
             models: self.models.as_deref(),
             side: self.side.as_deref(),
             series: self.series.as_deref(),
+            mr_series: self.mr_series.as_deref(),
             accept_uneven: self.accept_uneven,
             dicom_out: self.dicom_out.as_deref(),
             force: self.force,
@@ -116,7 +124,10 @@ pub struct AnalyzeRequest<'a> {
     pub mr: Option<&'a Path>,
     pub models: Option<&'a Path>,
     pub side: Option<&'a str>,
+    /// The CT series in a folder of several (a number or id).
     pub series: Option<&'a str>,
+    /// The MR series in a folder of several.
+    pub mr_series: Option<&'a str>,
     pub accept_uneven: bool,
     pub dicom_out: Option<&'a Path>,
     pub force: bool,
@@ -124,6 +135,69 @@ pub struct AnalyzeRequest<'a> {
     pub init: Option<&'a Path>,
     pub out: &'a Path,
     pub json: bool,
+}
+
+/// Where one knee's CT and MR are and which series to read.
+pub(super) struct KneeInput<'a> {
+    pub ct: &'a Path,
+    pub mr: Option<&'a Path>,
+    pub ct_series: Option<&'a str>,
+    pub mr_series: Option<&'a str>,
+    /// Read a CT series with gaps whole, resampled (as `--accept-uneven`; not the MR).
+    pub accept_uneven: bool,
+}
+
+/// Reads a knee's CT and MR (files or DICOM folders; in a folder the series of Modality
+/// CT, resp. MR, unless one is named). When both are one folder that holds no MR series,
+/// the knee has no MR. Returns them and the warnings to show, each naming its path.
+pub(super) fn read_ct_mr(
+    input: &KneeInput,
+) -> crate::Result<(LoadedImage, Option<LoadedImage>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let ct = read_image_with(
+        input.ct,
+        &ReadOptions {
+            series: input.ct_series,
+            accept_uneven: input.accept_uneven,
+            modality: Some("CT"),
+        },
+    )?;
+    warnings.extend(
+        ct.warnings
+            .iter()
+            .map(|w| format!("{}: {w}", input.ct.display())),
+    );
+    let mut mr_path = input.mr;
+    if let Some(p) = mr_path
+        && p == input.ct
+        && p.is_dir()
+        && input.mr_series.is_none()
+        && !list_series(p)?
+            .iter()
+            .any(|s| s.modality.trim().eq_ignore_ascii_case("MR"))
+    {
+        warnings.push(format!(
+            "{}: no MR series in the folder; analysing the CT alone",
+            p.display()
+        ));
+        mr_path = None;
+    }
+    let mr = match mr_path {
+        Some(p) => {
+            let mr = read_image_with(
+                p,
+                &ReadOptions {
+                    series: input.mr_series,
+                    accept_uneven: false,
+                    modality: Some("MR"),
+                },
+            )?;
+            warnings.extend(mr.warnings.iter().map(|w| format!("{}: {w}", p.display())));
+            Some(mr)
+        }
+        None => None,
+    };
+    Ok((ct, mr, warnings))
 }
 
 /// Runs `srrd analyze`.
@@ -149,16 +223,17 @@ pub fn analyze(args: &AnalyzeRequest) -> anyhow::Result<()> {
             )
         }
     };
-    let ct_image = read_image_with(
-        &ct_path,
-        &ReadOptions {
-            series: args.series,
-            accept_uneven: args.accept_uneven,
-        },
-    )?;
-    for w in &ct_image.warnings {
-        eprintln!("warning: {}: {w}", ct_path.display());
+    let (ct_image, mr_image, warnings) = read_ct_mr(&KneeInput {
+        ct: &ct_path,
+        mr: mr_path.as_deref(),
+        ct_series: args.series,
+        mr_series: args.mr_series,
+        accept_uneven: args.accept_uneven,
+    })?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
+    let mr_path = mr_image.as_ref().and(mr_path);
     if let Some(d) = args.dicom_out {
         // Refuse a non-empty folder before hours of work, not after.
         if !args.force && d.is_dir() && std::fs::read_dir(d).map(|mut e| e.next().is_some())? {
@@ -170,10 +245,7 @@ pub fn analyze(args: &AnalyzeRequest) -> anyhow::Result<()> {
     }
     let ct_source = ct_image.dicom;
     let ct_vol = ct_image.volume;
-    let mr_vol = match &mr_path {
-        Some(p) => Some(read_image(p, None)?.volume),
-        None => None,
-    };
+    let mr_vol = mr_image.map(|m| m.volume);
     let start = match args.init {
         Some(path) if mr_vol.is_none() => anyhow::bail!(
             "--init {}: a registration start needs an MR (--mr)",

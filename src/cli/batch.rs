@@ -9,11 +9,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::analyze::{models_dir, with_progress};
-use crate::io::read_image;
+use super::analyze::{KneeInput, models_dir, read_ct_mr, with_progress};
 use crate::pipeline::analyze::{Models, Request, analyze_request};
 use crate::pipeline::report::{Failure, KneeFolder, Report, ReportContext, write_knee_folder};
-use crate::pipeline::study_list::{StudyRow, read_study_list};
+use crate::pipeline::study_list::{StudyRow, read_study_list, unlabelled_warning};
 
 /// Sets the worker threads of rayon and libtorch, so jobs sharing a node do not
 /// oversubscribe it (call before any parallel work).
@@ -66,6 +65,9 @@ pub fn analyze_manifest(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let rows = chosen(read_study_list(manifest)?, subjects)?;
+    if let Some(w) = unlabelled_warning(&rows) {
+        eprintln!("warning: {}: {w}", manifest.display());
+    }
     if let Some(r) = reviews
         && !r.join("worklist.json").exists()
     {
@@ -96,11 +98,18 @@ pub fn analyze_manifest(
                         missing.display()
                     );
                 }
-                let ct = read_image(&row.ct, None)?.volume;
-                let mr = match &row.mr {
-                    Some(path) => Some(read_image(path, None)?.volume),
-                    None => None,
-                };
+                let (ct, mr, warnings) = read_ct_mr(&KneeInput {
+                    ct: &row.ct,
+                    mr: row.mr.as_deref(),
+                    ct_series: row.ct_series.as_deref(),
+                    mr_series: row.mr_series.as_deref(),
+                    accept_uneven: false,
+                })?;
+                for w in &warnings {
+                    eprintln!("{}: warning: {w}", row.subject);
+                }
+                let mr_path = mr.as_ref().and(row.mr.as_ref());
+                let (ct, mr) = (ct.volume, mr.map(|m| m.volume));
                 // A reader's corrected registration start, when the worklist has one.
                 let start_file = reviews
                     .map(|r| {
@@ -127,10 +136,10 @@ pub fn analyze_manifest(
                     .ok_or_else(|| anyhow::anyhow!("{}: no knee analysed", row.ct.display()))?;
                 let context = ReportContext {
                     subject: Some(row.subject.clone()),
-                    label: row.label.clone(),
+                    label: row.label.map(|l| l.to_string()),
                     ..ReportContext::new(
                         row.ct.display().to_string(),
-                        row.mr.as_ref().map(|p| p.display().to_string()),
+                        mr_path.map(|p| p.display().to_string()),
                         &dir,
                         &m,
                     )
@@ -142,7 +151,12 @@ pub fn analyze_manifest(
                     dicom: None,
                 };
                 let (report, _) = write_knee_folder(&folder, &a, t0)?;
-                let log = report.summary_text();
+                // The series choices and other reading warnings stay with the knee.
+                let log: String = warnings
+                    .iter()
+                    .map(|w| format!("warning: {w}\n"))
+                    .chain(std::iter::once(report.summary_text()))
+                    .collect();
                 crate::io::atomic_write(&knee_out.join("analyze.log"), |w| {
                     w.write_all(log.as_bytes())
                 })?;
@@ -212,7 +226,7 @@ fn record_failure(
         model_summary: Vec::new(),
         classifier_note: None,
         subject: Some(row.subject.clone()),
-        label: row.label.clone(),
+        label: row.label.map(|l| l.to_string()),
     };
     let failure = Failure {
         manifest_row: row.row,

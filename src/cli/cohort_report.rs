@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::pipeline::experiments::cohort_table::{
     KneeRow, check_names, failures_csv, read_rows, roc_inputs, to_csv,
 };
-use crate::pipeline::study_list::read_study_list;
+use crate::pipeline::study_list::{Label, read_study_list, unlabelled_warning};
 use crate::regression::dataset::TARGETS;
 use crate::stats::{delong, roc_points};
 
@@ -42,6 +42,9 @@ pub fn cohort_report(
     json: bool,
 ) -> anyhow::Result<()> {
     let study = read_study_list(manifest)?;
+    if let Some(w) = unlabelled_warning(&study) {
+        eprintln!("warning: {}: {w}", manifest.display());
+    }
     let rows = read_rows(&study, results);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let csv = to_csv(&rows);
@@ -66,6 +69,25 @@ pub fn cohort_report(
         );
     }
     Ok(())
+}
+
+/// A knee's group for the box plots: normal, mild, advanced, KOA (no grade) or none.
+fn group_name(label: Option<Label>) -> String {
+    match label {
+        Some(l) => l
+            .group()
+            .map(|g| g.name().to_string())
+            .unwrap_or("KOA".into()),
+        None => "(no label)".into(),
+    }
+}
+
+/// The groups in the paper's order.
+fn group_order(g: &str) -> usize {
+    ["normal", "mild", "advanced", "KOA"]
+        .iter()
+        .position(|x| *x == g)
+        .unwrap_or(4)
 }
 
 fn escape(s: &str) -> String {
@@ -155,27 +177,27 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
                 scores.len()
             );
             h += &roc_svg(&roc_points(&scores, &truth), &caption);
-            h += &format!("<p>{caption}; positive: every label but normal/control/KL 0.</p>");
+            h += &format!(
+                "<p>{caption}; positive: KOA (KL 2-4, mild, advanced, KOA); negative: KL 0-1 and normal; knees without a label are left out.</p>"
+            );
         }
         None => {
             h += "<p>No ROC: it needs labels in the manifest with at least two normal and two KOA knees scored.</p>"
         }
     }
-    // Distributions by group.
-    let mut groups: Vec<String> = done
-        .iter()
-        .map(|r| r.label.clone().unwrap_or_else(|| "(no label)".into()))
-        .collect();
-    groups.sort();
+    // Distributions by group (normal KL 0-1, mild KL 2, advanced KL 3-4).
+    let group_of = |r: &KneeRow| group_name(r.label);
+    let mut groups: Vec<String> = done.iter().map(|r| group_of(r)).collect();
+    groups.sort_by_key(|g| group_order(g));
     groups.dedup();
-    h += "<h2>Parameters by group</h2><p>Each knee's value is the mean of its 12 subregion means; dots are knees.</p><div>";
+    h += "<h2>Parameters by group</h2><p>Groups: normal (KL 0-1), mild (KL 2), advanced (KL 3-4). Each knee's value is the mean of its 12 subregion means; dots are knees.</p><div>";
     let by_group = |f: &dyn Fn(&KneeRow) -> Option<f64>| -> Vec<(String, Vec<f64>)> {
         groups
             .iter()
             .map(|g| {
                 let v = done
                     .iter()
-                    .filter(|r| r.label.as_deref().unwrap_or("(no label)") == g)
+                    .filter(|r| group_of(r) == *g)
                     .filter_map(|r| f(r))
                     .collect();
                 (g.clone(), v)
@@ -197,7 +219,7 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
         h += &format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={worst}>{worst}</td><td>{}</td></tr>",
             escape(&r.subject),
-            escape(r.label.as_deref().unwrap_or("")),
+            escape(&r.label.map(|l| l.to_string()).unwrap_or_default()),
             r.side.as_deref().unwrap_or(""),
             r.p_koa
                 .map(|p| format!("{p:.2}"))

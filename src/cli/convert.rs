@@ -67,6 +67,7 @@ pub fn convert(
         &ReadOptions {
             series,
             accept_uneven,
+            modality: None,
         },
     )?;
     for w in &image.warnings {

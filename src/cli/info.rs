@@ -43,6 +43,7 @@ pub fn info(path: &Path, series: Option<&str>, accept_uneven: bool, json: bool) 
         &ReadOptions {
             series,
             accept_uneven,
+            modality: None,
         },
     )?;
     let info = image.info(path);

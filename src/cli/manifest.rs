@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::study_list::read_study_list;
+use crate::pipeline::study_list::{read_study_list, unlabelled_warning};
 
 /// Arguments of `srrd manifest`.
 #[derive(Debug, clap::Args)]
@@ -31,15 +31,23 @@ pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
     for r in &rows {
         let gone = r.missing_files();
         missing += usize::from(!gone.is_empty());
+        let mr = match &r.mr {
+            Some(_) if r.one_folder() => "  mr: the same folder".to_string(),
+            Some(m) => format!("  mr {}", m.display()),
+            None => String::new(),
+        };
         println!(
-            "{:<16} {}{}{}{}",
+            "{:<16} {}{mr}{}{}{}",
             r.subject,
             r.ct.display(),
-            r.mr.as_ref()
-                .map(|m| format!("  mr {}", m.display()))
-                .unwrap_or_default(),
             r.side
                 .map(|s| format!("  side {}", s.name()))
+                .unwrap_or_default(),
+            r.label
+                .map(|l| match l.group() {
+                    Some(g) if g.name() != l.to_string() => format!("  {l} ({})", g.name()),
+                    _ => format!("  {l}"),
+                })
                 .unwrap_or_default(),
             if gone.is_empty() {
                 String::new()
@@ -55,5 +63,8 @@ pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     println!("{} knees, {} with a missing file", rows.len(), missing);
+    if let Some(w) = unlabelled_warning(&rows) {
+        eprintln!("warning: {}: {w}", path.display());
+    }
     Ok(())
 }

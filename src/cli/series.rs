@@ -1,4 +1,4 @@
-//! `srrd series`: the DICOM series of a folder.
+//! `srrd series`: the DICOM series of a folder, numbered as `--series` takes them.
 
 use std::path::{Path, PathBuf};
 
@@ -39,9 +39,19 @@ pub fn series(folder: &Path, json: bool) -> Result<()> {
         } else {
             format!("  [part of a series that {}]", s.split)
         };
+        let kernel = if s.kernel.is_empty() {
+            String::new()
+        } else {
+            format!("  kernel {}", s.kernel)
+        };
+        let localizer = if crate::io::dicom::choose::is_localizer(&s) {
+            "  (localizer)"
+        } else {
+            ""
+        };
         println!(
-            "{}  {:>5} files  {:>4}x{:<4} {:<8} {:<3} {}{split}",
-            s.id, s.files, s.size[0], s.size[1], s.plane, s.modality, s.description
+            "[{}] {}  {:>5} files  {:>4}x{:<4} {:<8} {:<3} {}{kernel}{localizer}{split}",
+            s.index, s.id, s.files, s.size[0], s.size[1], s.plane, s.modality, s.description
         );
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::study_list::StudyRow;
+use crate::study_list::{Label, StudyRow};
 use srrd_diagnosis::subregions::NAMES;
 use srrd_regression::dataset::TARGETS;
 
@@ -16,7 +16,7 @@ use srrd_regression::dataset::TARGETS;
 #[derive(Clone, Debug, Serialize)]
 pub struct KneeRow {
     pub subject: String,
-    pub label: Option<String>,
+    pub label: Option<Label>,
     /// done, failed or missing (no report yet).
     pub status: String,
     pub error: Option<String>,
@@ -59,7 +59,7 @@ impl KneeRow {
 fn missing_row(row: &StudyRow, status: &str, error: String, log: Option<String>) -> KneeRow {
     KneeRow {
         subject: row.subject.clone(),
-        label: row.label.clone(),
+        label: row.label,
         status: status.into(),
         error: Some(error),
         log,
@@ -133,7 +133,7 @@ fn from_report(row: &StudyRow, r: &Value, log: Option<String>) -> KneeRow {
     }
     KneeRow {
         subject: row.subject.clone(),
-        label: row.label.clone(),
+        label: row.label,
         status,
         error: None,
         log,
@@ -190,7 +190,7 @@ pub fn failures_csv(rows: &[KneeRow]) -> String {
         out += &format!(
             "{},{},{},{},{}\n",
             field(&r.subject),
-            field(r.label.as_deref().unwrap_or("")),
+            field(&r.label.map(|l| l.to_string()).unwrap_or_default()),
             r.status,
             field(r.error.as_deref().unwrap_or("")),
             field(r.log.as_deref().unwrap_or(""))
@@ -242,7 +242,7 @@ pub fn to_csv(rows: &[KneeRow]) -> String {
     for r in rows {
         let mut f: Vec<String> = vec![
             field(&r.subject),
-            field(r.label.as_deref().unwrap_or("")),
+            field(&r.label.map(|l| l.to_string()).unwrap_or_default()),
             r.side.clone().unwrap_or_default(),
             num(r.p_koa),
             r.koa_class.clone().unwrap_or_default(),
@@ -273,18 +273,10 @@ pub fn to_csv(rows: &[KneeRow]) -> String {
     out
 }
 
-/// Whether a label names the negative class of the KOA-vs-normal ROC.
-pub fn is_normal_label(label: &str) -> bool {
-    matches!(
-        label.trim().to_ascii_lowercase().as_str(),
-        "normal" | "control" | "0" | "kl0" | "kl 0" | "no koa"
-    )
-}
-
-/// P(KOA) and KOA-vs-normal truth of the knees that have both (for the ROC).
+/// P(KOA) and KOA truth (KL >= 2) of the knees that have both (for the ROC).
 pub fn roc_inputs(rows: &[KneeRow]) -> (Vec<f64>, Vec<bool>) {
     rows.iter()
-        .filter_map(|r| Some((r.p_koa?, !is_normal_label(r.label.as_deref()?))))
+        .filter_map(|r| Some((r.p_koa?, r.label?.is_koa())))
         .unzip()
 }
 
@@ -298,8 +290,10 @@ mod tests {
             subject: subject.into(),
             ct: PathBuf::from("ct.nii.gz"),
             mr: None,
+            ct_series: None,
+            mr_series: None,
             side: None,
-            label: Some(label.into()),
+            label: Some(Label::parse(label).expect("label")),
             row: 2,
         }
     }
@@ -324,7 +318,7 @@ mod tests {
             std::fs::create_dir_all(dir.path().join(s)).expect("dir");
             std::fs::write(dir.path().join(s).join("report.json"), r.to_string()).expect("write");
         }
-        let study = [row("a", "KOA"), row("b", "normal"), row("c", "normal")];
+        let study = [row("a", "KL 3"), row("b", "normal"), row("c", "1")];
         let rows = read_rows(&study, dir.path());
         let status: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
         assert_eq!(status, ["done", "failed", "missing"]);
@@ -351,9 +345,10 @@ mod tests {
             "{failures}"
         );
         assert!(
-            failures.contains("c,normal,missing,no report.json,"),
+            failures.contains("c,KL 1,missing,no report.json,"),
             "{failures}"
         );
         assert_eq!(roc_inputs(&rows), (vec![0.8], vec![true]));
+        assert_eq!(at("label"), "KL 3");
     }
 }

@@ -19,6 +19,10 @@ pub(crate) struct SliceHeader {
     pub series_uid: String,
     pub description: String,
     pub modality: String,
+    /// ConvolutionKernel (CT reconstruction kernel; empty when absent).
+    pub kernel: String,
+    /// ImageType values, upper case, backslash-separated (e.g. `ORIGINAL\PRIMARY\LOCALIZER`).
+    pub image_type: String,
     pub rows: usize,
     pub cols: usize,
     pub frames: usize,
@@ -164,6 +168,10 @@ pub(crate) fn read_header(obj: &DefaultDicomObject, path: &Path) -> SliceHeader 
         series_uid: get_str(o, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         description: get_str(o, tags::SERIES_DESCRIPTION).unwrap_or_default(),
         modality: get_str(o, tags::MODALITY).unwrap_or_default(),
+        kernel: get_str(o, tags::CONVOLUTION_KERNEL).unwrap_or_default(),
+        image_type: get_str(o, tags::IMAGE_TYPE)
+            .unwrap_or_default()
+            .to_ascii_uppercase(),
         rows: get_int(o, tags::ROWS).unwrap_or(0).max(0) as usize,
         cols: get_int(o, tags::COLUMNS).unwrap_or(0).max(0) as usize,
         frames: get_int(o, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize,

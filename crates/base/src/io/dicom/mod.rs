@@ -5,8 +5,9 @@
 //! Rules (as ITK/GDCM, with the splitting Slicer and dcm2niix do, and checks so that no
 //! slice is ever silently misplaced):
 //! - a folder is grouped by SeriesInstanceUID, and a series that mixes orientations, image
-//!   sizes or repeats positions is split into parts (`UID#k`, see [`series`]); the largest
-//!   is taken unless one is named;
+//!   sizes or repeats positions is split into parts (`UID#k`, see [`series`]); the series
+//!   named is read, else the best of the modality asked for (see [`choose`]: no localizer,
+//!   bone kernel for a CT, the most images), else the largest;
 //! - slices are sorted along the slice normal (row x column of ImageOrientationPatient) by
 //!   ImagePositionPatient; z spacing = distance first-to-last / (n - 1);
 //! - a missing slice or uneven spacing loads the largest evenly spaced block, with a warning
@@ -19,6 +20,7 @@
 //!   functional groups.
 
 mod assemble;
+pub mod choose;
 mod header;
 pub mod series;
 pub mod source;
@@ -37,8 +39,12 @@ use header::{SliceHeader, check_image, open, read_header};
 /// How to read a DICOM folder.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReadOptions<'a> {
-    /// The series (or part, `UID#k`) to read; the largest when None.
+    /// The series to read: a SeriesInstanceUID, a part `UID#k`, or its number in the
+    /// folder's list (`srrd series`); chosen by `modality` when None.
     pub series: Option<&'a str>,
+    /// The modality wanted (`CT`, `MR`) in a folder holding several series: the best
+    /// series of it is read, and the choice said in a warning. None: the largest series.
+    pub modality: Option<&'a str>,
     /// Load a series with missing slices or uneven spacing whole, resampled onto a
     /// regular grid, instead of its largest evenly spaced block.
     pub accept_uneven: bool,
@@ -50,7 +56,8 @@ pub fn has_dicom_marker(bytes: &[u8]) -> bool {
 }
 
 /// Reads a DICOM file or folder. In a folder holding several series, `series` picks one
-/// (a SeriesInstanceUID or a part `UID#k`); without it the largest is used, with a warning.
+/// (a SeriesInstanceUID, a part `UID#k` or its number); without it the largest is used,
+/// with a warning.
 pub fn read_dicom(path: &Path, series: Option<&str>) -> Result<LoadedImage> {
     read_dicom_with(
         path,
@@ -121,18 +128,6 @@ fn scan_folder(folder: &Path) -> Result<(Vec<SliceHeader>, usize)> {
     Ok((headers, skipped))
 }
 
-fn describe(s: &SeriesInfo) -> String {
-    let mut d = format!(
-        "{} ({} files, {}x{} {}",
-        s.id, s.files, s.size[0], s.size[1], s.plane
-    );
-    if !s.description.is_empty() {
-        d.push_str(&format!(", \"{}\"", s.description));
-    }
-    d.push(')');
-    d
-}
-
 fn read_folder(folder: &Path, opts: &ReadOptions) -> Result<LoadedImage> {
     let (headers, skipped) = scan_folder(folder)?;
     let groups = series::group_series(folder, &headers);
@@ -142,37 +137,8 @@ fn read_folder(folder: &Path, opts: &ReadOptions) -> Result<LoadedImage> {
             format!("no DICOM image series found ({skipped} files were not DICOM images)"),
         ));
     }
-    let mut warnings = Vec::new();
-    let chosen = match opts.series {
-        Some(id) => groups
-            .iter()
-            .find(|g| g.info.id == id)
-            // A plain SeriesInstanceUID of a split series: its largest part.
-            .or_else(|| groups.iter().find(|g| g.info.uid == id))
-            .ok_or_else(|| {
-                Error::file(
-                    folder,
-                    format!(
-                        "no series {id}; the folder holds: {}",
-                        groups
-                            .iter()
-                            .map(|g| g.info.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?,
-        None => {
-            if groups.len() > 1 {
-                warnings.push(format!(
-                    "folder holds {} series or parts; using the largest, {}; pick another with --series ID (srrd series lists them)",
-                    groups.len(),
-                    describe(&groups[0].info),
-                ));
-            }
-            &groups[0]
-        }
-    };
+    let (chosen, warning) = choose::choose(folder, &groups, opts.series, opts.modality)?;
+    let mut warnings: Vec<String> = warning.into_iter().collect();
     let info = &chosen.info;
     if !info.split.is_empty() {
         let parts = groups.iter().filter(|g| g.info.uid == info.uid).count();
@@ -180,7 +146,7 @@ fn read_folder(folder: &Path, opts: &ReadOptions) -> Result<LoadedImage> {
             "series {} {}: split into {parts} parts as Slicer and dcm2niix do; reading {}",
             info.uid,
             info.split,
-            describe(info)
+            choose::describe(info)
         ));
     }
     let slices: Vec<&SliceHeader> = chosen.members.iter().map(|&n| &headers[n]).collect();

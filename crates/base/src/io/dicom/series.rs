@@ -15,6 +15,8 @@ use super::header::SliceHeader;
 /// One series, or one part of a series, found in a folder.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SeriesInfo {
+    /// Its number in the folder's list (1 = the largest), which `--series` also takes.
+    pub index: usize,
     /// What `--series` takes: the SeriesInstanceUID, or `UID#k` for part k of a series
     /// that had to be split.
     pub id: String,
@@ -26,6 +28,12 @@ pub struct SeriesInfo {
     pub modality: String,
     /// Number of image files.
     pub files: usize,
+    /// Number of images (frames of multi-frame files counted one by one).
+    pub slices: usize,
+    /// ConvolutionKernel of its first file (CT; empty when absent).
+    pub kernel: String,
+    /// ImageType of its first file (e.g. `ORIGINAL\PRIMARY\AXIAL`).
+    pub image_type: String,
     /// Image columns x rows.
     pub size: [usize; 2],
     /// Slice plane from ImageOrientationPatient: axial, coronal, sagittal or oblique.
@@ -196,6 +204,7 @@ pub(crate) fn group_series(folder: &Path, headers: &[SliceHeader]) -> Vec<Group>
                 .collect();
             groups.push(Group {
                 info: SeriesInfo {
+                    index: 0,
                     id: if several {
                         format!("{uid}#{}", k + 1)
                     } else {
@@ -205,6 +214,9 @@ pub(crate) fn group_series(folder: &Path, headers: &[SliceHeader]) -> Vec<Group>
                     description: first.description.clone(),
                     modality: first.modality.clone(),
                     files: p.len(),
+                    slices: p.iter().map(|&m| headers[m].frames).sum(),
+                    kernel: first.kernel.clone(),
+                    image_type: first.image_type.clone(),
                     size: [first.cols, first.rows],
                     plane: plane_name(first.iop).to_string(),
                     split: split.clone(),
@@ -220,5 +232,8 @@ pub(crate) fn group_series(folder: &Path, headers: &[SliceHeader]) -> Vec<Group>
             .cmp(&a.info.files)
             .then_with(|| a.info.id.cmp(&b.info.id))
     });
+    for (n, g) in groups.iter_mut().enumerate() {
+        g.info.index = n + 1;
+    }
     groups
 }
