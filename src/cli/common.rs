@@ -190,3 +190,16 @@ impl NetConfigArg {
         }
     }
 }
+
+/// Refuses a study list where a measure (`what`) needs a phantom's truth: only a cohort
+/// folder written by `srrd cohort` has it.
+pub(super) fn require_phantom_truth(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    if path.is_dir() && path.join("manifest.json").exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: {what} needs a phantom cohort (srrd cohort), whose truth gives it; a study list \
+         has none (annotators' landmarks are not read by this command yet)",
+        path.display()
+    )
+}

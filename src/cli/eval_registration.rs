@@ -18,8 +18,9 @@ use crate::volume::{AffineTransform, PointTransform, Transform};
 /// Arguments of `srrd eval-registration`.
 #[derive(Debug, clap::Args)]
 pub struct EvalRegistrationArgs {
-    /// Cohort folder (from `srrd cohort`).
-    #[arg(long)]
+    /// A phantom cohort folder (`srrd cohort`): the true landmarks are its truth. A
+    /// clinic's study list (`--manifest`) is refused here for now: it has no landmarks.
+    #[arg(long = "cohort", visible_alias = "manifest", value_name = "COHORT")]
     cohort: PathBuf,
     /// Also write the table (Markdown) here.
     #[arg(long)]
@@ -76,6 +77,7 @@ pub fn eval_registration(
     json: bool,
 ) -> anyhow::Result<()> {
     let manifest_path = cohort.join("manifest.json");
+    super::common::require_phantom_truth(cohort, "registration error (TRE)")?;
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
     let manifest: serde_json::Value = serde_json::from_str(&text)

@@ -123,7 +123,7 @@ pub fn evaluate_held_out(data: &Path, models: &Path, out: &Path, json: bool) -> 
 fn by_acquisition(manifest: &Manifest, out: &Path, json: bool) -> anyhow::Result<()> {
     use crate::pipeline::experiments::by_acquisition as ba;
     let cohort = Path::new(&manifest.source);
-    let drew = crate::pipeline::experiments::patches::cohort_subjects(cohort)
+    let drew = crate::pipeline::experiments::study_knees::study_knees(cohort)
         .map(|s| s.iter().any(|c| c.acquisition.is_some()))
         .unwrap_or(false);
     if !drew {

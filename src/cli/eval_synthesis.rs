@@ -15,8 +15,9 @@ pub struct EvalSynthesisArgs {
     /// The synthesis store (`srrd synth-data`).
     #[arg(long)]
     data: PathBuf,
-    /// The phantom cohort the store came from (landmarks, MR grids).
-    #[arg(long)]
+    /// The phantom cohort the store came from (landmarks, MR grids, the true CT in the
+    /// MR's pose): a clinic's study list is refused, it has no such truth.
+    #[arg(long = "cohort", visible_alias = "manifest", value_name = "COHORT")]
     cohort: PathBuf,
     /// Models as NAME=DIR, comma-separated (e.g. spsnet=DIR,cyclegan=DIR).
     #[arg(long)]
@@ -67,6 +68,7 @@ pub fn eval_synthesis(
     record: bool,
 ) -> anyhow::Result<()> {
     use crate::pipeline::experiments::synthesis_eval::evaluate_subject;
+    super::common::require_phantom_truth(cohort, "the synthesis evaluation")?;
     let manifest = DataManifest::read(data)?;
     let subjects = parse_subjects(subjects, manifest.subjects.len())?;
     let named: Vec<(String, std::path::PathBuf)> = models

@@ -1,4 +1,4 @@
-//! `srrd patches`: a patch store from a phantom cohort (paired CT/MR patches, registered
+//! `srrd patches`: a patch store from a study or a phantom cohort (paired CT/MR patches, registered
 //! and measured: the regression stage's training data).
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,10 @@ use crate::regression::dataset::PatchSettings;
 /// Arguments of `srrd patches`.
 #[derive(Debug, clap::Args)]
 pub struct PatchesArgs {
-    #[arg(long)]
+    /// The knees: a study list (a CSV or a folder of subjects, DICOM or NIfTI, as
+    /// `analyze --manifest` reads it; knees without an MR are left out) or a phantom
+    /// cohort folder (`srrd cohort`).
+    #[arg(long = "manifest", visible_alias = "cohort", value_name = "STUDY")]
     cohort: PathBuf,
     #[arg(long)]
     out: PathBuf,

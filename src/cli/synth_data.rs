@@ -1,4 +1,4 @@
-//! `srrd synth-data`: the crMR/CT store of a phantom cohort (the synthesis networks'
+//! `srrd synth-data`: the crMR/CT store of a study or a phantom cohort (the synthesis networks'
 //! training data).
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,10 @@ use crate::pipeline::experiments::synthesis_data::build_data;
 /// Arguments of `srrd synth-data`.
 #[derive(Debug, clap::Args)]
 pub struct SynthDataArgs {
-    #[arg(long)]
+    /// The knees: a study list (a CSV or a folder of subjects, DICOM or NIfTI, as
+    /// `analyze --manifest` reads it; knees without an MR are left out) or a phantom
+    /// cohort folder (`srrd cohort`).
+    #[arg(long = "manifest", visible_alias = "cohort", value_name = "STUDY")]
     cohort: PathBuf,
     #[arg(long)]
     out: PathBuf,
@@ -26,7 +29,7 @@ impl SynthDataArgs {
     }
 }
 
-/// `srrd synth-data --cohort DIR --out DIR`.
+/// `srrd synth-data --manifest STUDY --out DIR`.
 pub fn synth_data(
     cohort: &Path,
     out: &Path,

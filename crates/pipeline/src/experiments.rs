@@ -9,5 +9,6 @@ pub mod patches;
 pub mod regression_eval;
 pub mod regression_held_out;
 pub mod robustness;
+pub mod study_knees;
 pub mod synthesis_data;
 pub mod synthesis_eval;

@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod dicom_export;
 pub mod experiments;
 pub mod knee;
+pub mod knee_input;
 pub mod models;
 pub mod overlays;
 pub mod quality;

@@ -69,7 +69,14 @@ pub fn coarse_from(
         affine,
         ..Default::default()
     };
-    let result = register_rigid(&ct_clean, &mr_roi, Some(&mask), start_mr_from_ct, &options, progress)?;
+    let result = register_rigid(
+        &ct_clean,
+        &mr_roi,
+        Some(&mask),
+        start_mr_from_ct,
+        &options,
+        progress,
+    )?;
     progress.start("resampling crMR", 1);
     let cr_mr = resample(
         mr,

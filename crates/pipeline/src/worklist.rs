@@ -531,7 +531,11 @@ mod tests {
         let t = back.start_mr_from_ct.expect("start");
         let p = nalgebra::Point3::new(5.0, -7.0, 2.0);
         use srrd_base::volume::PointTransform;
-        let want = w.start_mr_from_ct.as_ref().expect("start").transform_point(&p);
+        let want = w
+            .start_mr_from_ct
+            .as_ref()
+            .expect("start")
+            .transform_point(&p);
         assert!((t.transform_point(&p) - want).norm() < 1e-6);
         // Only the flagged case passes the filter.
         assert_eq!(wl.step(0, 1), Some(1));

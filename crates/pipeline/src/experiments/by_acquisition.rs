@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::experiments::diagnosis_eval::read_oof;
-use crate::experiments::patches::cohort_subjects;
+use crate::experiments::study_knees::study_knees;
 use srrd_base::error::Result;
 use srrd_phantom::acquisition::{Acquisition, MrProtocol};
 use srrd_regression::dataset::{Manifest, TARGETS};
@@ -63,7 +63,7 @@ const GROUPS: [Group; 14] = [
 /// no recorded acquisition count as the preset's scan. Empty groups are left out.
 pub fn icc_by_acquisition(manifest: &Manifest, oof_csv: &Path) -> Result<Vec<GroupRow>> {
     let oof = read_oof(oof_csv)?;
-    let cohort = cohort_subjects(Path::new(&manifest.source))?;
+    let cohort = study_knees(Path::new(&manifest.source))?;
     let acquisition: HashMap<&str, Acquisition> = cohort
         .iter()
         .map(|c| (c.id.as_str(), c.acquisition.clone().unwrap_or_default()))

@@ -15,10 +15,9 @@ use std::path::Path;
 use nalgebra::Point3;
 use serde::Serialize;
 
-use crate::experiments::patches::cohort_subjects;
+use crate::experiments::study_knees::study_knees;
 use crate::knee::{knee, prepare_at};
 use srrd_base::error::{Error, Result};
-use srrd_base::io::read_image;
 use srrd_base::progress::Progress;
 use srrd_diagnosis::attention::{AttentionClassifier, AttentionSettings, Bag};
 use srrd_diagnosis::classifier::{KoaClassifier, MultiClassifier};
@@ -92,6 +91,8 @@ pub struct DiagnosisReport {
     pub subjects: usize,
     pub koa: usize,
     pub normal: usize,
+    /// Knees of the store left out for want of a label (they trained the regression).
+    pub unlabelled: Vec<String>,
     pub rows: Vec<DiagnosisRow>,
     /// DeLong's paired test, SRRD-CT vs plain CNN: (z, p).
     pub srrd_vs_plain: Option<(f64, f64)>,
@@ -142,13 +143,31 @@ pub fn read_oof(path: &Path) -> Result<Oof> {
     Ok(out)
 }
 
-/// Group of a KL grade: 0 normal, 1 mild (KL 1-2), 2 advanced (KL 3-4).
+/// Group of a KL grade, as the paper groups its cohort: 0 normal (KL 0-1), 1 mild
+/// (KL 2), 2 advanced (KL 3-4).
 pub fn group_of(kl: u32) -> usize {
     match kl {
-        0 => 0,
-        1 | 2 => 1,
+        0 | 1 => 0,
+        2 => 1,
         _ => 2,
     }
+}
+
+/// Whether a KL grade is KOA (KL >= 2, as in the paper).
+pub fn is_koa(kl: u32) -> bool {
+    kl >= 2
+}
+
+/// A knee's KL grade for the classifier: its grade, or for a group label without one
+/// (normal, mild, advanced) the group's lowest grade, which puts it in the same class and
+/// group. None when the store has neither (the knee is left out of the classifier).
+fn classifier_grade(s: &srrd_regression::dataset::SubjectEntry) -> Option<u32> {
+    s.kl_grade.or(match s.grade.as_deref() {
+        Some("normal") => Some(0),
+        Some("mild") => Some(2),
+        Some("advanced") => Some(3),
+        _ => None,
+    })
 }
 
 /// Per-subject features of every source, with the subjects' KL grades.
@@ -159,6 +178,9 @@ pub struct SubjectFeatures {
     pub x: Vec<Vec<Vec<f64>>>,
     /// `bags[source][subject]`: every patch with its subregion, for the aggregator.
     pub bags: Vec<Vec<Bag>>,
+    /// Knees of the store without a KL grade or group: left out of the classifier (they
+    /// still trained the regression).
+    pub unlabelled: Vec<String>,
 }
 
 /// Features of every subject of the store from the out-of-fold predictions: each patch
@@ -169,28 +191,31 @@ pub fn subject_features(
     progress: &Progress,
 ) -> Result<SubjectFeatures> {
     let oof = read_oof(oof_csv)?;
-    let cohort = cohort_subjects(Path::new(&manifest.source))?;
+    let cohort = study_knees(Path::new(&manifest.source))?;
     // Per subject: subregion label of every patch centre, and the grade.
     let mut ids = Vec::new();
     let mut kl = Vec::new();
     let mut label_of: HashMap<(String, [i64; 3]), u8> = HashMap::new();
+    let mut unlabelled = Vec::new();
     progress.start("subregions of every CT", manifest.subjects.len() as u64);
     for s in &manifest.subjects {
         progress.check()?;
-        let Some(k) = s.kl_grade else {
-            return Err(Error::invalid(format!("subject {} has no KL grade", s.id)));
+        let Some(k) = classifier_grade(s) else {
+            unlabelled.push(s.id.clone());
+            progress.advance(1);
+            continue;
         };
         let c = cohort.iter().find(|c| c.id == s.id).ok_or_else(|| {
             Error::invalid(format!("subject {} is not in {}", s.id, manifest.source))
         })?;
         // The knee as the patch store cut it (and `analyze` sees it).
-        let ct_path = c.dir.join("ct.nii.gz");
-        let ct = read_image(&ct_path, None)?.volume;
+        let ct_path = &c.ct;
+        let ct = c.read_ct()?;
         let spacing = manifest
             .ct_spacing_mm
             .unwrap_or(ct.geometry.spacing_mm.into());
-        let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
-        let knee = knee(&prepared, c.knee, progress).map_err(|e| e.in_file(&ct_path))?;
+        let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(ct_path))?;
+        let knee = knee(&prepared, c.knee, progress).map_err(|e| e.in_file(ct_path))?;
         let (labels, g) = (&knee.subregions, &knee.ct.geometry);
         let [ni, nj, nk] = g.size;
         for ((id, _), patches) in oof.iter().filter(|((id, _), _)| *id == s.id) {
@@ -239,6 +264,7 @@ pub fn subject_features(
         kl,
         x: x_all,
         bags: bags_all,
+        unlabelled,
     })
 }
 
@@ -255,8 +281,9 @@ pub fn evaluate(
         kl,
         x: x_all,
         bags,
+        unlabelled,
     } = subject_features(manifest, oof_csv, progress)?;
-    let koa: Vec<bool> = kl.iter().map(|k| *k > 0).collect();
+    let koa: Vec<bool> = kl.iter().map(|k| is_koa(*k)).collect();
     let group: Vec<usize> = kl.iter().map(|k| group_of(*k)).collect();
     // Stratified folds: subjects sorted by group, dealt round robin.
     let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -371,6 +398,7 @@ pub fn evaluate(
         subjects: ids.len(),
         koa: koa.iter().filter(|k| **k).count(),
         normal: koa.iter().filter(|k| !**k).count(),
+        unlabelled,
         rows,
         srrd_vs_plain,
         attention,
@@ -396,6 +424,12 @@ pub fn markdown(r: &DiagnosisReport) -> String {
         "KOA vs normal ({}-fold cross-validation by subject; {} subjects: {} KOA, {} normal). Precision, recall, F1 at probability 0.5: mean ± SD over folds; AUC [95% CI, DeLong] on the pooled out-of-fold probabilities. Three groups: macro F1 (mean ± SD) and accuracy.\n\n",
         r.folds, r.subjects, r.koa, r.normal
     );
+    if !r.unlabelled.is_empty() {
+        s += &format!(
+            "Left out of the classifier for want of a KL grade or group (they trained the regression): {}.\n\n",
+            r.unlabelled.join(", ")
+        );
+    }
     s += "| features from | precision | recall | F1 | AUC [95% CI] | 3-group F1 | 3-group accuracy |\n|---|---|---|---|---|---|---|\n";
     for row in &r.rows {
         s += &format!(
@@ -441,7 +475,7 @@ pub fn train_classifier(
         .position(|s| *s == source)
         .ok_or_else(|| Error::invalid(format!("unknown feature source '{source}'")))?;
     let f = subject_features(manifest, oof_csv, progress)?;
-    let koa: Vec<bool> = f.kl.iter().map(|k| *k > 0).collect();
+    let koa: Vec<bool> = f.kl.iter().map(|k| is_koa(*k)).collect();
     let group: Vec<usize> = f.kl.iter().map(|k| group_of(*k)).collect();
     let binary = KoaClassifier::fit(&f.x[m], &koa, 7)
         .ok_or_else(|| Error::invalid("the KOA classifier could not be fitted"))?;

@@ -1,100 +1,30 @@
-//! A patch store from a phantom cohort: for every subject, coarse and refined
-//! registration of its MR to its CT (never the phantom's true transforms), the CT's
-//! subchondral regions, then paired patches and their MR ground truth (see
-//! `regression::dataset`).
+//! A patch store from a study (a clinic's study list or a phantom cohort): for every knee
+//! with an MR, coarse and refined registration of its MR to its CT (never a phantom's true
+//! transforms), the CT's subchondral regions, then paired patches and their MR ground
+//! truth (see `regression::dataset`).
 
 use std::path::Path;
 
-use serde_json::Value;
-
-use crate::knee::{KneeChoice, knee, prepare_at};
+use super::study_knees::study_knees;
+use crate::knee::{knee, prepare_at};
 use crate::registration as reg;
 use srrd_base::error::{Error, Result};
-use srrd_base::io::read_image;
 use srrd_base::progress::Progress;
 use srrd_base::volume::Transform;
-use srrd_phantom::acquisition::{Acquisition, MrProtocol};
+use srrd_phantom::acquisition::MrProtocol;
 use srrd_regression::dataset::{FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract};
 use srrd_segmentation::knees::Side;
 
-/// One subject read from a cohort manifest.
-pub struct CohortSubject {
-    pub id: String,
-    pub dir: std::path::PathBuf,
-    pub grade: Option<String>,
-    pub kl_grade: Option<u32>,
-    /// The subject's knee in its CT: the only one, or its side of a bilateral scan
-    /// (from `truth.json`).
-    pub knee: KneeChoice,
-    /// The CT acquisition, when the cohort drew one (`truth.json`).
-    pub acquisition: Option<Acquisition>,
-}
-
-/// The subject's knee and acquisition from its `truth.json` (a missing file or field:
-/// the only knee, no acquisition).
-fn knee_of(dir: &Path) -> Result<(KneeChoice, Option<Acquisition>)> {
-    let path = dir.join("truth.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok((KneeChoice::Only, None));
-    };
-    let truth: Value =
-        serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not JSON: {e}")))?;
-    let acquisition: Option<Acquisition> = match truth.get("acquisition") {
-        Some(v) if !v.is_null() => Some(
-            serde_json::from_value(v.clone())
-                .map_err(|e| Error::file(&path, format!("acquisition: {e}")))?,
-        ),
-        _ => None,
-    };
-    let side = match truth["side"].as_str() {
-        Some("left") => Side::Left,
-        _ => Side::Right,
-    };
-    let bilateral = acquisition.as_ref().is_some_and(|a| a.bilateral);
-    let choice = if bilateral {
-        KneeChoice::Side(side)
-    } else {
-        KneeChoice::Only
-    };
-    Ok((choice, acquisition))
-}
-
-/// The subjects of `cohort/manifest.json` (as written by `srrd cohort`).
-pub fn cohort_subjects(cohort: &Path) -> Result<Vec<CohortSubject>> {
-    let path = cohort.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let manifest: Value =
-        serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not JSON: {e}")))?;
-    let list = manifest["subjects"]
-        .as_array()
-        .ok_or_else(|| Error::file(&path, "no 'subjects' list"))?;
-    list.iter()
-        .map(|s| {
-            let dir = s["dir"]
-                .as_str()
-                .ok_or_else(|| Error::file(&path, "a subject has no 'dir'"))?;
-            let (knee, acquisition) = knee_of(&cohort.join(dir))?;
-            Ok(CohortSubject {
-                id: s["id"].as_str().unwrap_or(dir).to_string(),
-                knee,
-                acquisition,
-                dir: cohort.join(dir),
-                grade: s["grade"].as_str().map(str::to_string),
-                kl_grade: s["kl_grade"].as_u64().map(|v| v as u32),
-            })
-        })
-        .collect()
-}
-
-/// Builds the store in `out` from the first `limit` subjects of `cohort`. Subjects whose
-/// file already exists are kept (the build can be resumed). Each knee is cut as `analyze`
+/// Builds the store in `out` from the first `limit` knees of `study` (a study list or a
+/// phantom cohort; knees without an MR are left out and logged). Subjects whose file
+/// already exists are kept (the build can be resumed). Each knee is cut as `analyze`
 /// cuts it: the CT brought to `ct_spacing_mm` (None: the first CT's spacing, so a cohort
 /// of mixed acquisitions still gives patches of one size in mm, the grid the trained
 /// student will run on, recorded in the manifest and the model card), the subject's knee
 /// chosen in a bilateral scan, the MR registered to that knee (coarse and refined, never
 /// the phantom's true transforms), left knees mirrored.
 pub fn build_store(
-    cohort: &Path,
+    study: &Path,
     out: &Path,
     settings: &PatchSettings,
     ct_spacing_mm: Option<[f64; 3]>,
@@ -102,14 +32,13 @@ pub fn build_store(
     progress: &Progress,
     mut log: impl FnMut(&str),
 ) -> Result<Manifest> {
-    let subjects = cohort_subjects(cohort)?;
+    let subjects = study_knees(study)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut spacing = ct_spacing_mm;
     if spacing.is_none()
         && let Some(first) = subjects.first()
     {
-        let path = first.dir.join("ct.nii.gz");
-        spacing = Some(read_image(&path, None)?.volume.geometry.spacing_mm.into());
+        spacing = Some(first.read_ct()?.geometry.spacing_mm.into());
     }
     let wanted: Option<Vec<MrProtocol>> = match &settings.mr_protocols {
         None => None,
@@ -127,25 +56,28 @@ pub fn build_store(
             log(&format!("{}: left out (MR protocol {protocol:?})", s.id));
             continue;
         }
+        if s.mr.is_none() {
+            log(&format!("{}: left out (no MR in the study)", s.id));
+            continue;
+        }
         let file = format!("{}.safetensors", s.id);
         let path = out.join(&file);
-        let ct_path = s.dir.join("ct.nii.gz");
+        let ct_path = &s.ct;
         let (patches, acquired): (usize, [f64; 3]) = if path.exists() {
             let n = srrd_regression::dataset::load_patches(&path)?.target.size()[0] as usize;
-            (
-                n,
-                read_image(&ct_path, None)?
-                    .volume
-                    .geometry
-                    .spacing_mm
-                    .into(),
-            )
+            (n, s.read_ct()?.geometry.spacing_mm.into())
         } else {
-            let ct = read_image(&ct_path, None)?.volume;
+            let (ct, mr, warnings) = s.read()?;
+            for w in &warnings {
+                log(&format!("{}: {w}", s.id));
+            }
+            let Some(mr) = mr else {
+                log(&format!("{}: left out (no MR series)", s.id));
+                continue;
+            };
             let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
-            let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(&ct_path))?;
-            let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(&ct_path))?;
-            let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
+            let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(ct_path))?;
+            let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(ct_path))?;
             let field = knee.field(&prepared);
             let bones = Some(&knee.bones);
             let r = reg::register_knee_from(&field, &mr, None, false, None, bones, progress)?;
@@ -165,7 +97,7 @@ pub fn build_store(
             file,
             patches,
             grade: s.grade.clone(),
-            kl_grade: s.kl_grade,
+            kl_grade: s.kl_grade(),
             // As the header gives it, to a micrometre (NIfTI keeps f32).
             ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
         });
@@ -193,7 +125,7 @@ pub fn build_store(
         target_min: min,
         target_max: max,
         subjects: entries,
-        source: cohort.display().to_string(),
+        source: study.display().to_string(),
         ct_spacing_mm: spacing,
     };
     manifest.write(out)?;

@@ -1,5 +1,6 @@
-//! The synthesis store built from a cohort: each knee's MR coarsely registered onto its CT
-//! (crMR) by the pipeline's registration, the pairs `srrd train-synthesis` learns from.
+//! The synthesis store built from a study (a clinic's study list or a phantom cohort):
+//! each knee's MR coarsely registered onto its CT (crMR) by the pipeline's registration,
+//! the pairs `srrd train-synthesis` learns from.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use srrd_base::volume::{Interpolation, LabelMap, resample};
 use srrd_registration::Metric;
 use srrd_synthesis::data::{DataManifest, DataSubject, FORMAT};
 
-use super::patches::cohort_subjects;
+use super::study_knees::study_knees;
 use crate::registration as reg;
 
 /// Builds the store: coarse registration of every subject's MR to its CT (Mattes MI),
@@ -20,22 +21,25 @@ use crate::registration as reg;
 /// `crmr_labels.nii.gz` and `coarse.tfm` (CT -> MR, ITK) per subject. Subjects already
 /// complete (their `coarse.tfm` exists, written last) are kept.
 pub fn build_data(
-    cohort: &Path,
+    study: &Path,
     out: &Path,
     limit: Option<usize>,
     progress: &Progress,
     mut log: impl FnMut(&str),
 ) -> Result<DataManifest> {
-    let subjects = cohort_subjects(cohort)?;
+    let subjects = study_knees(study)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut entries = Vec::new();
     let mut preset = None;
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
         progress.check()?;
+        if s.mr.is_none() {
+            log(&format!("{}: left out (no MR in the study)", s.id));
+            continue;
+        }
         let dir = out.join(&s.id);
-        let truth_path = s.dir.join("truth.json");
-        let truth: Option<serde_json::Value> = std::fs::read_to_string(&truth_path)
-            .ok()
+        let truth: Option<serde_json::Value> = (s.truth_dir.as_ref())
+            .and_then(|d| std::fs::read_to_string(d.join("truth.json")).ok())
             .and_then(|t| serde_json::from_str(&t).ok());
         let seed = truth.as_ref().and_then(|t| t["seed"].as_u64());
         preset = preset.or_else(|| {
@@ -45,8 +49,14 @@ pub fn build_data(
         });
         if !dir.join("coarse.tfm").exists() {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let ct = read_image(&s.dir.join("ct.nii.gz"), None)?.volume;
-            let mr = read_image(&s.dir.join("mr.nii.gz"), None)?.volume;
+            let (ct, mr, warnings) = s.read()?;
+            for w in &warnings {
+                log(&format!("{}: {w}", s.id));
+            }
+            let Some(mr) = mr else {
+                log(&format!("{}: left out (no MR series)", s.id));
+                continue;
+            };
             let coarse = reg::coarse(&ct, &mr, Metric::MattesMi { bins: 32 }, false, progress)?;
             write_nifti(&dir.join("ct.nii.gz"), &coarse.ct_clean, WriteDtype::I16)?;
             write_nifti(&dir.join("crmr.nii.gz"), &coarse.cr_mr, WriteDtype::F32)?;
@@ -55,7 +65,10 @@ pub fn build_data(
                 ("ct_labels.nii.gz", "ct_labels.nii.gz", None),
                 ("mr_labels.nii.gz", "crmr_labels.nii.gz", Some(&ct_to_mr)),
             ] {
-                let path = s.dir.join(name);
+                // A phantom's tissue labels, for checks beyond the paper's.
+                let Some(path) = s.truth_dir.as_ref().map(|d| d.join(name)) else {
+                    continue;
+                };
                 if !path.exists() {
                     continue;
                 }
@@ -81,7 +94,7 @@ pub fn build_data(
     }
     let manifest = DataManifest {
         format: FORMAT.into(),
-        source: cohort.display().to_string(),
+        source: study.display().to_string(),
         preset,
         subjects: entries,
     };

@@ -1,0 +1,139 @@
+//! A clinic's own knees through the training commands: a study list (columns in another
+//! order, KL grades, a knee without a label, a knee without an MR, no phantom truth
+//! anywhere) read by `srrd patches --manifest` and `srrd synth-data --manifest` as a
+//! phantom cohort is read, and refused where a measure needs a phantom's truth.
+
+use std::path::Path;
+use std::process::Command;
+
+fn srrd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(args)
+        .output()
+        .expect("run srrd")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = srrd(args);
+    assert!(
+        out.status.success(),
+        "srrd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn a_study_list_trains_as_a_cohort_does() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| dir.path().join(name);
+    let s = |path: &Path| path.to_str().expect("utf8").to_string();
+    ok(&[
+        "cohort",
+        "--out",
+        &s(&p("c")),
+        "--n",
+        "2",
+        "--seed",
+        "11",
+        "--preset",
+        "small",
+    ]);
+    // The clinic's folder: the images only, no truth.json, no landmarks, other names.
+    let clinic = p("clinic");
+    for (subject, from) in [
+        ("knee-a", "sub-000"),
+        ("knee-b", "sub-001"),
+        ("knee-c", "sub-001"),
+    ] {
+        std::fs::create_dir_all(clinic.join(subject)).expect("dir");
+        for f in ["ct.nii.gz", "mr.nii.gz"] {
+            std::fs::copy(p("c").join(from).join(f), clinic.join(subject).join(f)).expect("copy");
+        }
+    }
+    let study = clinic.join("study.csv");
+    std::fs::write(
+        &study,
+        "kl,mr,subject,ct\n\
+         3,knee-a/mr.nii.gz,knee-a,knee-a/ct.nii.gz\n\
+         ,knee-b/mr.nii.gz,knee-b,knee-b/ct.nii.gz\n\
+         1,,knee-c,knee-c/ct.nii.gz\n",
+    )
+    .expect("csv");
+
+    // The patch store from the study list: the knees with an MR, their labels.
+    let log = ok(&[
+        "patches",
+        "--manifest",
+        &s(&study),
+        "--out",
+        &s(&p("store")),
+        "--per-subject",
+        "8",
+    ]);
+    assert!(
+        log.contains("knee-c: left out (no MR in the study)"),
+        "{log}"
+    );
+    let m = json(&p("store").join("manifest.json"));
+    let subjects = m["subjects"].as_array().expect("subjects");
+    let ids: Vec<&str> = subjects.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, ["knee-a", "knee-b"]);
+    assert_eq!(subjects[0]["kl_grade"], 3);
+    assert_eq!(subjects[0]["grade"], "advanced");
+    assert!(subjects[1]["kl_grade"].is_null() && subjects[1]["grade"].is_null());
+    assert!(m["source"].as_str().expect("source").ends_with("study.csv"));
+
+    // The same knee from the phantom cohort gives the same patches: the study list is
+    // read as the cohort is, nothing taken from the phantom's truth.
+    ok(&[
+        "patches",
+        "--cohort",
+        &s(&p("c")),
+        "--out",
+        &s(&p("store-c")),
+        "--per-subject",
+        "8",
+        "--limit",
+        "1",
+    ]);
+    let a = std::fs::read(p("store").join("knee-a.safetensors")).expect("knee-a");
+    let c = std::fs::read(p("store-c").join("sub-000.safetensors")).expect("sub-000");
+    assert_eq!(a, c, "knee-a's patches are sub-000's");
+
+    // The synthesis store likewise (one knee), without the phantom's tissue labels.
+    ok(&[
+        "synth-data",
+        "--manifest",
+        &s(&study),
+        "--out",
+        &s(&p("synth")),
+        "--limit",
+        "1",
+    ]);
+    let m = json(&p("synth").join("manifest.json"));
+    assert_eq!(m["subjects"][0]["id"], "knee-a");
+    assert!(p("synth/knee-a/crmr.nii.gz").exists());
+    assert!(
+        !p("synth/knee-a/ct_labels.nii.gz").exists(),
+        "no phantom truth to copy"
+    );
+
+    // A measure that needs a phantom's truth refuses the study list, naming it.
+    let out = srrd(&["eval-registration", "--manifest", &s(&study)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("study.csv") && err.contains("needs a phantom cohort"),
+        "{err}"
+    );
+}
