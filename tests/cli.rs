@@ -349,7 +349,7 @@ fn regression_and_analysis_commands_name_the_bad_file() {
                 "--out".into(),
                 format!("{d}/s"),
             ],
-            format!("{d}/manifest.json"),
+            format!("{d}: no knees in it"),
         ),
         (
             vec![

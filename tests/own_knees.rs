@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use srrd::io::{read_landmarks, write_landmarks};
+
 fn srrd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_srrd"))
         .args(args)
@@ -128,12 +130,99 @@ fn a_study_list_trains_as_a_cohort_does() {
         "no phantom truth to copy"
     );
 
-    // A measure that needs a phantom's truth refuses the study list, naming it.
+    // Without landmarks a study list has no registration truth: refused, naming it.
     let out = srrd(&["eval-registration", "--manifest", &s(&study)]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("study.csv") && err.contains("needs a phantom cohort"),
+        err.contains("study.csv") && err.contains("--landmarks READER_DIR"),
         "{err}"
+    );
+    // The synthesis evaluation needs the phantom's CT in the MR's pose: refused too.
+    let out = srrd(&[
+        "eval-synthesis",
+        "--data",
+        &s(&p("synth")),
+        "--manifest",
+        &s(&study),
+        "--models",
+        "x=y",
+        "--subjects",
+        "all",
+        "--out",
+        &s(&p("e")),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a phantom cohort"));
+
+    // Two readers' landmarks as the reading room saves them: the phantom's true points
+    // moved by up to 0.3 mm per axis, each reader differently; knee-b has none.
+    for (reader, shift) in [("r1", 0.3), ("r2", -0.3)] {
+        for (subject, from) in [("knee-a", "sub-000")] {
+            let dir = p(reader).join(subject);
+            std::fs::create_dir_all(&dir).expect("reader dir");
+            for (n, f) in ["landmarks_ct.json", "landmarks_mr.json"]
+                .into_iter()
+                .enumerate()
+            {
+                let mut marks = read_landmarks(&p("c").join(from).join(f)).expect("truth");
+                for (k, m) in marks.iter_mut().enumerate() {
+                    m.position_mm[(k + n) % 3] += shift;
+                }
+                write_landmarks(&dir.join(f), &marks).expect("write");
+            }
+        }
+    }
+    let read = ok(&[
+        "eval-registration",
+        "--manifest",
+        &s(&study),
+        "--landmarks",
+        &s(&p("r1")),
+        "--landmarks",
+        &s(&p("r2")),
+        "--json",
+    ]);
+    let truth = ok(&[
+        "eval-registration",
+        "--cohort",
+        &s(&p("c")),
+        "--limit",
+        "1",
+        "--json",
+    ]);
+    let last_json = |text: &str| -> serde_json::Value {
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .expect("json line");
+        serde_json::from_str(line).expect("json")
+    };
+    let (read, truth) = (last_json(&read), last_json(&truth));
+    for stage in 0..3 {
+        let (a, b) = (
+            read["rows"][stage]["mean_mm"].as_f64().expect("mean"),
+            truth["rows"][stage]["mean_mm"].as_f64().expect("mean"),
+        );
+        assert!(
+            (a - b).abs() < 0.5,
+            "stage {stage}: readers {a} mm, truth {b} mm"
+        );
+    }
+    // Each reader's pairs count: twice the truth's.
+    assert_eq!(
+        read["rows"][0]["pairs"],
+        2 * truth["rows"][0]["pairs"].as_u64().expect("n")
+    );
+    // The readers differ by 0.6 mm along one axis per point, CT and MR.
+    let between = read["inter_reader"]["mean_mm"]
+        .as_f64()
+        .expect("inter-reader");
+    assert!((between - 0.6).abs() < 1e-6, "{between}");
+    let skipped = read["skipped"].to_string();
+    assert!(
+        skipped.contains("knee-b") && skipped.contains("knee-c"),
+        "{skipped}"
     );
 }

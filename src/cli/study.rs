@@ -32,8 +32,14 @@ const PAPER_TABLE4: &str = "| paper (80 patients) | precision | recall | F1 | AU
 /// Arguments of `srrd study`.
 #[derive(Debug, clap::Args)]
 pub struct StudyArgs {
-    #[arg(long)]
+    /// The knees: a study list (a CSV or a folder of subjects, DICOM or NIfTI, KL grades
+    /// in its label or kl column) or a phantom cohort folder (`srrd cohort`).
+    #[arg(long = "manifest", visible_alias = "cohort", value_name = "STUDY")]
     cohort: PathBuf,
+    /// A reader's folder from the reading room, for the registration table (once per
+    /// reader; a phantom cohort's true landmarks are used without it).
+    #[arg(long = "landmarks", value_name = "READER_DIR")]
+    readers: Vec<PathBuf>,
     #[arg(long)]
     out: PathBuf,
     #[arg(long, default_value_t = 5)]
@@ -67,6 +73,7 @@ impl StudyArgs {
                 batch: self.batch,
                 synthesis_subjects: self.synthesis_subjects,
                 synthesis: self.synthesis,
+                readers: self.readers,
             },
         )
     }
@@ -82,6 +89,8 @@ pub struct StudySettings {
     pub synthesis_subjects: String,
     /// Synthesis model folder; `None`: the demo SPSNet.
     pub synthesis: Option<PathBuf>,
+    /// Readers' landmark folders for the registration table.
+    pub readers: Vec<PathBuf>,
 }
 
 /// Runs every evaluation and writes `out/report.md`.
@@ -95,8 +104,26 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     let c = cohort.display();
     let o = out.display();
     let reg_md = out.join("registration.md");
-    super::eval_registration::eval_registration(cohort, Some(&reg_md), None, false)?;
-    let synthesis = synthesis_section(cohort, out, s)?;
+    // A phantom cohort carries its truth (true landmarks, the CT in the MR's pose); a
+    // clinic's study list has only what readers placed, and no truth for the synthesis.
+    let phantom = cohort.join("manifest.json").exists();
+    if phantom || !s.readers.is_empty() {
+        super::eval_registration::eval_registration(
+            cohort,
+            &s.readers,
+            Some(&reg_md),
+            None,
+            false,
+        )?;
+    } else {
+        let why = "Not measured: a study list has no true landmarks; give the readers' folders from the reading room with `--landmarks READER_DIR` (once per reader).\n";
+        crate::io::atomic_write(&reg_md, |w| w.write_all(why.as_bytes()))?;
+    }
+    let synthesis = if phantom {
+        synthesis_section(cohort, out, s)?
+    } else {
+        "Not measured on a study list: it compares the sCT with the knee's CT in the MR's pose, which only a phantom has.\n".to_string()
+    };
     let store = out.join("store");
     let settings = PatchSettings::default();
     let manifest =
@@ -144,7 +171,12 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
         .map(|t| format!(" --teacher-epochs {t}"))
         .unwrap_or_default();
     let report = format!(
-        "# SRRD on a phantom cohort\n\nCohort: `{c}` ({} knees). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --cohort {c}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --cohort {c} --out {o}/store`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
+        "# SRRD on {}\n\nCohort: `{c}` ({} knees). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --cohort {c}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --cohort {c} --out {o}/store`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
+        if phantom {
+            "a phantom cohort"
+        } else {
+            "a study"
+        },
         manifest.subjects.len(),
         crate::pipeline::experiments::regression_eval::markdown(&reg),
         diag,

@@ -89,7 +89,18 @@ pub fn study_knees(path: &Path) -> Result<Vec<StudyKnee>> {
     if path.is_dir() && manifest.exists() {
         return cohort_knees(path, &manifest);
     }
-    Ok(read_study_list(path)?
+    let rows = read_study_list(path).map_err(|e| {
+        if path.is_dir() {
+            Error::file(
+                path,
+                "no knees in it: neither a phantom cohort (no manifest.json) nor a folder of \
+                 subjects (each holding ct.nii.gz, ct.nii, a DICOM folder ct/ or a DICOM export)",
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(rows
         .into_iter()
         .map(|row| StudyKnee {
             id: row.subject,
