@@ -424,3 +424,37 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
     assert!(err.contains("knee3: registration starts from"), "{err}");
     assert!(s.dir.join("results/knee3/report.json").exists());
 }
+
+#[test]
+fn the_next_case_is_read_ahead_and_shows_at_once() {
+    let s = study();
+    let mut h = harness(&s.list, &s.dir.join("reads/ahead"));
+    assert_eq!(open_index(&h), 0);
+    // While knee1 was read, knee2 was read in the background.
+    let start = std::time::Instant::now();
+    while h.state_mut().prefetched_case() != Some((1, true)) {
+        assert!(start.elapsed().as_secs() < 120, "knee2 was not read ahead");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    let reads = h.state().loads_started();
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    assert_eq!(open_index(&h), 1);
+    assert!(!h.state().is_loading(), "knee2 shows at once");
+    assert_eq!(h.state().loads_started(), reads, "no new read for knee2");
+    assert_eq!(h.state().layers().len(), 2, "knee2's CT and MR shown");
+    assert!(
+        h.state().status().contains("case 2 of 5: knee2"),
+        "{}",
+        h.state().status()
+    );
+    // Now knee3 is read ahead; going back to knee1 instead reads it again and the read
+    // ahead of knee3 is dropped.
+    assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(2));
+    key(&mut h, egui::Key::P, egui::Modifiers::NONE);
+    assert_eq!(open_index(&h), 0);
+    assert_eq!(h.state().loads_started(), reads + 1, "knee1 is read again");
+    wait(&mut h);
+    assert_eq!(h.state().layers().len(), 2);
+    assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(1));
+}

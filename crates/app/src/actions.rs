@@ -553,7 +553,8 @@ impl ViewerApp {
     }
 
     /// Saves the open case and shows case `i` (a case whose files are missing stays in
-    /// the list, with the reason, and nothing is loaded).
+    /// the list, with the reason, and nothing is loaded); the case after it is read
+    /// ahead, so that "next" shows at once.
     pub fn open_case(&mut self, i: usize) {
         self.autosave();
         let Some(w) = &mut self.worklist else {
@@ -562,15 +563,28 @@ impl ViewerApp {
         match w.go_to(i) {
             None => {}
             Some(CaseFiles::Missing) => {
+                self.jobs.cancel_prefetch();
                 self.layers.clear();
                 self.results = None;
                 self.marks.editor_mut().sets = [Vec::new(), Vec::new()];
                 self.views.mark_dirty();
             }
             Some(CaseFiles::Read(files, line)) => {
-                self.jobs.start_loading(files, false, None);
+                self.jobs.load_case(i, files);
                 self.status = line;
+                self.prefetch_next();
             }
+        }
+    }
+
+    /// Reads the case after the open one (through the filter) ahead, in the background.
+    fn prefetch_next(&mut self) {
+        let Some(w) = &self.worklist else {
+            return;
+        };
+        match w.step(1).and_then(|n| Some((n, w.files(n)?))) {
+            Some((n, files)) => self.jobs.prefetch(n, files),
+            None => self.jobs.cancel_prefetch(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The jobs part: work on background threads, each with a `Progress` the UI shows and
-//! can cancel: reading images, pipeline runs
+//! can cancel: reading images (and the next worklist case, read ahead), pipeline runs
 //! (registration, analysis, review layers) with their stage log, and DICOM work; what
 //! each run adds to the viewer when it ends comes back from [`Jobs::poll`] as events.
 
@@ -12,7 +12,7 @@ use eframe::egui::{self};
 use super::actions::Action;
 use super::dicom::DicomJobs;
 use super::layer::*;
-use super::loading::{LoadResult, Loading, load_layers};
+use super::loading::{LoadResult, Loading, Prefetch, load_layers};
 use super::session::Session;
 use srrd_base::progress::Progress;
 use srrd_base::volume::Transform;
@@ -244,6 +244,10 @@ pub enum JobEvent {
 #[derive(Default)]
 pub struct Jobs {
     loading: Option<Loading>,
+    /// The next worklist case, read ahead.
+    prefetch: Option<Prefetch>,
+    /// How many reads were started for the images shown (reads ahead not counted).
+    loads_started: usize,
     /// A pipeline run (registration, analysis, review layers), with its progress.
     job: Option<(Receiver<JobResult>, Arc<Progress>)>,
     /// The stages of the current (or last) pipeline run.
@@ -261,8 +265,9 @@ impl Jobs {
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(load_layers(files, &worker));
+            let _ = tx.send(load_layers(files, &worker, false));
         });
+        self.loads_started += 1;
         self.loading = Some(Loading {
             rx,
             progress,
@@ -271,8 +276,54 @@ impl Jobs {
         });
     }
 
+    /// Shows worklist case `case` (its `files`): the read ahead of it when there is one
+    /// for the same files (done or still running), else a new read. A read ahead of
+    /// another case is cancelled.
+    pub fn load_case(&mut self, case: usize, files: FileList) {
+        match self.prefetch.take() {
+            Some(p) if p.case == case && p.files == files => {
+                self.loading = Some(Loading {
+                    rx: p.rx,
+                    progress: p.progress,
+                    append: false,
+                    session: None,
+                });
+            }
+            other => {
+                if let Some(p) = other {
+                    p.progress.cancel();
+                }
+                self.start_loading(files, false, None);
+            }
+        }
+    }
+
+    /// Reads worklist case `case` ahead, in the background (a read ahead of another case
+    /// is cancelled; the same one goes on).
+    pub fn prefetch(&mut self, case: usize, files: FileList) {
+        if let Some(p) = &self.prefetch {
+            if p.case == case && p.files == files {
+                return;
+            }
+            p.progress.cancel();
+        }
+        let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
+        let read = files.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_layers(read, &worker, true));
+        });
+        self.prefetch = Some(Prefetch {
+            case,
+            files,
+            rx,
+            progress,
+        });
+    }
+
     /// A fresh start on new images: pipeline runs, their log and DICOM work are
-    /// forgotten; "analyse on load" stays.
+    /// forgotten; the read ahead and "analyse on load" stay.
     pub fn start_over(&mut self) {
         self.loading = None;
         self.job = None;
@@ -280,9 +331,27 @@ impl Jobs {
         self.dicom = DicomJobs::default();
     }
 
+    /// Cancels and forgets the read ahead.
+    pub fn cancel_prefetch(&mut self) {
+        if let Some(p) = self.prefetch.take() {
+            p.progress.cancel();
+        }
+    }
+
+    /// The worklist case being read ahead, and whether its read is done.
+    pub fn prefetched(&mut self) -> Option<(usize, bool)> {
+        let p = self.prefetch.as_mut()?;
+        Some((p.case, p.ready()))
+    }
+
     /// The stages of the current (or last) pipeline run.
     pub fn stage_log(&self) -> &StageLog {
         &self.stage_log
+    }
+
+    /// How many reads were started for the images shown (reads ahead not counted).
+    pub fn loads_started(&self) -> usize {
+        self.loads_started
     }
 
     /// Whether a read of the images shown is running.

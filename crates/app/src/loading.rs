@@ -1,9 +1,9 @@
 //! Reading images in the background: the demo knee, files and DICOM folders, as layers;
-//! a read running for the images shown.
+//! a read running for the images shown, and one running ahead (the next worklist case).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, channel};
 
 use super::layer::*;
 use srrd_base::io::landmarks::Landmark;
@@ -21,11 +21,37 @@ pub(super) struct Loading {
     pub(super) session: Option<super::session::Session>,
 }
 
+/// A read ahead of worklist case `case` (its `files`), running or done.
+pub(super) struct Prefetch {
+    pub(super) case: usize,
+    pub(super) files: Vec<(Option<String>, PathBuf)>,
+    pub(super) rx: Receiver<LoadResult>,
+    pub(super) progress: Arc<Progress>,
+}
+
+impl Prefetch {
+    /// Whether the read is done (its result waits in the channel).
+    pub(super) fn ready(&mut self) -> bool {
+        // A result taken to look at it is put back through a fresh channel.
+        match self.rx.try_recv() {
+            Ok(result) => {
+                let (tx, rx) = channel();
+                let _ = tx.send(result);
+                self.rx = rx;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// Reads `files` (layer name, or None for the file's own name) as layers (none: the
-/// demo knee).
+/// demo knee); with `stop_when_cancelled`, a cancelled `progress` stops before the next
+/// file.
 pub(super) fn load_layers(
     files: Vec<(Option<String>, PathBuf)>,
     progress: &Progress,
+    stop_when_cancelled: bool,
 ) -> LoadResult {
     let mut marks: [Vec<Landmark>; 2] = [Vec::new(), Vec::new()];
     let files = if files.is_empty() {
@@ -58,6 +84,9 @@ pub(super) fn load_layers(
     };
     let mut layers = Vec::new();
     for (name, path) in files {
+        if stop_when_cancelled && progress.is_cancelled() {
+            return Err("cancelled".into());
+        }
         let name = name.unwrap_or_else(|| file_stem(&path));
         progress.start(&format!("reading {name}"), 1);
         let img = srrd_base::io::read_image(&path, None).map_err(|e| e.to_string())?;

@@ -316,6 +316,17 @@ impl ViewerApp {
         self.jobs.busy()
     }
 
+    /// How many reads of shown images were started (reads ahead of a worklist case not
+    /// counted).
+    pub fn loads_started(&self) -> usize {
+        self.jobs.loads_started()
+    }
+
+    /// The worklist case read ahead, and whether its read is done.
+    pub fn prefetched_case(&mut self) -> Option<(usize, bool)> {
+        self.jobs.prefetched()
+    }
+
     /// The colours last composed for view `n` (axial, coronal, sagittal), row by row, and
     /// the row width.
     pub fn composed(&self, n: usize) -> (usize, &[Color32]) {
