@@ -419,9 +419,7 @@ impl ViewerApp {
             registration_start: self.review.start().cloned(),
         }
     }
-}
 
-impl ViewerApp {
     /// Keyboard shortcuts (none while a text field has the keyboard).
     fn shortcuts(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
@@ -481,15 +479,7 @@ impl ViewerApp {
             }
         }
     }
-}
 
-impl eframe::App for ViewerApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
-    }
-}
-
-impl ViewerApp {
     /// Draws the whole window into `ui` (the eframe app and the UI tests call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
@@ -648,6 +638,12 @@ impl ViewerApp {
         ui.separator();
         ui.small("Research use only. F1: keyboard and mouse help.");
         actions
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
     }
 }
 
