@@ -66,7 +66,8 @@ fn main() {
             Vec::new()
         });
         if !linear {
-            app.interpolation = srrd::volume::Interpolation::Nearest;
+            app.layer_stack_mut()
+                .set_interpolation(srrd::volume::Interpolation::Nearest);
         }
         if gpu {
             app.enable_gpu(&rs);

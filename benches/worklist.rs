@@ -51,12 +51,12 @@ fn main() {
     for _ in 0..7 {
         // A landmark on the open case, so the switch also saves it.
         h.state_mut()
-            .landmarks
+            .landmarks_mut()
             .place(nalgebra::Point3::new(0.0, 0.0, 0.0));
         let t = Instant::now();
         h.state_mut().step_case(1);
         settle(&mut h);
-        assert_eq!(h.state().layers.len(), 2);
+        assert_eq!(h.state().layers().len(), 2);
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(f64::total_cmp);

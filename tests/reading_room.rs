@@ -126,7 +126,7 @@ fn key(h: &mut Harness<'static, ViewerApp>, key: egui::Key, modifiers: egui::Mod
 }
 
 fn open_index(h: &Harness<'static, ViewerApp>) -> usize {
-    h.state().worklist.as_ref().expect("worklist").open
+    h.state().worklist().expect("worklist").open()
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
     let reader_a = s.dir.join("reads/a");
     let mut h = harness(&s.list, &reader_a);
     assert!(h.query_by_label_contains("0 of 5 done").is_some());
-    assert_eq!(h.state().layers.len(), 2, "knee1's CT and MR loaded");
+    assert_eq!(h.state().layers().len(), 2, "knee1's CT and MR loaded");
     h.get_by_label("Follow the knee protocol (25 landmarks)")
         .click();
     h.get_by_label("Place with a click (Ctrl+click always)")
@@ -143,19 +143,19 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
     h.run_steps(2);
     let first = h
         .state()
-        .landmarks
+        .landmarks()
         .next_prompt()
         .expect("prompt")
         .name
         .clone();
-    let rect = h.state().view_rects[0];
+    let rect = h.state().view_rects()[0];
     // Place the first landmark, skip the second, place the third.
     place_click(&mut h, rect.center() + egui::vec2(-30.0, 10.0));
     h.get_by_label("Skip").click();
     h.run_steps(2);
     let third = h
         .state()
-        .landmarks
+        .landmarks()
         .next_prompt()
         .expect("prompt")
         .name
@@ -165,7 +165,7 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
         h.query_by_label_contains("next on the CT (3 of 25)")
             .is_some()
     );
-    let labels: Vec<String> = h.state().landmarks.sets[0]
+    let labels: Vec<String> = h.state().landmarks().sets[0]
         .iter()
         .map(|l| l.label.clone())
         .collect();
@@ -174,7 +174,7 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
     let saved = read_landmarks(&reader_a.join("knee1/landmarks_ct.json")).expect("autosaved");
     assert_eq!(saved.len(), 2);
     assert_eq!(
-        h.state().worklist.as_ref().map(|w| w.status),
+        h.state().worklist().map(|w| w.status()),
         Some(CaseStatus::InProgress)
     );
 
@@ -183,16 +183,19 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
     key(&mut h, egui::Key::N, egui::Modifiers::NONE);
     wait(&mut h);
     assert_eq!(open_index(&h), 1);
-    assert!(h.state().landmarks.sets[0].is_empty());
-    assert!(h.state().landmarks.protocol.is_some(), "the protocol stays");
-    let centre = h.state().view_rects[0].center();
+    assert!(h.state().landmarks().sets[0].is_empty());
+    assert!(
+        h.state().landmarks().protocol.is_some(),
+        "the protocol stays"
+    );
+    let centre = h.state().view_rects()[0].center();
     place_click(&mut h, centre);
     // P: back to knee1, its two landmarks restored.
     h.hover_at(Pos2::new(5.0, 5.0));
     key(&mut h, egui::Key::P, egui::Modifiers::NONE);
     wait(&mut h);
     assert_eq!(open_index(&h), 0);
-    assert_eq!(h.state().landmarks.sets[0].len(), 2);
+    assert_eq!(h.state().landmarks().sets[0].len(), 2);
     h.get_by_label("Mark done").click();
     h.run_steps(3);
     assert!(
@@ -203,7 +206,7 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
     // Blinded: the MR's placements show no TRE while placing.
     h.get_by_label("MR (moving)").click();
     h.run_steps(2);
-    let at = h.state().view_rects[0].center() + egui::vec2(-30.0, 10.0);
+    let at = h.state().view_rects()[0].center() + egui::vec2(-30.0, 10.0);
     place_click(&mut h, at);
     assert!(
         h.query_by_label_contains("1 pairs: mean").is_some(),
@@ -230,13 +233,13 @@ fn an_annotator_works_through_the_worklist_with_the_protocol_and_the_keyboard() 
 
     // A restart: the same place, filter, blinding and work.
     let h = harness(&s.list, &reader_a);
-    let w = h.state().worklist.as_ref().expect("worklist");
-    assert_eq!(w.open, 0);
-    assert_eq!(w.list.state.show, vec![CaseStatus::Done]);
-    assert!(h.state().blinded);
-    assert_eq!(h.state().landmarks.sets[0].len(), 2);
-    assert_eq!(h.state().landmarks.sets[1].len(), 1);
-    assert_eq!(w.status, CaseStatus::Done);
+    let w = h.state().worklist().expect("worklist");
+    assert_eq!(w.open(), 0);
+    assert_eq!(w.list().state.show, vec![CaseStatus::Done]);
+    assert!(h.state().blinded());
+    assert_eq!(h.state().landmarks().sets[0].len(), 2);
+    assert_eq!(h.state().landmarks().sets[1].len(), 1);
+    assert_eq!(w.status(), CaseStatus::Done);
 
     // A second annotator placed the same landmarks 1 mm away on knee1 and knee2: the
     // inter-observer report over both readers' folders.
@@ -295,7 +298,7 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
     let tre_of = |h: &Harness<'static, ViewerApp>| {
         let t = &h
             .state()
-            .transforms
+            .transforms()
             .iter()
             .find(|(n, _)| n == "coarse")
             .expect("coarse")
@@ -313,14 +316,14 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
     wait(&mut h);
     for name in ["CT edges", "similarity", "Jacobian"] {
         assert!(
-            h.state().layers.iter().any(|l| l.name == name),
+            h.state().layers().iter().any(|l| l.name == name),
             "{name} layer"
         );
     }
     h.get_by_label("reject").click();
     h.run_steps(3);
     assert_eq!(
-        h.state().worklist.as_ref().map(|w| w.status),
+        h.state().worklist().map(|w| w.status()),
         Some(CaseStatus::Done)
     );
 
@@ -331,55 +334,43 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
             .cloned()
             .collect()
     };
-    h.state_mut().landmarks =
+    *h.state_mut().landmarks_mut() =
         srrd::app::landmarks::LandmarkEditor::with_sets(keep(&s.ct_marks), keep(&s.turned_marks));
     h.run_steps(2);
     h.get_by_label("needs fix").click();
     h.get_by_label("Start from landmarks").click();
     h.run_steps(2);
     assert!(
-        h.state().status.contains("start from 4 landmark pairs"),
+        h.state().status().contains("start from 4 landmark pairs"),
         "{}",
-        h.state().status
+        h.state().status()
     );
     assert!(
-        h.state().status.contains("tibia_tuberosity"),
+        h.state().status().contains("tibia_tuberosity"),
         "residual per pair"
     );
-    let fitted = h
-        .state()
-        .manual
-        .as_ref()
-        .expect("correcting")
-        .current
-        .clone();
+    let fitted = h.state().manual().expect("correcting").current.clone();
     // The MR layer is shown under the start.
     let mr = h
         .state()
-        .layers
+        .layers()
         .iter()
         .find(|l| l.name == "MR")
         .expect("MR");
     assert_eq!(mr.moved_by.as_ref(), Some(&fitted));
     // A nudge with the keyboard over the axial view: 1 mm to the right (patient left,
     // +x), then undone.
-    let centre = h.state().view_rects[0].center();
+    let centre = h.state().view_rects()[0].center();
     h.hover_at(centre);
     key(&mut h, egui::Key::ArrowRight, egui::Modifiers::SHIFT);
-    let nudged = h
-        .state()
-        .manual
-        .as_ref()
-        .expect("correcting")
-        .current
-        .clone();
+    let nudged = h.state().manual().expect("correcting").current.clone();
     use srrd::volume::PointTransform;
     let p = Point3::new(0.0, 0.0, 0.0);
     let moved = fitted.transform_point(&p) - nudged.transform_point(&(p + Vector3::x()));
     assert!(moved.norm() < 1e-6, "content moved 1 mm along +x: {moved}");
     key(&mut h, egui::Key::Z, egui::Modifiers::COMMAND);
     assert_eq!(
-        h.state().manual.as_ref().map(|m| m.current.clone()),
+        h.state().manual().map(|m| m.current.clone()),
         Some(fitted.clone())
     );
     h.get_by_label("Refine from here").click();
@@ -389,7 +380,7 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
         fixed < 3.0,
         "refined from the corrected start: {fixed:.2} mm"
     );
-    assert!(h.state().manual.is_none());
+    assert!(h.state().manual().is_none());
     h.get_by_label("accept").click();
     h.get_by_label("Export reviews").click();
     h.run_steps(3);
@@ -405,13 +396,13 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
 
     // After a restart: the case, its verdict and its corrected start are back.
     let h = harness(&s.list, &reader);
-    let w = h.state().worklist.as_ref().expect("worklist");
-    assert_eq!(w.open, 2);
-    assert_eq!(w.review.decision, Some(Decision::Accept));
+    let w = h.state().worklist().expect("worklist");
+    assert_eq!(w.open(), 2);
+    assert_eq!(w.review().decision, Some(Decision::Accept));
     let back = h
         .state()
-        .registration_start
-        .clone()
+        .registration_start()
+        .cloned()
         .expect("start restored");
     for q in [Point3::new(0.0, 0.0, 0.0), Point3::new(40.0, -30.0, 20.0)] {
         assert!((back.transform_point(&q) - fitted.transform_point(&q)).norm() < 1e-6);
@@ -432,4 +423,38 @@ fn a_radiologist_rejects_fixes_refines_and_accepts_and_the_analysis_uses_the_fix
     assert!(out.status.success(), "{err}");
     assert!(err.contains("knee3: registration starts from"), "{err}");
     assert!(s.dir.join("results/knee3/report.json").exists());
+}
+
+#[test]
+fn the_next_case_is_read_ahead_and_shows_at_once() {
+    let s = study();
+    let mut h = harness(&s.list, &s.dir.join("reads/ahead"));
+    assert_eq!(open_index(&h), 0);
+    // While knee1 was read, knee2 was read in the background.
+    let start = std::time::Instant::now();
+    while h.state_mut().prefetched_case() != Some((1, true)) {
+        assert!(start.elapsed().as_secs() < 120, "knee2 was not read ahead");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    let reads = h.state().loads_started();
+    key(&mut h, egui::Key::N, egui::Modifiers::NONE);
+    assert_eq!(open_index(&h), 1);
+    assert!(!h.state().is_loading(), "knee2 shows at once");
+    assert_eq!(h.state().loads_started(), reads, "no new read for knee2");
+    assert_eq!(h.state().layers().len(), 2, "knee2's CT and MR shown");
+    assert!(
+        h.state().status().contains("case 2 of 5: knee2"),
+        "{}",
+        h.state().status()
+    );
+    // Now knee3 is read ahead; going back to knee1 instead reads it again and the read
+    // ahead of knee3 is dropped.
+    assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(2));
+    key(&mut h, egui::Key::P, egui::Modifiers::NONE);
+    assert_eq!(open_index(&h), 0);
+    assert_eq!(h.state().loads_started(), reads + 1, "knee1 is read again");
+    wait(&mut h);
+    assert_eq!(h.state().layers().len(), 2);
+    assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(1));
 }

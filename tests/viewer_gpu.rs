@@ -60,27 +60,31 @@ fn cpu_harness(app: ViewerApp) -> Harness<'static, ViewerApp> {
 /// reference by more than `tol` (of 255) in some channel, and how many were compared.
 fn mismatch(set: impl Fn(&mut ViewerApp), layers: &[Layer], tol: i32) -> (f64, usize) {
     let mut cpu_app = ViewerApp::with_layers(layers.to_vec());
-    cpu_app.interpolation = Interpolation::Nearest;
+    cpu_app
+        .layer_stack_mut()
+        .set_interpolation(Interpolation::Nearest);
     set(&mut cpu_app);
     let cpu = cpu_harness(cpu_app);
     let mut gpu_app = ViewerApp::with_layers(layers.to_vec());
-    gpu_app.interpolation = Interpolation::Nearest;
+    gpu_app
+        .layer_stack_mut()
+        .set_interpolation(Interpolation::Nearest);
     set(&mut gpu_app);
-    gpu_app.show_overlays = false;
+    gpu_app.set_show_overlays(false);
     let mut gpu = gpu_harness(gpu_app);
     assert!(gpu.state().drawing_on_gpu());
     assert!(!cpu.state().drawing_on_gpu());
     let (width, colours) = cpu.state().composed(0);
     let height = colours.len() / width;
-    let rect = gpu.state().view_rects[0];
-    assert_eq!(rect, cpu.state().view_rects[0]);
+    let rect = gpu.state().view_rects()[0];
+    assert_eq!(rect, cpu.state().view_rects()[0]);
     // One screen pixel per slice pixel, on whole pixels: the GPU then samples exactly at
     // the slice pixel centres, where the CPU reference samples.
     let fit = (rect.width() / width as f32).min(rect.height() / height as f32);
     let half = egui::vec2(width as f32, height as f32) / 2.0;
     let min = rect.center() - half;
-    gpu.state_mut().zoom[0] = 1.0 / fit;
-    gpu.state_mut().pan[0] = egui::vec2(min.x.round() - min.x, min.y.round() - min.y);
+    let pan0 = egui::vec2(min.x.round() - min.x, min.y.round() - min.y);
+    gpu.state_mut().set_zoom_pan(0, 1.0 / fit, pan0);
     gpu.state_mut().mark_dirty();
     gpu.run_steps(2);
     let image = gpu.render().expect("render");
@@ -122,9 +126,9 @@ fn gpu_slice_matches_cpu_reference_in_every_mode() {
     for mode in FusionMode::ALL {
         let (frac, _) = mismatch(
             |app| {
-                app.fusion = mode;
-                app.pair = (0, 1);
-                app.tile_px = 12;
+                app.layer_stack_mut().set_fusion(mode);
+                app.layer_stack_mut().set_pair((0, 1));
+                app.layer_stack_mut().set_tile_px(12);
             },
             &layers,
             3,
@@ -136,7 +140,11 @@ fn gpu_slice_matches_cpu_reference_in_every_mode() {
         );
     }
     for show_b in [false, true] {
-        let (frac, _) = mismatch(|app| app.flicker = Some(show_b), &layers, 3);
+        let (frac, _) = mismatch(
+            |app| app.layer_stack_mut().set_flicker(Some(show_b)),
+            &layers,
+            3,
+        );
         assert!(frac < 0.01, "flicker {show_b}: {:.2}% differ", frac * 100.0);
     }
     // A parameter map (no value outside the bone, NaN) in viridis over both.
@@ -154,7 +162,11 @@ fn gpu_slice_matches_cpu_reference_in_every_mode() {
     assert!(frac < 0.01, "map: {:.2}% differ", frac * 100.0);
     // Other colour maps on the overlay.
     for cmap in [Colormap::Jet, Colormap::Viridis, Colormap::Grey] {
-        let (frac, _) = mismatch(|app| app.layers[1].colormap = cmap, &layers, 3);
+        let (frac, _) = mismatch(
+            |app| app.layer_stack_mut().list_mut()[1].colormap = cmap,
+            &layers,
+            3,
+        );
         assert!(frac < 0.01, "{cmap:?}: {:.2}% differ", frac * 100.0);
     }
 }
@@ -163,7 +175,7 @@ fn gpu_slice_matches_cpu_reference_in_every_mode() {
 fn count_in_axial(h: &mut Harness<'static, ViewerApp>, pred: impl Fn([u8; 4]) -> bool) -> usize {
     let image = h.render().expect("render");
     let ppp = image.width() as f32 / SIZE[0];
-    let r = h.state().view_rects[0];
+    let r = h.state().view_rects()[0];
     let mut n = 0;
     for y in (r.min.y * ppp) as u32..(r.max.y * ppp) as u32 {
         for x in (r.min.x * ppp) as u32..(r.max.x * ppp) as u32 {
@@ -182,7 +194,7 @@ fn snapshot_ct_bone_window() {
     let mut h = gpu_harness(ViewerApp::with_layers(layers));
     h.get_by_label("CT bone").click();
     h.run_steps(2);
-    assert_eq!(h.state().layers[0].window, (400.0, 1800.0));
+    assert_eq!(h.state().layers()[0].window, (400.0, 1800.0));
     // Cortical bone is white in the bone window; soft tissue dark grey, not black.
     let white = count_in_axial(&mut h, |p| p[0] > 230 && p[1] > 230 && p[2] > 230);
     let tissue = count_in_axial(&mut h, |p| (60..140).contains(&p[0]) && p[0] == p[2]);
@@ -194,8 +206,8 @@ fn snapshot_ct_bone_window() {
 #[test]
 fn snapshot_mr_ct_checkerboard() {
     let mut app = ViewerApp::with_layers(knee_layers());
-    app.fusion = FusionMode::Checkerboard;
-    app.tile_px = 16;
+    app.layer_stack_mut().set_fusion(FusionMode::Checkerboard);
+    app.layer_stack_mut().set_tile_px(16);
     let mut h = gpu_harness(app);
     h.run_steps(2);
     h.snapshot("mr_ct_checkerboard");
@@ -204,7 +216,7 @@ fn snapshot_mr_ct_checkerboard() {
 #[test]
 fn snapshot_yellow_fusion() {
     let mut app = ViewerApp::with_layers(knee_layers());
-    app.fusion = FusionMode::Yellow;
+    app.layer_stack_mut().set_fusion(FusionMode::Yellow);
     let mut h = gpu_harness(app);
     h.run_steps(2);
     // Bone of the CT in yellow over the grey MR.
@@ -220,7 +232,7 @@ fn zoom_enlarges_the_drawn_slice() {
     let mut h = gpu_harness(ViewerApp::with_layers(layers));
     let bright = |p: [u8; 4]| p[0] > 230;
     let before = count_in_axial(&mut h, bright);
-    let rect = h.state().view_rects[0];
+    let rect = h.state().view_rects()[0];
     h.state_mut().zoom_about(0, rect, rect.center(), 2.0);
     h.state_mut().mark_dirty();
     h.run_steps(2);

@@ -47,12 +47,12 @@ fn click(h: &mut Harness<'static, ViewerApp>, pos: Pos2) {
 #[test]
 fn click_in_axial_view_moves_crosshair_in_plane() {
     let mut h = harness();
-    let before = h.state().crosshair;
-    let rect = h.state().view_rects[0];
+    let before = h.state().crosshair();
+    let rect = h.state().view_rects()[0];
     assert!(rect.width() > 100.0, "axial view laid out: {rect:?}");
     // Right of centre on screen is patient left (+x in LPS); below is posterior (+y).
     click(&mut h, rect.center() + egui::vec2(60.0, 40.0));
-    let after = h.state().crosshair;
+    let after = h.state().crosshair();
     assert!(
         after.x > before.x + 5.0,
         "moved to patient left: {before} -> {after}"
@@ -66,17 +66,17 @@ fn click_in_axial_view_moves_crosshair_in_plane() {
         "axial click keeps the slice"
     );
     assert!(
-        h.state().status.contains("mm LPS"),
+        h.state().status().contains("mm LPS"),
         "status shows the position: {}",
-        h.state().status
+        h.state().status()
     );
 }
 
 #[test]
 fn scrolling_steps_one_slice() {
     let mut h = harness();
-    let before = h.state().crosshair;
-    let rect = h.state().view_rects[0];
+    let before = h.state().crosshair();
+    let rect = h.state().view_rects()[0];
     h.hover_at(rect.center());
     h.event(Event::MouseWheel {
         unit: egui::MouseWheelUnit::Line,
@@ -86,7 +86,7 @@ fn scrolling_steps_one_slice() {
         source: egui::MouseWheelSource::Unknown,
     });
     h.run_steps(2);
-    let dz = h.state().crosshair.z - before.z;
+    let dz = h.state().crosshair().z - before.z;
     assert!((dz.abs() - 1.0).abs() < 1e-9, "one 1.0 mm CT slice: {dz}");
 }
 
@@ -95,10 +95,10 @@ fn window_presets_apply() {
     let mut h = harness();
     h.get_by_label("CT soft").click();
     h.run_steps(2);
-    assert_eq!(h.state().layers[0].window, (40.0, 400.0));
+    assert_eq!(h.state().layers()[0].window, (40.0, 400.0));
     h.get_by_label("CT bone").click();
     h.run_steps(2);
-    assert_eq!(h.state().layers[0].window, (400.0, 1800.0));
+    assert_eq!(h.state().layers()[0].window, (400.0, 1800.0));
 }
 
 /// A user with a CT and an MR clicks "Register MR to CT": progress shows, and crMR and
@@ -155,14 +155,14 @@ fn register_button_adds_crmr_sct_and_rrmr_layers() {
         h.run_steps(1);
     }
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
-    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let names: Vec<&str> = s.layers().iter().map(|l| l.name.as_str()).collect();
     // With the demo synthesis model (assets/synthesis): coarse -> sCT -> refined.
     assert_eq!(names, ["CT", "MR", "crMR", "sCT", "rrMR"]);
-    assert!(s.status.contains("registered"), "{}", s.status);
+    assert!(s.status().contains("registered"), "{}", s.status());
     // The sCT lies on the CT grid, in HU: air around the knee, and far denser where the
     // CT has bone than where it has fat (crMR's pose is close to the CT's).
-    let sct = &s.layers[3].volume;
+    let sct = &s.layers()[3].volume;
     assert_eq!(sct.geometry, p.ct.geometry);
     let sct_on = |label: u8| mean_on_label(sct, &p.ct_labels, label);
     assert!(sct_on(0) < -700.0, "air {}", sct_on(0));
@@ -173,7 +173,7 @@ fn register_button_adds_crmr_sct_and_rrmr_layers() {
         sct_on(10)
     );
     // rrMR is on the CT grid and its bone (dark on MR) lies on the CT's bone.
-    let rr = &s.layers[4].volume;
+    let rr = &s.layers()[4].volume;
     assert_eq!(rr.geometry, p.ct.geometry);
     let mean_on = |label: u8| mean_on_label(rr, &p.ct_labels, label);
     assert!(
@@ -219,7 +219,7 @@ fn register_from_landmark_pairs_fixes_a_half_turned_mr() {
     };
     let mut app =
         ViewerApp::with_layers(vec![Layer::new("CT", p.ct.clone()), Layer::new("MR", mr)]);
-    app.landmarks = srrd::app::landmarks::LandmarkEditor::with_sets(
+    *app.landmarks_mut() = srrd::app::landmarks::LandmarkEditor::with_sets(
         keep(&p.landmarks_ct, 2),
         keep(&mr_marks, 2),
     );
@@ -229,28 +229,28 @@ fn register_from_landmark_pairs_fixes_a_half_turned_mr() {
     h.run_steps(2);
     // Two pairs: no start.
     h.state_mut().start_registration_from_landmarks();
-    let e = h.state().error.clone().unwrap_or_default();
+    let e = h.state().error().map(str::to_string).unwrap_or_default();
     assert!(e.contains("at least 3"), "{e}");
     assert!(!h.state().is_busy());
     // Four pairs: the button says so and registers from them.
-    h.state_mut().landmarks = srrd::app::landmarks::LandmarkEditor::with_sets(
+    *h.state_mut().landmarks_mut() = srrd::app::landmarks::LandmarkEditor::with_sets(
         keep(&p.landmarks_ct, 4),
         keep(&mr_marks, 4),
     );
-    h.state_mut().error = None;
+    h.state_mut().set_error(None);
     h.run_steps(2);
     h.get_by_label("Register from 4 landmark pairs").click();
     h.run_steps(2);
     wait_for_job(&mut h);
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
+    assert!(s.error().is_none(), "{:?}", s.error());
     assert!(
-        s.status.contains("started from 4 landmark pairs"),
+        s.status().contains("started from 4 landmark pairs"),
         "{}",
-        s.status
+        s.status()
     );
     let coarse = &s
-        .transforms
+        .transforms()
         .iter()
         .find(|(n, _)| n == "coarse")
         .expect("coarse")
@@ -282,18 +282,22 @@ fn fusion_modes_and_flicker() {
     h.run_steps(2);
     h.get_by_label("Flicker (F)").click();
     h.run_steps(2);
-    assert_eq!(h.state().flicker, Some(true));
+    assert_eq!(h.state().layer_stack().flicker(), Some(true));
     let (w, img_b) = h.state().composed(0);
     let img_b = img_b.to_vec();
     h.key_press(egui::Key::F);
     h.run_steps(2);
-    assert_eq!(h.state().flicker, Some(false), "F flips to A");
+    assert_eq!(
+        h.state().layer_stack().flicker(),
+        Some(false),
+        "F flips to A"
+    );
     let img_a = h.state().composed(0).1.to_vec();
     assert_ne!(img_a, img_b);
     h.get_by_label("Flicker off").click();
     h.get_by_label("Checkerboard").click();
     h.run_steps(2);
-    let tile = h.state().tile_px;
+    let tile = h.state().layer_stack().tile_px();
     let (w2, cb) = h.state().composed(0);
     assert_eq!(w, w2);
     for (n, c) in cb.iter().enumerate() {
@@ -312,7 +316,10 @@ fn fusion_modes_and_flicker() {
         diff.iter().any(|c| c.r() > 100),
         "the shift shows as a difference"
     );
-    assert_eq!(h.state().fusion, srrd::app::fusion::FusionMode::Difference);
+    assert_eq!(
+        h.state().layer_stack().fusion(),
+        srrd::app::fusion::FusionMode::Difference
+    );
 }
 
 /// An annotator places a landmark on the CT, pairs it on the MR, reads the TRE from the
@@ -328,28 +335,29 @@ fn place_pair_and_read_tre_then_undo() {
     h.get_by_label("Place with a click (Ctrl+click always)")
         .click();
     h.run_steps(2);
-    assert!(h.state().placing);
-    let rect = h.state().view_rects[0];
+    assert!(h.state().placing());
+    let rect = h.state().view_rects()[0];
     click(&mut h, rect.center());
-    assert_eq!(h.state().landmarks.sets[0].len(), 1, "placed on the CT");
-    assert_eq!(h.state().landmarks.sets[0][0].label, "L1");
+    assert_eq!(h.state().landmarks().sets[0].len(), 1, "placed on the CT");
+    assert_eq!(h.state().landmarks().sets[0][0].label, "L1");
     h.get_by_label("MR (moving)").click();
     h.run_steps(2);
     click(&mut h, rect.center() + egui::vec2(40.0, 0.0));
     let s = h.state();
-    assert_eq!(s.landmarks.sets[1].len(), 1);
+    assert_eq!(s.landmarks().sets[1].len(), 1);
     assert_eq!(
-        s.landmarks.sets[1][0].label, "L1",
+        s.landmarks().sets[1][0].label,
+        "L1",
         "paired by the selected label"
     );
-    let d = nalgebra::Point3::from(s.landmarks.sets[0][0].position_mm)
-        - nalgebra::Point3::from(s.landmarks.sets[1][0].position_mm);
+    let d = nalgebra::Point3::from(s.landmarks().sets[0][0].position_mm)
+        - nalgebra::Point3::from(s.landmarks().sets[1][0].position_mm);
     let report = s.tre().expect("one pair");
     assert_eq!(report.n, 1);
     assert!((report.pairs[0].tre_mm - d.norm()).abs() < 1e-9 && d.norm() > 5.0);
     h.get_by_label("Undo").click();
     h.run_steps(2);
-    assert!(h.state().landmarks.sets[1].is_empty());
+    assert!(h.state().landmarks().sets[1].is_empty());
     assert!(h.state().tre().is_none());
     h.get_by_label("Redo").click();
     h.run_steps(2);
@@ -389,14 +397,14 @@ fn analyze_button_fills_the_results_view() {
     assert!(h.state().is_busy(), "the analysis runs in the background");
     wait_for_job(&mut h);
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
-    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let names: Vec<&str> = s.layers().iter().map(|l| l.name.as_str()).collect();
     assert_eq!(
         names,
         ["CT", "BV/TV", "Tb.Th", "Tb.Sp", "Tb.N", "subregions"]
     );
     // The Tb.Th map: positive millimetres inside, NaN (transparent) outside the bone.
-    let tb_th = &s.layers[2].volume;
+    let tb_th = &s.layers()[2].volume;
     assert_eq!(tb_th.geometry, p.ct.geometry);
     let inside: Vec<f32> = tb_th
         .data
@@ -418,13 +426,13 @@ fn analyze_button_fills_the_results_view() {
         inside.len()
     );
     // Each stage of the run is listed with its own (full) bar and time.
-    let stages = &s.stage_log.stages;
+    let stages = &s.stage_log().stages;
     assert!(stages.len() >= 2, "stages: {stages:?}");
     assert!(
         stages.iter().all(|(_, f, t)| *f == 1.0 && t.is_some()),
         "{stages:?}"
     );
-    let r = s.results.as_ref().expect("results view");
+    let r = s.results().expect("results view");
     assert_eq!(r.stats.len(), 12);
     assert!(r.stats.iter().filter(|st| st.patches > 0).count() >= 10);
     let koa = r
@@ -446,16 +454,12 @@ fn analyze_button_fills_the_results_view() {
     h.run_steps(2);
     // The prompt is on screen; its path field takes the folder (set here: typed text
     // reaches the landmark panel's field first under kittest).
-    h.state_mut()
-        .prompt
-        .as_mut()
-        .expect("the export prompt")
-        .path = dicom.display().to_string();
+    h.state_mut().prompt_mut().expect("the export prompt").path = dicom.display().to_string();
     h.run_steps(1);
     h.get_by_label("OK").click();
     h.run_steps(2);
     wait_for_job(&mut h);
-    let status = h.state().status.clone();
+    let status = h.state().status().to_string();
     assert!(status.starts_with("DICOM written to"), "{status}");
     assert!(
         status.contains("new study"),
@@ -481,7 +485,7 @@ fn analyze_button_fills_the_results_view() {
     // The same folder again is refused (it is no longer empty), with the reason shown.
     h.state_mut().export_dicom(&dicom);
     wait_for_job(&mut h);
-    let status = h.state().status.clone();
+    let status = h.state().status().to_string();
     assert!(status.contains("not empty"), "{status}");
 }
 
@@ -490,7 +494,7 @@ fn analyze_button_fills_the_results_view() {
 #[test]
 fn zoom_pan_and_layouts() {
     let mut h = harness();
-    let rect = h.state().view_rects[0];
+    let rect = h.state().view_rects()[0];
     let cursor = rect.center() + egui::vec2(50.0, -30.0);
     h.hover_at(cursor);
     h.event(Event::MouseWheel {
@@ -502,18 +506,18 @@ fn zoom_pan_and_layouts() {
     });
     h.run_steps(2);
     let s = h.state();
-    assert!((s.zoom[0] - 1.25).abs() < 1e-6, "zoom {}", s.zoom[0]);
+    assert!((s.zoom()[0] - 1.25).abs() < 1e-6, "zoom {}", s.zoom()[0]);
     // The slice point under the cursor (its offset from the slice centre over the zoom)
     // is the same before and after.
     let before = cursor - rect.center();
     assert!(
-        ((cursor - (rect.center() + s.pan[0])) / 1.25 - before).length() < 1e-3,
+        ((cursor - (rect.center() + s.pan()[0])) / 1.25 - before).length() < 1e-3,
         "the point under the cursor stays: pan {:?}",
-        s.pan[0]
+        s.pan()[0]
     );
     // Drag pans (and does not move the crosshair).
-    let crosshair = h.state().crosshair;
-    let pan = h.state().pan[0];
+    let crosshair = h.state().crosshair();
+    let pan = h.state().pan()[0];
     h.drag_at(cursor);
     h.hover_at(cursor + egui::vec2(30.0, 10.0));
     h.run_steps(1);
@@ -521,25 +525,25 @@ fn zoom_pan_and_layouts() {
     h.run_steps(1);
     h.drop_at(cursor + egui::vec2(60.0, 20.0));
     h.run_steps(2);
-    let moved = h.state().pan[0] - pan;
+    let moved = h.state().pan()[0] - pan;
     assert!(
         (moved - egui::vec2(60.0, 20.0)).length() < 1.0,
         "panned by the drag: {moved:?}"
     );
-    assert_eq!(h.state().crosshair, crosshair, "a drag is not a click");
+    assert_eq!(h.state().crosshair(), crosshair, "a drag is not a click");
     h.hover_at(rect.center() + egui::vec2(400.0, 0.0));
     h.key_press(egui::Key::R);
     h.run_steps(2);
-    assert_eq!(h.state().zoom, [1.0; 3]);
-    assert_eq!(h.state().pan[0], egui::Vec2::ZERO);
+    assert_eq!(h.state().zoom(), [1.0; 3]);
+    assert_eq!(h.state().pan()[0], egui::Vec2::ZERO);
     h.key_press(egui::Key::Num2);
     h.run_steps(2);
-    assert_eq!(h.state().layout, srrd::app::Layout::Single(1));
-    let big = h.state().view_rects[1];
+    assert_eq!(h.state().layout(), srrd::app::Layout::Single(1));
+    let big = h.state().view_rects()[1];
     assert!(big.width() > 1.6 * rect.width(), "{big:?} vs {rect:?}");
     h.key_press(egui::Key::Num0);
     h.run_steps(2);
-    assert_eq!(h.state().layout, srrd::app::Layout::Three);
+    assert_eq!(h.state().layout(), srrd::app::Layout::Three);
     // The slice readout: the demo CT has 90 axial slices; one wheel step is one slice.
     let (k, n) = h.state().slice_index(srrd::app::Plane::Axial);
     assert_eq!(n, 90);
@@ -570,25 +574,30 @@ fn session_save_and_restore_round_trip() {
     }
     h.run_steps(2);
     assert_eq!(
-        h.state().layers[0].source.as_deref(),
+        h.state().layers()[0].source.as_deref(),
         Some(ct_path.as_path())
     );
     {
         let s = h.state_mut();
-        s.layers[0].window = (123.0, 456.0);
-        s.layers[0].colormap = srrd::app::Colormap::Jet;
-        s.fusion = srrd::app::fusion::FusionMode::Difference;
-        s.zoom = [2.0, 1.5, 1.0];
-        s.pan[1] = egui::vec2(12.0, -7.0);
-        s.layout = srrd::app::Layout::Single(2);
-        s.crosshair = nalgebra::Point3::new(3.0, -4.0, 5.5);
-        s.landmarks.place(nalgebra::Point3::new(1.0, 2.0, 3.0));
+        s.layer_stack_mut().list_mut()[0].window = (123.0, 456.0);
+        s.layer_stack_mut().list_mut()[0].colormap = srrd::app::Colormap::Jet;
+        s.layer_stack_mut()
+            .set_fusion(srrd::app::fusion::FusionMode::Difference);
+        let pan = s.pan();
+        for (n, z) in [2.0, 1.5, 1.0].into_iter().enumerate() {
+            s.set_zoom_pan(n, z, pan[n]);
+        }
+        s.set_zoom_pan(1, 1.5, egui::vec2(12.0, -7.0));
+        s.set_layout(srrd::app::Layout::Single(2));
+        s.set_crosshair(nalgebra::Point3::new(3.0, -4.0, 5.5));
+        s.landmarks_mut()
+            .place(nalgebra::Point3::new(1.0, 2.0, 3.0));
     }
     let saved = h.state().session();
     let path = dir.path().join("knee.srrd.json");
     h.state_mut().save_session(&path);
-    assert!(h.state().error.is_none(), "{:?}", h.state().error);
-    assert!(h.state().status.contains("session saved"));
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    assert!(h.state().status().contains("session saved"));
     let mut fresh = ViewerApp::with_layers(Vec::new());
     fresh.open_session(&path);
     let mut h2 = Harness::builder()
@@ -604,13 +613,13 @@ fn session_save_and_restore_round_trip() {
         h2.run_steps(1);
     }
     h2.run_steps(2);
-    assert!(h2.state().error.is_none(), "{:?}", h2.state().error);
+    assert!(h2.state().error().is_none(), "{:?}", h2.state().error());
     assert_eq!(h2.state().session(), saved, "restored exactly");
     // A broken session file is an error in the UI, not a crash.
     std::fs::write(dir.path().join("bad.srrd.json"), "{not json").expect("write");
     h2.state_mut()
         .open_session(&dir.path().join("bad.srrd.json"));
-    let e = h2.state().error.clone().expect("error shown");
+    let e = h2.state().error().map(str::to_string).expect("error shown");
     assert!(e.contains("bad.srrd.json"), "{e}");
 }
 
@@ -621,7 +630,7 @@ fn landmarks_rename_export_import() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut h = harness();
     h.state_mut()
-        .landmarks
+        .landmarks_mut()
         .place(nalgebra::Point3::new(1.0, 2.0, 3.0));
     h.run_steps(1);
     h.get_by_label("Rename selected"); // present
@@ -632,33 +641,27 @@ fn landmarks_rename_export_import() {
     h.run_steps(1);
     h.get_by_label("Rename selected").click();
     h.run_steps(2);
-    assert_eq!(h.state().landmarks.sets[0][0].label, "medial condyle");
+    assert_eq!(h.state().landmarks().sets[0][0].label, "medial condyle");
     let fcsv = dir.path().join("marks.fcsv");
     h.state_mut().export_landmarks(&fcsv);
-    assert!(h.state().error.is_none(), "{:?}", h.state().error);
-    h.state_mut().landmarks.active = 1;
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    h.state_mut().landmarks_mut().active = 1;
     h.state_mut().import_landmarks(&fcsv);
     let s = h.state();
-    assert_eq!(s.landmarks.sets[1].len(), 1);
-    assert_eq!(s.landmarks.sets[1][0].label, "medial condyle");
+    assert_eq!(s.landmarks().sets[1].len(), 1);
+    assert_eq!(s.landmarks().sets[1][0].label, "medial condyle");
     let d: f64 = (0..3)
-        .map(|a| (s.landmarks.sets[1][0].position_mm[a] - [1.0, 2.0, 3.0][a]).powi(2))
+        .map(|a| (s.landmarks().sets[1][0].position_mm[a] - [1.0, 2.0, 3.0][a]).powi(2))
         .sum::<f64>()
         .sqrt();
     assert!(d < 1e-6, "same position through .fcsv: {d}");
     assert_eq!(s.tre().expect("paired").pairs[0].tre_mm, d);
-    assert!(h.state_mut().landmarks.undo());
-    assert!(h.state().landmarks.sets[1].is_empty(), "import undone");
+    assert!(h.state_mut().landmarks_mut().undo());
+    assert!(h.state().landmarks().sets[1].is_empty(), "import undone");
     // A missing file: the error names it.
     h.state_mut()
         .import_landmarks(&dir.path().join("nope.mrk.json"));
-    assert!(
-        h.state()
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("nope.mrk.json")
-    );
+    assert!(h.state().error().unwrap_or("").contains("nope.mrk.json"));
 }
 
 /// F1 opens the help window listing the shortcuts.
@@ -667,7 +670,7 @@ fn help_window_lists_shortcuts() {
     let mut h = harness();
     h.key_press(egui::Key::F1);
     h.run_steps(2);
-    assert!(h.state().show_help);
+    assert!(h.state().show_help());
     h.get_by_label("Keyboard and mouse");
     h.get_by_label("zoom about the cursor");
 }
@@ -731,23 +734,28 @@ fn dropped_files_become_layers_and_landmarks() {
     drop_file(&mut h, &mr_path);
     drop_file(&mut h, &ct_path);
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
-    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let names: Vec<&str> = s.layers().iter().map(|l| l.name.as_str()).collect();
     assert_eq!(
         names,
         ["MR", "CT"],
         "roles from the values (HU has air below -500)"
     );
     assert_eq!(
-        s.layers[1].window,
+        s.layers()[1].window,
         (400.0, 1800.0),
         "the CT opens in the bone window"
     );
-    assert_eq!(s.layers[1].source.as_deref(), Some(ct_path.as_path()));
-    assert!(s.recent.paths.iter().any(|p| p.ends_with("knee_ct.nii.gz")));
+    assert_eq!(s.layers()[1].source.as_deref(), Some(ct_path.as_path()));
+    assert!(
+        s.recent()
+            .paths
+            .iter()
+            .any(|p| p.ends_with("knee_ct.nii.gz"))
+    );
     drop_file(&mut h, &marks);
-    assert_eq!(h.state().landmarks.sets[0].len(), 1);
-    assert_eq!(h.state().landmarks.sets[0][0].label, "tibial tuberosity");
+    assert_eq!(h.state().landmarks().sets[0].len(), 1);
+    assert_eq!(h.state().landmarks().sets[0][0].label, "tibial tuberosity");
 }
 
 /// A CT of both knees: "Analyze (SRRD)" asks which knee; choosing the left one analyses it,
@@ -783,14 +791,14 @@ fn a_bilateral_ct_asks_which_knee_and_shows_the_checks() {
     h.get_by_label("Analyze (SRRD)").click();
     h.run_steps(2);
     wait_for_job(&mut h);
-    assert!(h.state().results.is_none());
+    assert!(h.state().results().is_none());
     let _ = h.get_by_label("This CT holds both knees: analyse which?");
     h.get_by_label("Left knee").click();
     h.run_steps(2);
     wait_for_job(&mut h);
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
-    let r = s.results.as_ref().expect("results");
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let r = s.results().expect("results");
     let knee = r.knee.as_ref().expect("knee");
     assert_eq!(knee.side.name(), "left");
     assert_eq!(knee.knees_in_ct, 2);
@@ -855,8 +863,8 @@ fn a_dicom_folder_offers_its_series_parts() {
     }
     h.run_steps(2);
     let s = h.state();
-    assert!(s.error.is_none(), "{:?}", s.error);
-    let layer = &s.layers[0];
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let layer = &s.layers()[0];
     assert_eq!(
         layer.volume.geometry.size[2], 4,
         "the largest part: 4 axial slices"
@@ -871,14 +879,14 @@ fn a_dicom_folder_offers_its_series_parts() {
     h.run_steps(2);
     wait_for_job(&mut h);
     let s = h.state();
-    let layer = &s.layers[0];
+    let layer = &s.layers()[0];
     assert_eq!(layer.series_id.as_deref(), Some("1.2.77#2"));
     assert_eq!(layer.volume.geometry.size, [6, ROWS, 1]);
     assert_eq!(
         layer.volume.data[[0, 0, 0]],
         stored(9, 0, 0) as f32 - 1024.0
     );
-    assert!(s.status.contains("1.2.77#2"), "{}", s.status);
+    assert!(s.status().contains("1.2.77#2"), "{}", s.status());
 }
 
 /// The knee protocol drives placement: the panel prompts the next landmark with its
@@ -897,7 +905,7 @@ fn the_landmark_protocol_prompts_skips_and_names_placements() {
     h.get_by_label("next on the CT (1 of 25): femur_lateral_condyle_distal");
     let label = h
         .state_mut()
-        .landmarks
+        .landmarks_mut()
         .place(nalgebra::Point3::new(1.0, 2.0, 3.0));
     assert_eq!(label, "femur_lateral_condyle_distal");
     h.run_steps(2);
@@ -907,11 +915,11 @@ fn the_landmark_protocol_prompts_skips_and_names_placements() {
     h.get_by_label("next on the CT (3 of 25): femur_lateral_condyle_posterior");
     // The MR keeps its own place in the protocol: its first landmark pairs with nothing
     // yet, its second pairs with the CT's.
-    h.state_mut().landmarks.active = 1;
-    h.state_mut().landmarks.skip();
+    h.state_mut().landmarks_mut().active = 1;
+    h.state_mut().landmarks_mut().skip();
     let label = h
         .state_mut()
-        .landmarks
+        .landmarks_mut()
         .place(nalgebra::Point3::new(1.5, 2.0, 3.0));
     assert_eq!(label, "femur_lateral_condyle_distal");
     let tre = h.state().tre().expect("a pair");
@@ -920,7 +928,7 @@ fn the_landmark_protocol_prompts_skips_and_names_placements() {
     // The skipped landmark comes back once the others are done or retired.
     let names: Vec<String> = h
         .state()
-        .landmarks
+        .landmarks()
         .protocol
         .as_ref()
         .expect("protocol")
@@ -928,10 +936,10 @@ fn the_landmark_protocol_prompts_skips_and_names_placements() {
         .iter()
         .map(|l| l.name.clone())
         .collect();
-    h.state_mut().landmarks.active = 0;
+    h.state_mut().landmarks_mut().active = 0;
     for _ in 3..25 {
-        h.state_mut().landmarks.cannot_place();
+        h.state_mut().landmarks_mut().cannot_place();
     }
-    let next = h.state().landmarks.next_prompt().map(|l| l.name.clone());
+    let next = h.state().landmarks().next_prompt().map(|l| l.name.clone());
     assert_eq!(next.as_deref(), Some(names[0].as_str()));
 }

@@ -9,8 +9,8 @@ use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui;
 
-use super::results::MAP_LAYERS;
-use super::viewer::{Layer, ViewerApp};
+use super::layer::Layer;
+use super::results::ResultsSummary;
 use srrd_base::io::{LoadedImage, SeriesInfo};
 use srrd_pipeline::dicom_export::{ExportContext, KneeResults, export_dicom};
 
@@ -24,11 +24,110 @@ pub struct DicomJobs {
     export: Option<Receiver<Result<String, String>>>,
 }
 
+/// DICOM work that ended.
+pub enum DicomEvent {
+    /// A series read for a layer (layer id, series id, the image), or why not.
+    Series(Box<SeriesResult>),
+    /// An export's line for the status bar, or why it failed.
+    Exported(Result<String, String>),
+}
+
 impl DicomJobs {
     /// Whether a series switch or an export is running.
     pub fn busy(&self) -> bool {
         self.series.is_some() || self.export.is_some()
     }
+
+    /// Reads series `series` of the DICOM folder `path` for layer `layer_id`.
+    pub fn read_series(&mut self, path: std::path::PathBuf, layer_id: u64, series: String) {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let read = srrd_base::io::read_image(&path, Some(&series))
+                .map(|img| (layer_id, series, img))
+                .map_err(|e| e.to_string());
+            let _ = tx.send(read);
+        });
+        self.series = Some(rx);
+    }
+
+    /// Writes `results` as DICOM into `dir` (a new or empty folder), with the parameter
+    /// `maps` over the CT's geometry and the CT's DICOM source.
+    pub fn export(&mut self, job: ExportJob, dir: &Path) {
+        let (tx, rx) = channel();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(write_export(job, &dir));
+        });
+        self.export = Some(rx);
+    }
+
+    /// What ended since the last call.
+    pub fn poll(&mut self) -> Vec<DicomEvent> {
+        let mut events = Vec::new();
+        if let Some(rx) = &self.export
+            && let Ok(outcome) = rx.try_recv()
+        {
+            self.export = None;
+            events.push(DicomEvent::Exported(outcome));
+        }
+        if let Some(rx) = &self.series
+            && let Ok(outcome) = rx.try_recv()
+        {
+            self.series = None;
+            events.push(DicomEvent::Series(Box::new(outcome)));
+        }
+        events
+    }
+}
+
+/// What a DICOM export writes: the analysis, its parameter maps, the CT's geometry and
+/// DICOM source.
+pub struct ExportJob {
+    pub results: ResultsSummary,
+    pub maps: Vec<Arc<srrd_base::volume::Volume>>,
+    pub geometry: srrd_base::volume::Geometry,
+    pub source: Option<Arc<srrd_base::io::DicomSource>>,
+}
+
+/// Writes the export (on a worker thread): the status line, or why not.
+fn write_export(job: ExportJob, dir: &Path) -> Result<String, String> {
+    let ExportJob {
+        results,
+        maps,
+        geometry,
+        source,
+    } = job;
+    let knee = results
+        .knee
+        .as_ref()
+        .ok_or("the analysis has no knee report")?;
+    let knee_results = KneeResults {
+        bones: &results.bones,
+        subregions: &results.subregions,
+        maps: maps.iter().map(|m| m.as_ref()).collect(),
+        stats: &results.stats,
+        koa: results.koa.as_ref(),
+        koa_withheld: results.koa_withheld.as_deref(),
+        knee,
+        checks: &results.checks,
+    };
+    let ctx = ExportContext {
+        ct_geometry: &geometry,
+        source: source.as_deref(),
+        provenance: &results.model_provenance,
+        model_version: results.model_version.clone(),
+    };
+    let export = export_dicom(&knee_results, &ctx, dir, false).map_err(|e| e.to_string())?;
+    let mut line = format!(
+        "DICOM written to {}: Segmentation ({} segments), {} parametric maps, measurement report",
+        dir.display(),
+        export.seg_segments,
+        export.files.len().saturating_sub(2)
+    );
+    for w in &export.warnings {
+        line.push_str(&format!("; note: {w}"));
+    }
+    Ok(line)
 }
 
 /// A short name for a series in a list: the end of its id, plane, size and file count.
@@ -74,151 +173,4 @@ pub fn series_combo(ui: &mut egui::Ui, layer: &Layer) -> Option<String> {
             }
         });
     picked
-}
-
-impl ViewerApp {
-    /// Reads another series of a layer's DICOM folder in the background; the layer shows
-    /// it when it arrives.
-    pub fn switch_series(&mut self, layer_id: u64, series: String) {
-        let Some(path) = self
-            .layers
-            .iter()
-            .find(|l| l.id == layer_id)
-            .and_then(|l| l.source.clone())
-        else {
-            return;
-        };
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let read = srrd_base::io::read_image(&path, Some(&series))
-                .map(|img| (layer_id, series, img))
-                .map_err(|e| e.to_string());
-            let _ = tx.send(read);
-        });
-        self.dicom_jobs.series = Some(rx);
-        self.status = "reading the series…".into();
-    }
-
-    /// Writes the current analysis as DICOM into `dir` (a new or empty folder) in the
-    /// background; the status bar says where, or why not.
-    pub fn export_dicom(&mut self, dir: &Path) {
-        let Some(results) = self.results.clone() else {
-            self.status = "DICOM export: run the analysis first".into();
-            return;
-        };
-        let Some(ct) = self.layers.iter().find(|l| l.name == "CT") else {
-            self.status = "DICOM export: no CT layer".into();
-            return;
-        };
-        let maps: Option<Vec<Arc<srrd_base::volume::Volume>>> = MAP_LAYERS
-            .iter()
-            .map(|(name, _)| {
-                self.layers
-                    .iter()
-                    .find(|l| l.name == *name)
-                    .map(|l| l.volume.clone())
-            })
-            .collect();
-        let Some(maps) = maps else {
-            self.status = "DICOM export: a parameter map layer was removed".into();
-            return;
-        };
-        let geometry = ct.volume.geometry.clone();
-        let source = ct.dicom.clone();
-        let dir = dir.to_path_buf();
-        self.status = format!("writing DICOM into {}…", dir.display());
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let outcome = (|| {
-                let knee = results
-                    .knee
-                    .as_ref()
-                    .ok_or("the analysis has no knee report")?;
-                let knee_results = KneeResults {
-                    bones: &results.bones,
-                    subregions: &results.subregions,
-                    maps: maps.iter().map(|m| m.as_ref()).collect(),
-                    stats: &results.stats,
-                    koa: results.koa.as_ref(),
-                    koa_withheld: results.koa_withheld.as_deref(),
-                    knee,
-                    checks: &results.checks,
-                };
-                let ctx = ExportContext {
-                    ct_geometry: &geometry,
-                    source: source.as_deref(),
-                    provenance: &results.model_provenance,
-                    model_version: results.model_version.clone(),
-                };
-                let export =
-                    export_dicom(&knee_results, &ctx, &dir, false).map_err(|e| e.to_string())?;
-                let mut line = format!(
-                    "DICOM written to {}: Segmentation ({} segments), {} parametric maps, measurement report",
-                    dir.display(),
-                    export.seg_segments,
-                    export.files.len().saturating_sub(2)
-                );
-                for w in &export.warnings {
-                    line.push_str(&format!("; note: {w}"));
-                }
-                Ok::<String, String>(line)
-            })();
-            let _ = tx.send(outcome);
-        });
-        self.dicom_jobs.export = Some(rx);
-    }
-
-    /// Takes in finished DICOM work.
-    pub(super) fn poll_dicom(&mut self) {
-        if let Some(rx) = &self.dicom_jobs.export
-            && let Ok(outcome) = rx.try_recv()
-        {
-            self.dicom_jobs.export = None;
-            self.status = match outcome {
-                Ok(line) => line,
-                Err(e) => format!("DICOM export failed: {e}"),
-            };
-        }
-        if let Some(rx) = &self.dicom_jobs.series
-            && let Ok(outcome) = rx.try_recv()
-        {
-            self.dicom_jobs.series = None;
-            match outcome {
-                Ok((layer_id, series, img)) => self.show_series(layer_id, series, img),
-                Err(e) => self.status = format!("cannot read that series: {e}"),
-            }
-        }
-    }
-
-    fn show_series(&mut self, layer_id: u64, series: String, img: LoadedImage) {
-        let Some(n) = self.layers.iter().position(|l| l.id == layer_id) else {
-            return;
-        };
-        let old = &self.layers[n];
-        let mut layer = Layer::new(old.name.clone(), img.volume);
-        layer.source = old.source.clone();
-        layer.visible = old.visible;
-        layer.opacity = old.opacity;
-        layer.colormap = old.colormap;
-        layer.series_choices = old.series_choices.clone();
-        layer.series_id = Some(series.clone());
-        layer.dicom = img.dicom.map(Arc::new);
-        if layer.in_hu && layer.name == "CT" {
-            layer.window = (400.0, 1800.0);
-        }
-        let was_ct = layer.name == "CT";
-        self.layers[n] = layer;
-        if was_ct && self.results.is_some() {
-            self.results = None;
-            self.status = format!(
-                "showing series {series}; the analysis was of another series and is closed"
-            );
-        } else {
-            self.status = format!("showing series {series}");
-        }
-        for w in &img.warnings {
-            self.status.push_str(&format!(" ({w})"));
-        }
-        self.mark_dirty();
-    }
 }

@@ -1,16 +1,15 @@
-//! Opening and saving from the viewer: images (added as layers), sessions and landmark
-//! files, through a prompt with a path field and a Browse button (the system file dialog
-//! via rfd, on its own thread), drag-and-drop onto the window, and the recent list.
+//! The files part: opening and saving from the viewer (images, sessions, landmark files,
+//! protocols, DICOM export) through a prompt with a path field and a Browse button (the
+//! system file dialog via rfd, on its own thread), drag-and-drop onto the window, and the
+//! recent list. What to do with a chosen path comes back as an action.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::channel;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui;
-use nalgebra::Point3;
 
-use super::session::{LayerState, SESSION_FORMAT, Session};
-use super::viewer::ViewerApp;
-use srrd_base::io::landmarks::{read_landmarks, write_landmarks};
+use super::actions::Action;
+use super::session::RecentFiles;
 
 /// What a chosen path is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,259 +58,170 @@ fn dialog_available() -> bool {
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
 }
 
-impl ViewerApp {
-    /// Reads an image in the background and adds it as a layer (the CT or the MR when
-    /// that role is still free).
-    pub fn open_image(&mut self, path: PathBuf) {
-        self.recent.push(&path);
-        self.start_loading(vec![(None, path)], true, None);
+/// The prompt, the file dialog and the recent files.
+#[derive(Default)]
+pub struct Files {
+    /// Recently opened images and sessions.
+    recent: RecentFiles,
+    /// An open/save prompt (path field, Browse button) on screen.
+    prompt: Option<Prompt>,
+    /// A file dialog running on its own thread, and what its answer is for.
+    dialog: Option<(FileAction, Receiver<Option<PathBuf>>)>,
+}
+
+/// What opening `path` means: a session, landmarks, or an image (by its name).
+pub fn open_action(path: &std::path::Path, landmarks_too: bool) -> FileAction {
+    let name = path.to_string_lossy().to_lowercase();
+    if name.ends_with(".srrd.json") {
+        FileAction::OpenSession
+    } else if landmarks_too && (name.ends_with(".json") || name.ends_with(".fcsv")) {
+        FileAction::ImportLandmarks
+    } else {
+        FileAction::OpenImage
+    }
+}
+
+impl Files {
+    /// The recent files.
+    pub fn recent(&self) -> &RecentFiles {
+        &self.recent
     }
 
-    /// The session as it is now.
-    pub fn session(&self) -> Session {
-        let p = self.crosshair;
-        Session {
-            format: SESSION_FORMAT.into(),
-            files: self
-                .layers
-                .iter()
-                .filter_map(|l| Some((l.name.clone(), l.source.clone()?)))
-                .collect(),
-            layers: self
-                .layers
-                .iter()
-                .map(|l| LayerState {
-                    name: l.name.clone(),
-                    visible: l.visible,
-                    opacity: l.opacity,
-                    colormap: l.colormap,
-                    window: l.window,
-                })
-                .collect(),
-            crosshair_mm: [p.x, p.y, p.z],
-            zoom: self.zoom,
-            pan: self.pan.map(|v| [v.x, v.y]),
-            layout: self.layout,
-            interpolation: self.interpolation,
-            fusion: self.fusion,
-            pair: self.pair,
-            tile_px: self.tile_px,
-            flicker: self.flicker,
-            landmarks: self.landmarks.sets.clone(),
-            landmark_target: self.landmarks.active,
-            view3d: self.view3d.settings.clone(),
-            registration_start: self.registration_start.clone(),
-        }
+    /// The recent files, to add to them.
+    pub fn recent_mut(&mut self) -> &mut RecentFiles {
+        &mut self.recent
     }
 
-    /// Sets everything a session holds on the layers already loaded.
-    pub fn apply_session(&mut self, s: Session) {
-        for st in &s.layers {
-            if let Some(l) = self.layers.iter_mut().find(|l| l.name == st.name) {
-                l.visible = st.visible;
-                l.opacity = st.opacity;
-                l.colormap = st.colormap;
-                l.window = st.window;
-            }
-        }
-        self.crosshair = Point3::from(s.crosshair_mm);
-        self.zoom = s.zoom;
-        self.pan = s.pan.map(|[x, y]| egui::vec2(x, y));
-        self.layout = s.layout;
-        self.interpolation = s.interpolation;
-        self.fusion = s.fusion;
-        self.pair = s.pair;
-        self.tile_px = s.tile_px;
-        self.flicker = s.flicker;
-        let [f, m] = s.landmarks;
-        self.landmarks = super::landmarks::LandmarkEditor::with_sets(f, m);
-        self.landmarks.active = s.landmark_target.min(1);
-        self.view3d.settings = s.view3d;
-        self.registration_start = s.registration_start;
-        self.mark_dirty();
-    }
-
-    /// Saves the session to `path`; the outcome goes to the status bar or the error line.
-    pub fn save_session(&mut self, path: &Path) {
-        match self.session().save(path) {
-            Ok(()) => {
-                self.recent.push(path);
-                self.status = format!("session saved to {}", path.display());
-            }
-            Err(e) => self.error = Some(format!("{e:#}")),
-        }
-    }
-
-    /// Opens a session: its images are read in the background, then its state applied.
-    pub fn open_session(&mut self, path: &Path) {
-        match Session::load(path) {
-            Ok(s) => {
-                self.recent.push(path);
-                let files = s
-                    .files
-                    .iter()
-                    .map(|(n, p)| (Some(n.clone()), p.clone()))
-                    .collect();
-                self.error = None;
-                self.start_loading(files, false, Some(s));
-            }
-            Err(e) => self.error = Some(format!("{e:#}")),
-        }
-    }
-
-    /// Replaces the landmarks of the image chosen in the panel with a file's (undoable).
-    pub fn import_landmarks(&mut self, path: &Path) {
-        match read_landmarks(path) {
-            Ok(list) => {
-                let n = list.len();
-                let set = self.landmarks.active;
-                self.landmarks.replace_set(set, list);
-                self.status = format!("{n} landmarks imported from {}", path.display());
-                self.mark_dirty();
-            }
-            Err(e) => self.error = Some(e.to_string()),
-        }
-    }
-
-    /// Writes the landmarks of the image chosen in the panel (format from the name).
-    pub fn export_landmarks(&mut self, path: &Path) {
-        let set = &self.landmarks.sets[self.landmarks.active];
-        match write_landmarks(path, set) {
-            Ok(()) => {
-                self.status = format!("{} landmarks written to {}", set.len(), path.display())
-            }
-            Err(e) => self.error = Some(e.to_string()),
-        }
-    }
-
-    /// Does what `action` says with `path`.
-    pub fn file_action(&mut self, action: FileAction, path: &Path) {
-        match action {
-            FileAction::OpenImage => self.open_image(path.to_path_buf()),
-            FileAction::OpenSession => self.open_session(path),
-            FileAction::SaveSession => self.save_session(path),
-            FileAction::ImportLandmarks => self.import_landmarks(path),
-            FileAction::ExportLandmarks => self.export_landmarks(path),
-            FileAction::ExportDicom => self.export_dicom(path),
-            FileAction::OpenProtocol => self.use_protocol(Some(path)),
-        }
-    }
-
-    /// The File menu of the top bar.
-    pub(super) fn file_menu(&mut self, ui: &mut egui::Ui) {
-        ui.menu_button("File", |ui| {
-            for action in [
-                FileAction::OpenImage,
-                FileAction::OpenSession,
-                FileAction::SaveSession,
-                FileAction::ImportLandmarks,
-                FileAction::ExportLandmarks,
-                FileAction::OpenProtocol,
-            ] {
-                if ui.button(action.title()).clicked() {
-                    self.prompt = Some(Prompt {
-                        action,
-                        path: String::new(),
-                    });
-                }
-            }
-            ui.separator();
-            ui.menu_button("Recent", |ui| {
-                if self.recent.paths.is_empty() {
-                    ui.label("nothing yet");
-                }
-                for p in self.recent.paths.clone() {
-                    if ui.button(p.display().to_string()).clicked() {
-                        if p.to_string_lossy().ends_with(".srrd.json") {
-                            self.open_session(&p);
-                        } else {
-                            self.open_image(p);
-                        }
-                    }
-                }
-            });
+    /// Puts the prompt for `action` on screen, with `path` in its field.
+    pub fn ask(&mut self, action: FileAction, path: &str) {
+        self.prompt = Some(Prompt {
+            action,
+            path: path.into(),
         });
     }
 
-    /// The prompt window, answers of the file dialog, and files dropped on the window.
-    pub(super) fn file_ui(&mut self, ctx: &egui::Context) {
-        if let Some((action, rx)) = &self.dialog
-            && let Ok(answer) = rx.try_recv()
-        {
-            let action = *action;
-            self.dialog = None;
-            if let Some(path) = answer {
-                self.prompt = None;
-                self.file_action(action, &path);
+    /// A fresh start on new images: the prompt and the dialog close; the recent files
+    /// stay.
+    pub fn start_over(&mut self) {
+        self.prompt = None;
+        self.dialog = None;
+    }
+
+    /// The prompt on screen, if any.
+    pub fn prompt(&self) -> Option<&Prompt> {
+        self.prompt.as_ref()
+    }
+
+    /// The prompt on screen, to fill its field.
+    pub fn prompt_mut(&mut self) -> Option<&mut Prompt> {
+        self.prompt.as_mut()
+    }
+}
+
+/// The File menu of the top bar.
+pub fn file_menu(ui: &mut egui::Ui, files: &mut Files) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.menu_button("File", |ui| {
+        for action in [
+            FileAction::OpenImage,
+            FileAction::OpenSession,
+            FileAction::SaveSession,
+            FileAction::ImportLandmarks,
+            FileAction::ExportLandmarks,
+            FileAction::OpenProtocol,
+        ] {
+            if ui.button(action.title()).clicked() {
+                files.ask(action, "");
             }
         }
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .collect()
+        ui.separator();
+        ui.menu_button("Recent", |ui| {
+            if files.recent.paths.is_empty() {
+                ui.label("nothing yet");
+            }
+            for p in files.recent.paths.clone() {
+                if ui.button(p.display().to_string()).clicked() {
+                    actions.push(Action::File(open_action(&p, false), p));
+                }
+            }
         });
-        for path in dropped {
-            let name = path.to_string_lossy().to_lowercase();
-            if name.ends_with(".srrd.json") {
-                self.open_session(&path);
-            } else if name.ends_with(".json") || name.ends_with(".fcsv") {
-                self.import_landmarks(&path);
-            } else {
-                self.open_image(path);
-            }
+    });
+    actions
+}
+
+/// The prompt window, answers of the file dialog, and files dropped on the window.
+pub fn file_ui(ctx: &egui::Context, files: &mut Files) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if let Some((action, rx)) = &files.dialog
+        && let Ok(answer) = rx.try_recv()
+    {
+        let action = *action;
+        files.dialog = None;
+        if let Some(path) = answer {
+            files.prompt = None;
+            actions.push(Action::File(action, path));
         }
-        let Some(prompt) = &mut self.prompt else {
-            return;
-        };
-        let action = prompt.action;
-        let mut go = None;
-        let mut close = false;
-        let mut browse = false;
-        egui::Window::new(action.title())
-            .collapsible(false)
-            .resizable(false)
-            .show(ctx, |ui| {
-                let field = ui.add(
-                    egui::TextEdit::singleline(&mut prompt.path)
-                        .desired_width(420.0)
-                        .hint_text(if action.saves() { "path to write" } else { "path to read" }),
-                );
-                if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+    }
+    let dropped: Vec<PathBuf> = ctx.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect()
+    });
+    for path in dropped {
+        actions.push(Action::File(open_action(&path, true), path));
+    }
+    let Some(prompt) = &mut files.prompt else {
+        return actions;
+    };
+    let action = prompt.action;
+    let mut go = None;
+    let mut close = false;
+    let mut browse = false;
+    egui::Window::new(action.title())
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut prompt.path)
+                    .desired_width(420.0)
+                    .hint_text(if action.saves() { "path to write" } else { "path to read" }),
+            );
+            if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                go = Some(PathBuf::from(prompt.path.trim()));
+            }
+            ui.horizontal(|ui| {
+                if ui.button("OK").clicked() && !prompt.path.trim().is_empty() {
                     go = Some(PathBuf::from(prompt.path.trim()));
                 }
-                ui.horizontal(|ui| {
-                    if ui.button("OK").clicked() && !prompt.path.trim().is_empty() {
-                        go = Some(PathBuf::from(prompt.path.trim()));
-                    }
-                    if ui.button("Cancel").clicked() {
-                        close = true;
-                    }
-                    let available = dialog_available();
-                    browse = ui
-                        .add_enabled(available, egui::Button::new("Browse..."))
-                        .on_disabled_hover_text(
-                            "no system file dialog here (no D-Bus session): type the path, or drop the file on the window",
-                        )
-                        .clicked();
-                });
-                ui.small("Files can also be dropped on the window.");
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+                let available = dialog_available();
+                browse = ui
+                    .add_enabled(available, egui::Button::new("Browse..."))
+                    .on_disabled_hover_text(
+                        "no system file dialog here (no D-Bus session): type the path, or drop the file on the window",
+                    )
+                    .clicked();
             });
-        if browse {
-            let (tx, rx) = channel();
-            let saves = action.saves();
-            std::thread::spawn(move || {
-                let d = rfd::FileDialog::new();
-                let _ = tx.send(if saves { d.save_file() } else { d.pick_file() });
-            });
-            self.dialog = Some((action, rx));
-        }
-        if let Some(path) = go {
-            self.prompt = None;
-            self.file_action(action, &path);
-        } else if close {
-            self.prompt = None;
-        }
+            ui.small("Files can also be dropped on the window.");
+        });
+    if browse {
+        let (tx, rx) = channel();
+        let saves = action.saves();
+        std::thread::spawn(move || {
+            let d = rfd::FileDialog::new();
+            let _ = tx.send(if saves { d.save_file() } else { d.pick_file() });
+        });
+        files.dialog = Some((action, rx));
     }
+    if let Some(path) = go {
+        files.prompt = None;
+        actions.push(Action::File(action, path));
+    } else if close {
+        files.prompt = None;
+    }
+    actions
 }

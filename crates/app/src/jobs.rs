@@ -1,20 +1,26 @@
-//! Pipeline runs in the background (registration, analysis): starting them, their
-//! stage log and progress, and what they add to the viewer when they end.
+//! The jobs part: work on background threads, each with a `Progress` the UI shows and
+//! can cancel: reading images (and the next worklist case, read ahead), pipeline runs
+//! (registration, analysis, review layers) with their stage log, and DICOM work; what
+//! each run adds to the viewer when it ends comes back from [`Jobs::poll`] as events.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui::{self};
 
+use super::actions::Action;
+use super::dicom::DicomJobs;
 use super::layer::*;
-use super::viewer::*;
+use super::loading::{LoadResult, Loading, Prefetch, load_layers};
+use super::session::Session;
 use srrd_base::progress::Progress;
 use srrd_base::volume::Transform;
 use srrd_base::volume::Volume;
 
 /// What a pipeline run adds: layers, a line for the status bar, transforms for the TRE
 /// table, and (after an analysis) the results view; or an error.
-pub(super) struct JobOutput {
+pub struct JobOutput {
     pub(super) layers: Vec<Layer>,
     pub(super) status: String,
     pub(super) transforms: Vec<(String, Transform)>,
@@ -22,7 +28,7 @@ pub(super) struct JobOutput {
     /// Bone surfaces for the 3D view (after an analysis).
     pub(super) surfaces: Option<Arc<super::view3d::KneeSurfaces>>,
 }
-pub(super) type JobResult = Result<JobOutput, String>;
+pub type JobResult = Result<JobOutput, String>;
 
 /// The stages a background run went through: each with its fraction done and, once the
 /// next began, how long it took.
@@ -121,9 +127,17 @@ pub(super) fn run_registration(
     // The demo synthesis model when it is there: coarse -> sCT (a layer to review) ->
     // refined on crMR (the demo sCT is not yet good enough to refine on).
     let model = load_model(&demo_model_dir()).ok();
-    let initial = start.as_ref().map(|(t, _)| t);
-    let reg = register_knee_from(ct, mr, model.as_ref(), false, initial, None, progress)
-        .map_err(|e| format!("registration: {e}"))?;
+    let start_mr_from_ct = start.as_ref().map(|(t, _)| t);
+    let reg = register_knee_from(
+        ct,
+        mr,
+        model.as_ref(),
+        false,
+        start_mr_from_ct,
+        None,
+        progress,
+    )
+    .map_err(|e| format!("registration: {e}"))?;
     let (c, r) = (reg.coarse, reg.refined);
     let mut status = format!(
         "registered: coarse {:.1} s, refined on {} {:.1} s (min Jacobian {:.2})",
@@ -216,148 +230,269 @@ pub(super) fn run_analysis(
     })
 }
 
-impl ViewerApp {
-    /// Whether a pipeline run (registration) is in progress.
-    pub fn is_busy(&self) -> bool {
-        self.job.is_some() || self.dicom_jobs.busy()
+/// Files to read: the layer name (None: the file's own name) and the path.
+pub type FileList = Vec<(Option<String>, PathBuf)>;
+
+/// What ended in the background since the last poll.
+pub enum JobEvent {
+    /// Images read: the layers (added to those shown when `append`, else replacing
+    /// them) and a session to apply once they are there.
+    Loaded {
+        result: LoadResult,
+        append: bool,
+        session: Option<Box<Session>>,
+    },
+    /// A pipeline run ended.
+    Done(Box<JobResult>),
+    /// DICOM work ended: a series read, or an export's line.
+    Dicom(super::dicom::DicomEvent),
+}
+
+/// The background work of the viewer.
+#[derive(Default)]
+pub struct Jobs {
+    loading: Option<Loading>,
+    /// The next worklist case, read ahead.
+    prefetch: Option<Prefetch>,
+    /// How many reads were started for the images shown (reads ahead not counted).
+    loads_started: usize,
+    /// A pipeline run (registration, analysis, review layers), with its progress.
+    job: Option<(Receiver<JobResult>, Arc<Progress>)>,
+    /// The stages of the current (or last) pipeline run.
+    stage_log: StageLog,
+    dicom: DicomJobs,
+    /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
+    analyze_on_load: bool,
+}
+
+impl Jobs {
+    /// Reads `files` in the background (none: the demo knee); `append` adds them to the
+    /// layers shown, else they replace them; `session` is applied once they are loaded.
+    pub fn start_loading(&mut self, files: FileList, append: bool, session: Option<Session>) {
+        let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_layers(files, &worker, false));
+        });
+        self.loads_started += 1;
+        self.loading = Some(Loading {
+            rx,
+            progress,
+            append,
+            session,
+        });
     }
 
-    /// Starts the registration of the MR layer onto the CT layer in the background
-    /// (coarse rigid, then per-bone refined); crMR and rrMR arrive as layers.
-    pub fn start_registration(&mut self) {
-        self.start_registration_from(None);
-    }
-
-    /// Fits a rigid transform to the landmark pairs placed on the CT and the MR (matched
-    /// by label; 3 or more, not on one line) and registers from it: the manual start when
-    /// the automatic one lands far off. Each pair's residual goes to the status bar.
-    pub fn start_registration_from_landmarks(&mut self) {
-        match self.landmark_fit() {
-            Ok(fit) => {
-                let worst = fit
-                    .pairs
-                    .iter()
-                    .max_by(|a, b| a.residual_mm.total_cmp(&b.residual_mm))
-                    .map(|p| format!("{} {:.1} mm", p.label, p.residual_mm))
-                    .unwrap_or_default();
-                let how = format!(
-                    "{} landmark pairs (rotation {:.0} degrees, RMS residual {:.1} mm, largest {worst})",
-                    fit.pairs.len(),
-                    fit.angle_deg,
-                    fit.rms_mm
-                );
-                self.start_registration_from(Some((fit.transform, how)));
+    /// Shows worklist case `case` (its `files`): the read ahead of it when there is one
+    /// for the same files (done or still running), else a new read. A read ahead of
+    /// another case is cancelled.
+    pub fn load_case(&mut self, case: usize, files: FileList) {
+        match self.prefetch.take() {
+            Some(p) if p.case == case && p.files == files => {
+                self.loading = Some(Loading {
+                    rx: p.rx,
+                    progress: p.progress,
+                    append: false,
+                    session: None,
+                });
             }
-            Err(e) => self.error = Some(format!("landmark start: {e}")),
+            other => {
+                if let Some(p) = other {
+                    p.progress.cancel();
+                }
+                self.start_loading(files, false, None);
+            }
         }
     }
 
-    pub(super) fn start_registration_from(
+    /// Reads worklist case `case` ahead, in the background (a read ahead of another case
+    /// is cancelled; the same one goes on).
+    pub fn prefetch(&mut self, case: usize, files: FileList) {
+        if let Some(p) = &self.prefetch {
+            if p.case == case && p.files == files {
+                return;
+            }
+            p.progress.cancel();
+        }
+        let (tx, rx) = channel();
+        let progress = Arc::new(Progress::new());
+        let worker = progress.clone();
+        let read = files.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_layers(read, &worker, true));
+        });
+        self.prefetch = Some(Prefetch {
+            case,
+            files,
+            rx,
+            progress,
+        });
+    }
+
+    /// A fresh start on new images: pipeline runs, their log and DICOM work are
+    /// forgotten; the read ahead and "analyse on load" stay.
+    pub fn start_over(&mut self) {
+        self.loading = None;
+        self.job = None;
+        self.stage_log = StageLog::default();
+        self.dicom = DicomJobs::default();
+    }
+
+    /// Cancels and forgets the read ahead.
+    pub fn cancel_prefetch(&mut self) {
+        if let Some(p) = self.prefetch.take() {
+            p.progress.cancel();
+        }
+    }
+
+    /// The worklist case being read ahead, and whether its read is done.
+    pub fn prefetched(&mut self) -> Option<(usize, bool)> {
+        let p = self.prefetch.as_mut()?;
+        Some((p.case, p.ready()))
+    }
+
+    /// The stages of the current (or last) pipeline run.
+    pub fn stage_log(&self) -> &StageLog {
+        &self.stage_log
+    }
+
+    /// How many reads were started for the images shown (reads ahead not counted).
+    pub fn loads_started(&self) -> usize {
+        self.loads_started
+    }
+
+    /// Whether a read of the images shown is running.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Whether a pipeline run is running.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Whether a pipeline run or DICOM work is running.
+    pub fn busy(&self) -> bool {
+        self.job.is_some() || self.dicom.busy()
+    }
+
+    /// Whether the analysis starts once the images are loaded.
+    pub fn analyze_on_load(&self) -> bool {
+        self.analyze_on_load
+    }
+
+    /// Starts the analysis once the images are loaded (`srrd view --analyze`).
+    pub fn set_analyze_on_load(&mut self, on: bool) {
+        self.analyze_on_load = on;
+    }
+
+    /// The DICOM work.
+    pub fn dicom(&mut self) -> &mut DicomJobs {
+        &mut self.dicom
+    }
+
+    /// Runs `work` on a worker thread with a fresh `Progress`; `new_log` starts the stage
+    /// log again.
+    pub fn run(
         &mut self,
-        start: Option<(srrd_base::volume::RigidTransform, String)>,
+        new_log: bool,
+        work: impl FnOnce(&Progress) -> JobResult + Send + 'static,
     ) {
-        let find = |name: &str| self.layer_volume(name);
-        let (Some(ct), Some(mr)) = (find("CT"), find("MR")) else {
-            self.error = Some("registration needs a CT and an MR layer".into());
-            return;
-        };
-        // The start this registration runs from is the one the analysis will use.
-        self.registration_start = start.as_ref().map(|(t, _)| t.clone());
         let (tx, rx) = channel();
         let progress = Arc::new(Progress::new());
         let worker = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(run_registration(&ct, &mr, start, &worker));
+            let _ = tx.send(work(&worker));
         });
-        self.error = None;
-        self.stage_log = StageLog::default();
+        if new_log {
+            self.stage_log = StageLog::default();
+        }
         self.job = Some((rx, progress));
     }
 
-    /// Starts the whole SRRD analysis of the CT layer (with the MR layer when there is
-    /// one) in the background; parameter maps and subregions arrive as layers and the
-    /// results view fills in.
-    pub fn start_analysis(&mut self) {
-        self.start_analysis_of(None);
-    }
-
-    /// [`Self::start_analysis`] of one knee of a bilateral CT (None: the only knee).
-    pub fn start_analysis_of(&mut self, side: Option<srrd_segmentation::knees::Side>) {
-        let find = |name: &str| self.layer_volume(name);
-        let Some(ct) = find("CT") else {
-            self.error = Some("the analysis needs a CT layer".into());
-            return;
-        };
-        let mr = find("MR");
-        let source = |name: &str| {
-            self.layers.iter().find(|l| l.name == name).map(|l| {
-                l.source
-                    .as_ref()
-                    .map_or_else(|| format!("{name} layer"), |p| p.display().to_string())
-            })
-        };
-        let sources = super::results::Sources {
-            ct: source("CT").unwrap_or_default(),
-            mr: source("MR"),
-        };
-        let start = self.registration_start.clone();
-        let (tx, rx) = channel();
-        let progress = Arc::new(Progress::new());
-        let worker = progress.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(run_analysis(
-                &ct,
-                mr.as_deref(),
-                start.as_ref(),
-                side,
-                &sources,
-                &worker,
-            ));
-        });
-        self.error = None;
-        self.stage_log = StageLog::default();
-        self.job = Some((rx, progress));
-    }
-
-    pub(super) fn poll_job(&mut self) {
-        if let Some((rx, _)) = &self.job
+    /// What ended since the last call.
+    pub fn poll(&mut self) -> Vec<JobEvent> {
+        let mut events = Vec::new();
+        if let Some(l) = &self.loading
+            && let Ok(result) = l.rx.try_recv()
+            && let Some(Loading {
+                append, session, ..
+            }) = self.loading.take()
+        {
+            events.push(JobEvent::Loaded {
+                result,
+                append,
+                session: session.map(Box::new),
+            });
+        }
+        if let Some((rx, progress)) = &self.job
             && let Ok(result) = rx.try_recv()
         {
-            if let Some((_, progress)) = &self.job {
-                self.stage_log.observe(progress);
-            }
+            self.stage_log.observe(progress);
             self.job = None;
             self.stage_log.finish();
-            match result {
-                Ok(out) => {
-                    for l in out.layers {
-                        self.layers.retain(|x| x.name != l.name);
-                        self.layers.push(l);
-                    }
-                    if !out.transforms.is_empty() {
-                        for t in out.transforms {
-                            self.transforms.retain(|x| x.0 != t.0);
-                            self.transforms.push(t);
-                        }
-                        self.transform_choice = self.transforms.len() - 1;
-                    }
-                    if out.surfaces.is_some() {
-                        self.surfaces3d = out.surfaces;
-                    }
-                    if out.results.is_some() {
-                        self.results = out.results;
-                        // The maps over the CT are the point now: MR overlays step aside.
-                        for l in &mut self.layers {
-                            if matches!(l.name.as_str(), "MR" | "crMR" | "sCT" | "rrMR") {
-                                l.visible = false;
-                            }
-                        }
-                    }
-                    self.status = out.status;
-                    self.dirty = true;
-                }
-                Err(e) => self.error = Some(e),
-            }
+            events.push(JobEvent::Done(Box::new(result)));
+        }
+        events.extend(self.dicom.poll().into_iter().map(JobEvent::Dicom));
+        events
+    }
+
+    /// The read's progress (stage, bar, Cancel), while one runs.
+    pub fn loading_ui(&self, ui: &mut egui::Ui) {
+        if let Some(l) = &self.loading {
+            progress_ui(ui, &l.progress);
         }
     }
+}
+
+/// What the pipeline section needs to know of the rest of the viewer.
+pub struct PipelineContext {
+    /// A CT and an MR are loaded.
+    pub ready: bool,
+    /// A CT is loaded.
+    pub has_ct: bool,
+    /// CT-MR landmark pairs.
+    pub pairs: usize,
+}
+
+/// The pipeline section of the left panel: the run in progress with its stages, or the
+/// last run's stages and the buttons that start one.
+pub fn pipeline_ui(ui: &mut egui::Ui, jobs: &mut Jobs, cx: PipelineContext) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.label("Pipeline");
+    if let Some((_, progress)) = &jobs.job {
+        jobs.stage_log.observe(progress);
+        jobs.stage_log.ui(ui);
+        progress_ui(ui, progress);
+        return actions;
+    }
+    // The stages of the last run stay listed, with their times.
+    jobs.stage_log.ui(ui);
+    if ui
+        .add_enabled(cx.ready, egui::Button::new("Register MR to CT"))
+        .on_hover_text("coarse rigid (mutual information), sCT from crMR (SPSNet, when its model is present), then femur and tibia separately on crMR: adds crMR, sCT and rrMR")
+        .clicked()
+    {
+        actions.push(Action::Register);
+    }
+    let pairs = cx.pairs;
+    if ui
+        .add_enabled(
+            cx.ready && pairs >= 3,
+            egui::Button::new(format!("Register from {pairs} landmark pairs")),
+        )
+        .on_hover_text("when the automatic registration lands far off: a rigid start fitted to the CT-MR landmark pairs (same labels, 3 or more, not on one line), then the coarse and refined steps from there")
+        .clicked()
+    {
+        actions.push(Action::RegisterFromLandmarks);
+    }
+    if ui
+        .add_enabled(cx.has_ct, egui::Button::new("Analyze (SRRD)"))
+        .on_hover_text("bones, subchondral subregions, CT-only trabecular parameters, KOA score (with the MR: registration and MR-measured parameters for comparison)")
+        .clicked()
+    {
+        actions.push(Action::Analyze(None));
+    }
+    actions
 }

@@ -92,23 +92,21 @@ impl Layer {
     }
 }
 
-/// Window (centre, width) covering the 1st to 99th percentile of a sample of voxels.
+/// Window (centre, width) covering the 1st to 99th percentile of a sample of voxels
+/// (`registration::metric::tail_percentiles`).
 pub fn auto_window(v: &Volume) -> (f32, f32) {
-    let step = (v.data.len() / 100_000).max(1);
-    let mut s: Vec<f32> = v
-        .data
-        .iter()
-        .step_by(step)
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
-    if s.is_empty() {
-        return (0.0, 1.0);
+    let owned;
+    let values = match v.data.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = v.data.iter().copied().collect::<Vec<f32>>();
+            &owned
+        }
+    };
+    match srrd_registration::metric::tail_percentiles(values, 100_000, 100) {
+        Some((lo, hi)) => ((lo + hi) / 2.0, (hi - lo).max(1e-3)),
+        None => (0.0, 1.0),
     }
-    s.sort_by(f32::total_cmp);
-    let lo = s[s.len() / 100];
-    let hi = s[(s.len() * 99) / 100];
-    ((lo + hi) / 2.0, (hi - lo).max(1e-3))
 }
 
 pub(super) fn colour(layer: &Layer, v: f32) -> Color32 {

@@ -3,23 +3,26 @@
 //! `slice` and `fusion` is the reference and the fallback), layers and fusion modes for
 //! registration review, landmarks with TRE, sessions, and the SRRD results view.
 
+pub mod actions;
+mod compose;
 mod demo;
 pub mod dicom;
 pub mod files;
 pub mod fusion;
 pub mod gpu;
-mod jobs;
-mod landmark_panel;
+pub mod jobs;
+pub mod landmark_panel;
 pub mod landmarks;
 pub mod layer;
+pub mod layers;
 mod loading;
 mod protocol;
 pub mod results;
-mod review;
+pub mod review;
+pub mod screenshot;
 pub mod session;
-mod side_panel;
 mod slice;
-mod view;
+pub mod view;
 pub mod view3d;
 pub mod viewer;
 pub mod worklist;
@@ -88,29 +91,29 @@ pub fn run(opts: RunOptions) -> Result<()> {
             let mut app = match (&opts.session, &opts.worklist) {
                 (_, Some((list, reader))) => {
                     let mut app = ViewerApp::with_layers(Vec::new());
-                    app.recent = recent;
+                    app.set_recent(recent);
                     if let Err(e) = app.open_worklist(list, reader) {
-                        app.error = Some(e);
+                        app.set_error(Some(e));
                     }
                     app
                 }
                 (Some(s), None) => {
                     let mut app = ViewerApp::with_layers(Vec::new());
-                    app.recent = recent;
+                    app.set_recent(recent);
                     app.open_session(s);
                     app
                 }
                 (None, None) => {
                     let mut app = ViewerApp::start(opts.ct.clone(), opts.mr.clone());
-                    app.recent = recent;
+                    app.set_recent(recent);
                     for p in [&opts.ct, &opts.mr].into_iter().flatten() {
-                        app.recent.push(p);
+                        app.recent_mut().push(p);
                     }
                     app
                 }
             };
-            app.analyze_on_load = opts.analyze;
-            app.screenshot = opts.screenshot.clone();
+            app.set_analyze_on_load(opts.analyze);
+            app.set_screenshot(opts.screenshot.clone());
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 app.enable_gpu(rs);
             }

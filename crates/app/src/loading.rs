@@ -1,13 +1,11 @@
-//! Reading images in the background: the demo knee, files and DICOM folders, and what
-//! the viewer does with them when they arrive.
+//! Reading images in the background: the demo knee, files and DICOM folders, as layers;
+//! a read running for the images shown, and one running ahead (the next worklist case).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
-use super::landmarks::LandmarkEditor;
 use super::layer::*;
-use super::viewer::*;
 use srrd_base::io::landmarks::Landmark;
 use srrd_base::progress::Progress;
 
@@ -23,9 +21,37 @@ pub(super) struct Loading {
     pub(super) session: Option<super::session::Session>,
 }
 
+/// A read ahead of worklist case `case` (its `files`), running or done.
+pub(super) struct Prefetch {
+    pub(super) case: usize,
+    pub(super) files: Vec<(Option<String>, PathBuf)>,
+    pub(super) rx: Receiver<LoadResult>,
+    pub(super) progress: Arc<Progress>,
+}
+
+impl Prefetch {
+    /// Whether the read is done (its result waits in the channel).
+    pub(super) fn ready(&mut self) -> bool {
+        // A result taken to look at it is put back through a fresh channel.
+        match self.rx.try_recv() {
+            Ok(result) => {
+                let (tx, rx) = channel();
+                let _ = tx.send(result);
+                self.rx = rx;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Reads `files` (layer name, or None for the file's own name) as layers (none: the
+/// demo knee); with `stop_when_cancelled`, a cancelled `progress` stops before the next
+/// file.
 pub(super) fn load_layers(
     files: Vec<(Option<String>, PathBuf)>,
     progress: &Progress,
+    stop_when_cancelled: bool,
 ) -> LoadResult {
     let mut marks: [Vec<Landmark>; 2] = [Vec::new(), Vec::new()];
     let files = if files.is_empty() {
@@ -58,6 +84,9 @@ pub(super) fn load_layers(
     };
     let mut layers = Vec::new();
     for (name, path) in files {
+        if stop_when_cancelled && progress.is_cancelled() {
+            return Err("cancelled".into());
+        }
         let name = name.unwrap_or_else(|| file_stem(&path));
         progress.start(&format!("reading {name}"), 1);
         let img = srrd_base::io::read_image(&path, None).map_err(|e| e.to_string())?;
@@ -96,124 +125,4 @@ pub(super) fn file_stem(path: &std::path::Path) -> String {
         }
     }
     name
-}
-
-impl ViewerApp {
-    /// Reads `files` (layer name, or None for the file's own name) in the background
-    /// (none: the demo knee); `append` adds them to the layers shown, else they replace
-    /// them; `session` is applied once they are loaded.
-    pub(super) fn start_loading(
-        &mut self,
-        files: Vec<(Option<String>, PathBuf)>,
-        append: bool,
-        session: Option<super::session::Session>,
-    ) {
-        let (tx, rx) = channel();
-        let progress = Arc::new(Progress::new());
-        let worker = progress.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(load_layers(files, &worker));
-        });
-        self.loading = Some(Loading {
-            rx,
-            progress,
-            append,
-            session,
-        });
-    }
-
-    /// Whether a background load is still running.
-    pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
-    }
-
-    pub(super) fn poll_loading(&mut self) {
-        let Some(loading) = &self.loading else {
-            return;
-        };
-        let Ok(result) = loading.rx.try_recv() else {
-            return;
-        };
-        let Some(Loading {
-            append, session, ..
-        }) = self.loading.take()
-        else {
-            return;
-        };
-        match result {
-            Ok((layers, note, _)) if append => {
-                for mut l in layers {
-                    // An added image becomes the CT or the MR when that role is free.
-                    let has = |n: &str| self.layers.iter().any(|x| x.name == n);
-                    let looks_ct = l.in_hu;
-                    if !has("CT") && looks_ct {
-                        l.name = "CT".into();
-                        l.window = (400.0, 1800.0);
-                    } else if !has("MR") && !looks_ct {
-                        l.name = "MR".into();
-                    }
-                    while self.layers.iter().any(|x| x.name == l.name) {
-                        l.name.push('\'');
-                    }
-                    if !self.layers.is_empty() {
-                        l.colormap = Colormap::Hot;
-                        l.opacity = 0.4;
-                    }
-                    self.status = format!("added {}", l.name);
-                    self.layers.push(l);
-                }
-                if self.layers.len() == 1 {
-                    self.crosshair = self.layers[0].volume.geometry.center_mm();
-                }
-                self.error = note;
-                self.dirty = true;
-            }
-            Ok((layers, note, marks)) => {
-                // A fresh start on the new images; the app's own settings stay.
-                let kept = (
-                    self.analyze_on_load,
-                    self.gpu,
-                    std::mem::take(&mut self.recent),
-                    self.screenshot.take(),
-                    self.worklist.take(),
-                    self.blinded,
-                    std::mem::take(&mut self.landmarks.protocol),
-                    (self.placing, self.landmarks.active),
-                    std::mem::replace(
-                        &mut self.view3d,
-                        super::view3d::View3d::new(Default::default()),
-                    ),
-                );
-                *self = Self::with_layers(layers);
-                let (protocol, placing);
-                (
-                    self.analyze_on_load,
-                    self.gpu,
-                    self.recent,
-                    self.screenshot,
-                    self.worklist,
-                    self.blinded,
-                    protocol,
-                    placing,
-                    self.view3d,
-                ) = kept;
-                self.error = note;
-                let [f, m] = marks;
-                self.landmarks = LandmarkEditor::with_sets(f, m);
-                self.landmarks.protocol = protocol;
-                // A reader going through cases keeps placing as they were.
-                (self.placing, self.landmarks.active) = placing;
-                if self.worklist.is_some() {
-                    self.case_loaded();
-                }
-                if let Some(s) = session {
-                    self.apply_session(s);
-                }
-                if self.analyze_on_load {
-                    self.start_analysis();
-                }
-            }
-            Err(e) => self.error = Some(e),
-        }
-    }
 }

@@ -1,14 +1,17 @@
-//! The registration review panel: the verdict (accept, reject, needs fix) with a
-//! comment, the layers that help decide (CT bone edges, local similarity, the refined
-//! field's Jacobian), and manual correction: a start from landmark pairs, nudging the
-//! MR (Shift + arrows, Shift + , and .), undo, and "refine from here".
+//! The review part: the registration's corrected start and the MR being nudged by hand,
+//! and its panel: the verdict (accept, reject, needs fix) with a comment, the layers that
+//! help decide (CT bone edges, local similarity, the refined field's Jacobian), and manual
+//! correction: a start from landmark pairs, nudging the MR (Shift + arrows, Shift + , and
+//! .), undo, and "refine from here".
 
 use eframe::egui::{self, Color32};
-use nalgebra::Unit;
+use nalgebra::{Point3, Unit};
 
+use super::actions::Action;
 use super::layer::{Colormap, Layer};
-use super::viewer::{PLANES, ViewerApp};
-use srrd_base::volume::{RigidTransform, Transform};
+use super::viewer::PLANES;
+use super::worklist::WorklistPanel;
+use srrd_base::volume::RigidTransform;
 use srrd_pipeline::worklist::Decision;
 use srrd_registration::manual::ManualStart;
 
@@ -16,53 +19,67 @@ use srrd_registration::manual::ManualStart;
 pub const NUDGE_MM: f64 = 1.0;
 pub const NUDGE_DEG: f64 = 1.0;
 
-impl ViewerApp {
-    /// Starts nudging the MR by hand from `t` (fixed -> moving); the MR layer is shown
-    /// under it at once.
-    pub fn begin_manual(&mut self, t: RigidTransform) {
+/// The registration's start and its correction by hand.
+#[derive(Default)]
+pub struct Review {
+    /// The registration's corrected start (fixed -> moving): from landmarks or a nudge;
+    /// the analysis registers from it, and a worklist case keeps it.
+    start: Option<RigidTransform>,
+    /// The MR being nudged by hand (shown under its transform), with undo.
+    manual: Option<ManualStart>,
+}
+
+impl Review {
+    /// The corrected start in use.
+    pub fn start(&self) -> Option<&RigidTransform> {
+        self.start.as_ref()
+    }
+
+    /// Sets the corrected start.
+    pub fn set_start(&mut self, start: Option<RigidTransform>) {
+        self.start = start;
+    }
+
+    /// The MR being nudged, if it is.
+    pub fn manual(&self) -> Option<&ManualStart> {
+        self.manual.as_ref()
+    }
+
+    /// The transform the MR is shown under now (None: as read).
+    pub fn shown(&self) -> Option<RigidTransform> {
+        self.manual.as_ref().map(|m| m.current.clone())
+    }
+
+    /// Starts nudging from `t`.
+    pub fn begin(&mut self, t: RigidTransform) {
         self.manual = Some(ManualStart::new(t));
-        self.show_manual();
     }
 
-    /// Starts nudging from a rigid fit to the landmark pairs (each pair's residual in
-    /// the status bar), or from the identity when there are fewer than three pairs.
-    pub fn begin_manual_from_landmarks(&mut self) {
-        match self.landmark_fit() {
-            Ok(fit) => {
-                let residuals: Vec<String> = fit
-                    .pairs
-                    .iter()
-                    .map(|p| format!("{} {:.1}", p.label, p.residual_mm))
-                    .collect();
-                self.status = format!(
-                    "start from {} landmark pairs: RMS {:.1} mm (residuals: {} mm)",
-                    fit.pairs.len(),
-                    fit.rms_mm,
-                    residuals.join(", ")
-                );
-                self.begin_manual(fit.transform);
-            }
-            Err(e) => self.error = Some(format!("landmark start: {e}")),
-        }
+    /// Ends nudging; the nudge, if there was one.
+    pub fn take_manual(&mut self) -> Option<ManualStart> {
+        self.manual.take()
     }
 
-    /// Shows the MR layer under the transform being edited (or as read when none).
-    pub(super) fn show_manual(&mut self) {
-        let t = self.manual.as_ref().map(|m| m.current.clone());
-        for l in &mut self.layers {
-            if l.name == "MR" {
-                l.moved_by = t.clone();
-            }
-        }
-        self.dirty = true;
+    /// Undoes (or redoes) a nudge; whether something changed.
+    pub fn undo_redo(&mut self, undo: bool, redo: bool) -> bool {
+        self.manual
+            .as_mut()
+            .is_some_and(|m| (undo && m.undo()) || (redo && m.redo()))
     }
 
     /// Moves the shown MR within view `n`'s plane: `dx`, `dy` mm along the view's right
-    /// and down, and `turn_deg` about the view's normal through the crosshair.
-    pub fn nudge(&mut self, n: usize, dx: f64, dy: f64, turn_deg: f64) {
-        let crosshair = self.crosshair;
+    /// and down, and `turn_deg` about the view's normal through `crosshair`; whether it
+    /// moved (false when not nudging).
+    pub fn nudge(
+        &mut self,
+        n: usize,
+        dx: f64,
+        dy: f64,
+        turn_deg: f64,
+        crosshair: Point3<f64>,
+    ) -> bool {
         let Some(m) = &mut self.manual else {
-            return;
+            return false;
         };
         let (u, v, normal) = PLANES[n.min(2)].axes();
         m.nudge(
@@ -71,31 +88,21 @@ impl ViewerApp {
             turn_deg.to_radians(),
             crosshair,
         );
-        self.show_manual();
+        true
     }
 
-    /// Runs the coarse and refined steps from the transform being edited; it becomes
-    /// the case's corrected start.
-    pub fn refine_from_here(&mut self) {
-        let Some(m) = self.manual.take() else {
-            return;
-        };
-        let (angle, t) = m.summary();
-        let how = format!(
-            "a corrected start (rotation {angle:.1} degrees, translation {:.1}, {:.1}, {:.1} mm)",
-            t.x, t.y, t.z
-        );
-        self.show_manual();
-        self.start_registration_from(Some((m.current, how)));
-    }
-
-    /// Keys of the manual correction, on the view under the pointer.
-    pub(super) fn nudge_keys(&mut self, ctx: &egui::Context, view: Option<usize>) {
+    /// Keys of the manual correction, on the view under the pointer; whether the MR moved.
+    pub fn nudge_keys(
+        &mut self,
+        ctx: &egui::Context,
+        view: Option<usize>,
+        crosshair: Point3<f64>,
+    ) -> bool {
         if self.manual.is_none() || ctx.egui_wants_keyboard_input() {
-            return;
+            return false;
         }
         let Some(n) = view else {
-            return;
+            return false;
         };
         let keys = [
             (egui::Key::ArrowLeft, -NUDGE_MM, 0.0, 0.0),
@@ -105,143 +112,127 @@ impl ViewerApp {
             (egui::Key::Comma, 0.0, 0.0, -NUDGE_DEG),
             (egui::Key::Period, 0.0, 0.0, NUDGE_DEG),
         ];
+        let mut moved = false;
         for (key, dx, dy, turn) in keys {
             if ctx.input(|i| i.modifiers.shift && !i.modifiers.command && i.key_pressed(key)) {
-                self.nudge(n, dx, dy, turn);
+                moved |= self.nudge(n, dx, dy, turn, crosshair);
             }
         }
+        moved
     }
+}
 
-    /// Adds the review layers: the CT's bone edges (always), and with a registered MR
-    /// (rrMR, else crMR) the local similarity, and with a refined field its Jacobian.
-    pub fn add_review_layers(&mut self) {
-        let Some(ct) = self.layer_volume("CT") else {
-            self.error = Some("the review layers need a CT layer".into());
-            return;
-        };
-        let mr = self
-            .layer_volume("rrMR")
-            .or_else(|| self.layer_volume("crMR"));
-        let field = self.transforms.iter().find_map(|(n, t)| match t {
-            Transform::Field(f) if n == "refined" => Some(f.clone()),
-            _ => None,
+/// What the review panel needs to know of the rest of the viewer.
+pub struct ReviewContext {
+    /// A CT and an MR are loaded.
+    pub ready: bool,
+    /// A CT is loaded.
+    pub has_ct: bool,
+    /// CT-MR landmark pairs.
+    pub pairs: usize,
+}
+
+/// The review section of the side panel.
+pub fn review_ui(
+    ui: &mut egui::Ui,
+    review: &mut Review,
+    worklist: Option<&mut WorklistPanel>,
+    cx: ReviewContext,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.label("Registration review");
+    let ready = cx.ready;
+    if let Some(w) = worklist {
+        ui.horizontal(|ui| {
+            for d in Decision::ALL {
+                if ui
+                    .selectable_label(w.review().decision == Some(d), d.label())
+                    .clicked()
+                {
+                    w.set_decision(d);
+                }
+            }
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let progress = std::sync::Arc::new(srrd_base::progress::Progress::new());
-        let worker = progress.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(Ok(review_layers(
-                &ct,
-                mr.as_deref(),
-                field.as_ref(),
-                &worker,
-            )));
-        });
-        self.error = None;
-        self.job = Some((rx, progress));
+        ui.add(
+            egui::TextEdit::multiline(&mut w.review_mut().comment)
+                .hint_text("comment")
+                .desired_rows(2)
+                .desired_width(f32::INFINITY),
+        );
     }
-
-    /// The review section of the side panel.
-    pub(super) fn review_ui(&mut self, ui: &mut egui::Ui) {
-        ui.label("Registration review");
-        let ready = ["CT", "MR"]
-            .iter()
-            .all(|n| self.layers.iter().any(|l| l.name == *n));
-        if let Some(w) = &mut self.worklist {
+    if ui
+        .add_enabled(cx.has_ct, egui::Button::new("Review layers"))
+        .on_hover_text("CT bone edges (over the MR), |local NCC| of the CT and rrMR, the refined field's Jacobian determinant")
+        .clicked()
+    {
+        actions.push(Action::ReviewLayers);
+    }
+    match &review.manual {
+        None => {
             ui.horizontal(|ui| {
-                for d in Decision::ALL {
-                    if ui
-                        .selectable_label(w.review.decision == Some(d), d.label())
-                        .clicked()
-                    {
-                        w.review.decision = Some(d);
-                        w.status = d.status();
-                    }
+                if ui
+                    .add_enabled(ready, egui::Button::new("Correct by hand"))
+                    .on_hover_text("nudge the MR from its current start: Shift + arrows move it 1 mm in the view under the pointer, Shift + , and . turn it 1 degree")
+                    .clicked()
+                {
+                    let t = review.start.clone().unwrap_or_default();
+                    actions.push(Action::BeginManual(t));
+                }
+                if ui
+                    .add_enabled(ready && cx.pairs >= 3, egui::Button::new("Start from landmarks"))
+                    .on_hover_text("a rigid fit to the landmark pairs, each pair's residual shown, then nudge")
+                    .clicked()
+                {
+                    actions.push(Action::BeginManualFromLandmarks);
                 }
             });
-            ui.add(
-                egui::TextEdit::multiline(&mut w.review.comment)
-                    .hint_text("comment")
-                    .desired_rows(2)
-                    .desired_width(f32::INFINITY),
+        }
+        Some(m) => {
+            let (angle, t) = m.summary();
+            ui.colored_label(
+                Color32::from_rgb(232, 176, 74),
+                format!(
+                    "correcting: rotation {angle:.1} degrees, translation ({:.1}, {:.1}, {:.1}) mm",
+                    t.x, t.y, t.z
+                ),
             );
-        }
-        if ui
-            .add_enabled(self.layers.iter().any(|l| l.name == "CT"), egui::Button::new("Review layers"))
-            .on_hover_text("CT bone edges (over the MR), |local NCC| of the CT and rrMR, the refined field's Jacobian determinant")
-            .clicked()
-        {
-            self.add_review_layers();
-        }
-        match &self.manual {
-            None => {
-                ui.horizontal(|ui| {
-                    if ui
-                        .add_enabled(ready, egui::Button::new("Correct by hand"))
-                        .on_hover_text("nudge the MR from its current start: Shift + arrows move it 1 mm in the view under the pointer, Shift + , and . turn it 1 degree")
-                        .clicked()
-                    {
-                        let t = self.registration_start.clone().unwrap_or_default();
-                        self.begin_manual(t);
-                    }
-                    let pairs = srrd_base::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1]).len();
-                    if ui
-                        .add_enabled(ready && pairs >= 3, egui::Button::new("Start from landmarks"))
-                        .on_hover_text("a rigid fit to the landmark pairs, each pair's residual shown, then nudge")
-                        .clicked()
-                    {
-                        self.begin_manual_from_landmarks();
-                    }
-                });
-            }
-            Some(m) => {
-                let (angle, t) = m.summary();
-                ui.colored_label(
-                    Color32::from_rgb(232, 176, 74),
-                    format!(
-                        "correcting: rotation {angle:.1} degrees, translation ({:.1}, {:.1}, {:.1}) mm",
-                        t.x, t.y, t.z
-                    ),
-                );
-                ui.small("Shift + arrows: move 1 mm; Shift + , / .: turn 1 degree (view under the pointer)");
-                let depth = m.undo_depth();
-                ui.horizontal(|ui| {
-                    if ui
-                        .add_enabled(depth > 0, egui::Button::new("Undo nudge"))
-                        .clicked()
-                        && let Some(m) = &mut self.manual
-                        && m.undo()
-                    {
-                        self.show_manual();
-                    }
-                    if ui.button("Redo nudge").clicked()
-                        && let Some(m) = &mut self.manual
-                        && m.redo()
-                    {
-                        self.show_manual();
-                    }
-                    if ui.button("Refine from here").clicked() {
-                        self.refine_from_here();
-                    }
-                    if ui.button("Stop").clicked() {
-                        self.manual = None;
-                        self.show_manual();
-                    }
-                });
-            }
-        }
-        if let Some(t) = &self.registration_start {
-            ui.small(format!(
-                "corrected start in use: rotation {:.1} degrees (the analysis registers from it)",
-                t.rotation.angle().to_degrees()
-            ));
+            ui.small(
+                "Shift + arrows: move 1 mm; Shift + , / .: turn 1 degree (view under the pointer)",
+            );
+            let depth = m.undo_depth();
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(depth > 0, egui::Button::new("Undo nudge"))
+                    .clicked()
+                    && review.undo_redo(true, false)
+                {
+                    actions.push(Action::ShowManual);
+                }
+                if ui.button("Redo nudge").clicked() && review.undo_redo(false, true) {
+                    actions.push(Action::ShowManual);
+                }
+                if ui.button("Refine from here").clicked() {
+                    actions.push(Action::RefineFromHere);
+                }
+                if ui.button("Stop").clicked() {
+                    review.manual = None;
+                    actions.push(Action::ShowManual);
+                }
+            });
         }
     }
+    if let Some(t) = &review.start {
+        ui.small(format!(
+            "corrected start in use: rotation {:.1} degrees (the analysis registers from it)",
+            t.rotation.angle().to_degrees()
+        ));
+    }
+    actions
 }
 
 /// The review layers (on a worker thread): the CT's bone edges, with a registered MR the
 /// |local NCC|, with a refined field its Jacobian.
-fn review_layers(
+pub(super) fn review_layers(
     ct: &srrd_base::volume::Volume,
     mr: Option<&srrd_base::volume::Volume>,
     field: Option<&srrd_base::volume::DisplacementField>,

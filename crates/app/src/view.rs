@@ -1,92 +1,216 @@
-//! One slice view: composing its picture (on the GPU or the CPU), drawing it with the
-//! crosshair, orientation letters and landmarks, and the mouse on it (crosshair, pan,
-//! zoom, window/level, landmark placement).
+//! The views part: the three linked slice views (axial, coronal, sagittal): the
+//! crosshair, each view's zoom, pan and rectangle, the layout, overlays and help, and
+//! each view's picture (slice grid, CPU texture, or a GPU draw); drawing one view with its
+//! crosshair, letters and landmarks, and the mouse on it (crosshair, pan, zoom,
+//! window/level and landmark placement come back as actions).
 
-use eframe::egui::{self, Color32, ColorImage, Pos2, Rect, Sense, TextureOptions, Vec2};
+use eframe::egui::{
+    self, Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2,
+};
 use nalgebra::Point3;
 
-use super::fusion::{FusionMode, fuse, normalize};
-use super::gpu::{DrawLayer, DrawMode, MAX_LAYERS, SliceCallback, SliceDraw};
-use super::layer::*;
-use super::slice::{Plane, SliceImage, sample_on_slice_moved, slice_grid};
-use super::viewer::*;
-use srrd_base::volume::Interpolation;
+use super::actions::Action;
+use super::compose::{compose_cpu, slice_draw};
+use super::gpu::{GpuInfo, SliceCallback};
+use super::landmark_panel::Marks;
+use super::layer::Layer;
+use super::layers::Layers;
+use super::slice::{Plane, SliceImage, slice_grid};
+use super::viewer::{Layout, PLANES};
 
-impl ViewerApp {
-    /// What view `n` draws on the GPU, for the part `pixel_rect` of its slice.
-    pub(super) fn slice_draw(
-        &self,
-        n: usize,
-        grid: &SliceImage,
-        pixel_rect: [f32; 4],
-    ) -> SliceDraw {
-        let draw_layer = |li: usize, opacity: f32| {
-            let l = &self.layers[li];
-            DrawLayer {
-                id: l.id,
-                volume: l.volume.clone(),
-                window: l.window,
-                opacity,
-                colormap: l.colormap,
-                moved_by: l.moved_by.clone(),
-            }
-        };
-        let (a, b) = self.pair;
-        let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;
-        let (layers, mode) = match (self.flicker, pair_ok) {
-            (Some(show_b), true) => (
-                vec![draw_layer(if show_b { b } else { a }, 1.0)],
-                DrawMode::Single,
-            ),
-            _ if self.fusion != FusionMode::Alpha && pair_ok => {
-                let mode = match self.fusion {
-                    FusionMode::Checkerboard => DrawMode::Checkerboard,
-                    FusionMode::Yellow => DrawMode::Yellow,
-                    FusionMode::Difference => DrawMode::Difference,
-                    FusionMode::MagentaGreen | FusionMode::Alpha => DrawMode::MagentaGreen,
-                };
-                (vec![draw_layer(a, 1.0), draw_layer(b, 1.0)], mode)
-            }
-            _ => (
-                self.layers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| l.visible)
-                    .take(MAX_LAYERS)
-                    .map(|(li, l)| draw_layer(li, if li == 0 { 1.0 } else { l.opacity }))
-                    .collect(),
-                DrawMode::Alpha,
-            ),
-        };
-        SliceDraw {
-            view: n,
-            plane: PLANES[n],
-            grid: grid.clone(),
-            pixel_rect,
-            layers,
-            mode,
-            tile_px: self.tile_px as f32,
-            linear: self.interpolation == Interpolation::Linear,
-            live: self.layers.iter().map(|l| l.id).collect(),
+/// The three slice views and what they show.
+pub struct Views {
+    /// The linked crosshair, in world LPS mm.
+    crosshair: Point3<f64>,
+    /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
+    rects: [Rect; 3],
+    /// Zoom factor of each view over the fitted size (1 = the whole slice fits).
+    zoom: [f32; 3],
+    /// Offset of each view's slice centre from the view centre, in points.
+    pan: [Vec2; 3],
+    layout: Layout,
+    /// Crosshair, orientation letters and slice readout over the views.
+    show_overlays: bool,
+    /// The keyboard and mouse help window.
+    show_help: bool,
+    /// Set when the GPU renderer is installed (eframe with wgpu); None: the CPU renderer.
+    gpu: Option<GpuInfo>,
+    /// Each view's slice pixel grid (its values only on the CPU path).
+    grids: [Option<SliceImage>; 3],
+    textures: [Option<TextureHandle>; 3],
+    /// The colours last composed for each view (CPU path), and the row width.
+    composed: [(usize, Vec<Color32>); 3],
+    /// The pictures must be made again.
+    dirty: bool,
+}
+
+impl Views {
+    /// Views centred on `crosshair`, fitted, three at once.
+    pub fn new(crosshair: Point3<f64>) -> Self {
+        Views {
+            crosshair,
+            rects: [Rect::NOTHING; 3],
+            zoom: [1.0; 3],
+            pan: [Vec2::ZERO; 3],
+            layout: Layout::Three,
+            show_overlays: true,
+            show_help: false,
+            gpu: None,
+            grids: [None, None, None],
+            textures: [None, None, None],
+            composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
+            dirty: true,
         }
     }
 
-    /// Flicker between the pair: off -> B -> A -> B ...
-    pub fn toggle_flicker(&mut self) {
-        self.flicker = Some(!self.flicker.unwrap_or(false));
+    /// The linked crosshair, in world LPS mm.
+    pub fn crosshair(&self) -> Point3<f64> {
+        self.crosshair
+    }
+
+    /// Moves the crosshair (the views are drawn again).
+    pub fn set_crosshair(&mut self, p: Point3<f64>) {
+        self.crosshair = p;
         self.dirty = true;
     }
 
-    /// The colours last composed for view `n` (axial, coronal, sagittal), row by row, and
-    /// the row width.
+    /// Where each view was drawn last frame, in points.
+    pub fn rects(&self) -> [Rect; 3] {
+        self.rects
+    }
+
+    /// Each view's zoom factor.
+    pub fn zoom(&self) -> [f32; 3] {
+        self.zoom
+    }
+
+    /// Each view's pan, in points.
+    pub fn pan(&self) -> [Vec2; 3] {
+        self.pan
+    }
+
+    /// Sets view `n`'s zoom and pan.
+    pub fn set_zoom_pan(&mut self, n: usize, zoom: f32, pan: Vec2) {
+        self.zoom[n] = zoom;
+        self.pan[n] = pan;
+        self.dirty = true;
+    }
+
+    /// Three views or one alone.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Sets the layout.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
+    /// Sets the crosshair, zoom, pan and layout a session holds.
+    pub fn restore(
+        &mut self,
+        crosshair: Point3<f64>,
+        zoom: [f32; 3],
+        pan: [Vec2; 3],
+        layout: Layout,
+    ) {
+        self.crosshair = crosshair;
+        self.zoom = zoom;
+        self.pan = pan;
+        self.layout = layout;
+        self.dirty = true;
+    }
+
+    /// Whether the help window is open.
+    pub fn show_help(&self) -> bool {
+        self.show_help
+    }
+
+    /// Opens or closes the help window.
+    pub fn toggle_help(&mut self) {
+        self.show_help = !self.show_help;
+    }
+
+    /// Shows the overlays (crosshair, letters, readout) or not.
+    pub fn set_overlays(&mut self, on: bool) {
+        self.show_overlays = on;
+    }
+
+    /// Overlays (crosshair, letters, readout) on or off.
+    pub fn toggle_overlays(&mut self) {
+        self.show_overlays = !self.show_overlays;
+    }
+
+    /// The View menu's entries.
+    pub fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        for (label, layout) in [
+            ("Three views (0)", Layout::Three),
+            ("Axial alone (1)", Layout::Single(0)),
+            ("Coronal alone (2)", Layout::Single(1)),
+            ("Sagittal alone (3)", Layout::Single(2)),
+        ] {
+            ui.selectable_value(&mut self.layout, layout, label);
+        }
+        if ui.button("Reset zoom and pan (R)").clicked() {
+            self.reset();
+        }
+        ui.checkbox(&mut self.show_overlays, "Overlays (O)");
+    }
+
+    /// The help window, while it is open.
+    pub fn help_window(&mut self, ctx: &egui::Context) {
+        if self.show_help {
+            egui::Window::new("Keyboard and mouse")
+                .open(&mut self.show_help)
+                .resizable(false)
+                .show(ctx, |ui| {
+                    egui::Grid::new("help").striped(true).show(ui, |ui| {
+                        for (keys, what) in super::viewer::HELP {
+                            ui.monospace(*keys);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+    }
+
+    /// Installs the GPU renderer's limits (from now on the views are drawn on the GPU).
+    pub fn set_gpu(&mut self, gpu: GpuInfo) {
+        self.gpu = Some(gpu);
+        self.dirty = true;
+    }
+
+    /// The GPU renderer's limits, when it is installed.
+    pub fn gpu(&self) -> Option<GpuInfo> {
+        self.gpu
+    }
+
+    /// Whether the views are drawn on the GPU now.
+    pub fn on_gpu(&self, layers: &[Layer]) -> bool {
+        self.gpu
+            .is_some_and(|g| layers.iter().all(|l| g.fits(&l.volume)))
+    }
+
+    /// Asks for the pictures to be made again.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Whether the pictures wait to be made again.
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The colours last composed for view `n`, row by row, and the row width.
     pub fn composed(&self, n: usize) -> (usize, &[Color32]) {
         (self.composed[n].0, &self.composed[n].1)
     }
 
     /// Moves the crosshair along a plane's normal by `steps` voxels of the base layer
     /// (its spacing along the grid axis closest to the normal).
-    pub fn scroll(&mut self, plane: Plane, steps: f64) {
-        let Some(base) = self.layers.first() else {
+    pub fn scroll(&mut self, base: Option<&Layer>, plane: Plane, steps: f64) {
+        let Some(base) = base else {
             return;
         };
         let (_, _, n) = plane.axes();
@@ -96,11 +220,6 @@ impl ViewerApp {
             .max_by(|&a, &b| alignment(a).total_cmp(&alignment(b)))
             .unwrap_or(2);
         self.crosshair += n * (steps * g.spacing_mm[axis]);
-        self.dirty = true;
-    }
-
-    /// Asks for the views to be drawn again (after a change made from outside).
-    pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }
 
@@ -115,15 +234,15 @@ impl ViewerApp {
     }
 
     /// Fits every view again (zoom 1, no pan).
-    pub fn reset_views(&mut self) {
+    pub fn reset(&mut self) {
         self.zoom = [1.0; 3];
         self.pan = [Vec2::ZERO; 3];
     }
 
     /// The base layer's slice index (1-based) through the crosshair along the grid axis
     /// closest to the plane's normal, and the number of slices.
-    pub fn slice_index(&self, plane: Plane) -> (usize, usize) {
-        let Some(base) = self.layers.first() else {
+    pub fn slice_index(&self, base: Option<&Layer>, plane: Plane) -> (usize, usize) {
+        let Some(base) = base else {
             return (0, 0);
         };
         let g = &base.volume.geometry;
@@ -137,34 +256,24 @@ impl ViewerApp {
         ((idx.clamp(0.0, count as f64 - 1.0) as usize) + 1, count)
     }
 
-    /// Values of every layer at a world point.
-    pub fn values_at(&self, p: &Point3<f64>) -> Vec<(String, Option<f32>)> {
-        self.layers
-            .iter()
-            .map(|l| {
-                use srrd_base::volume::PointTransform;
-                let g = &l.volume.geometry;
-                let idx =
-                    g.world_to_index(&l.moved_by.as_ref().map_or(*p, |t| t.transform_point(p)));
-                let data = l.volume.data.as_slice();
-                let v = data
-                    .and_then(|d| srrd_base::volume::interpolate::sample_nearest(d, g.size, idx));
-                (l.name.clone(), v)
-            })
-            .collect()
+    /// The view under the pointer, if any.
+    pub fn hovered(&self, ctx: &egui::Context) -> Option<usize> {
+        ctx.pointer_hover_pos()
+            .and_then(|p| (0..3).find(|&n| self.rects[n].contains(p)))
     }
 
-    pub(super) fn refresh_textures(&mut self, ctx: &egui::Context) {
+    /// Makes each view's picture again when something changed.
+    pub fn refresh(&mut self, ctx: &egui::Context, layers: &Layers) {
         if !self.dirty {
             return;
         }
         self.dirty = false;
-        let Some(base) = self.layers.first() else {
+        let Some(base) = layers.base() else {
             self.textures = [None, None, None];
             self.grids = [None, None, None];
             return;
         };
-        let on_gpu = self.drawing_on_gpu();
+        let on_gpu = self.on_gpu(layers.list());
         for (n, plane) in PLANES.iter().enumerate() {
             let slice = slice_grid(&base.volume, *plane, self.crosshair);
             self.grids[n] = Some(slice.clone());
@@ -173,61 +282,7 @@ impl ViewerApp {
                 self.textures[n] = None;
                 continue;
             }
-            let values_of = |li: usize| -> Vec<f32> {
-                let l = &self.layers[li];
-                sample_on_slice_moved(
-                    &l.volume,
-                    *plane,
-                    &slice,
-                    self.interpolation,
-                    l.moved_by.as_ref(),
-                )
-            };
-            let (a, b) = self.pair;
-            let pair_ok = a < self.layers.len() && b < self.layers.len() && a != b;
-            let rgba = match (self.flicker, pair_ok) {
-                (Some(show_b), true) => {
-                    let li = if show_b { b } else { a };
-                    let layer = &self.layers[li];
-                    values_of(li)
-                        .iter()
-                        .map(|v| {
-                            if v.is_nan() {
-                                Color32::BLACK
-                            } else {
-                                colour(layer, *v)
-                            }
-                        })
-                        .collect()
-                }
-                _ if self.fusion != FusionMode::Alpha && pair_ok => {
-                    let norm = |li: usize| -> Vec<f32> {
-                        let w = self.layers[li].window;
-                        values_of(li)
-                            .iter()
-                            .map(|v| if v.is_nan() { *v } else { normalize(*v, w) })
-                            .collect()
-                    };
-                    fuse(self.fusion, &norm(a), &norm(b), slice.width, self.tile_px)
-                }
-                _ => {
-                    let mut rgba = vec![Color32::BLACK; slice.width * slice.height];
-                    for (li, layer) in self.layers.iter().enumerate() {
-                        if !layer.visible {
-                            continue;
-                        }
-                        let values = values_of(li);
-                        for (px, v) in rgba.iter_mut().zip(values.iter()) {
-                            if v.is_nan() {
-                                continue;
-                            }
-                            let c = colour(layer, *v);
-                            *px = blend(*px, c, if li == 0 { 1.0 } else { layer.opacity });
-                        }
-                    }
-                    rgba
-                }
-            };
+            let rgba = compose_cpu(layers, *plane, &slice);
             self.composed[n] = (slice.width, rgba.clone());
             let image = ColorImage::new([slice.width, slice.height], rgba);
             let tex = ctx.load_texture(format!("slice-{n}"), image, TextureOptions::NEAREST);
@@ -235,14 +290,61 @@ impl ViewerApp {
         }
     }
 
-    pub(super) fn view(&mut self, ui: &mut egui::Ui, n: usize, size: Vec2) {
+    /// The central area: three views and the 3D quadrant, or one view alone.
+    pub fn central_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        layers: &Layers,
+        marks: &Marks,
+        mut quadrant: impl FnMut(&mut egui::Ui, Vec2, Point3<f64>),
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let avail = ui.available_size();
+        match self.layout {
+            Layout::Single(n) => {
+                self.rects = [Rect::NOTHING; 3];
+                actions.extend(self.view_ui(
+                    ui,
+                    n.min(2),
+                    avail.max(Vec2::splat(50.0)),
+                    layers,
+                    marks,
+                ));
+            }
+            Layout::Three => {
+                let w = (avail.x - 8.0) / 2.0;
+                let h = (avail.y - 8.0) / 2.0;
+                let size = Vec2::new(w.max(50.0), h.max(50.0));
+                ui.horizontal(|ui| {
+                    actions.extend(self.view_ui(ui, 0, size, layers, marks));
+                    actions.extend(self.view_ui(ui, 1, size, layers, marks));
+                });
+                ui.horizontal(|ui| {
+                    actions.extend(self.view_ui(ui, 2, size, layers, marks));
+                    quadrant(ui, size, self.crosshair);
+                });
+            }
+        }
+        actions
+    }
+
+    /// Draws view `n` in `size` and handles the mouse on it.
+    pub fn view_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        n: usize,
+        size: Vec2,
+        layers: &Layers,
+        marks: &Marks,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
         let plane = PLANES[n];
         let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
-        self.view_rects[n] = rect;
+        self.rects[n] = rect;
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(10));
         let Some(slice) = self.grids[n].clone() else {
-            return;
+            return actions;
         };
         // Fit the slice into the view keeping square pixels, then zoom and pan.
         let fit = (rect.width() / slice.width as f32).min(rect.height() / slice.height as f32);
@@ -266,7 +368,7 @@ impl ViewerApp {
                     )
                 };
                 let ((x0, y0), (x1, y1)) = (px(visible.min), px(visible.max));
-                let draw = self.slice_draw(n, &slice, [x0, y0, x1, y1]);
+                let draw = slice_draw(layers, n, &slice, [x0, y0, x1, y1]);
                 painter.add(eframe::egui_wgpu::Callback::new_paint_callback(
                     visible,
                     SliceCallback(draw),
@@ -329,7 +431,7 @@ impl ViewerApp {
                 font,
                 col,
             );
-            let (index, count) = self.slice_index(plane);
+            let (index, count) = self.slice_index(layers.base(), plane);
             painter.text(
                 rect.min + Vec2::new(6.0, 4.0),
                 egui::Align2::LEFT_TOP,
@@ -356,7 +458,7 @@ impl ViewerApp {
         };
         if let Some(pos) = response.hover_pos() {
             let p = world_under(pos);
-            let values = self.values_at(&p);
+            let values = layers.values_at(&p);
             let vals: Vec<String> = values
                 .iter()
                 .map(|(name, v)| match v {
@@ -364,13 +466,13 @@ impl ViewerApp {
                     None => format!("{name} -"),
                 })
                 .collect();
-            self.status = format!(
+            actions.push(Action::Status(format!(
                 "({:.1}, {:.1}, {:.1}) mm LPS   {}",
                 p.x,
                 p.y,
                 p.z,
                 vals.join("   ")
-            );
+            )));
             // Wheel: slice; with Ctrl (or Cmd): zoom about the cursor.
             let (slices, zoom_steps) = ui.input(|i| {
                 i.raw
@@ -385,14 +487,14 @@ impl ViewerApp {
                     })
             });
             if slices != 0.0 {
-                self.scroll(plane, slices as f64);
+                self.scroll(layers.base(), plane, slices as f64);
             }
             if zoom_steps != 0.0 {
                 self.zoom_about(n, rect, pos, 1.25f32.powf(zoom_steps));
             }
         }
         let command = ui.input(|i| i.modifiers.command);
-        let editing = self.placing || command;
+        let editing = marks.placing() || command;
         if response.double_clicked() {
             self.layout = match self.layout {
                 Layout::Three => Layout::Single(n),
@@ -406,9 +508,9 @@ impl ViewerApp {
             // Keep the slice; move within the plane.
             let p = p + normal * normal.dot(&(self.crosshair - p));
             if response.clicked() && editing {
-                self.landmarks.place(p);
+                actions.push(Action::PlaceLandmark(p));
             } else if editing {
-                self.landmarks.move_selected(p);
+                actions.push(Action::MoveLandmark(p));
             } else {
                 self.crosshair = p;
             }
@@ -426,17 +528,17 @@ impl ViewerApp {
             (1, Color32::from_rgb(255, 80, 220)),
         ] {
             // Blinded: the other image's points stay hidden while placing.
-            if self.blinded && set != self.landmarks.active {
+            if marks.blinded() && set != marks.editor().active {
                 continue;
             }
-            for l in &self.landmarks.sets[set] {
+            for l in &marks.editor().sets[set] {
                 let q = Point3::from(l.position_mm);
                 if normal.dot(&(q - self.crosshair)).abs() > 2.0 {
                     continue;
                 }
                 let (x, y) = slice.pixel_of(plane, &q);
                 let at = to_screen(x, y);
-                let selected = self.landmarks.selected.as_deref() == Some(l.label.as_str());
+                let selected = marks.editor().selected.as_deref() == Some(l.label.as_str());
                 let (r, c) = if selected {
                     (6.0, Color32::YELLOW)
                 } else {
@@ -452,13 +554,11 @@ impl ViewerApp {
                 );
             }
         }
-        if response.dragged_by(egui::PointerButton::Secondary)
-            && let Some(base) = self.layers.first_mut()
-        {
+        if response.dragged_by(egui::PointerButton::Secondary) && layers.base().is_some() {
             let d = response.drag_delta();
-            let (c, w) = base.window;
-            base.window = (c - d.y * w / 200.0, (w * (1.0 + d.x / 200.0)).max(1e-3));
+            actions.push(Action::DragWindow(d.x, d.y));
             self.dirty = true;
         }
+        actions
     }
 }

@@ -97,6 +97,8 @@ struct Colouring {
 #[derive(Default)]
 pub struct View3d {
     pub settings: View3dSettings,
+    /// The bone surfaces shown (after an analysis).
+    surfaces: Option<Arc<KneeSurfaces>>,
     gpu: bool,
     colouring: Option<Colouring>,
     image_rect: Option<Rect>,
@@ -127,6 +129,39 @@ impl View3d {
     pub fn enable_gpu(&mut self, rs: &RenderState) {
         View3dRenderer::install(rs);
         self.gpu = true;
+    }
+
+    /// The bone surfaces shown, if any.
+    pub fn surfaces(&self) -> Option<&Arc<KneeSurfaces>> {
+        self.surfaces.as_ref()
+    }
+
+    /// Sets the bone surfaces shown (None: nothing to show).
+    pub fn set_surfaces(&mut self, surfaces: Option<Arc<KneeSurfaces>>) {
+        self.surfaces = surfaces;
+    }
+
+    /// The fourth quadrant: the surfaces with the landmark sets given (fixed cyan, moving
+    /// magenta; None: hidden) and the crosshair.
+    pub fn quadrant_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        size: Vec2,
+        crosshair: Point3<f64>,
+        landmarks: [Option<&[srrd_base::io::landmarks::Landmark]>; 2],
+    ) {
+        let c = crosshair;
+        let scene = self.surfaces.as_ref().map(|s| {
+            let mut scene = Scene3d::new(s.clone()).with_crosshair([c.x, c.y, c.z]);
+            if let Some(set) = landmarks[0] {
+                scene = scene.with_landmarks(set, [0, 220, 255, 255]);
+            }
+            if let Some(set) = landmarks[1] {
+                scene = scene.with_landmarks(set, [255, 80, 220, 255]);
+            }
+            scene
+        });
+        self.ui(ui, size, scene.as_ref());
     }
 
     /// Whether the view draws (a GPU renderer is installed).

@@ -1,103 +1,49 @@
-//! The viewer window: layers, three linked world-space views, window/level, status bar.
-//! Loading runs on a background thread; the UI never waits for it.
+//! The viewer window: a small composition of owned parts (layers, views, landmarks,
+//! review, jobs, files, worklist, 3D view, results, screenshot) and the status line.
+//! Each part keeps its own state and draws its own panel; panels return actions, which
+//! `actions.rs` applies across the parts. Loading runs on a background thread; the UI
+//! never waits for it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
-use eframe::egui::{self, Color32, Rect, TextureHandle, Vec2};
+use eframe::egui::{self, Color32, Pos2, Rect, Vec2};
 use nalgebra::Point3;
 
-use super::fusion::FusionMode;
-use super::gpu::GpuInfo;
+use super::actions::Action;
+use super::files::{FileAction, Files};
+use super::jobs::{Jobs, PipelineContext};
+use super::landmark_panel::Marks;
 use super::landmarks::LandmarkEditor;
-use super::slice::{Plane, SliceImage};
-use srrd_base::progress::Progress;
-use srrd_base::volume::Interpolation;
-use srrd_base::volume::{AffineTransform, Transform};
+use super::layers::Layers;
+use super::results::ResultsSummary;
+use super::review::{Review, ReviewContext};
+use super::screenshot::Screenshot;
+use super::session::{RecentFiles, SESSION_FORMAT, Session};
+use super::slice::Plane;
+use super::view::Views;
+use super::view3d::View3d;
+use super::worklist::WorklistPanel;
 
-use super::jobs::{JobResult, StageLog};
 pub use super::layer::{Colormap, Layer, auto_window, jet, viridis};
-use super::loading::Loading;
 
-/// The application state.
+/// The application state: the parts and the status line.
 pub struct ViewerApp {
-    pub layers: Vec<Layer>,
-    /// The linked crosshair, in world LPS mm.
-    pub crosshair: Point3<f64>,
-    pub interpolation: Interpolation,
-    pub error: Option<String>,
-    pub status: String,
-    /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
-    pub view_rects: [Rect; 3],
-    pub(super) loading: Option<Loading>,
-    /// Landmarks of the fixed (CT) and moving (MR) images, with undo/redo.
-    pub landmarks: LandmarkEditor,
-    /// In placing mode a left click adds a landmark (Ctrl+click always does).
-    pub placing: bool,
-    /// Transforms the TRE table can use (fixed -> moving); the first is the identity.
-    pub transforms: Vec<(String, Transform)>,
-    pub transform_choice: usize,
-    /// How the chosen pair of layers is compared.
-    pub fusion: FusionMode,
-    /// The pair compared (layer indices: a, b); in the yellow fusion a is the CT.
-    pub pair: (usize, usize),
-    /// Checkerboard tile, in slice pixels.
-    pub tile_px: usize,
-    /// Flicker: Some(false) shows only a, Some(true) only b; None is off.
-    pub flicker: Option<bool>,
-    pub(super) composed: [(usize, Vec<Color32>); 3],
-    /// A pipeline run in the background (registration, analysis), with its progress.
-    pub(super) job: Option<(Receiver<JobResult>, Arc<Progress>)>,
-    /// The stages of the current (or last) pipeline run.
-    pub stage_log: StageLog,
-    /// The results view, after an analysis.
-    pub results: Option<super::results::ResultsSummary>,
-    /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
-    pub analyze_on_load: bool,
-    /// Zoom factor of each view over the fitted size (1 = the whole slice fits).
-    pub zoom: [f32; 3],
-    /// Offset of each view's slice centre from the view centre, in points.
-    pub pan: [Vec2; 3],
-    /// Three views, or one of them alone and large.
-    pub layout: Layout,
-    /// The keyboard and mouse help window.
-    pub show_help: bool,
-    /// Crosshair, orientation letters and slice readout over the views.
-    pub show_overlays: bool,
-    /// Set when the GPU renderer is installed (eframe with wgpu); None: the CPU renderer.
-    pub gpu: Option<GpuInfo>,
-    /// Recently opened images and sessions.
-    pub recent: super::session::RecentFiles,
-    /// An open/save prompt (path field, Browse button) on screen.
-    pub prompt: Option<super::files::Prompt>,
-    /// A file dialog running on its own thread, and what its answer is for.
-    pub(super) dialog: Option<(super::files::FileAction, Receiver<Option<PathBuf>>)>,
-    /// Save a screenshot here once the images are shown, then close (`--screenshot`).
-    pub screenshot: Option<PathBuf>,
-    pub(super) screenshot_frames: u32,
-    pub(super) screenshot_done: Arc<std::sync::atomic::AtomicBool>,
-    /// The rename field of the landmark panel.
-    pub(super) rename_text: String,
-    /// Each view's slice pixel grid (its values only on the CPU path).
-    pub(super) grids: [Option<SliceImage>; 3],
-    pub(super) textures: [Option<TextureHandle>; 3],
-    pub(super) dirty: bool,
-    /// Background DICOM work: a series being switched, an export being written.
-    pub(super) dicom_jobs: super::dicom::DicomJobs,
+    pub(super) layers: Layers,
+    pub(super) views: Views,
+    pub(super) marks: Marks,
+    pub(super) review: Review,
+    pub(super) jobs: Jobs,
+    pub(super) files: Files,
     /// A study read case by case (`srrd view --worklist`).
-    pub worklist: Option<super::worklist::WorklistPanel>,
-    /// Blinded placement: only the active image's landmarks are drawn, and no TRE.
-    pub blinded: bool,
-    /// The registration's corrected start (fixed -> moving): from landmarks or a nudge;
-    /// the analysis registers from it, and a worklist case keeps it.
-    pub registration_start: Option<srrd_base::volume::RigidTransform>,
-    /// The MR being nudged by hand (shown under its transform), with undo.
-    pub manual: Option<srrd_registration::manual::ManualStart>,
-    /// The 3D view in the fourth quadrant, and the bone surfaces it shows (after an
-    /// analysis).
-    pub view3d: super::view3d::View3d,
-    pub surfaces3d: Option<Arc<super::view3d::KneeSurfaces>>,
+    pub(super) worklist: Option<WorklistPanel>,
+    /// The 3D view in the fourth quadrant and the bone surfaces it shows.
+    pub(super) view3d: View3d,
+    /// The results view, after an analysis.
+    pub(super) results: Option<ResultsSummary>,
+    pub(super) screenshot: Screenshot,
+    pub(super) status: String,
+    pub(super) error: Option<String>,
 }
 
 /// How the central area is split.
@@ -161,7 +107,7 @@ impl ViewerApp {
             .filter_map(|(n, p)| Some((Some(n.to_string()), p?)))
             .collect();
         let mut app = Self::with_layers(Vec::new());
-        app.start_loading(files, false, None);
+        app.jobs.start_loading(files, false, None);
         app
     }
 
@@ -172,52 +118,18 @@ impl ViewerApp {
             .map(|l| l.volume.geometry.center_mm())
             .unwrap_or_else(Point3::origin);
         ViewerApp {
-            layers,
-            crosshair,
-            interpolation: Interpolation::Linear,
-            error: None,
-            status: String::new(),
-            view_rects: [Rect::NOTHING; 3],
-            loading: None,
-            landmarks: LandmarkEditor::default(),
-            placing: false,
-            transforms: vec![(
-                "identity".into(),
-                Transform::Affine(AffineTransform::identity()),
-            )],
-            transform_choice: 0,
-            fusion: FusionMode::Alpha,
-            pair: (0, 1),
-            tile_px: 16,
-            flicker: None,
-            composed: [(0, Vec::new()), (0, Vec::new()), (0, Vec::new())],
-            job: None,
-            stage_log: StageLog::default(),
-            results: None,
-            analyze_on_load: false,
-            zoom: [1.0; 3],
-            pan: [Vec2::ZERO; 3],
-            layout: Layout::Three,
-            show_help: false,
-            show_overlays: true,
-            gpu: None,
-            recent: super::session::RecentFiles::default(),
-            prompt: None,
-            dialog: None,
-            screenshot: None,
-            screenshot_frames: 0,
-            screenshot_done: Arc::default(),
-            rename_text: String::new(),
-            grids: [None, None, None],
-            textures: [None, None, None],
-            dirty: true,
-            dicom_jobs: Default::default(),
+            layers: Layers::new(layers),
+            views: Views::new(crosshair),
+            marks: Marks::default(),
+            review: Review::default(),
+            jobs: Jobs::default(),
+            files: Files::default(),
             worklist: None,
-            blinded: false,
-            registration_start: None,
-            manual: None,
-            view3d: super::view3d::View3d::new(Default::default()),
-            surfaces3d: None,
+            view3d: View3d::new(Default::default()),
+            results: None,
+            screenshot: Screenshot::default(),
+            status: String::new(),
+            error: None,
         }
     }
 
@@ -225,17 +137,14 @@ impl ViewerApp {
     /// views are drawn by `shaders/slice.wgsl` (volumes too large for a 3D texture fall
     /// back to the CPU renderer).
     pub fn enable_gpu(&mut self, render_state: &eframe::egui_wgpu::RenderState) {
-        self.gpu = Some(super::gpu::SliceRenderer::install(render_state));
+        self.views
+            .set_gpu(super::gpu::SliceRenderer::install(render_state));
         self.view3d.enable_gpu(render_state);
-        self.dirty = true;
     }
 
     /// The volume of the layer called `name` ("CT", "MR", "rrMR", ...).
     pub fn layer_volume(&self, name: &str) -> Option<Arc<srrd_base::volume::Volume>> {
-        self.layers
-            .iter()
-            .find(|l| l.name == name)
-            .map(|l| l.volume.clone())
+        self.layers.volume(name)
     }
 
     /// A rigid fit (fixed -> moving) to the CT-MR landmark pairs (matched by label; 3
@@ -243,45 +152,294 @@ impl ViewerApp {
     pub fn landmark_fit(
         &self,
     ) -> srrd_base::error::Result<srrd_registration::landmark_fit::LandmarkFit> {
-        let pairs: Vec<(String, Point3<f64>, Point3<f64>)> =
-            srrd_base::io::pair_by_label(&self.landmarks.sets[0], &self.landmarks.sets[1])
-                .into_iter()
-                .map(|(l, a, b)| (l.to_string(), Point3::from(a), Point3::from(b)))
-                .collect();
-        srrd_registration::landmark_fit::fit_rigid(&pairs)
+        self.marks.fit()
     }
 
     /// Whether the views are drawn on the GPU now.
     pub fn drawing_on_gpu(&self) -> bool {
-        self.gpu
-            .is_some_and(|g| self.layers.iter().all(|l| g.fits(&l.volume)))
+        self.views.on_gpu(self.layers.list())
     }
-}
 
-impl ViewerApp {
+    /// The layers, bottom first.
+    pub fn layers(&self) -> &[Layer] {
+        self.layers.list()
+    }
+
+    /// The layers part (the layers, the comparison of two).
+    pub fn layer_stack(&self) -> &Layers {
+        &self.layers
+    }
+
+    /// The layers part, to change it (the views are drawn again).
+    pub fn layer_stack_mut(&mut self) -> &mut Layers {
+        self.views.mark_dirty();
+        &mut self.layers
+    }
+
+    /// The linked crosshair, in world LPS mm.
+    pub fn crosshair(&self) -> Point3<f64> {
+        self.views.crosshair()
+    }
+
+    /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
+    pub fn view_rects(&self) -> [Rect; 3] {
+        self.views.rects()
+    }
+
+    /// Each view's zoom factor over the fitted size.
+    pub fn zoom(&self) -> [f32; 3] {
+        self.views.zoom()
+    }
+
+    /// Each view's pan, in points.
+    pub fn pan(&self) -> [Vec2; 3] {
+        self.views.pan()
+    }
+
+    /// Sets view `n`'s zoom and pan.
+    pub fn set_zoom_pan(&mut self, n: usize, zoom: f32, pan: Vec2) {
+        self.views.set_zoom_pan(n, zoom, pan);
+    }
+
+    /// Three views, or one alone.
+    pub fn layout(&self) -> Layout {
+        self.views.layout()
+    }
+
+    /// Sets the layout.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.views.set_layout(layout);
+    }
+
+    /// Moves the crosshair (world LPS mm).
+    pub fn set_crosshair(&mut self, p: Point3<f64>) {
+        self.views.set_crosshair(p);
+    }
+
+    /// Shows the overlays over the views (crosshair, letters, readout) or not.
+    pub fn set_show_overlays(&mut self, on: bool) {
+        self.views.set_overlays(on);
+    }
+
+    /// Whether the help window is open.
+    pub fn show_help(&self) -> bool {
+        self.views.show_help()
+    }
+
+    /// The status bar's line.
+    pub fn status(&self) -> &str {
+        &self.status
+    }
+
+    /// The error shown, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Shows an error (None: clears it).
+    pub fn set_error(&mut self, e: Option<String>) {
+        self.error = e;
+    }
+
+    /// The landmark editor.
+    pub fn landmarks(&self) -> &LandmarkEditor {
+        self.marks.editor()
+    }
+
+    /// The landmark editor, to change it.
+    pub fn landmarks_mut(&mut self) -> &mut LandmarkEditor {
+        self.marks.editor_mut()
+    }
+
+    /// Whether a plain left click places a landmark.
+    pub fn placing(&self) -> bool {
+        self.marks.placing()
+    }
+
+    /// Blinded placement: only the active image's landmarks are drawn, and no TRE.
+    pub fn blinded(&self) -> bool {
+        self.marks.blinded()
+    }
+
+    /// The results view, after an analysis.
+    pub fn results(&self) -> Option<&ResultsSummary> {
+        self.results.as_ref()
+    }
+
+    /// The worklist, when one is open.
+    pub fn worklist(&self) -> Option<&WorklistPanel> {
+        self.worklist.as_ref()
+    }
+
+    /// The MR being nudged by hand, if it is.
+    pub fn manual(&self) -> Option<&srrd_registration::manual::ManualStart> {
+        self.review.manual()
+    }
+
+    /// The registration's corrected start (fixed -> moving), when there is one.
+    pub fn registration_start(&self) -> Option<&srrd_base::volume::RigidTransform> {
+        self.review.start()
+    }
+
+    /// The recent files.
+    pub fn recent(&self) -> &RecentFiles {
+        self.files.recent()
+    }
+
+    /// The recent files, to add to them.
+    pub fn recent_mut(&mut self) -> &mut RecentFiles {
+        self.files.recent_mut()
+    }
+
+    /// Sets the recent files (the stored list, at start).
+    pub fn set_recent(&mut self, recent: RecentFiles) {
+        *self.files.recent_mut() = recent;
+    }
+
+    /// Starts the analysis as soon as the images are loaded (`srrd view --analyze`).
+    pub fn set_analyze_on_load(&mut self, on: bool) {
+        self.jobs.set_analyze_on_load(on);
+    }
+
+    /// Saves a screenshot to `path` once the images are shown, then closes (`--screenshot`).
+    pub fn set_screenshot(&mut self, path: Option<PathBuf>) {
+        self.screenshot = Screenshot::new(path);
+    }
+
+    /// Whether a background load is still running.
+    pub fn is_loading(&self) -> bool {
+        self.jobs.is_loading()
+    }
+
+    /// Whether a pipeline run or DICOM work is in progress.
+    pub fn is_busy(&self) -> bool {
+        self.jobs.busy()
+    }
+
+    /// How many reads of shown images were started (reads ahead of a worklist case not
+    /// counted).
+    pub fn loads_started(&self) -> usize {
+        self.jobs.loads_started()
+    }
+
+    /// The worklist case read ahead, and whether its read is done.
+    pub fn prefetched_case(&mut self) -> Option<(usize, bool)> {
+        self.jobs.prefetched()
+    }
+
+    /// The colours last composed for view `n` (axial, coronal, sagittal), row by row, and
+    /// the row width.
+    pub fn composed(&self, n: usize) -> (usize, &[Color32]) {
+        self.views.composed(n)
+    }
+
+    /// Moves the crosshair along a plane's normal by `steps` voxels of the base layer.
+    pub fn scroll(&mut self, plane: Plane, steps: f64) {
+        self.views.scroll(self.layers.base(), plane, steps);
+    }
+
+    /// Asks for the views to be drawn again (after a change made from outside).
+    pub fn mark_dirty(&mut self) {
+        self.views.mark_dirty();
+    }
+
+    /// Zooms view `n` (drawn in `rect`) by `factor`, keeping the point under `cursor` in
+    /// place; zoom stays within 0.5x to 40x.
+    pub fn zoom_about(&mut self, n: usize, rect: Rect, cursor: Pos2, factor: f32) {
+        self.views.zoom_about(n, rect, cursor, factor);
+    }
+
+    /// Fits every view again (zoom 1, no pan).
+    pub fn reset_views(&mut self) {
+        self.views.reset();
+    }
+
+    /// The base layer's slice index (1-based) through the crosshair along the grid axis
+    /// closest to the plane's normal, and the number of slices.
+    pub fn slice_index(&self, plane: Plane) -> (usize, usize) {
+        self.views.slice_index(self.layers.base(), plane)
+    }
+
+    /// Values of every layer at a world point.
+    pub fn values_at(&self, p: &Point3<f64>) -> Vec<(String, Option<f32>)> {
+        self.layers.values_at(p)
+    }
+
+    /// Flicker between the pair: off -> B -> A -> B ...
+    pub fn toggle_flicker(&mut self) {
+        self.layers.toggle_flicker();
+        self.views.mark_dirty();
+    }
+
+    /// The transforms the TRE table can use (fixed -> moving); the first is the identity.
+    pub fn transforms(&self) -> &[(String, srrd_base::volume::Transform)] {
+        self.marks.transforms()
+    }
+
+    /// The stages of the current (or last) pipeline run.
+    pub fn stage_log(&self) -> &super::jobs::StageLog {
+        self.jobs.stage_log()
+    }
+
+    /// The open/save prompt on screen, to fill its field.
+    pub fn prompt_mut(&mut self) -> Option<&mut super::files::Prompt> {
+        self.files.prompt_mut()
+    }
+
+    /// The TRE of the landmark pairs under the chosen transform.
+    pub fn tre(&self) -> Option<srrd_registration::tre::TreReport> {
+        self.marks.tre()
+    }
+
+    /// The session as it is now (what a session file persists).
+    pub fn session(&self) -> Session {
+        let p = self.views.crosshair();
+        let c = self.layers.comparison();
+        Session {
+            format: SESSION_FORMAT.into(),
+            files: self
+                .layers
+                .list()
+                .iter()
+                .filter_map(|l| Some((l.name.clone(), l.source.clone()?)))
+                .collect(),
+            layers: self.layers.states(),
+            crosshair_mm: [p.x, p.y, p.z],
+            zoom: self.views.zoom(),
+            pan: self.views.pan().map(|v| [v.x, v.y]),
+            layout: self.views.layout(),
+            interpolation: c.interpolation,
+            fusion: c.fusion,
+            pair: c.pair,
+            tile_px: c.tile_px,
+            flicker: c.flicker,
+            landmarks: self.marks.editor().sets.clone(),
+            landmark_target: self.marks.editor().active,
+            view3d: self.view3d.settings.clone(),
+            registration_start: self.review.start().cloned(),
+        }
+    }
+
     /// Keyboard shortcuts (none while a text field has the keyboard).
     fn shortcuts(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
         let pressed = |k: egui::Key| ctx.input(|i| i.key_pressed(k) && !i.modifiers.command);
-        if self.layers.len() >= 2 && pressed(egui::Key::F) {
+        if self.layers.list().len() >= 2 && pressed(egui::Key::F) {
             self.toggle_flicker();
         }
         if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::S)) {
-            self.prompt = Some(super::files::Prompt {
-                action: super::files::FileAction::SaveSession,
-                path: "session.srrd.json".into(),
-            });
+            self.files.ask(FileAction::SaveSession, "session.srrd.json");
         }
         if pressed(egui::Key::F1) {
-            self.show_help = !self.show_help;
+            self.views.toggle_help();
         }
         if pressed(egui::Key::R) {
             self.reset_views();
         }
         if pressed(egui::Key::O) {
-            self.show_overlays = !self.show_overlays;
+            self.views.toggle_overlays();
         }
         for (key, layout) in [
             (egui::Key::Num0, Layout::Three),
@@ -290,17 +448,17 @@ impl ViewerApp {
             (egui::Key::Num3, Layout::Single(2)),
         ] {
             if pressed(key) {
-                self.layout = layout;
+                self.views.set_layout(layout);
             }
         }
-        if pressed(egui::Key::Delete) && self.landmarks.delete_selected() {
-            self.dirty = true;
+        if pressed(egui::Key::Delete) && self.marks.editor_mut().delete_selected() {
+            self.views.mark_dirty();
         }
         // Arrow keys and page keys step the slice of the view under the pointer.
-        let hovered = ctx
-            .pointer_hover_pos()
-            .and_then(|p| (0..3).find(|&n| self.view_rects[n].contains(p)));
-        self.nudge_keys(ctx, hovered);
+        let hovered = self.views.hovered(ctx);
+        if self.review.nudge_keys(ctx, hovered, self.views.crosshair()) {
+            self.show_manual();
+        }
         if self.worklist.is_some() && pressed(egui::Key::N) {
             self.step_case(1);
         }
@@ -308,7 +466,7 @@ impl ViewerApp {
             self.step_case(-1);
         }
         let shift = ctx.input(|i| i.modifiers.shift);
-        if let Some(n) = hovered.filter(|_| !shift || self.manual.is_none()) {
+        if let Some(n) = hovered.filter(|_| !shift || self.review.manual().is_none()) {
             for (key, steps) in [
                 (egui::Key::ArrowUp, 1.0),
                 (egui::Key::ArrowDown, -1.0),
@@ -321,39 +479,11 @@ impl ViewerApp {
             }
         }
     }
-}
 
-impl ViewerApp {
-    /// The fourth quadrant: the bone surfaces in 3D with the landmarks and the crosshair.
-    fn view3d_quadrant(&mut self, ui: &mut egui::Ui, size: Vec2) {
-        let c = self.crosshair;
-        let scene = self.surfaces3d.as_ref().map(|s| {
-            let mut scene = super::view3d::Scene3d::new(s.clone()).with_crosshair([c.x, c.y, c.z]);
-            if !self.blinded || self.landmarks.active == 0 {
-                scene = scene.with_landmarks(&self.landmarks.sets[0], [0, 220, 255, 255]);
-            }
-            if !self.blinded || self.landmarks.active == 1 {
-                scene = scene.with_landmarks(&self.landmarks.sets[1], [255, 80, 220, 255]);
-            }
-            scene
-        });
-        self.view3d.ui(ui, size, scene.as_ref());
-    }
-}
-
-impl eframe::App for ViewerApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
-    }
-}
-
-impl ViewerApp {
     /// Draws the whole window into `ui` (the eframe app and the UI tests call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.poll_loading();
-        self.poll_job();
-        self.poll_dicom();
+        self.poll_jobs();
         self.shortcuts(&ctx);
         let (undo, redo) = ctx.input(|i| {
             (
@@ -364,34 +494,25 @@ impl ViewerApp {
             )
         });
         // While the MR is being nudged, undo and redo act on the nudge.
-        if let Some(m) = &mut self.manual {
-            if (undo && m.undo()) || (redo && m.redo()) {
+        if self.review.manual().is_some() {
+            if self.review.undo_redo(undo, redo) {
                 self.show_manual();
             }
-        } else if (undo && self.landmarks.undo()) || (redo && self.landmarks.redo()) {
-            self.dirty = true;
+        } else if (undo && self.marks.editor_mut().undo())
+            || (redo && self.marks.editor_mut().redo())
+        {
+            self.views.mark_dirty();
         }
-        self.file_ui(&ctx);
-        self.refresh_textures(&ctx);
+        let actions = super::files::file_ui(&ctx, &mut self.files);
+        self.apply_all(actions);
+        self.views.refresh(&ctx, &self.layers);
+        let mut actions = Vec::new();
         egui::Panel::top("menu").show(ui, |ui| {
             ui.horizontal(|ui| {
-                self.file_menu(ui);
-                ui.menu_button("View", |ui| {
-                    for (label, layout) in [
-                        ("Three views (0)", Layout::Three),
-                        ("Axial alone (1)", Layout::Single(0)),
-                        ("Coronal alone (2)", Layout::Single(1)),
-                        ("Sagittal alone (3)", Layout::Single(2)),
-                    ] {
-                        ui.selectable_value(&mut self.layout, layout, label);
-                    }
-                    if ui.button("Reset zoom and pan (R)").clicked() {
-                        self.reset_views();
-                    }
-                    ui.checkbox(&mut self.show_overlays, "Overlays (O)");
-                });
+                actions.extend(super::files::file_menu(ui, &mut self.files));
+                ui.menu_button("View", |ui| self.views.menu_ui(ui));
                 if ui.button("Help (F1)").clicked() {
-                    self.show_help = !self.show_help;
+                    self.views.toggle_help();
                 }
                 ui.separator();
                 ui.label(if self.drawing_on_gpu() {
@@ -401,135 +522,156 @@ impl ViewerApp {
                 });
             });
         });
-        if self.worklist.is_some() {
+        self.apply_all(std::mem::take(&mut actions));
+        if let Some(w) = &mut self.worklist {
             egui::Panel::left("worklist")
                 .default_size(260.0)
-                .show(ui, |ui| self.worklist_ui(ui));
+                .show(ui, |ui| {
+                    actions.extend(super::worklist::worklist_ui(ui, w));
+                });
         }
+        self.apply_all(std::mem::take(&mut actions));
         egui::Panel::left("layers")
             .default_size(330.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    let side = self.side_panel(ui);
+                    actions.extend(side);
+                });
             });
-        let mut export_prompt = false;
+        self.apply_all(std::mem::take(&mut actions));
         if let Some(r) = &mut self.results {
-            let status = &mut self.status;
             egui::Panel::right("results")
                 .default_size(380.0)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
                         ui.heading("Results");
                         match super::results::results_ui(ui, r) {
-                            Some(super::results::ResultsAction::Status(line)) => *status = line,
+                            Some(super::results::ResultsAction::Status(line)) => {
+                                actions.push(Action::Status(line));
+                            }
                             Some(super::results::ResultsAction::ExportDicom) => {
-                                export_prompt = true;
+                                actions.push(Action::Ask(FileAction::ExportDicom));
                             }
                             None => {}
                         }
                     });
                 });
         }
-        if export_prompt {
-            self.prompt = Some(super::files::Prompt {
-                action: super::files::FileAction::ExportDicom,
-                path: String::new(),
-            });
-        }
+        self.apply_all(std::mem::take(&mut actions));
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(self.status.as_str());
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            let avail = ui.available_size();
-            match self.layout {
-                Layout::Single(n) => {
-                    self.view_rects = [Rect::NOTHING; 3];
-                    self.view(ui, n.min(2), avail.max(Vec2::splat(50.0)));
-                }
-                Layout::Three => {
-                    let w = (avail.x - 8.0) / 2.0;
-                    let h = (avail.y - 8.0) / 2.0;
-                    let size = Vec2::new(w.max(50.0), h.max(50.0));
-                    ui.horizontal(|ui| {
-                        self.view(ui, 0, size);
-                        self.view(ui, 1, size);
-                    });
-                    ui.horizontal(|ui| {
-                        self.view(ui, 2, size);
-                        self.view3d_quadrant(ui, size);
-                    });
-                }
-            }
-        });
-        if self.show_help {
-            egui::Window::new("Keyboard and mouse")
-                .open(&mut self.show_help)
-                .resizable(false)
-                .show(&ctx, |ui| {
-                    egui::Grid::new("help").striped(true).show(ui, |ui| {
-                        for (keys, what) in HELP {
-                            ui.monospace(*keys);
-                            ui.label(*what);
-                            ui.end_row();
-                        }
-                    });
+            let marks = &self.marks;
+            let view3d = &mut self.view3d;
+            let blinded = marks.blinded();
+            let active = marks.editor().active;
+            let sets = &marks.editor().sets;
+            let shown = |set: usize| (!blinded || active == set).then(|| sets[set].as_slice());
+            let central = self
+                .views
+                .central_ui(ui, &self.layers, marks, |ui, size, c| {
+                    view3d.quadrant_ui(ui, size, c, [shown(0), shown(1)]);
                 });
-        }
+            actions.extend(central);
+        });
+        self.apply_all(std::mem::take(&mut actions));
+        self.views.help_window(&ctx);
         // Autosave once the pointer is released (not on every frame of a drag).
         if self.worklist.is_some() && !ctx.input(|i| i.pointer.any_down()) {
             self.autosave();
         }
-        self.screenshot_step(&ctx);
-        if self.dirty {
+        let ready = !self.jobs.is_loading()
+            && !self.jobs.running()
+            && !self.layers.list().is_empty()
+            && (!self.jobs.analyze_on_load() || self.results.is_some() || self.error.is_some());
+        let how = if self.drawing_on_gpu() {
+            "GPU rendering"
+        } else {
+            "CPU rendering"
+        };
+        self.screenshot.step(&ctx, ready, how);
+        if self.views.dirty() {
             ctx.request_repaint();
         }
     }
 
-    /// `--screenshot`: once everything asked for is shown (images loaded, the analysis
-    /// done when one was asked for), a few frames later, asks for a screenshot, writes it
-    /// as PNG and closes the window.
-    fn screenshot_step(&mut self, ctx: &egui::Context) {
-        let Some(path) = self.screenshot.clone() else {
-            return;
-        };
-        if self
-            .screenshot_done
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            self.screenshot = None;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            return;
-        }
-        let ready = self.loading.is_none()
-            && self.job.is_none()
-            && !self.layers.is_empty()
-            && (!self.analyze_on_load || self.results.is_some() || self.error.is_some());
-        if ready {
-            self.screenshot_frames += 1;
-            if self.screenshot_frames == 5 {
-                let how = if self.drawing_on_gpu() {
-                    "GPU rendering"
-                } else {
-                    "CPU rendering"
-                };
-                let done = self.screenshot_done.clone();
-                let repaint = ctx.clone();
-                let callback = egui::ScreenshotCallback::new(move |image| {
-                    let [w, h] = image.size;
-                    let rgb: Vec<u8> = image
-                        .pixels
-                        .iter()
-                        .flat_map(|c| [c.r(), c.g(), c.b()])
-                        .collect();
-                    match srrd_base::io::raster::write_rgb_png(&path, w as u32, h as u32, &rgb) {
-                        Ok(()) => eprintln!("screenshot written to {} ({how})", path.display()),
-                        Err(e) => eprintln!("cannot write the screenshot {}: {e}", path.display()),
-                    }
-                    done.store(true, std::sync::atomic::Ordering::Release);
-                    repaint.request_repaint();
-                });
-                ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(callback));
-            }
-        }
-        ctx.request_repaint_after(std::time::Duration::from_millis(50));
+    /// Everything the left panel shows, top to bottom: the read's progress, the error
+    /// (or which knee), layers, landmarks, review and pipeline.
+    fn side_panel(&mut self, ui: &mut egui::Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
+        ui.heading("Layers");
+        self.jobs.loading_ui(ui);
+        actions.extend(which_knee_ui(
+            ui,
+            self.error.as_deref(),
+            self.jobs.running(),
+        ));
+        actions.extend(super::layers::layers_ui(ui, &mut self.layers));
+        ui.separator();
+        actions.extend(super::landmark_panel::landmark_ui(ui, &mut self.marks));
+        ui.separator();
+        let ready = self.layers.ct_and_mr();
+        let has_ct = self.layers.has("CT");
+        let pairs = self.marks.pairs();
+        actions.extend(super::review::review_ui(
+            ui,
+            &mut self.review,
+            self.worklist.as_mut(),
+            ReviewContext {
+                ready,
+                has_ct,
+                pairs,
+            },
+        ));
+        ui.separator();
+        actions.extend(super::jobs::pipeline_ui(
+            ui,
+            &mut self.jobs,
+            PipelineContext {
+                ready,
+                has_ct,
+                pairs,
+            },
+        ));
+        ui.separator();
+        ui.small("Research use only. F1: keyboard and mouse help.");
+        actions
     }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+/// The error line, or for a bilateral CT (and no run going) the question which knee to
+/// analyse.
+fn which_knee_ui(ui: &mut egui::Ui, error: Option<&str>, running: bool) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let which = error.is_some_and(|e| e.starts_with(super::results::WHICH_KNEE));
+    if let Some(e) = error
+        && !which
+    {
+        ui.colored_label(Color32::from_rgb(255, 90, 90), e);
+    }
+    if which && !running {
+        ui.colored_label(
+            Color32::from_rgb(232, 176, 74),
+            "This CT holds both knees: analyse which?",
+        );
+        use srrd_segmentation::knees::Side;
+        ui.horizontal(|ui| {
+            ui.label("Which knee?");
+            if ui.button("Left knee").clicked() {
+                actions.push(Action::Analyze(Some(Side::Left)));
+            }
+            if ui.button("Right knee").clicked() {
+                actions.push(Action::Analyze(Some(Side::Right)));
+            }
+        });
+    }
+    actions
 }

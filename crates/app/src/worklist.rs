@@ -1,31 +1,215 @@
-//! The worklist panel: a study read case by case (`srrd view --worklist`), each case's
-//! status, filters, next and previous case (N / P), blinded placement, and autosave of
-//! the open case's landmarks, review and corrected start into the reader's folder
-//! (`pipeline::worklist` owns the files).
+//! The worklist part: a study read case by case (`srrd view --worklist`), the open case,
+//! its status and review, and autosave of its work (landmarks, review, corrected start)
+//! into the reader's folder (`pipeline::worklist` owns the files); its panel lists the
+//! cases with filters, next and previous (N / P), and blinded placement.
 
 use std::path::Path;
 
 use eframe::egui::{self, Color32};
 
-use super::landmarks::LandmarkEditor;
-use super::viewer::ViewerApp;
+use super::actions::Action;
+use super::jobs::FileList;
 use srrd_pipeline::worklist::{CaseStatus, CaseWork, Decision, Review, Worklist, new_review};
 
 /// The worklist open in the viewer, and the open case's review being edited.
 pub struct WorklistPanel {
-    pub list: Worklist,
+    list: Worklist,
     /// The case shown (or being loaded).
-    pub open: usize,
+    open: usize,
     /// Set once the open case's images and work are in the app: autosave starts then.
-    pub loaded: bool,
+    loaded: bool,
     /// The open case's status.
-    pub status: CaseStatus,
+    status: CaseStatus,
     /// The open case's registration review.
-    pub review: Review,
+    review: Review,
     /// What was last saved for the open case (autosave writes when this differs).
-    pub saved: Option<CaseWork>,
+    saved: Option<CaseWork>,
     /// A line for the reader: what was saved or exported, or what went wrong.
-    pub message: Option<String>,
+    message: Option<String>,
+}
+
+/// What showing a case needs.
+pub enum CaseFiles {
+    /// Read these files; a line for the status bar.
+    Read(FileList, String),
+    /// The case's files are missing: nothing to show.
+    Missing,
+}
+
+impl WorklistPanel {
+    /// Opens a study list (manifest CSV or folder of subjects) with `out` as the reader's
+    /// folder, on the case the reader was on there (not loaded yet).
+    pub fn open_list(list: &Path, out: &Path) -> Result<Self, String> {
+        let wl = Worklist::open(list, out).map_err(|e| e.to_string())?;
+        let current = wl.current();
+        let review = new_review(&wl.rows[current]);
+        Ok(WorklistPanel {
+            list: wl,
+            open: current,
+            loaded: false,
+            status: CaseStatus::NotStarted,
+            review,
+            saved: None,
+            message: None,
+        })
+    }
+
+    /// The study list.
+    pub fn list(&self) -> &Worklist {
+        &self.list
+    }
+
+    /// The case shown (or being loaded).
+    pub fn open(&self) -> usize {
+        self.open
+    }
+
+    /// Whether the open case's images and work are in the app.
+    pub fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// The open case's status.
+    pub fn status(&self) -> CaseStatus {
+        self.status
+    }
+
+    /// The open case's review.
+    pub fn review(&self) -> &Review {
+        &self.review
+    }
+
+    /// The open case's review, to edit it.
+    pub fn review_mut(&mut self) -> &mut Review {
+        &mut self.review
+    }
+
+    /// Records the reader's verdict on the registration (the status follows it).
+    pub fn set_decision(&mut self, d: Decision) {
+        self.review.decision = Some(d);
+        self.status = d.status();
+    }
+
+    /// The line for the reader, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The next (+1) or previous (-1) case from the open one, through the filter.
+    pub fn step(&self, step: isize) -> Option<usize> {
+        self.list.step(self.open, step)
+    }
+
+    /// The files of case `i` (CT, then MR when there is one), or None when they are
+    /// missing.
+    pub fn files(&self, i: usize) -> Option<FileList> {
+        let row = self.list.rows.get(i)?;
+        if !row.missing_files().is_empty() {
+            return None;
+        }
+        let mut files = vec![(Some("CT".to_string()), row.ct.clone())];
+        if let Some(mr) = &row.mr {
+            files.push((Some("MR".to_string()), mr.clone()));
+        }
+        Some(files)
+    }
+
+    /// Makes case `i` the open one (the caller saved the one before); what to read, or
+    /// None when there is no case `i`.
+    pub fn go_to(&mut self, i: usize) -> Option<CaseFiles> {
+        if i >= self.list.rows.len() {
+            return None;
+        }
+        self.open = i;
+        self.loaded = false;
+        self.saved = None;
+        self.message = None;
+        if let Err(e) = self.list.save_state(i) {
+            self.message = Some(format!("cannot save the worklist: {e}"));
+        }
+        let row = &self.list.rows[i];
+        let missing = row.missing_files();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+            self.message = Some(format!("{}: missing {}", row.subject, list.join(", ")));
+            return Some(CaseFiles::Missing);
+        }
+        let total = self.list.rows.len();
+        let line = format!("loading case {} of {total}: {}", i + 1, row.subject);
+        Some(CaseFiles::Read(self.files(i).unwrap_or_default(), line))
+    }
+
+    /// Once the open case's images are loaded: its saved work (landmarks, review,
+    /// corrected start, status) for the app, and the status line; autosave starts.
+    pub fn case_loaded(&mut self) -> (CaseWork, String) {
+        let i = self.open;
+        let work = match self.list.load_case(i) {
+            Ok(work) => work,
+            Err(e) => {
+                // A file of another case: shown, and the case starts empty (nothing is
+                // written over the refused file until the reader changes something).
+                self.message = Some(e.to_string());
+                CaseWork::default()
+            }
+        };
+        self.status = work.status;
+        self.review = work
+            .review
+            .clone()
+            .unwrap_or_else(|| new_review(&self.list.rows[i]));
+        self.saved = Some(work.clone());
+        self.loaded = true;
+        let subject = &self.list.rows[i].subject;
+        let line = format!("case {} of {}: {subject}", i + 1, self.list.rows.len());
+        (work, line)
+    }
+
+    /// The open case's work, with the app's landmarks and corrected start.
+    pub fn work(
+        &self,
+        landmarks: [Vec<srrd_base::io::landmarks::Landmark>; 2],
+        unplaceable: [Vec<String>; 2],
+        start_mr_from_ct: Option<srrd_base::volume::RigidTransform>,
+    ) -> CaseWork {
+        let review = (self.review.decision.is_some() || !self.review.comment.is_empty())
+            .then(|| self.review.clone());
+        CaseWork {
+            status: self.status,
+            landmarks,
+            review,
+            start_mr_from_ct,
+            unplaceable,
+        }
+    }
+
+    /// Writes the open case's `work` when it changed since it was last saved (a case
+    /// that was not started becomes in progress with its first change).
+    pub fn autosave(&mut self, mut work: CaseWork) {
+        if self.saved.as_ref() == Some(&work) {
+            return;
+        }
+        if work.status == CaseStatus::NotStarted {
+            work.status = CaseStatus::InProgress;
+            self.status = CaseStatus::InProgress;
+        }
+        match self.list.save_case(self.open, &work) {
+            Ok(()) => self.saved = Some(work),
+            Err(e) => {
+                self.message = Some(format!("cannot save the case: {e}"));
+                // Do not retry every frame.
+                self.saved = Some(work);
+            }
+        }
+    }
+
+    /// Writes every case's review into one CSV in the reader's folder.
+    pub fn export_reviews(&mut self) {
+        let path = self.list.out_dir.join("reviews.csv");
+        self.message = Some(match self.list.export_reviews(&path) {
+            Ok(n) => format!("{n} reviews written to {}", path.display()),
+            Err(e) => format!("cannot export the reviews: {e}"),
+        });
+    }
 }
 
 /// The colour of a status mark in the list.
@@ -38,288 +222,119 @@ fn status_colour(s: CaseStatus) -> Color32 {
     }
 }
 
-impl ViewerApp {
-    /// Opens a study list (manifest CSV or folder of subjects) with `out` as the reader's
-    /// folder, and the case the reader was on there.
-    pub fn open_worklist(&mut self, list: &Path, out: &Path) -> Result<(), String> {
-        let wl = Worklist::open(list, out).map_err(|e| e.to_string())?;
-        let current = wl.current();
-        self.blinded = wl.state.blinded;
-        let review = new_review(&wl.rows[current]);
-        self.worklist = Some(WorklistPanel {
-            list: wl,
-            open: current,
-            loaded: false,
-            status: CaseStatus::NotStarted,
-            review,
-            saved: None,
-            message: None,
-        });
-        self.open_case(current);
-        Ok(())
-    }
-
-    /// Saves the open case and shows case `i` (a case whose files are missing stays in
-    /// the list, with the reason, and nothing is loaded).
-    pub fn open_case(&mut self, i: usize) {
-        self.autosave();
-        let Some(w) = &mut self.worklist else {
-            return;
-        };
-        if i >= w.list.rows.len() {
-            return;
+/// The worklist panel: counts, filters, the cases, navigation and status buttons.
+pub fn worklist_ui(ui: &mut egui::Ui, w: &mut WorklistPanel) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let n = w.list.rows.len();
+    let [not_started, in_progress, done, flagged] = w.list.counts();
+    ui.heading("Worklist");
+    ui.small(format!(
+        "{done} of {n} done, {in_progress} in progress, {flagged} flagged, {not_started} not started"
+    ));
+    ui.small(format!("saving into {}", w.list.out_dir.display()));
+    let mut filter_changed = false;
+    ui.horizontal_wrapped(|ui| {
+        for s in CaseStatus::ALL {
+            let mut on = w.list.state.show.contains(&s);
+            if ui.checkbox(&mut on, s.label()).changed() {
+                w.list.state.show.retain(|x| *x != s);
+                if on {
+                    w.list.state.show.push(s);
+                }
+                filter_changed = true;
+            }
         }
-        w.open = i;
-        w.loaded = false;
-        w.saved = None;
-        w.message = None;
-        if let Err(e) = w.list.save_state(i) {
+    });
+    filter_changed |= ui
+        .add(
+            egui::TextEdit::singleline(&mut w.list.state.search)
+                .hint_text("find a subject")
+                .desired_width(180.0),
+        )
+        .changed();
+    let mut open = None;
+    let mut export = false;
+    egui::ScrollArea::vertical()
+        .id_salt("cases")
+        .max_height(260.0)
+        .show(ui, |ui| {
+            for i in 0..n {
+                if !w.list.shown(i) {
+                    continue;
+                }
+                let row = &w.list.rows[i];
+                let status = if i == w.open {
+                    w.status
+                } else {
+                    w.list.status[i]
+                };
+                ui.horizontal(|ui| {
+                    let (dot, resp) =
+                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                    ui.painter()
+                        .circle_filled(dot.center(), 5.0, status_colour(status));
+                    resp.on_hover_text(status.label());
+                    let text = format!("{:>3}  {}", i + 1, row.subject);
+                    if ui.selectable_label(i == w.open, text).clicked() && i != w.open {
+                        open = Some(i);
+                    }
+                    if !row.missing_files().is_empty() {
+                        ui.colored_label(Color32::from_rgb(255, 90, 90), "missing files");
+                    } else if let Some(p) = &w.list.problems[i] {
+                        ui.colored_label(Color32::from_rgb(240, 170, 60), "refused file")
+                            .on_hover_text(p);
+                    }
+                });
+            }
+        });
+    ui.horizontal(|ui| {
+        if ui.button("< Previous (P)").clicked() {
+            open = w.list.step(w.open, -1).or(open);
+        }
+        if ui.button("Next (N) >").clicked() {
+            open = w.list.step(w.open, 1).or(open);
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Mark done").clicked() {
+            w.status = CaseStatus::Done;
+        }
+        if ui.button("Flag").clicked() {
+            w.status = CaseStatus::Flagged;
+        }
+        if ui
+            .button("Export reviews")
+            .on_hover_text("every case's review into reviews.csv in the reader's folder")
+            .clicked()
+        {
+            export = true;
+        }
+    });
+    if ui
+        .checkbox(
+            &mut w.list.state.blinded,
+            "Blinded (hide the other image's points and the TRE)",
+        )
+        .changed()
+    {
+        filter_changed = true;
+        actions.push(Action::Redraw);
+    }
+    actions.push(Action::Blinded(w.list.state.blinded));
+    if let Some(m) = &w.message {
+        ui.small(m.as_str());
+    }
+    if filter_changed {
+        let open_now = w.open;
+        if let Err(e) = w.list.save_state(open_now) {
             w.message = Some(format!("cannot save the worklist: {e}"));
         }
-        let row = w.list.rows[i].clone();
-        let missing = row.missing_files();
-        if !missing.is_empty() {
-            let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-            w.message = Some(format!("{}: missing {}", row.subject, list.join(", ")));
-            self.layers.clear();
-            self.results = None;
-            self.landmarks.sets = [Vec::new(), Vec::new()];
-            self.dirty = true;
-            return;
-        }
-        let mut files = vec![(Some("CT".to_string()), row.ct.clone())];
-        if let Some(mr) = &row.mr {
-            files.push((Some("MR".to_string()), mr.clone()));
-        }
-        let total = w.list.rows.len();
-        self.start_loading(files, false, None);
-        self.status = format!("loading case {} of {total}: {}", i + 1, row.subject);
     }
-
-    /// Once the open case's images are loaded: its saved landmarks, review, corrected
-    /// start and status come into the app (the protocol being followed stays).
-    pub(super) fn case_loaded(&mut self) {
-        let Some(w) = &mut self.worklist else {
-            return;
-        };
-        let i = w.open;
-        let work = match w.list.load_case(i) {
-            Ok(work) => work,
-            Err(e) => {
-                // A file of another case: shown, and the case starts empty (nothing is
-                // written over the refused file until the reader changes something).
-                w.message = Some(e.to_string());
-                CaseWork::default()
-            }
-        };
-        let protocol = self.landmarks.protocol.take();
-        let [f, m] = work.landmarks.clone();
-        self.landmarks = LandmarkEditor::with_sets(f, m);
-        self.landmarks.protocol = protocol;
-        self.landmarks.unplaceable = work.unplaceable.clone();
-        self.registration_start = work.start_mr_from_ct.clone();
-        w.status = work.status;
-        w.review = work
-            .review
-            .clone()
-            .unwrap_or_else(|| new_review(&w.list.rows[i]));
-        w.saved = Some(work);
-        w.loaded = true;
-        let subject = w.list.rows[i].subject.clone();
-        self.status = format!("case {} of {}: {subject}", i + 1, w.list.rows.len());
+    if export {
+        actions.push(Action::ExportReviews);
     }
-
-    /// The open case's work as the app holds it now.
-    pub fn case_work(&self) -> Option<CaseWork> {
-        let w = self.worklist.as_ref()?;
-        let review =
-            (w.review.decision.is_some() || !w.review.comment.is_empty()).then(|| w.review.clone());
-        Some(CaseWork {
-            status: w.status,
-            landmarks: self.landmarks.sets.clone(),
-            review,
-            start_mr_from_ct: self.registration_start.clone(),
-            unplaceable: self.landmarks.unplaceable.clone(),
-        })
+    if let Some(i) = open {
+        actions.push(Action::OpenCase(i));
     }
-
-    /// Writes the open case when it changed since it was last saved (a case that was
-    /// not started becomes in progress with its first change).
-    pub fn autosave(&mut self) {
-        let loaded = self.worklist.as_ref().is_some_and(|w| w.loaded);
-        if !loaded || self.loading.is_some() {
-            return;
-        }
-        let Some(mut work) = self.case_work() else {
-            return;
-        };
-        let Some(w) = &mut self.worklist else {
-            return;
-        };
-        if w.saved.as_ref() == Some(&work) {
-            return;
-        }
-        if work.status == CaseStatus::NotStarted {
-            work.status = CaseStatus::InProgress;
-            w.status = CaseStatus::InProgress;
-        }
-        match w.list.save_case(w.open, &work) {
-            Ok(()) => w.saved = Some(work),
-            Err(e) => {
-                w.message = Some(format!("cannot save the case: {e}"));
-                // Do not retry every frame.
-                w.saved = Some(work);
-            }
-        }
-    }
-
-    /// Records the reader's verdict on the registration (the status follows it).
-    pub fn set_decision(&mut self, d: Decision) {
-        if let Some(w) = &mut self.worklist {
-            w.review.decision = Some(d);
-            w.status = d.status();
-        }
-    }
-
-    /// The next (+1) or previous (-1) case through the filter.
-    pub fn step_case(&mut self, step: isize) {
-        let next = self
-            .worklist
-            .as_ref()
-            .and_then(|w| w.list.step(w.open, step));
-        if let Some(i) = next {
-            self.open_case(i);
-        }
-    }
-
-    /// Writes every case's review into one CSV in the reader's folder.
-    pub fn export_reviews(&mut self) {
-        self.autosave();
-        let Some(w) = &mut self.worklist else {
-            return;
-        };
-        let path = w.list.out_dir.join("reviews.csv");
-        w.message = Some(match w.list.export_reviews(&path) {
-            Ok(n) => format!("{n} reviews written to {}", path.display()),
-            Err(e) => format!("cannot export the reviews: {e}"),
-        });
-    }
-
-    /// The worklist panel: counts, filters, the cases, navigation and status buttons.
-    pub(super) fn worklist_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(w) = &mut self.worklist else {
-            return;
-        };
-        let n = w.list.rows.len();
-        let [not_started, in_progress, done, flagged] = w.list.counts();
-        ui.heading("Worklist");
-        ui.small(format!(
-            "{done} of {n} done, {in_progress} in progress, {flagged} flagged, {not_started} not started"
-        ));
-        ui.small(format!("saving into {}", w.list.out_dir.display()));
-        let mut filter_changed = false;
-        ui.horizontal_wrapped(|ui| {
-            for s in CaseStatus::ALL {
-                let mut on = w.list.state.show.contains(&s);
-                if ui.checkbox(&mut on, s.label()).changed() {
-                    w.list.state.show.retain(|x| *x != s);
-                    if on {
-                        w.list.state.show.push(s);
-                    }
-                    filter_changed = true;
-                }
-            }
-        });
-        filter_changed |= ui
-            .add(
-                egui::TextEdit::singleline(&mut w.list.state.search)
-                    .hint_text("find a subject")
-                    .desired_width(180.0),
-            )
-            .changed();
-        let mut open = None;
-        let mut export = false;
-        egui::ScrollArea::vertical()
-            .id_salt("cases")
-            .max_height(260.0)
-            .show(ui, |ui| {
-                for i in 0..n {
-                    if !w.list.shown(i) {
-                        continue;
-                    }
-                    let row = &w.list.rows[i];
-                    let status = if i == w.open {
-                        w.status
-                    } else {
-                        w.list.status[i]
-                    };
-                    ui.horizontal(|ui| {
-                        let (dot, resp) =
-                            ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                        ui.painter()
-                            .circle_filled(dot.center(), 5.0, status_colour(status));
-                        resp.on_hover_text(status.label());
-                        let text = format!("{:>3}  {}", i + 1, row.subject);
-                        if ui.selectable_label(i == w.open, text).clicked() && i != w.open {
-                            open = Some(i);
-                        }
-                        if !row.missing_files().is_empty() {
-                            ui.colored_label(Color32::from_rgb(255, 90, 90), "missing files");
-                        } else if let Some(p) = &w.list.problems[i] {
-                            ui.colored_label(Color32::from_rgb(240, 170, 60), "refused file")
-                                .on_hover_text(p);
-                        }
-                    });
-                }
-            });
-        ui.horizontal(|ui| {
-            if ui.button("< Previous (P)").clicked() {
-                open = w.list.step(w.open, -1).or(open);
-            }
-            if ui.button("Next (N) >").clicked() {
-                open = w.list.step(w.open, 1).or(open);
-            }
-        });
-        ui.horizontal(|ui| {
-            if ui.button("Mark done").clicked() {
-                w.status = CaseStatus::Done;
-            }
-            if ui.button("Flag").clicked() {
-                w.status = CaseStatus::Flagged;
-            }
-            if ui
-                .button("Export reviews")
-                .on_hover_text("every case's review into reviews.csv in the reader's folder")
-                .clicked()
-            {
-                export = true;
-            }
-        });
-        if ui
-            .checkbox(
-                &mut w.list.state.blinded,
-                "Blinded (hide the other image's points and the TRE)",
-            )
-            .changed()
-        {
-            filter_changed = true;
-            self.dirty = true;
-        }
-        self.blinded = w.list.state.blinded;
-        if let Some(m) = &w.message {
-            ui.small(m.as_str());
-        }
-        if filter_changed {
-            let open_now = w.open;
-            if let Err(e) = w.list.save_state(open_now) {
-                w.message = Some(format!("cannot save the worklist: {e}"));
-            }
-        }
-        if export {
-            self.export_reviews();
-        }
-        if let Some(i) = open {
-            self.open_case(i);
-        }
-    }
+    actions
 }

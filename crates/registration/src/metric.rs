@@ -141,7 +141,17 @@ pub fn mask_moving(v: &Volume, mask: &Mask) -> Volume {
 
 /// 0.5th and 99.5th percentiles (of a strided subsample).
 pub fn robust_range(v: &[f32]) -> (f32, f32) {
-    let step = (v.len() / 200_000).max(1);
+    match tail_percentiles(v, 200_000, 200) {
+        Some((lo, hi)) => (lo, if hi > lo { hi } else { lo + 1.0 }),
+        None => (0.0, 1.0),
+    }
+}
+
+/// The `1/tail` and `1 - 1/tail` quantiles of the finite values of `v` (a strided
+/// subsample of about `samples` of them; e.g. `tail` 100: the 1st and 99th percentiles);
+/// None when no value is finite.
+pub fn tail_percentiles(v: &[f32], samples: usize, tail: usize) -> Option<(f32, f32)> {
+    let step = (v.len() / samples.max(1)).max(1);
     let mut s: Vec<f32> = v
         .iter()
         .step_by(step)
@@ -149,12 +159,11 @@ pub fn robust_range(v: &[f32]) -> (f32, f32) {
         .filter(|x| x.is_finite())
         .collect();
     if s.is_empty() {
-        return (0.0, 1.0);
+        return None;
     }
     s.sort_by(f32::total_cmp);
-    let lo = s[s.len() / 200];
-    let hi = s[(s.len() * 199) / 200];
-    (lo, if hi > lo { hi } else { lo + 1.0 })
+    let tail = tail.max(1);
+    Some((s[s.len() / tail], s[(s.len() * (tail - 1)) / tail]))
 }
 
 /// A metric value, its gradient with respect to the 6 rigid parameters, and how many
