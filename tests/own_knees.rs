@@ -111,6 +111,13 @@ fn a_study_list_trains_as_a_cohort_does() {
     let a = std::fs::read(p("store").join("knee-a.safetensors")).expect("knee-a");
     let c = std::fs::read(p("store-c").join("sub-000.safetensors")).expect("sub-000");
     assert_eq!(a, c, "knee-a's patches are sub-000's");
+    // And the store knows it is the same knee, whatever its name.
+    let mc = json(&p("store-c").join("manifest.json"));
+    let content = |m: &serde_json::Value, n: usize| m["subjects"][n]["content_id"].clone();
+    let m = json(&p("store").join("manifest.json"));
+    assert!(content(&m, 0).is_string());
+    assert_eq!(content(&m, 0), content(&mc, 0));
+    assert_ne!(content(&m, 0), content(&m, 1));
 
     // The synthesis store likewise (one knee), without the phantom's tissue labels.
     ok(&[

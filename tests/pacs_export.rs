@@ -260,3 +260,39 @@ fn a_label_in_free_text_is_refused_with_the_file_and_row() {
         assert!(!out_dir.exists(), "nothing written: {args:?}");
     }
 }
+
+/// The workstation opened on one export folder as CT and MR shows the CT series as the CT
+/// layer and the MR series as the MR layer (not the largest series twice).
+#[test]
+fn the_viewer_reads_each_layer_s_modality_from_one_folder() {
+    use egui_kittest::Harness;
+    use srrd::app::ViewerApp;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let export = tmp.path().join("export");
+    write_export(&export);
+    let app = ViewerApp::start(Some(export.clone()), Some(export.clone()));
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    let start = std::time::Instant::now();
+    while h.state().is_loading() {
+        assert!(start.elapsed().as_secs() < 60, "loading did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let s = h.state();
+    assert!(s.error().is_none(), "{:?}", s.error());
+    let (ct, mr) = (
+        s.layer_volume("CT").expect("CT layer"),
+        s.layer_volume("MR").expect("MR layer"),
+    );
+    let min = |v: &srrd::volume::Volume| v.min_max().expect("values").0;
+    assert!(min(&ct) < -500.0, "the CT layer holds HU: min {}", min(&ct));
+    assert!(
+        min(&mr) >= 0.0,
+        "the MR layer holds MR signal: min {}",
+        min(&mr)
+    );
+    assert_ne!(ct.geometry.size, mr.geometry.size);
+}

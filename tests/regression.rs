@@ -69,6 +69,7 @@ fn small_store(dir: &Path) -> Manifest {
             grade: None,
             kl_grade: Some(kl),
             ct_acquired_mm: None,
+            content_id: None,
         });
     }
     let m = Manifest {

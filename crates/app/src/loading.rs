@@ -89,7 +89,14 @@ pub(super) fn load_layers(
         }
         let name = name.unwrap_or_else(|| file_stem(&path));
         progress.start(&format!("reading {name}"), 1);
-        let img = srrd_base::io::read_image(&path, None).map_err(|e| e.to_string())?;
+        // A layer named CT or MR reads that modality's series of a folder holding both (a
+        // PACS export), as `srrd analyze --ct/--mr` does; others, the largest series.
+        let modality = matches!(name.as_str(), "CT" | "MR").then_some(name.as_str());
+        let options = srrd_base::io::ReadOptions {
+            modality,
+            ..Default::default()
+        };
+        let img = srrd_base::io::read_image_with(&path, &options).map_err(|e| e.to_string())?;
         let mut layer = Layer::new(name.as_str(), img.volume);
         layer.dicom = img.dicom.map(Arc::new);
         layer.series_id = img.series.map(|s| s.id);

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod error;
+pub mod hash;
 pub mod io;
 pub mod progress;
 pub mod rng;

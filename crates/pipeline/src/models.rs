@@ -25,12 +25,9 @@ impl ModelIds {
     /// The ids of the models in `dir` (None for a file that is not there).
     pub fn of(dir: &Path) -> Self {
         let id = |rel: &str| {
-            std::fs::read(dir.join(rel)).ok().map(|bytes| {
-                let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-                });
-                format!("{h:016x}")
-            })
+            std::fs::read(dir.join(rel))
+                .ok()
+                .map(|bytes| srrd_base::hash::content_id(&bytes))
         };
         ModelIds {
             regression: id("regression/student.safetensors"),

@@ -457,6 +457,10 @@ pub struct SubjectEntry {
     /// stores made before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ct_acquired_mm: Option<[f64; 3]>,
+    /// The content id of the knee's CT (`Volume::content_id`): who the knee is, whatever
+    /// its id in its study (absent in stores made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
 }
 
 /// `manifest.json` of a patch store.

@@ -41,6 +41,11 @@ pub struct ModelCard {
     /// Ground-truth method on the MR patches ("bonej" or "paper").
     pub ground_truth: String,
     pub subjects: Vec<String>,
+    /// The training knees' CT content ids (see `SubjectEntry::content_id`), so another
+    /// study's knee of the same id is never taken for one of them (absent in cards written
+    /// before it existed: those match by id within the same source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_content_ids: Vec<String>,
     pub patches: usize,
     /// Final training MSE (normalized units) of each network.
     pub final_mse: Vec<(String, f64)>,
@@ -55,11 +60,47 @@ pub struct ModelCard {
     pub acquisition: Option<TrainedRange>,
 }
 
+/// The knees a model was trained on, as its card names them.
+struct Training<'a> {
+    ids: &'a [String],
+    content_ids: &'a [String],
+    source: &'a str,
+}
+
+impl Training<'_> {
+    /// See [`ModelCard::trained_on`].
+    fn includes(&self, knee: &crate::dataset::SubjectEntry, store_source: &str) -> bool {
+        match (&knee.content_id, self.content_ids.is_empty()) {
+            (Some(id), false) => self.content_ids.contains(id),
+            _ => {
+                let name = |s: &str| {
+                    std::path::Path::new(s)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                };
+                self.ids.contains(&knee.id) && name(self.source) == name(store_source)
+            }
+        }
+    }
+}
+
 /// The CT grid of every patch store made before stores recorded theirs: the paper
 /// preset's CT (0.977 x 0.977 x 1.0 mm).
 pub const PAPER_CT_SPACING_MM: [f64; 3] = [0.977, 0.977, 1.0];
 
 impl ModelCard {
+    /// Whether a store's knee is one this model was trained on: by the CT's content id
+    /// when both the card and the store record them; else (older cards and stores) by id,
+    /// and only for a store made from the same study (its source's folder or file name).
+    pub fn trained_on(&self, knee: &crate::dataset::SubjectEntry, store_source: &str) -> bool {
+        Training {
+            ids: &self.subjects,
+            content_ids: &self.subject_content_ids,
+            source: &self.source,
+        }
+        .includes(knee, store_source)
+    }
+
     /// The acquisition range: the card's, else the paper grid alone.
     pub fn trained_range(&self) -> TrainedRange {
         self.acquisition
@@ -157,6 +198,10 @@ pub fn train_bundle(
             .iter()
             .filter_map(|s| manifest.subjects.get(*s).map(|e| e.id.clone()))
             .collect(),
+        subject_content_ids: subjects
+            .iter()
+            .filter_map(|s| manifest.subjects.get(*s)?.content_id.clone())
+            .collect(),
         patches: data.subject.len(),
         final_mse,
         seconds: t0.elapsed().as_secs_f64(),
@@ -245,4 +290,44 @@ pub fn load_teacher(dir: &Path) -> Result<Trained> {
 /// `assets/regression`.
 pub fn demo_model_dir() -> std::path::PathBuf {
     assets_dir().join("regression")
+}
+
+#[cfg(test)]
+mod training_tests {
+    use super::*;
+    use crate::dataset::SubjectEntry;
+
+    fn knee(id: &str, content: Option<&str>) -> SubjectEntry {
+        SubjectEntry {
+            id: id.into(),
+            file: format!("{id}.safetensors"),
+            patches: 1,
+            grade: None,
+            kl_grade: None,
+            ct_acquired_mm: None,
+            content_id: content.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn training_knees_are_known_by_content_then_by_id_in_the_same_study() {
+        let ids = vec!["sub-003".to_string()];
+        let content = vec!["aaaa".to_string()];
+        let card = Training {
+            ids: &ids,
+            content_ids: &content,
+            source: "/data/cohort32",
+        };
+        // Another study's sub-003 (other images) is not a training knee; ours renamed is.
+        assert!(!card.includes(&knee("sub-003", Some("bbbb")), "/x/cohort777"));
+        assert!(card.includes(&knee("k-17", Some("aaaa")), "/x/clinic.csv"));
+        // A card from before content ids: by id, within the same study only.
+        let old = Training {
+            ids: &ids,
+            content_ids: &[],
+            source: "/data/cohort32",
+        };
+        assert!(old.includes(&knee("sub-003", Some("bbbb")), "/elsewhere/cohort32"));
+        assert!(!old.includes(&knee("sub-003", None), "/tmp/cohort777"));
+    }
 }

@@ -52,6 +52,29 @@ impl Volume {
         Volume { geometry, data }
     }
 
+    /// The content id of the image (its grid and voxel values, not its file's name or
+    /// format): the same knee's CT read from a copy, a renamed file or another study list
+    /// has the same id.
+    pub fn content_id(&self) -> String {
+        let mut h = crate::hash::ContentHash::default();
+        let g = &self.geometry;
+        for n in g.size {
+            h.write(&(n as u64).to_le_bytes());
+        }
+        let numbers = g
+            .spacing_mm
+            .iter()
+            .chain(g.origin_mm.iter())
+            .chain(g.direction.iter());
+        for x in numbers {
+            h.write(&x.to_le_bytes());
+        }
+        for v in self.data.iter() {
+            h.write(&v.to_le_bytes());
+        }
+        h.hex()
+    }
+
     /// Value at integer index (i, j, k), or None outside the grid.
     pub fn get(&self, i: usize, j: usize, k: usize) -> Option<f32> {
         self.data.get([k, j, i]).copied()

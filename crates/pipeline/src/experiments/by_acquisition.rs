@@ -198,6 +198,7 @@ mod tests {
                     grade: None,
                     kl_grade: Some(0),
                     ct_acquired_mm: None,
+                    content_id: None,
                 })
                 .to_vec(),
             source: cohort.display().to_string(),

@@ -63,16 +63,12 @@ pub fn build_store(
         let file = format!("{}.safetensors", s.id);
         let path = out.join(&file);
         let ct_path = &s.ct;
-        let (patches, acquired): (usize, [f64; 3]) = if path.exists() {
+        let (patches, acquired, content_id): (usize, [f64; 3], String) = if path.exists() {
             let n = srrd_regression::dataset::load_patches(&path)?.target.size()[0] as usize;
-            (n, s.read_ct()?.geometry.spacing_mm.into())
+            let ct = s.read_ct()?;
+            (n, ct.geometry.spacing_mm.into(), ct.content_id())
         } else {
-            let (ct, mr, warnings) = s.read()?;
-            for w in &warnings {
-                log(&format!("{}: {w}", s.id));
-            }
-            let Some(mr) = mr else {
-                log(&format!("{}: left out (no MR series)", s.id));
+            let Some((ct, mr)) = s.read_pair(&mut log)? else {
                 continue;
             };
             let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
@@ -89,7 +85,7 @@ pub fn build_store(
                 p.mirror(settings.ct_patch, settings.mr_patch[0]);
             }
             p.save(&path, settings)?;
-            (p.n, ct.geometry.spacing_mm.into())
+            (p.n, ct.geometry.spacing_mm.into(), ct.content_id())
         };
         log(&format!("{}: {} patches", s.id, patches));
         entries.push(SubjectEntry {
@@ -100,6 +96,7 @@ pub fn build_store(
             kl_grade: s.kl_grade(),
             // As the header gives it, to a micrometre (NIfTI keeps f32).
             ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
+            content_id: Some(content_id),
         });
     }
     // Ranges over the whole store.

@@ -167,11 +167,7 @@ pub fn evaluate(
             skipped.push((k.id.clone(), "no MR".to_string()));
             continue;
         }
-        let (ct, mr, warnings) = k.read()?;
-        for w in &warnings {
-            log(&format!("{}: {w}", k.id));
-        }
-        let Some(mr) = mr else {
+        let Some((ct, mr)) = k.read_pair(&mut log)? else {
             skipped.push((k.id.clone(), "no MR series".to_string()));
             continue;
         };

@@ -324,6 +324,7 @@ mod tests {
                 grade: None,
                 kl_grade: Some((n % 5) as u32),
                 ct_acquired_mm: None,
+                content_id: None,
             })
             .collect();
         let m = Manifest {

@@ -57,7 +57,7 @@ pub fn evaluate_held_out(
     let (plain, _) = load_student(model_dir, true)?;
     let teacher = load_teacher(model_dir)?;
     let test: Vec<usize> = (0..manifest.subjects.len())
-        .filter(|&s| !card.subjects.contains(&manifest.subjects[s].id))
+        .filter(|&s| !card.trained_on(&manifest.subjects[s], &manifest.source))
         .collect();
     if test.is_empty() {
         return Err(Error::invalid(format!(

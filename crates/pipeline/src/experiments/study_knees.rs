@@ -58,6 +58,20 @@ impl StudyKnee {
         Ok((ct.volume, mr.map(|m| m.volume), warnings))
     }
 
+    /// The CT and the MR of a knee a training step needs both of; the reading warnings go
+    /// to `log`, each with the knee's id. None (said in `log`) when its MR folder holds no
+    /// MR series.
+    pub fn read_pair(&self, log: &mut impl FnMut(&str)) -> Result<Option<(Volume, Volume)>> {
+        let (ct, mr, warnings) = self.read()?;
+        for w in &warnings {
+            log(&format!("{}: {w}", self.id));
+        }
+        if mr.is_none() {
+            log(&format!("{}: left out (no MR series)", self.id));
+        }
+        Ok(mr.map(|mr| (ct, mr)))
+    }
+
     /// The CT alone.
     pub fn read_ct(&self) -> Result<Volume> {
         let ct = srrd_base::io::read_image_with(

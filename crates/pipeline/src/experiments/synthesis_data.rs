@@ -49,12 +49,7 @@ pub fn build_data(
         });
         if !dir.join("coarse.tfm").exists() {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let (ct, mr, warnings) = s.read()?;
-            for w in &warnings {
-                log(&format!("{}: {w}", s.id));
-            }
-            let Some(mr) = mr else {
-                log(&format!("{}: left out (no MR series)", s.id));
+            let Some((ct, mr)) = s.read_pair(&mut log)? else {
                 continue;
             };
             let coarse = reg::coarse(&ct, &mr, Metric::MattesMi { bins: 32 }, false, progress)?;
