@@ -68,7 +68,8 @@ fn a_study_list_trains_as_a_cohort_does() {
         "kl,mr,subject,ct\n\
          3,knee-a/mr.nii.gz,knee-a,knee-a/ct.nii.gz\n\
          ,knee-b/mr.nii.gz,knee-b,knee-b/ct.nii.gz\n\
-         1,,knee-c,knee-c/ct.nii.gz\n",
+         1,,knee-c,knee-c/ct.nii.gz\n\
+         2,knee-b/mr.nii.gz,knee-d,knee-b/mr.nii.gz\n",
     )
     .expect("csv");
 
@@ -86,6 +87,9 @@ fn a_study_list_trains_as_a_cohort_does() {
         log.contains("knee-c: left out (no MR in the study)"),
         "{log}"
     );
+    // An MR given as the CT is refused by the analysis: left out with the reason, and the
+    // other knees go on.
+    assert!(log.contains("knee-d: left out ("), "{log}");
     let m = json(&p("store").join("manifest.json"));
     let subjects = m["subjects"].as_array().expect("subjects");
     let ids: Vec<&str> = subjects.iter().filter_map(|s| s["id"].as_str()).collect();
@@ -94,6 +98,17 @@ fn a_study_list_trains_as_a_cohort_does() {
     assert_eq!(subjects[0]["grade"], "advanced");
     assert!(subjects[1]["kl_grade"].is_null() && subjects[1]["grade"].is_null());
     assert!(m["source"].as_str().expect("source").ends_with("study.csv"));
+    let excluded = m["excluded"].as_array().expect("excluded");
+    assert_eq!(excluded.len(), 2, "{excluded:?}");
+    assert_eq!(excluded[0]["id"], "knee-c");
+    assert_eq!(excluded[0]["reason"], "no MR in the study");
+    assert_eq!(excluded[1]["id"], "knee-d");
+    assert!(
+        excluded[1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("mr.nii.gz")),
+        "{excluded:?}"
+    );
 
     // The same knee from the phantom cohort gives the same patches: the study list is
     // read as the cohort is, nothing taken from the phantom's truth.

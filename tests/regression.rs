@@ -84,6 +84,7 @@ fn small_store(dir: &Path) -> Manifest {
         subjects,
         source: "test".into(),
         ct_spacing_mm: None,
+        excluded: Vec::new(),
     };
     m.write(dir).expect("manifest");
     Manifest::read(dir).expect("read back")

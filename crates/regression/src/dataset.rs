@@ -463,6 +463,14 @@ pub struct SubjectEntry {
     pub content_id: Option<String>,
 }
 
+/// A knee of the study the store leaves out, and why (no MR, a failed registration, a CT
+/// the analysis refuses).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Excluded {
+    pub id: String,
+    pub reason: String,
+}
+
 /// `manifest.json` of a patch store.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -480,6 +488,9 @@ pub struct Manifest {
     /// recorded: those were cut from each CT's own grid, the paper preset's).
     #[serde(default)]
     pub ct_spacing_mm: Option<[f64; 3]>,
+    /// Knees of the source left out, with the reason (never silently).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Excluded>,
 }
 
 /// Store format tag.

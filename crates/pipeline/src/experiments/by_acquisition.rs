@@ -203,6 +203,7 @@ mod tests {
                 .to_vec(),
             source: cohort.display().to_string(),
             ct_spacing_mm: None,
+            excluded: Vec::new(),
         };
         let rows = icc_by_acquisition(&manifest, &dir.path().join("oof.csv")).expect("table");
         let get = |g: &str| rows.iter().find(|r| r.group == g).expect(g);

@@ -5,18 +5,23 @@
 
 use std::path::Path;
 
-use super::study_knees::study_knees;
+use super::study_knees::{StudyKnee, study_knees};
 use crate::knee::{knee, prepare_at};
+use crate::quality::{self, Status};
 use crate::registration as reg;
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
 use srrd_base::volume::Transform;
 use srrd_phantom::acquisition::MrProtocol;
-use srrd_regression::dataset::{FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract};
+use srrd_regression::dataset::{
+    Excluded, FORMAT, Manifest, PatchSettings, SubjectEntry, TARGETS, extract,
+};
 use srrd_segmentation::knees::Side;
 
 /// Builds the store in `out` from the first `limit` knees of `study` (a study list or a
-/// phantom cohort; knees without an MR are left out and logged). Subjects whose file
+/// phantom cohort). A knee that cannot give patches (no MR, a registration whose quality
+/// check fails, a CT the analysis refuses) is left out, logged and listed in the
+/// manifest's `excluded`, and the others go on. Subjects whose file
 /// already exists are kept (the build can be resumed). Each knee is cut as `analyze`
 /// cuts it: the CT brought to `ct_spacing_mm` (None: the first CT's spacing, so a cohort
 /// of mixed acquisitions still gives patches of one size in mm, the grid the trained
@@ -49,6 +54,7 @@ pub fn build_store(
         ),
     };
     let mut entries = Vec::new();
+    let mut excluded = Vec::new();
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
         progress.check()?;
         let protocol = s.acquisition.as_ref().map(|a| a.mr).unwrap_or_default();
@@ -56,36 +62,27 @@ pub fn build_store(
             log(&format!("{}: left out (MR protocol {protocol:?})", s.id));
             continue;
         }
-        if s.mr.is_none() {
-            log(&format!("{}: left out (no MR in the study)", s.id));
-            continue;
-        }
         let file = format!("{}.safetensors", s.id);
         let path = out.join(&file);
-        let ct_path = &s.ct;
-        let (patches, acquired, content_id): (usize, [f64; 3], String) = if path.exists() {
-            let n = srrd_regression::dataset::load_patches(&path)?.target.size()[0] as usize;
-            let ct = s.read_ct()?;
-            (n, ct.geometry.spacing_mm.into(), ct.content_id())
-        } else {
-            let Some((ct, mr)) = s.read_pair(&mut log)? else {
+        // A knee that cannot give patches is left out with its reason; the rest go on.
+        let cut = match s.mr {
+            None => Err("no MR in the study".to_string()),
+            Some(_) => match cut_knee(s, spacing, settings, &path, progress, &mut log) {
+                Ok(cut) => cut,
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let (patches, acquired, content_id) = match cut {
+            Ok(cut) => cut,
+            Err(reason) => {
+                log(&format!("{}: left out ({reason})", s.id));
+                excluded.push(Excluded {
+                    id: s.id.clone(),
+                    reason,
+                });
                 continue;
-            };
-            let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
-            let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(ct_path))?;
-            let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(ct_path))?;
-            let field = knee.field(&prepared);
-            let bones = Some(&knee.bones);
-            let r = reg::register_knee_from(&field, &mr, None, false, None, bones, progress)?;
-            let ct_to_mr = Transform::Field(r.refined.result.field.clone());
-            let mut p = extract(&knee.ct, &mr, &ct_to_mr, &knee.regions, settings, progress)?;
-            // A left knee is stored as its mirror image, as `analyze` shows it to the
-            // student; the ground truth does not change, the centres stay in the CT.
-            if knee.side == Side::Left {
-                p.mirror(settings.ct_patch, settings.mr_patch[0]);
             }
-            p.save(&path, settings)?;
-            (p.n, ct.geometry.spacing_mm.into(), ct.content_id())
         };
         log(&format!("{}: {} patches", s.id, patches));
         entries.push(SubjectEntry {
@@ -124,7 +121,56 @@ pub fn build_store(
         subjects: entries,
         source: study.display().to_string(),
         ct_spacing_mm: spacing,
+        excluded,
     };
     manifest.write(out)?;
     Ok(manifest)
+}
+
+/// A knee's patches: their count, its CT's own spacing (mm) and the CT's content id.
+type Cut = (usize, [f64; 3], String);
+
+/// One knee's patches cut into `path` (kept when the file exists, so a build resumes):
+/// their count, the CT's own spacing and its content id. `Ok(Err(reason))` leaves the knee
+/// out: no MR series, or a registration whose quality check fails (the patches' ground
+/// truth would be measured in the wrong place).
+fn cut_knee(
+    s: &StudyKnee,
+    spacing: Option<[f64; 3]>,
+    settings: &PatchSettings,
+    path: &Path,
+    progress: &Progress,
+    log: &mut impl FnMut(&str),
+) -> Result<std::result::Result<Cut, String>> {
+    if path.exists() {
+        let n = srrd_regression::dataset::load_patches(path)?.target.size()[0] as usize;
+        let ct = s.read_ct()?;
+        return Ok(Ok((n, ct.geometry.spacing_mm.into(), ct.content_id())));
+    }
+    let ct_path = &s.ct;
+    let Some((ct, mr)) = s.read_pair(log)? else {
+        return Ok(Err("no MR series".into()));
+    };
+    let spacing = spacing.unwrap_or(ct.geometry.spacing_mm.into());
+    let prepared = prepare_at(&ct, spacing, progress).map_err(|e| e.in_file(ct_path))?;
+    let knee = knee(&prepared, s.knee, progress).map_err(|e| e.in_file(ct_path))?;
+    let field = knee.field(&prepared);
+    let r = reg::register_knee_from(&field, &mr, None, false, None, Some(&knee.bones), progress)?;
+    let cost = (r.coarse.result.levels.last()).map_or(f64::NAN, |l| l.final_cost);
+    let alignment = quality::edge_alignment(&r.refined.rr_mr, &r.refined.bones, &field);
+    let check = quality::registration_check(r.refined.result.min_jacobian, cost, alignment);
+    match check.status {
+        Status::Fail => return Ok(Err(format!("registration: {}", check.reason))),
+        Status::Warn => log(&format!("{}: registration: {}", s.id, check.reason)),
+        Status::Pass => {}
+    }
+    let ct_to_mr = Transform::Field(r.refined.result.field.clone());
+    let mut p = extract(&knee.ct, &mr, &ct_to_mr, &knee.regions, settings, progress)?;
+    // A left knee is stored as its mirror image, as `analyze` shows it to the student; the
+    // ground truth does not change, the centres stay in the CT.
+    if knee.side == Side::Left {
+        p.mirror(settings.ct_patch, settings.mr_patch[0]);
+    }
+    p.save(path, settings)?;
+    Ok(Ok((p.n, ct.geometry.spacing_mm.into(), ct.content_id())))
 }

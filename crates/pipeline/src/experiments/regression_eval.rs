@@ -336,6 +336,7 @@ mod tests {
             subjects,
             source: String::new(),
             ct_spacing_mm: None,
+            excluded: Vec::new(),
         };
         let folds = subject_folds(&m, 5);
         let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
