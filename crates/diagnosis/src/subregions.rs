@@ -198,7 +198,7 @@ pub fn subregions_with_side(
         anterior: anterior.into(),
         assumed: assumed.join("; "),
     };
-    let out = LabelMap::new(g.clone(), out).expect("one subregion label per region voxel");
+    let out = LabelMap::from_fn(g.clone(), |i, j, k| out[g.index(i, j, k)]);
     (out, frame)
 }
 

@@ -267,7 +267,7 @@ pub fn generate_acquired_with(
     let generate_one = |config: Config| generate_one(config, ct, acq, with_mr, progress);
     let mut p = generate_one(config)?;
     if acq.left {
-        p = mirrored(p);
+        p = mirrored(p)?;
     }
     if acq.bilateral {
         let other_seed = srrd_base::rng::mix(config.seed ^ 0xB11A_7E2A);
@@ -277,7 +277,7 @@ pub fn generate_acquired_with(
         };
         let mut other = generate_one(other_config)?;
         if !acq.left {
-            other = mirrored(other);
+            other = mirrored(other)?;
         }
         p = side_by_side(p, other)?;
     }
@@ -395,19 +395,18 @@ fn mirror_rigid(t: &RigidTransform) -> RigidTransform {
 
 /// The subject mirrored in world x: a left knee with the same anatomy, truth, labels,
 /// subregions (medial now towards the patient's right), landmarks and transforms.
-pub fn mirrored(mut p: Phantom) -> Phantom {
+pub fn mirrored(mut p: Phantom) -> Result<Phantom> {
     let (ct_size, mr_size) = (p.ct.geometry.size, p.mr.geometry.size);
     let (ct_axis, mr_axis) = (lr_axis(&p.ct.geometry), lr_axis(&p.mr.geometry));
     p.ct = mirror_volume(&p.ct);
     p.mr = mirror_volume(&p.mr);
     let mirror = |l: &LabelMap, size, axis, g: &Geometry| {
         LabelMap::new(g.clone(), flip_axis(l.labels(), size, axis))
-            .expect("mirroring keeps the grid's size")
     };
-    p.ct_labels = mirror(&p.ct_labels, ct_size, ct_axis, &p.ct.geometry);
-    p.ct_subregions = mirror(&p.ct_subregions, ct_size, ct_axis, &p.ct.geometry);
-    p.mr_labels = mirror(&p.mr_labels, mr_size, mr_axis, &p.mr.geometry);
-    p.mr_subregions = mirror(&p.mr_subregions, mr_size, mr_axis, &p.mr.geometry);
+    p.ct_labels = mirror(&p.ct_labels, ct_size, ct_axis, &p.ct.geometry)?;
+    p.ct_subregions = mirror(&p.ct_subregions, ct_size, ct_axis, &p.ct.geometry)?;
+    p.mr_labels = mirror(&p.mr_labels, mr_size, mr_axis, &p.mr.geometry)?;
+    p.mr_subregions = mirror(&p.mr_subregions, mr_size, mr_axis, &p.mr.geometry)?;
     for l in p.landmarks_ct.iter_mut().chain(p.landmarks_mr.iter_mut()) {
         l.position_mm = mirror_point(l.position_mm);
     }
@@ -427,7 +426,7 @@ pub fn mirrored(mut p: Phantom) -> Phantom {
     if let Some(s) = t.scanners.get_mut("mr") {
         s.geometry = p.mr.geometry.clone();
     }
-    p
+    Ok(p)
 }
 
 /// One CT of both knees: `main`'s CT grid widened along world x to hold `other`'s CT
@@ -443,7 +442,7 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
     let main_is_left = main.truth.side == "left";
     // The other knee's world shift: +x (patient left) when it is the left knee.
     let offset_x = if main_is_left { -width_mm } else { width_mm };
-    shift_x(&mut other, offset_x);
+    shift_x(&mut other, offset_x)?;
     // Along index axis a, does index grow with x?
     let grows_x = g.direction[(0, a)] > 0.0;
     // Main's and the other knee's first index in the combined grid along axis a.
@@ -530,19 +529,15 @@ fn side_by_side(mut main: Phantom, mut other: Phantom) -> Result<Phantom> {
 }
 
 /// Moves a whole subject (CT, MR, landmarks, transforms) by `dx` mm along world x.
-fn shift_x(p: &mut Phantom, dx: f64) {
+fn shift_x(p: &mut Phantom, dx: f64) -> Result<()> {
     let d = Vector3::new(dx, 0.0, 0.0);
     p.ct.geometry.origin_mm += d;
     p.mr.geometry.origin_mm += d;
-    let moved = |l: &mut LabelMap, g: &Geometry| {
-        *l = std::mem::replace(l, LabelMap::zeros(g.clone()))
-            .with_geometry(g.clone())
-            .expect("a shift keeps the grid's size");
-    };
-    moved(&mut p.ct_labels, &p.ct.geometry);
-    moved(&mut p.ct_subregions, &p.ct.geometry);
-    moved(&mut p.mr_labels, &p.mr.geometry);
-    moved(&mut p.mr_subregions, &p.mr.geometry);
+    let moved = |l: &LabelMap, g: &Geometry| l.clone().with_geometry(g.clone());
+    p.ct_labels = moved(&p.ct_labels, &p.ct.geometry)?;
+    p.ct_subregions = moved(&p.ct_subregions, &p.ct.geometry)?;
+    p.mr_labels = moved(&p.mr_labels, &p.mr.geometry)?;
+    p.mr_subregions = moved(&p.mr_subregions, &p.mr.geometry)?;
     for l in p.landmarks_ct.iter_mut().chain(p.landmarks_mr.iter_mut()) {
         l.position_mm[0] += dx;
     }
@@ -561,6 +556,7 @@ fn shift_x(p: &mut Phantom, dx: f64) {
     if let Some(s) = t.scanners.get_mut("mr") {
         s.geometry = p.mr.geometry.clone();
     }
+    Ok(())
 }
 
 /// Draws a clinic's acquisition for one knee of a cohort (`--acquisitions clinical`):

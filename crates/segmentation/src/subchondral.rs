@@ -27,16 +27,14 @@ pub fn subchondral_regions(bones: &LabelMap, depth_mm: f64, cortex_mm: f64) -> L
     let (df_in, dt_in) = (depth(femur), depth(tibia));
     let (to_f, to_t) = (to(femur), to(tibia));
     let (c2, d2) = (cortex_mm * cortex_mm, depth_mm * depth_mm);
-    let regions = (0..g.num_voxels())
-        .map(|n| {
-            if femur[n] && df_in[n] > c2 && to_t[n] < d2 {
-                1
-            } else if tibia[n] && dt_in[n] > c2 && to_f[n] < d2 {
-                2
-            } else {
-                0
-            }
-        })
-        .collect();
-    LabelMap::new(g.clone(), regions).expect("one region label per bone voxel")
+    LabelMap::from_fn(g.clone(), |i, j, k| {
+        let n = g.index(i, j, k);
+        if femur[n] && df_in[n] > c2 && to_t[n] < d2 {
+            1
+        } else if tibia[n] && dt_in[n] > c2 && to_f[n] < d2 {
+            2
+        } else {
+            0
+        }
+    })
 }

@@ -53,6 +53,13 @@ impl LabelMap {
         Ok(LabelMap { geometry, labels })
     }
 
+    /// Labels computed inside `volume` for every voxel of `geometry` (a resampling): one
+    /// per voxel by construction, so no check.
+    pub(super) fn filled_by(geometry: Geometry, labels: Vec<u8>) -> Self {
+        debug_assert_eq!(labels.len(), geometry.num_voxels());
+        LabelMap { geometry, labels }
+    }
+
     /// All background.
     pub fn zeros(geometry: Geometry) -> Self {
         let labels = vec![0; geometry.num_voxels()];
@@ -79,16 +86,6 @@ impl LabelMap {
     /// The labels in `[k][j][i]` order (see [`Geometry::index`]).
     pub fn labels(&self) -> &[u8] {
         &self.labels
-    }
-
-    /// The labels, to change in place.
-    pub fn labels_mut(&mut self) -> &mut [u8] {
-        &mut self.labels
-    }
-
-    /// The label buffer, giving up the grid.
-    pub fn into_labels(self) -> Vec<u8> {
-        self.labels
     }
 
     /// Label of voxel (i, j, k); panics outside the grid, like slice indexing.
@@ -205,15 +202,6 @@ impl Mask {
     /// Dilated by a box of half-widths `radius_vox` voxels.
     pub fn dilate(&self, radius_vox: [usize; 3]) -> Mask {
         let inside = morph_box(&self.inside, self.geometry.size, radius_vox, true);
-        Mask {
-            geometry: self.geometry.clone(),
-            inside,
-        }
-    }
-
-    /// Eroded by a box of half-widths `radius_vox` voxels.
-    pub fn erode(&self, radius_vox: [usize; 3]) -> Mask {
-        let inside = morph_box(&self.inside, self.geometry.size, radius_vox, false);
         Mask {
             geometry: self.geometry.clone(),
             inside,

@@ -145,7 +145,7 @@ pub fn labels_onto(labels: &LabelMap, to: &Geometry) -> LabelMap {
         return labels.clone();
     }
     let moved = nearest_onto(labels.labels(), from, to);
-    LabelMap::new(to.clone(), moved).expect("nearest_onto fills the target grid")
+    LabelMap::filled_by(to.clone(), moved)
 }
 
 /// A piecewise-constant map (parameter maps: constant per patch) carried onto `to` by

@@ -84,17 +84,6 @@ impl StudyKnee {
         )?;
         Ok(ct.volume)
     }
-
-    /// The MR, refused with the knee's id when the study has none for it.
-    pub fn read_mr(&self) -> Result<Volume> {
-        match self.read()? {
-            (_, Some(mr), _) => Ok(mr),
-            (_, None, _) => Err(Error::invalid(format!(
-                "{}: the study has no MR for this knee",
-                self.id
-            ))),
-        }
-    }
 }
 
 /// The knees of a study list or a phantom cohort folder (see the module's comment).
