@@ -369,7 +369,7 @@ fn analyze_button_fills_the_results_view() {
     // The results view is on screen: the table and the research-use sentence.
     let _ = h.get_by_label("femur MC");
     let _ = h.get_by_label(
-        "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
+        "Trained on synthetic knee phantoms only; for research use, not clinically validated.",
     );
     // Export DICOM from the results panel: the prompt asks for a folder.
     let out = tempfile::tempdir().expect("tmp");

@@ -35,6 +35,7 @@ pub fn train_classifier(data: &Path, regression: &Path, out: &Path) -> anyhow::R
             &manifest,
             &oof,
             "SRRD-CT (distilled)",
+            crate::regression::model::PROVENANCE,
             p,
         )
     })?;

@@ -30,6 +30,10 @@ pub struct ViewArgs {
     /// the list). Two annotators use two folders.
     #[arg(long, requires = "worklist")]
     reader: Option<PathBuf>,
+    /// Analyse with this models folder (`srrd study`'s `models`); remembered, as File >
+    /// Models remembers it (default: the last one chosen, else the demo models).
+    #[arg(long)]
+    models: Option<PathBuf>,
 }
 
 impl ViewArgs {
@@ -42,6 +46,7 @@ impl ViewArgs {
             analyze: self.analyze,
             session: self.session,
             screenshot: self.screenshot,
+            models: self.models,
             worklist: self.worklist.map(|list| {
                 let reader = reader.unwrap_or_else(|| crate::app::default_reader_dir(&list));
                 (list, reader)

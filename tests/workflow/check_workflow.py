@@ -3,7 +3,10 @@ one of them broken (its "CT" is an MR, which srrd analyze refuses).
 
 Checks: three finished reports and one failed report; the cohort table has three rows
 and the failures table names the broken knee with its log; a second run does nothing;
-after deleting one report, only that knee and the cohort table run again.
+after deleting one report, only that knee and the cohort table run again. Then the
+`train` target on the same knees with their MRs: one preparation job per knee (the
+broken one left out, not failed), one study job, its report and models folder; a second
+run does nothing.
 
     python tests/workflow/check_workflow.py --srrd target/debug/srrd \
         --snakemake .venv-workflow/bin/snakemake [--keep DIR] [--profile slurm]
@@ -134,6 +137,34 @@ def main():
     p, log = snakemake(a.snakemake, work, srrd, bad)
     assert p.returncode != 0 and "appears twice" in log and "row 6" in log, log
     print("duplicated subject refused with its row", file=sys.stderr)
+
+    # The train target: per-knee preparation jobs, then the study (no labels: the
+    # regression only, tiny settings).
+    study = tmp / "train.csv"
+    with open(study, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["subject", "ct", "mr"])
+        for s in subjects:
+            w.writerow([s["id"], f"cohort/{s['dir']}/ct.nii.gz", f"cohort/{s['dir']}/mr.nii.gz"])
+        w.writerow(["broken", f"cohort/{subjects[0]['dir']}/mr.nii.gz", f"cohort/{subjects[0]['dir']}/mr.nii.gz"])
+    tiny = ["train_folds=2", "train_epochs=1", "train_per_knee=8", "train_extra=--batch 8", "train"]
+    p, log = snakemake(a.snakemake, work, srrd, study, tiny)
+    assert p.returncode == 0, log
+    ran = jobs_run(log)
+    assert sorted(ran) == sorted(["prepare_knee"] * 4 + ["study", "train"]), ran
+    store = res / "study/store"
+    entries = {x: json.loads((store / f"{x}.entry.json").read_text())
+               for x in [s["id"] for s in subjects] + ["broken"]}
+    assert all("entry" in entries[s["id"]] for s in subjects), entries
+    assert "excluded" in entries["broken"] and "mr.nii.gz" in entries["broken"]["excluded"], entries
+    report = (res / "study/report.md").read_text()
+    assert "| broken |" in report and "Tb.Sp" in report, report
+    card = json.loads((res / "study/models/regression/model.json").read_text())
+    assert card["study"]["knees_used"] == 3 and card["study"]["name"] == "train.csv", card["study"]
+    p, log = snakemake(a.snakemake, work, srrd, study, tiny)
+    assert p.returncode == 0 and jobs_run(log) == [], log
+    print("train target: 4 knee jobs (1 left out), the study, models; a rerun does nothing",
+          file=sys.stderr)
     print("workflow checks passed")
 
 

@@ -64,6 +64,8 @@ pub enum Action {
     ExportReviews,
     /// Blinded placement on or off.
     Blinded(bool),
+    /// Analyse with the shipped demo models again.
+    DemoModels,
 }
 
 impl ViewerApp {
@@ -96,6 +98,10 @@ impl ViewerApp {
             Action::UseProtocol(path) => self.use_protocol(path.as_deref()),
             Action::Ask(action) => self.files.ask(action, ""),
             Action::File(action, path) => self.file_action(action, &path),
+            Action::DemoModels => {
+                self.models.reset();
+                self.status = format!("models: the demo models ({})", self.models.dir().display());
+            }
             Action::Register => self.start_registration(),
             Action::RegisterFromLandmarks => self.start_registration_from_landmarks(),
             Action::Analyze(side) => self.start_analysis_of(side),
@@ -331,6 +337,19 @@ impl ViewerApp {
             FileAction::ExportLandmarks => self.export_landmarks(path),
             FileAction::ExportDicom => self.export_dicom(path),
             FileAction::OpenProtocol => self.use_protocol(Some(path)),
+            FileAction::ChooseModels => self.choose_models(path),
+        }
+    }
+
+    /// Analyses from now on use the models in `dir` (checked first; the choice is
+    /// remembered); the status line says what they were trained on.
+    pub fn choose_models(&mut self, dir: &Path) {
+        match self.models.choose(dir) {
+            Ok(line) => {
+                self.status = line;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -448,8 +467,9 @@ impl ViewerApp {
             mr: source("MR"),
         };
         let start = self.review.start().cloned();
+        let models = self.models.dir();
         self.jobs.run(true, move |p| {
-            run_analysis(&ct, mr.as_deref(), start.as_ref(), side, &sources, p)
+            run_analysis(&ct, mr.as_deref(), start.as_ref(), side, &sources, &models, p)
         });
         self.error = None;
     }

@@ -23,6 +23,8 @@ pub enum FileAction {
     ExportDicom,
     /// A landmark protocol (JSON) the landmark editor then follows.
     OpenProtocol,
+    /// The models folder analyses use (`srrd study`'s `models`, `train-regression`'s).
+    ChooseModels,
 }
 
 impl FileAction {
@@ -35,6 +37,7 @@ impl FileAction {
             FileAction::ExportLandmarks => "Export landmarks (.json, .mrk.json, .fcsv)",
             FileAction::ExportDicom => "Export DICOM into a new folder",
             FileAction::OpenProtocol => "Open landmark protocol (.json)",
+            FileAction::ChooseModels => "Models folder (srrd study's models, or assets)",
         }
     }
 
@@ -119,7 +122,7 @@ impl Files {
 }
 
 /// The File menu of the top bar.
-pub fn file_menu(ui: &mut egui::Ui, files: &mut Files) -> Vec<Action> {
+pub fn file_menu(ui: &mut egui::Ui, files: &mut Files, models: &std::path::Path) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.menu_button("File", |ui| {
         for action in [
@@ -134,6 +137,16 @@ pub fn file_menu(ui: &mut egui::Ui, files: &mut Files) -> Vec<Action> {
                 files.ask(action, "");
             }
         }
+        ui.separator();
+        ui.menu_button("Models", |ui| {
+            ui.label(format!("now: {}", models.display()));
+            if ui.button("Models folder…").clicked() {
+                files.ask(FileAction::ChooseModels, "");
+            }
+            if ui.button("Demo models").clicked() {
+                actions.push(Action::DemoModels);
+            }
+        });
         ui.separator();
         ui.menu_button("Recent", |ui| {
             if files.recent.paths.is_empty() {
@@ -213,7 +226,11 @@ pub fn file_ui(ctx: &egui::Context, files: &mut Files) -> Vec<Action> {
         let saves = action.saves();
         std::thread::spawn(move || {
             let d = rfd::FileDialog::new();
-            let _ = tx.send(if saves { d.save_file() } else { d.pick_file() });
+            let _ = tx.send(match action {
+                FileAction::ChooseModels => d.pick_folder(),
+                _ if saves => d.save_file(),
+                _ => d.pick_file(),
+            });
         });
         files.dialog = Some((action, rx));
     }

@@ -175,10 +175,11 @@ pub(super) fn run_analysis(
     start: Option<&srrd_base::volume::RigidTransform>,
     side: Option<srrd_segmentation::knees::Side>,
     sources: &super::results::Sources,
+    models: &std::path::Path,
     progress: &Progress,
 ) -> JobResult {
     let (maps, labels, registered, summary) =
-        super::results::run_analysis(ct, mr, start, side, sources, progress)?;
+        super::results::run_analysis(ct, mr, start, side, sources, models, progress)?;
     // The 3D view's bone surfaces, coloured by subregion or by a parameter map.
     progress.start("bone surfaces for the 3D view", 1);
     let g = &ct.geometry;

@@ -16,6 +16,7 @@ pub mod landmarks;
 pub mod layer;
 pub mod layers;
 mod loading;
+pub mod models_choice;
 mod protocol;
 pub mod results;
 pub mod review;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub screenshot: Option<PathBuf>,
     /// A study list read case by case, and the reader's folder.
     pub worklist: Option<(PathBuf, PathBuf)>,
+    /// The models folder to analyse with (checked and remembered).
+    pub models: Option<PathBuf>,
 }
 
 /// Where a reader's work on `list` goes by default: `reads/$USER` beside the list.
@@ -88,6 +91,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
         Box::new(move |cc| {
             cc.egui_ctx.set_visuals(eframe::egui::Visuals::dark());
             let recent = session::RecentFiles::load();
+            let models = models_choice::ModelsChoice::load();
             let mut app = match (&opts.session, &opts.worklist) {
                 (_, Some((list, reader))) => {
                     let mut app = ViewerApp::with_layers(Vec::new());
@@ -112,6 +116,10 @@ pub fn run(opts: RunOptions) -> Result<()> {
                     app
                 }
             };
+            app.set_models(models);
+            if let Some(dir) = &opts.models {
+                app.choose_models(dir);
+            }
             app.set_analyze_on_load(opts.analyze);
             app.set_screenshot(opts.screenshot.clone());
             if let Some(rs) = cc.wgpu_render_state.as_ref() {

@@ -2,7 +2,7 @@
 //! background, then shows the per-subregion table, the KOA prediction with what the models
 //! were trained on, and a colour bar for the parameter map layers; exports the report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui;
@@ -63,11 +63,6 @@ pub type AnalysisOutput = (
     ResultsSummary,
 );
 
-/// The models folder used by the GUI: `$SRRD_ASSETS` or the source tree's `assets`.
-pub fn models_dir() -> PathBuf {
-    srrd_pipeline::models::models_dir(None)
-}
-
 /// Where the analysed images came from, for the report (a path, or the layer's name).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
@@ -87,11 +82,11 @@ pub fn run_analysis(
     start: Option<&srrd_base::volume::RigidTransform>,
     side: Option<Side>,
     sources: &Sources,
+    dir: &Path,
     progress: &Progress,
 ) -> Result<AnalysisOutput, String> {
     let t0 = std::time::Instant::now();
-    let dir = models_dir();
-    let models = Models::load(&dir).map_err(|e| format!("loading the models: {e}"))?;
+    let models = Models::load(dir).map_err(|e| format!("loading the models: {e}"))?;
     let request = Request {
         sides: side.map(|s| vec![s]),
         start_mr_from_ct: start.cloned(),
@@ -102,7 +97,7 @@ pub fn run_analysis(
         .next()
         .ok_or_else(|| "analysis: no knee analysed".to_string())?
         .analysis;
-    let context = ReportContext::new(sources.ct.clone(), sources.mr.clone(), &dir, &models);
+    let context = ReportContext::new(sources.ct.clone(), sources.mr.clone(), dir, &models);
     let report = Report::done(&a, &context, t0.elapsed().as_secs_f64());
     let mut maps = Vec::new();
     let mut ranges = [(0f32, 1f32); 4];
@@ -114,7 +109,8 @@ pub fn run_analysis(
         maps.push((MAP_LAYERS[n].0.to_string(), shown));
     }
     let labels = label_overlay(&a.subregions);
-    let mut provenance = models.card.summary_lines();
+    let mut provenance = vec![super::models_choice::describe(dir, &models.card)];
+    provenance.extend(models.card.summary_lines());
     if let Some(c) = &models.classifier {
         provenance.push(format!("KOA classifier: {}", c.trained_on));
     }
@@ -200,10 +196,7 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAc
         ui.small(k.describe());
     }
     checks_ui(ui, &r.checks);
-    ui.colored_label(
-        egui::Color32::from_rgb(232, 176, 74),
-        "Trained on synthetic knee phantoms only: for research use, not a clinical result.",
-    );
+    ui.colored_label(egui::Color32::from_rgb(232, 176, 74), caveat(&r.model_provenance));
     for line in &r.provenance {
         ui.small(line);
     }
@@ -379,4 +372,14 @@ fn export(r: &ResultsSummary) -> std::io::Result<PathBuf> {
         .write(&path)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(path)
+}
+
+/// The models' provenance as the sentence shown under every score: "Trained on ...; for
+/// research use, not clinically validated."
+pub fn caveat(provenance: &str) -> String {
+    let mut c = provenance.chars();
+    let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    let rest: String = c.collect();
+    let text = format!("{first}{rest}");
+    if text.ends_with('.') { text } else { format!("{text}.") }
 }

@@ -35,6 +35,8 @@ pub struct ViewerApp {
     pub(super) review: Review,
     pub(super) jobs: Jobs,
     pub(super) files: Files,
+    /// The models folder analyses use (File > Models).
+    pub(super) models: super::models_choice::ModelsChoice,
     /// A study read case by case (`srrd view --worklist`).
     pub(super) worklist: Option<WorklistPanel>,
     /// The 3D view in the fourth quadrant and the bone surfaces it shows.
@@ -124,6 +126,7 @@ impl ViewerApp {
             review: Review::default(),
             jobs: Jobs::default(),
             files: Files::default(),
+            models: Default::default(),
             worklist: None,
             view3d: View3d::new(Default::default()),
             results: None,
@@ -289,6 +292,16 @@ impl ViewerApp {
     /// The recent files, to add to them.
     pub fn recent_mut(&mut self) -> &mut RecentFiles {
         self.files.recent_mut()
+    }
+
+    /// The models folder analyses use now.
+    pub fn models_dir(&self) -> std::path::PathBuf {
+        self.models.dir()
+    }
+
+    /// Sets the models choice (the stored one, at start).
+    pub fn set_models(&mut self, models: super::models_choice::ModelsChoice) {
+        self.models = models;
     }
 
     /// Sets the recent files (the stored list, at start).
@@ -509,7 +522,8 @@ impl ViewerApp {
         let mut actions = Vec::new();
         egui::Panel::top("menu").show(ui, |ui| {
             ui.horizontal(|ui| {
-                actions.extend(super::files::file_menu(ui, &mut self.files));
+                let models = self.models.dir();
+                actions.extend(super::files::file_menu(ui, &mut self.files, &models));
                 ui.menu_button("View", |ui| self.views.menu_ui(ui));
                 if ui.button("Help (F1)").clicked() {
                     self.views.toggle_help();

@@ -43,6 +43,10 @@ pub struct ClassifierFile {
     /// Where the training features came from, in words.
     pub trained_on: String,
     pub provenance: String,
+    /// Cross-validated metrics of the SRRD-CT features (AUC with its CI, precision,
+    /// recall, F1), when `srrd study` trained it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<serde_json::Value>,
 }
 
 /// The models `analyze` uses.

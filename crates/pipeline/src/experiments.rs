@@ -11,5 +11,6 @@ pub mod regression_eval;
 pub mod regression_held_out;
 pub mod robustness;
 pub mod study_knees;
+pub mod study_models;
 pub mod synthesis_data;
 pub mod synthesis_eval;

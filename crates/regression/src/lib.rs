@@ -10,5 +10,6 @@ pub mod inputs;
 pub mod model;
 pub mod nets;
 pub mod radiomics;
+pub mod study_info;
 pub mod train;
 pub mod trained_range;

@@ -58,6 +58,10 @@ pub struct ModelCard {
     /// validated for (absent in cards written before it existed: see [`Self::trained_range`]).
     #[serde(default)]
     pub acquisition: Option<TrainedRange>,
+    /// The study the model was trained on, when `srrd study` trained it (absent in cards
+    /// written before it existed and in `train-regression`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<crate::study_info::StudyInfo>,
 }
 
 /// The knees a model was trained on, as its card names them.
@@ -123,6 +127,9 @@ impl ModelCard {
                 self.ground_truth
             ),
         ];
+        if let Some(study) = &self.study {
+            out.push(study.line());
+        }
         for (name, mse) in &self.final_mse {
             out.push(format!("{name}: final training MSE {mse:.4} (normalized)"));
         }
@@ -208,6 +215,7 @@ pub fn train_bundle(
         provenance: PROVENANCE.into(),
         evaluation: None,
         acquisition: Some(trained_range(manifest, subjects)),
+        study: None,
     };
     write_card(out, &card)?;
     Ok(ModelBundle {

@@ -468,6 +468,7 @@ pub fn train_classifier(
     manifest: &Manifest,
     oof_csv: &Path,
     source: &str,
+    provenance: &str,
     progress: &Progress,
 ) -> Result<crate::analyze::ClassifierFile> {
     let m = SOURCES
@@ -485,12 +486,13 @@ pub fn train_classifier(
         binary,
         three_group,
         trained_on: format!(
-            "{} phantom knees of {} ({} KOA, {} normal), features from {source} out-of-fold patch predictions",
+            "{} knees of {} ({} KOA, {} normal), features from {source} out-of-fold patch predictions",
             f.ids.len(),
             manifest.source,
             koa.iter().filter(|k| **k).count(),
             koa.iter().filter(|k| !**k).count()
         ),
-        provenance: srrd_regression::model::PROVENANCE.into(),
+        provenance: provenance.into(),
+        evaluation: None,
     })
 }

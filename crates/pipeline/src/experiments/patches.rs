@@ -18,16 +18,31 @@ use srrd_regression::dataset::{
 };
 use srrd_segmentation::knees::Side;
 
+/// What preparing one knee gave: its entry in the store, or why it is left out. Written
+/// beside its patches as `<id>.entry.json`, so a resumed build (or the cohort workflow's
+/// per-knee jobs) skips a knee that is done, whichever way it ended.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KneeOutcome {
+    Entry(SubjectEntry),
+    Excluded(String),
+}
+
+/// The file that records a knee's outcome.
+pub fn entry_path(out: &Path, id: &str) -> std::path::PathBuf {
+    out.join(format!("{id}.entry.json"))
+}
+
 /// Builds the store in `out` from the first `limit` knees of `study` (a study list or a
 /// phantom cohort). A knee that cannot give patches (no MR, a registration whose quality
 /// check fails, a CT the analysis refuses) is left out, logged and listed in the
-/// manifest's `excluded`, and the others go on. Subjects whose file
-/// already exists are kept (the build can be resumed). Each knee is cut as `analyze`
-/// cuts it: the CT brought to `ct_spacing_mm` (None: the first CT's spacing, so a cohort
-/// of mixed acquisitions still gives patches of one size in mm, the grid the trained
-/// student will run on, recorded in the manifest and the model card), the subject's knee
-/// chosen in a bilateral scan, the MR registered to that knee (coarse and refined, never
-/// the phantom's true transforms), left knees mirrored.
+/// manifest's `excluded`, and the others go on. A knee already done (its
+/// `<id>.entry.json`, see [`prepare_knee`]) is not prepared again, so the build resumes.
+/// Each knee is cut as `analyze` cuts it: the CT brought to `ct_spacing_mm` (None: the
+/// first CT's spacing, so a cohort of mixed acquisitions still gives patches of one size
+/// in mm, the grid the trained student will run on, recorded in the manifest and the
+/// model card), the subject's knee chosen in a bilateral scan, the MR registered to that
+/// knee (coarse and refined, never the phantom's true transforms), left knees mirrored.
 pub fn build_store(
     study: &Path,
     out: &Path,
@@ -39,62 +54,19 @@ pub fn build_store(
 ) -> Result<Manifest> {
     let subjects = study_knees(study)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut spacing = ct_spacing_mm;
-    if spacing.is_none()
-        && let Some(first) = subjects.first()
-    {
-        spacing = Some(first.read_ct()?.geometry.spacing_mm.into());
-    }
-    let wanted: Option<Vec<MrProtocol>> = match &settings.mr_protocols {
-        None => None,
-        Some(list) => Some(
-            list.iter()
-                .map(|p| MrProtocol::parse(p))
-                .collect::<Result<_>>()?,
-        ),
-    };
+    let spacing = store_spacing(&subjects, ct_spacing_mm)?;
     let mut entries = Vec::new();
     let mut excluded = Vec::new();
     for s in subjects.iter().take(limit.unwrap_or(usize::MAX)) {
         progress.check()?;
-        let protocol = s.acquisition.as_ref().map(|a| a.mr).unwrap_or_default();
-        if wanted.as_ref().is_some_and(|w| !w.contains(&protocol)) {
-            log(&format!("{}: left out (MR protocol {protocol:?})", s.id));
-            continue;
+        match prepare_knee(s, out, settings, spacing, progress, &mut log)? {
+            Some(KneeOutcome::Entry(e)) => entries.push(e),
+            Some(KneeOutcome::Excluded(reason)) => excluded.push(Excluded {
+                id: s.id.clone(),
+                reason,
+            }),
+            None => {}
         }
-        let file = format!("{}.safetensors", s.id);
-        let path = out.join(&file);
-        // A knee that cannot give patches is left out with its reason; the rest go on.
-        let cut = match s.mr {
-            None => Err("no MR in the study".to_string()),
-            Some(_) => match cut_knee(s, spacing, settings, &path, progress, &mut log) {
-                Ok(cut) => cut,
-                Err(Error::Cancelled) => return Err(Error::Cancelled),
-                Err(e) => Err(e.to_string()),
-            },
-        };
-        let (patches, acquired, content_id) = match cut {
-            Ok(cut) => cut,
-            Err(reason) => {
-                log(&format!("{}: left out ({reason})", s.id));
-                excluded.push(Excluded {
-                    id: s.id.clone(),
-                    reason,
-                });
-                continue;
-            }
-        };
-        log(&format!("{}: {} patches", s.id, patches));
-        entries.push(SubjectEntry {
-            id: s.id.clone(),
-            file,
-            patches,
-            grade: s.grade.clone(),
-            kl_grade: s.kl_grade(),
-            // As the header gives it, to a micrometre (NIfTI keeps f32).
-            ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
-            content_id: Some(content_id),
-        });
     }
     // Ranges over the whole store.
     let mut min = [f32::INFINITY; 4];
@@ -120,11 +92,95 @@ pub fn build_store(
         target_max: max,
         subjects: entries,
         source: study.display().to_string(),
-        ct_spacing_mm: spacing,
+        ct_spacing_mm: Some(spacing),
         excluded,
     };
     manifest.write(out)?;
     Ok(manifest)
+}
+
+/// The store's CT grid: `ct_spacing_mm`, else the first knee's CT spacing.
+pub fn store_spacing(subjects: &[StudyKnee], ct_spacing_mm: Option<[f64; 3]>) -> Result<[f64; 3]> {
+    match (ct_spacing_mm, subjects.first()) {
+        (Some(s), _) => Ok(s),
+        (None, Some(first)) => Ok(first.read_ct()?.geometry.spacing_mm.into()),
+        (None, None) => Err(Error::invalid("the study has no knees")),
+    }
+}
+
+/// Prepares one knee into `out` (its patches and `<id>.entry.json`), or reads what an
+/// earlier run recorded. None: a knee of another MR protocol than `settings` asks for
+/// (not part of this store). A knee that cannot give patches is `Excluded` with the
+/// reason, logged; only a cancel or an unwritable store is an error.
+pub fn prepare_knee(
+    s: &StudyKnee,
+    out: &Path,
+    settings: &PatchSettings,
+    spacing: [f64; 3],
+    progress: &Progress,
+    log: &mut impl FnMut(&str),
+) -> Result<Option<KneeOutcome>> {
+    let protocol = s.acquisition.as_ref().map(|a| a.mr).unwrap_or_default();
+    if let Some(list) = &settings.mr_protocols {
+        let wanted = list
+            .iter()
+            .map(|p| MrProtocol::parse(p))
+            .collect::<Result<Vec<_>>>()?;
+        if !wanted.contains(&protocol) {
+            log(&format!("{}: left out (MR protocol {protocol:?})", s.id));
+            return Ok(None);
+        }
+    }
+    let record = entry_path(out, &s.id);
+    if let Some(done) = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| serde_json::from_str::<KneeOutcome>(&t).ok())
+    {
+        match &done {
+            KneeOutcome::Entry(e) if out.join(&e.file).exists() => {
+                log(&format!("{}: {} patches (done before)", s.id, e.patches));
+                return Ok(Some(done));
+            }
+            KneeOutcome::Excluded(reason) => {
+                log(&format!("{}: left out ({reason}; decided before: delete {} to try again)", s.id, record.display()));
+                return Ok(Some(done));
+            }
+            KneeOutcome::Entry(_) => {}
+        }
+    }
+    let file = format!("{}.safetensors", s.id);
+    let path = out.join(&file);
+    // A knee that cannot give patches is left out with its reason; the rest go on.
+    let cut = match s.mr {
+        None => Err("no MR in the study".to_string()),
+        Some(_) => match cut_knee(s, Some(spacing), settings, &path, progress, log) {
+            Ok(cut) => cut,
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let outcome = match cut {
+        Ok((patches, acquired, content_id)) => {
+            log(&format!("{}: {} patches", s.id, patches));
+            KneeOutcome::Entry(SubjectEntry {
+                id: s.id.clone(),
+                file,
+                patches,
+                grade: s.grade.clone(),
+                kl_grade: s.kl_grade(),
+                // As the header gives it, to a micrometre (NIfTI keeps f32).
+                ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
+                content_id: Some(content_id),
+            })
+        }
+        Err(reason) => {
+            log(&format!("{}: left out ({reason})", s.id));
+            KneeOutcome::Excluded(reason)
+        }
+    };
+    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Error::invalid(e.to_string()))?;
+    srrd_base::io::atomic_write(&record, |w| w.write_all(text.as_bytes()))?;
+    Ok(Some(outcome))
 }
 
 /// A knee's patches: their count, its CT's own spacing (mm) and the CT's content id.
