@@ -153,7 +153,10 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     // clinic's study list has only what readers placed, and no truth for the synthesis.
     let phantom = cohort.join("manifest.json").exists();
     if reg_md.exists() {
-        eprintln!("registration: {} is there (delete it to measure again)", reg_md.display());
+        eprintln!(
+            "registration: {} is there (delete it to measure again)",
+            reg_md.display()
+        );
     } else if phantom || !s.readers.is_empty() {
         super::eval_registration::eval_registration(
             cohort,
@@ -260,7 +263,11 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
     let [si, sj, sk] = s.ct_spacing_mm;
     let report = format!(
         "# SRRD on {}\n\nStudy: `{c}` ({} knees listed, {} trained; list hash {}). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --manifest {c}{readers}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --manifest {c} --out {o}/store --per-subject {} --ct-spacing-mm {si},{sj},{sk}`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Knees left out of training\n\n{exclusions}\n## Models\n\n`{o}/models`: the networks trained on every knee that gave patches, the classifier on the cross-validation's out-of-fold features, the synthesis model used; `{o}/models/MODEL_CARD.md` says what they saw and how they scored. Use them with `srrd analyze --models {o}/models` or the workstation's File > Models folder. They say: {}\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
-        if phantom { "a phantom cohort" } else { "a study" },
+        if phantom {
+            "a phantom cohort"
+        } else {
+            "a study"
+        },
         knees.len(),
         manifest.subjects.len(),
         card.study.as_ref().map_or("-", |st| st.list_hash.as_str()),
@@ -288,7 +295,11 @@ fn prepare_one(
         anyhow::bail!(
             "{}: no knee '{id}' (it has {})",
             study.display(),
-            knees.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+            knees
+                .iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     let store = out.join("store");
@@ -327,14 +338,27 @@ fn check_classes(study: &Path, knees: &[StudyKnee], folds: usize) -> anyhow::Res
         .collect();
     let koa = labelled.iter().filter(|k| **k).count();
     let normal = labelled.len() - koa;
-    if !labelled.is_empty() && (koa < folds || normal < folds) {
-        anyhow::bail!(
-            "{}: {koa} KOA and {normal} normal knees with an MR and a KL grade or group; {folds}-fold cross-validation needs at least {folds} of each (use --folds {}, or leave the labels out to train the regression only)",
-            study.display(),
-            koa.min(normal).max(2)
-        );
+    if labelled.is_empty() || class_fits(koa, folds) && class_fits(normal, folds) {
+        return Ok(());
     }
-    Ok(())
+    let fewer = (2..folds)
+        .rev()
+        .find(|&f| class_fits(koa, f) && class_fits(normal, f))
+        .map_or_else(
+            || "too few for any cross-validation".to_string(),
+            |f| format!("use --folds {f}"),
+        );
+    anyhow::bail!(
+        "{}: {koa} KOA and {normal} normal knees with an MR and a KL grade or group; {folds}-fold cross-validation needs at least {} of each, so that every fold has one and every training split two ({fewer}, or leave the labels out to train the regression only)",
+        study.display(),
+        (folds..).find(|&n| class_fits(n, folds)).unwrap_or(folds)
+    )
+}
+
+/// Whether `n` knees of a class fill `folds` stratified folds: one in each test fold, two
+/// in each training split (the classifier needs two of a class to fit).
+fn class_fits(n: usize, folds: usize) -> bool {
+    n >= folds && n - n.div_ceil(folds) >= 2
 }
 
 /// `out` (the models folder): the regression networks trained on every knee, the
@@ -444,7 +468,10 @@ fn synthesis_section(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Re
     let eval = out.join("synthesis");
     let models = format!("{}={}", card.method, model.display());
     if eval.join("table.md").exists() {
-        eprintln!("synthesis: {} is there (delete it to measure again)", eval.join("table.md").display());
+        eprintln!(
+            "synthesis: {} is there (delete it to measure again)",
+            eval.join("table.md").display()
+        );
     } else {
         super::eval_synthesis::eval_synthesis(
             &data,
@@ -486,4 +513,18 @@ fn synthesis_model(s: &StudySettings) -> PathBuf {
     s.synthesis
         .clone()
         .unwrap_or_else(crate::synthesis::model::demo_model_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::class_fits;
+
+    #[test]
+    fn a_class_fits_the_folds_when_every_training_split_has_two() {
+        // 5 folds: 5 knees leave 4 to train on in every fold; 4 knees cannot fill 5 folds.
+        assert!(class_fits(5, 5) && !class_fits(4, 5));
+        // 2 folds: 3 knees leave one fold with a single training knee.
+        assert!(!class_fits(3, 2) && class_fits(4, 2));
+        assert!(class_fits(3, 3) && !class_fits(2, 3));
+    }
 }

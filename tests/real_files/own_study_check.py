@@ -2,7 +2,7 @@
 """A research group's own study through `srrd study --manifest`, made here as a clinic would
 bring it (issue #34): not by `srrd cohort`'s folder layout, and without any phantom truth.
 
-1. Six small-preset phantom knees (`srrd cohort --preset small`) are written by pydicom as
+1. Nine small-preset phantom knees (`srrd cohort --preset small`) are written by pydicom as
    each knee's PACS export: ONE folder per knee holding its CT (CT Image Storage, stored
    unsigned with RescaleIntercept -1024) and its MR (MR Image Storage), generated UIDs,
    files named IM-SSSS-NNNN.dcm. No truth.json, no manifest.json, no landmarks beside them.
@@ -83,13 +83,12 @@ def main() -> int:
     # 1. The knees, and each one's export folder written by pydicom.
     cohort = tmp / "phantoms"
     if not (cohort / "manifest.json").exists():
-        p = run(srrd, ["cohort", "--out", str(cohort), "--n", "6", "--seed", "21", "--preset", "small"])
+        p = run(srrd, ["cohort", "--out", str(cohort), "--n", "9", "--seed", "22", "--preset", "small"])
         assert p.returncode == 0, p.stderr
     knees = json.loads((cohort / "manifest.json").read_text())["subjects"]
     clinic = tmp / "clinic"
     rows = ["kl,study,subject"]
     kl_of = {"normal": [0, 1], "mild": [2], "advanced": [3, 4]}
-    counts: dict[str, int] = {}
     for n, k in enumerate(knees):
         sid, grade = k["id"], k["grade"]
         name = f"PAT{n + 101:04d}"
@@ -110,7 +109,6 @@ def main() -> int:
                           "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"], **who})
         grades = kl_of[grade]
         kl = grades[n % len(grades)]
-        counts[f"KL {kl}"] = counts.get(f"KL {kl}", 0) + 1
         rows.append(f"{kl},export/{name},{name}")
         # 3. The readers' landmarks, from the phantom's truth with noise.
         for r, reader in enumerate(["r1", "r2"]):
@@ -128,10 +126,17 @@ def main() -> int:
     check(not list(clinic.rglob("truth.json")) and not list(clinic.rglob("manifest.json")),
           "the clinic's folder holds no phantom truth")
 
+    # Too few knees of a class for the folds: refused up front, with the counts.
+    t0 = time.time()
+    p = run(srrd, ["study", "--manifest", str(study_csv), "--out", str(tmp / "refused"), "--folds", "5"])
+    check(p.returncode != 0 and "6 KOA and 3 normal" in p.stderr and "use --folds 3" in p.stderr
+          and not (tmp / "refused/store").exists() and time.time() - t0 < 30,
+          f"5 folds refused up front: {p.stderr.strip()[-200:]}")
+
     # 4. The whole study.
     out = tmp / "study"
     args = ["study", "--manifest", str(study_csv), "--landmarks", str(clinic / "reads/r1"),
-            "--landmarks", str(clinic / "reads/r2"), "--out", str(out), "--folds", "2",
+            "--landmarks", str(clinic / "reads/r2"), "--out", str(out), "--folds", "3",
             "--epochs", "1", "--batch", "32", "--per-knee", "24"]
     t0 = time.time()
     p = run(srrd, args)
@@ -177,9 +182,18 @@ def main() -> int:
     st = card.get("study") or {}
     check(st.get("name") == "study.csv" and st.get("list_hash") == fnv1a(study_csv.read_bytes()),
           f"the card names the study and its list's hash ({st.get('list_hash')})")
-    check(st.get("knees_listed") == 6 and st.get("knees_used") == 6 and st.get("label_counts") == counts,
-          f"knees and label counts {st.get('label_counts')} == {counts}")
-    check(len(card["subject_content_ids"]) == 6 and card["subjects"] == [f"PAT{n + 101:04d}" for n in range(6)],
+    left_out = [e[0] for e in st.get("excluded", [])]
+    used = [f"PAT{n + 101:04d}" for n in range(len(knees)) if f"PAT{n + 101:04d}" not in left_out]
+    for name in left_out:
+        check(f"| {name} |" in report.split("## Knees left out")[1], f"{name} is left out, in the report's table")
+    kl_used: dict[str, int] = {}
+    for row in rows[1:]:
+        kl, _, name = row.split(",")
+        if name in used:
+            kl_used[f"KL {kl}"] = kl_used.get(f"KL {kl}", 0) + 1
+    check(st.get("knees_listed") == len(knees) and st.get("knees_used") == len(used) and st.get("label_counts") == kl_used,
+          f"{len(used)} of {len(knees)} knees used, label counts {st.get('label_counts')}")
+    check(len(card["subject_content_ids"]) == len(used) and card["subjects"] == used,
           "the training knees by id and content")
     rows_cv = (card.get("evaluation") or {}).get("rows", [])
     check(len(rows_cv) == 16 and all(math.isfinite(r["icc_pooled"]) for r in rows_cv),
@@ -194,7 +208,7 @@ def main() -> int:
     check(st.get("list_hash", "?") in md and "KL " in md and "AUC" in md, "MODEL_CARD.md: hash, labels, AUC")
 
     # 5. analyze --models with that folder.
-    ex = clinic / "export" / "PAT0101"
+    ex = clinic / "export" / used[0]
     p = run(srrd, ["analyze", "--ct", str(ex), "--models", str(out / "models"), "--out", str(tmp / "a"), "--json"])
     check(p.returncode == 0, f"analyze --models succeeds ({p.stderr.strip()[-300:]})")
     if p.returncode == 0:

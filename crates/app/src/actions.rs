@@ -469,7 +469,15 @@ impl ViewerApp {
         let start = self.review.start().cloned();
         let models = self.models.dir();
         self.jobs.run(true, move |p| {
-            run_analysis(&ct, mr.as_deref(), start.as_ref(), side, &sources, &models, p)
+            run_analysis(
+                &ct,
+                mr.as_deref(),
+                start.as_ref(),
+                side,
+                &sources,
+                &models,
+                p,
+            )
         });
         self.error = None;
     }

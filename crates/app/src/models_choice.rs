@@ -75,7 +75,8 @@ impl ModelsChoice {
         };
         if let Ok(text) = serde_json::to_string_pretty(&stored) {
             // Failing to remember the choice is not worth an error: it holds for this run.
-            let _ = srrd_base::io::atomic_write(f, |w| std::io::Write::write_all(w, text.as_bytes()));
+            let _ =
+                srrd_base::io::atomic_write(f, |w| std::io::Write::write_all(w, text.as_bytes()));
         }
     }
 }
@@ -113,7 +114,10 @@ mod tests {
         assert!(m.is_chosen());
         let stored: Stored =
             serde_json::from_str(&std::fs::read_to_string(&store).expect("stored")).expect("json");
-        assert_eq!(stored.dir, Some(std::path::absolute(&default).expect("abs")));
+        assert_eq!(
+            stored.dir,
+            Some(std::path::absolute(&default).expect("abs"))
+        );
         m.reset();
         assert!(!m.is_chosen());
         let stored: Stored =

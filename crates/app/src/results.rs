@@ -196,7 +196,10 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAc
         ui.small(k.describe());
     }
     checks_ui(ui, &r.checks);
-    ui.colored_label(egui::Color32::from_rgb(232, 176, 74), caveat(&r.model_provenance));
+    ui.colored_label(
+        egui::Color32::from_rgb(232, 176, 74),
+        caveat(&r.model_provenance),
+    );
     for line in &r.provenance {
         ui.small(line);
     }
@@ -378,8 +381,15 @@ fn export(r: &ResultsSummary) -> std::io::Result<PathBuf> {
 /// research use, not clinically validated."
 pub fn caveat(provenance: &str) -> String {
     let mut c = provenance.chars();
-    let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    let first: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
     let rest: String = c.collect();
     let text = format!("{first}{rest}");
-    if text.ends_with('.') { text } else { format!("{text}.") }
+    if text.ends_with('.') {
+        text
+    } else {
+        format!("{text}.")
+    }
 }

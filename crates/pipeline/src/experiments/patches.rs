@@ -142,7 +142,11 @@ pub fn prepare_knee(
                 return Ok(Some(done));
             }
             KneeOutcome::Excluded(reason) => {
-                log(&format!("{}: left out ({reason}; decided before: delete {} to try again)", s.id, record.display()));
+                log(&format!(
+                    "{}: left out ({reason}; decided before: delete {} to try again)",
+                    s.id,
+                    record.display()
+                ));
                 return Ok(Some(done));
             }
             KneeOutcome::Entry(_) => {}

@@ -59,9 +59,10 @@ pub fn study_info(study: &Path, listed: usize, manifest: &Manifest) -> Result<St
         *label_counts.entry(label_name(s)).or_insert(0) += 1;
     }
     Ok(StudyInfo {
-        name: study
-            .file_name()
-            .map_or_else(|| study.display().to_string(), |n| n.to_string_lossy().to_string()),
+        name: study.file_name().map_or_else(
+            || study.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        ),
         list_hash: list_hash(study)?,
         knees_listed: listed,
         knees_used: manifest.subjects.len(),
@@ -120,7 +121,10 @@ pub fn train_classifier(
         progress,
     )?;
     file.trained_on = format!("{}; {}", file.trained_on, study.line());
-    let row = diagnosis.rows.iter().find(|r| r.source == CLASSIFIER_SOURCE);
+    let row = diagnosis
+        .rows
+        .iter()
+        .find(|r| r.source == CLASSIFIER_SOURCE);
     file.evaluation = row.map(|r| {
         serde_json::json!({
             "method": format!("{}-fold cross-validation by subject", diagnosis.folds),
@@ -167,11 +171,7 @@ pub fn model_card_markdown(
     );
     s += &format!(
         "Study list: `{}` (hash {}). {} of its {} knees trained the networks ({} patches).\n\n",
-        card.source,
-        study.list_hash,
-        study.knees_used,
-        study.knees_listed,
-        card.patches
+        card.source, study.list_hash, study.knees_used, study.knees_listed, card.patches
     );
     s += "| label | knees |\n|---|---|\n";
     for (label, n) in &study.label_counts {
@@ -207,10 +207,11 @@ pub fn model_card_markdown(
                     .and_then(|v| v.as_f64())
                     .unwrap_or(f64::NAN)
             };
+            let parameter = r.get("parameter").and_then(|v| v.as_str()).unwrap_or("?");
             s += &format!(
                 "| {} | {} | {:.3} ± {:.3} | {:.3} [{:.3}, {:.3}] | {:.3} |\n",
                 r.get("method").and_then(|v| v.as_str()).unwrap_or("?"),
-                r.get("parameter").and_then(|v| v.as_str()).unwrap_or("?"),
+                field_name(parameter),
                 f("icc_mean"),
                 f("icc_sd"),
                 f("icc_pooled"),
@@ -256,6 +257,17 @@ pub fn model_card_markdown(
     }
     s += &format!("\n## Synthesis (`synthesis/`)\n\n{synthesis}\n\n## Commands\n\n{commands}\n");
     s
+}
+
+/// A target's name as the field writes it (BV/TV, Tb.Th (mm), ...).
+fn field_name(target: &str) -> &str {
+    match target {
+        "bv_tv" => "BV/TV",
+        "tb_th_mm" => "Tb.Th (mm)",
+        "tb_sp_mm" => "Tb.Sp (mm)",
+        "tb_n_per_mm" => "Tb.N (1/mm)",
+        other => other,
+    }
 }
 
 #[cfg(test)]
