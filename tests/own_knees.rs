@@ -328,7 +328,8 @@ fn landmarks_named_in_the_study_list(dir: &Path, truth: &serde_json::Value) {
     );
     let problems = read["problems"].to_string();
     assert!(
-        problems.contains("knee-a: ") && problems.contains("landmarks_mr.json: not an srrd landmark file"),
+        problems.contains("knee-a: ")
+            && problems.contains("landmarks_mr.json: not an srrd landmark file"),
         "{problems}"
     );
     assert!(

@@ -27,8 +27,9 @@ pub struct EvalRegistrationArgs {
     #[arg(long = "landmarks", value_name = "READER_DIR")]
     readers: Vec<PathBuf>,
     /// The synthesis model of the "rigid + sCT" stage: a model folder, `demo` (the
-    /// bundled SPSNet, the default) or `none` (the stage is not measured: about 2 s less
-    /// per small-preset knee).
+    /// bundled SPSNet, the default) or `none` (the stage is not measured: the evaluation
+    /// is about 3 times faster; the synthesis takes most of the stage's 4-5 s per
+    /// small-preset knee on 2 cores).
     #[arg(long, value_name = "DIR|demo|none", default_value = "demo")]
     synthesis: String,
     /// Also write the table (Markdown) here.
@@ -94,7 +95,14 @@ pub fn eval_registration(
     limit: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
-    eval_registration_with(study, readers, default_synthesis().as_deref(), out, limit, json)
+    eval_registration_with(
+        study,
+        readers,
+        default_synthesis().as_deref(),
+        out,
+        limit,
+        json,
+    )
 }
 
 /// Registers every knee of a study with an MR and landmarks and writes the TRE table; the

@@ -184,7 +184,10 @@ pub fn from_csv(text: &str, base: &Path) -> std::result::Result<Vec<StudyRow>, S
     }
     match (col("ct_landmarks").is_some(), col("mr_landmarks").is_some()) {
         (true, false) => {
-            return Err("a ct_landmarks column without mr_landmarks: the CT's landmarks pair with the MR's".into());
+            return Err(
+                "a ct_landmarks column without mr_landmarks: the CT's landmarks pair with the MR's"
+                    .into(),
+            );
         }
         (false, true) => {
             return Err("an mr_landmarks column without ct_landmarks: the MR's landmarks pair with the CT's".into());

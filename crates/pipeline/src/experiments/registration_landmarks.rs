@@ -287,7 +287,9 @@ mod tests {
         // None matches: refused, naming the folder, its cases and the subjects.
         let bob = dir.path().join("bob");
         std::fs::create_dir_all(bob.join("K1")).expect("case");
-        let e = sources(&knees, &[bob.clone()]).expect_err("no match").to_string();
+        let e = sources(&knees, std::slice::from_ref(&bob))
+            .expect_err("no match")
+            .to_string();
         assert_eq!(
             e,
             format!(
@@ -304,13 +306,19 @@ mod tests {
             .to_string();
         assert!(e.contains("dave: no such file or folder"), "{e}");
         // No reader and no landmark columns: the phantom truth.
-        assert_eq!(sources(&knees, &[]).expect("truth").sources, [Source::Truth]);
+        assert_eq!(
+            sources(&knees, &[]).expect("truth").sources,
+            [Source::Truth]
+        );
     }
 
     #[test]
     fn study_list_landmarks_are_one_more_reader_paired_by_label() {
         let dir = tempfile::tempdir().expect("tmp");
-        let (ct, mr) = (dir.path().join("k1_ct.fcsv"), dir.path().join("k1_mr.mrk.json"));
+        let (ct, mr) = (
+            dir.path().join("k1_ct.fcsv"),
+            dir.path().join("k1_mr.mrk.json"),
+        );
         write_landmarks(&ct, &marks(&["a", "b", "c"], 1.0)).expect("ct");
         write_landmarks(&mr, &marks(&["c", "a", "z"], 2.0)).expect("mr");
         let mut k = knee("k1");

@@ -355,7 +355,10 @@ vtkMRMLMarkupsFiducialNode_1,-3,1.5,-20,0,0,0,1,1,1,0,tibia-plateau,,\n";
         assert!(close(ras[0].position_mm, [-12.5, 30.25, 4.0]));
         assert!(close(ras[1].position_mm, [3.0, -1.5, -20.0]));
         assert!(close(lps[0].position_mm, [-12.5, 30.25, 4.0]));
-        assert_eq!(lps[1].label, "tibia, plateau", "a quoted label keeps its comma");
+        assert_eq!(
+            lps[1].label, "tibia, plateau",
+            "a quoted label keeps its comma"
+        );
         assert!(close(lps[1].position_mm, ras[1].position_mm));
         // No header at all: Slicer's old default, RAS, in its column order.
         let bare = parse_fcsv("7,1,2,3,0,0,0,1,1,1,0,P,,\n").expect("bare");
@@ -395,7 +398,9 @@ vtkMRMLMarkupsFiducialNode_1,-3,1.5,-20,0,0,0,1,1,1,0,tibia-plateau,,\n";
         assert!(e.contains("only mm"), "{e}");
         let e = err(parse_fcsv("# CoordinateSystem = 2\n1,2,3,4\n"));
         assert!(e.starts_with("line 1: coordinate system IJK"), "{e}");
-        let e = err(parse_fcsv("# CoordinateSystem = LPS\n1,2,x,4,0,0,0,1,1,1,0,A,,\n"));
+        let e = err(parse_fcsv(
+            "# CoordinateSystem = LPS\n1,2,x,4,0,0,0,1,1,1,0,A,,\n",
+        ));
         assert_eq!(e, "line 2: y 'x' is not a number");
         let e = err(parse_fcsv("1,2\n"));
         assert!(e.starts_with("line 1: 2 fields, no y"), "{e}");
