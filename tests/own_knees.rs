@@ -370,6 +370,24 @@ fn bad_studies_and_reader_folders_are_named(dir: &Path, study: &Path) {
         err.contains("twice.csv: subject \"knee-a\" appears twice, in rows 2 and 4"),
         "{err}"
     );
+    // `srrd manifest` names a landmark file that does not read, and lists the knees.
+    let marks = dir.join("clinic/marks-bad.csv");
+    std::fs::write(
+        dir.join("clinic/bad.fcsv"),
+        "# CoordinateSystem = IJK\n1,2,3,4\n",
+    )
+    .expect("fcsv");
+    std::fs::write(
+        &marks,
+        "subject,ct,mr,ct_landmarks,mr_landmarks\nknee-a,knee-a/ct.nii.gz,knee-a/mr.nii.gz,bad.fcsv,bad.fcsv\n",
+    )
+    .expect("csv");
+    let out = ok(&["manifest", &s(&marks)]);
+    assert!(
+        out.contains("knee-a: landmarks not usable")
+            && out.contains("bad.fcsv: line 1: coordinate system IJK"),
+        "{out}"
+    );
     let other = dir.join("r-other");
     for case in ["sub-000", "sub-001"] {
         std::fs::create_dir_all(other.join(case)).expect("case");

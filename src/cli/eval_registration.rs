@@ -27,9 +27,9 @@ pub struct EvalRegistrationArgs {
     #[arg(long = "landmarks", value_name = "READER_DIR")]
     readers: Vec<PathBuf>,
     /// The synthesis model of the "rigid + sCT" stage: a model folder, `demo` (the
-    /// bundled SPSNet, the default) or `none` (the stage is not measured: the evaluation
-    /// is about 3 times faster; the synthesis takes most of the stage's 4-5 s per
-    /// small-preset knee on 2 cores).
+    /// bundled SPSNet, the default) or `none` (the stage is not measured, and the
+    /// evaluation runs several times faster: 8 small-preset knees took 13 s without it and
+    /// 54-78 s with it on 2 busy cores, most of it the synthesis).
     #[arg(long, value_name = "DIR|demo|none", default_value = "demo")]
     synthesis: String,
     /// Also write the table (Markdown) here.
