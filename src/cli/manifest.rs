@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::pipeline::experiments::registration_landmarks::{Source, knee_pairs};
+use crate::pipeline::experiments::study_knees::study_knees;
 use crate::pipeline::study_list::{read_study_list, unlabelled_warning};
 
 /// Arguments of `srrd manifest`.
@@ -63,6 +65,16 @@ pub fn check_manifest(path: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     println!("{} knees, {} with a missing file", rows.len(), missing);
+    // The landmark files the list names, checked as the registration table reads them.
+    let knees = study_knees(path)?;
+    for k in &knees {
+        if let Err(e) = knee_pairs(k, &Source::StudyList) {
+            eprintln!(
+                "warning: {}: landmarks not usable (the registration table leaves them out): {e}",
+                k.id
+            );
+        }
+    }
     if let Some(w) = unlabelled_warning(&rows) {
         eprintln!("warning: {}: {w}", path.display());
     }

@@ -7,6 +7,7 @@ pub mod cohort_table;
 pub mod diagnosis_eval;
 pub mod patches;
 pub mod registration_eval;
+pub mod registration_landmarks;
 pub mod regression_eval;
 pub mod regression_held_out;
 pub mod robustness;

@@ -137,6 +137,41 @@ pub fn crop_to_signal(v: &Volume) -> Volume {
     }
 }
 
+/// The paper's "+ SPSNet" step (Table 2): the sCT synthesized from crMR (on the CT grid, in
+/// crMR's pose) registered rigidly to the CT over the body, now a nearly mono-modal
+/// problem, from where the coarse step left it. Returns `mr_from_ct`: the rigid step
+/// (CT -> crMR's frame) followed by the coarse transform (crMR's frame -> MR).
+pub fn rigid_on_sct(
+    coarse: &Coarse,
+    sct: &Volume,
+    metric: Metric,
+    progress: &Progress,
+) -> Result<srrd_base::volume::AffineTransform> {
+    let g = &coarse.ct_clean.geometry;
+    let mask = coarse.body.dilate([2, 2, 2]);
+    let options = RigidOptions {
+        metric,
+        levels_mm: vec![2.0, 1.0],
+        multistart_deg: None,
+        ..Default::default()
+    };
+    let identity = srrd_base::volume::RigidTransform {
+        center_mm: g.center_mm(),
+        ..Default::default()
+    };
+    let crmr_from_ct = register_rigid(
+        &coarse.ct_clean,
+        sct,
+        Some(&mask),
+        Some(&identity),
+        &options,
+        progress,
+    )?;
+    Ok(crmr_from_ct
+        .final_transform()
+        .then(&coarse.result.final_transform()))
+}
+
 /// Per-bone refinement after `coarse`, on crMR with `metric`.
 pub fn refined(
     ct: &Volume,

@@ -5,15 +5,17 @@
 //! `ct/`, and optionally the same for `mr`; or a PACS export of the subject's study). A PACS export's folder holding a knee's CT and
 //! MR series may be named once, in a `study` column (the CT and MR are then picked by
 //! Modality; `ct_series`/`mr_series` name others). Labels are KL grades or class words
-//! ([`Label`]; a `kl` column takes grades only). Whole-list problems (a wrong column, a
-//! duplicated or empty subject id, a bad side or label) refuse the list with the row
+//! ([`Label`]; a `kl` column takes grades only). Annotators' landmarks of a knee may be
+//! named in `ct_landmarks` and `mr_landmarks` (our JSON, Slicer `.mrk.json` or `.fcsv`;
+//! paired by label): the registration table's truth. Whole-list problems (a wrong column,
+//! a duplicated or empty subject id, a bad side or label) refuse the list with the row
 //! number; a missing file is a problem of its row only, reported when that knee is reached.
 
 mod label;
 
 pub use label::{ACCEPTED, ACCEPTED_KL, Group, KlGrade, Label, LabelError};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -22,7 +24,7 @@ use srrd_base::error::{Error, Result};
 use srrd_segmentation::knees::Side;
 
 /// The columns a manifest may have.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 11] = [
     "subject",
     "ct",
     "mr",
@@ -32,6 +34,8 @@ pub const COLUMNS: [&str; 9] = [
     "study",
     "ct_series",
     "mr_series",
+    "ct_landmarks",
+    "mr_landmarks",
 ];
 
 /// One knee of the study.
@@ -51,6 +55,10 @@ pub struct StudyRow {
     pub side: Option<Side>,
     /// KL grade or class (None: unlabelled, left out of the classifier).
     pub label: Option<Label>,
+    /// Landmarks an annotator placed on the CT (our JSON, `.mrk.json` or `.fcsv`).
+    pub ct_landmarks: Option<PathBuf>,
+    /// The same landmarks placed on the MR, paired with the CT's by label.
+    pub mr_landmarks: Option<PathBuf>,
     /// 1-based line in the CSV (the folder's order for a folder).
     pub row: usize,
 }
@@ -174,11 +182,23 @@ pub fn from_csv(text: &str, base: &Path) -> std::result::Result<Vec<StudyRow>, S
     if col("label").is_some() && col("kl").is_some() {
         return Err("both a label and a kl column: keep one (label takes grades and words)".into());
     }
+    match (col("ct_landmarks").is_some(), col("mr_landmarks").is_some()) {
+        (true, false) => {
+            return Err(
+                "a ct_landmarks column without mr_landmarks: the CT's landmarks pair with the MR's"
+                    .into(),
+            );
+        }
+        (false, true) => {
+            return Err("an mr_landmarks column without ct_landmarks: the MR's landmarks pair with the CT's".into());
+        }
+        _ => {}
+    }
     let resolve = |p: &str| {
         let p = PathBuf::from(p);
         if p.is_absolute() { p } else { base.join(p) }
     };
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut rows = Vec::new();
     for (n, line) in lines {
         let f = split_csv(line).map_err(|e| format!("row {n}: {e}"))?;
@@ -196,8 +216,10 @@ pub fn from_csv(text: &str, base: &Path) -> std::result::Result<Vec<StudyRow>, S
                 "row {n}: subject {subject:?} cannot name a folder (no slashes, no leading dot)"
             ));
         }
-        if !seen.insert(subject.clone()) {
-            return Err(format!("row {n}: subject {subject:?} appears twice"));
+        if let Some(first) = seen.insert(subject.clone(), n) {
+            return Err(format!(
+                "subject {subject:?} appears twice, in rows {first} and {n}: each knee needs its own id"
+            ));
         }
         let study = get(col("study")).map(|p| resolve(&p));
         let ct = get(col("ct"))
@@ -227,6 +249,8 @@ pub fn from_csv(text: &str, base: &Path) -> std::result::Result<Vec<StudyRow>, S
             mr_series: get(col("mr_series")),
             side,
             label,
+            ct_landmarks: get(col("ct_landmarks")).map(|p| resolve(&p)),
+            mr_landmarks: get(col("mr_landmarks")).map(|p| resolve(&p)),
             row: n,
         });
     }
@@ -294,6 +318,8 @@ fn from_folder(dir: &Path) -> Result<Vec<StudyRow>> {
             mr_series: None,
             side: None,
             label: None,
+            ct_landmarks: None,
+            mr_landmarks: None,
             row: n + 1,
         })
         .collect())
@@ -325,8 +351,16 @@ mod tests {
         let base = Path::new("/b");
         for (text, expect) in [
             (
-                "subject,ct\nk1,a\nk1,b\n",
-                "row 3: subject \"k1\" appears twice",
+                "subject,ct\nk1,a\nk2,c\nk1,b\n",
+                "subject \"k1\" appears twice, in rows 2 and 4",
+            ),
+            (
+                "subject,ct,ct_landmarks\nk1,a,m.fcsv\n",
+                "a ct_landmarks column without mr_landmarks",
+            ),
+            (
+                "subject,ct,mr_landmarks\nk1,a,m.fcsv\n",
+                "an mr_landmarks column without ct_landmarks",
             ),
             ("subject,ct,scanner\nk1,a,x\n", "unknown column \"scanner\""),
             ("subject,mr\nk1,a\n", "lacks a required column"),
@@ -388,6 +422,38 @@ mod tests {
         assert_eq!(rows[0].ct, PathBuf::from("/b/ct.nii.gz"));
         assert_eq!(rows[0].mr, Some(PathBuf::from("/b/exp")));
         assert!(!rows[0].one_folder());
+    }
+
+    #[test]
+    fn landmark_columns_resolve_like_the_images_and_duplicates_name_file_and_rows() {
+        let rows = from_csv(
+            "subject,ct,mr,mr_landmarks,ct_landmarks\n\
+             k1,k1/ct.nii.gz,k1/mr.nii.gz,marks/k1_mr.mrk.json,/abs/k1_ct.fcsv\n\
+             k2,k2/ct.nii.gz,,,\n",
+            Path::new("/base"),
+        )
+        .expect("parses");
+        assert_eq!(
+            rows[0].mr_landmarks.as_deref(),
+            Some(Path::new("/base/marks/k1_mr.mrk.json"))
+        );
+        assert_eq!(
+            rows[0].ct_landmarks.as_deref(),
+            Some(Path::new("/abs/k1_ct.fcsv"))
+        );
+        assert!(rows[1].ct_landmarks.is_none() && rows[1].mr_landmarks.is_none());
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let list = dir.path().join("study.csv");
+        std::fs::write(&list, "subject,ct\nk1,a\n# k2 rescanned\nk2,b\nk1,c\n").expect("write");
+        let e = read_study_list(&list).expect_err("duplicate").to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: subject \"k1\" appears twice, in rows 2 and 5: each knee needs its own id",
+                list.display()
+            )
+        );
     }
 
     #[test]

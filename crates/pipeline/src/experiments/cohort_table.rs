@@ -294,6 +294,8 @@ mod tests {
             mr_series: None,
             side: None,
             label: Some(Label::parse(label).expect("label")),
+            ct_landmarks: None,
+            mr_landmarks: None,
             row: 2,
         }
     }

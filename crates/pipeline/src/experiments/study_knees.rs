@@ -38,6 +38,10 @@ pub struct StudyKnee {
     pub truth_dir: Option<PathBuf>,
     /// The CT acquisition a phantom cohort drew (`truth.json`).
     pub acquisition: Option<Acquisition>,
+    /// Landmarks an annotator placed on the CT, named in the study list's `ct_landmarks`.
+    pub ct_landmarks: Option<PathBuf>,
+    /// The same landmarks on the MR (`mr_landmarks`), paired with the CT's by label.
+    pub mr_landmarks: Option<PathBuf>,
 }
 
 impl StudyKnee {
@@ -122,6 +126,8 @@ pub fn study_knees(path: &Path) -> Result<Vec<StudyKnee>> {
             label: row.label,
             truth_dir: None,
             acquisition: None,
+            ct_landmarks: row.ct_landmarks,
+            mr_landmarks: row.mr_landmarks,
         })
         .collect())
 }
@@ -155,6 +161,8 @@ fn cohort_knees(cohort: &Path, path: &Path) -> Result<Vec<StudyKnee>> {
                 grade: s["grade"].as_str().map(str::to_string),
                 truth_dir: Some(dir),
                 acquisition,
+                ct_landmarks: None,
+                mr_landmarks: None,
             })
         })
         .collect()
