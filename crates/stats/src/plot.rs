@@ -85,16 +85,16 @@ fn register(regular: &'static [u8], bold: Option<&'static [u8]>) -> bool {
 fn fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if let Some(path) = std::env::var_os("SRRD_FIGURE_FONT") {
-            if font_file(Path::new(&path)).is_some_and(|f| register(f, None)) {
-                return;
-            }
+        if let Some(path) = std::env::var_os("SRRD_FIGURE_FONT")
+            && font_file(Path::new(&path)).is_some_and(|f| register(f, None))
+        {
+            return;
         }
         for (regular, bold) in SYSTEM_FONTS {
-            if let Some(r) = font_file(Path::new(regular)) {
-                if register(r, font_file(Path::new(bold))) {
-                    return;
-                }
+            if let Some(r) = font_file(Path::new(regular))
+                && register(r, font_file(Path::new(bold)))
+            {
+                return;
             }
         }
         if !register(epaint_default_fonts::UBUNTU_LIGHT, None) {

@@ -50,10 +50,12 @@ pub fn roc_svg(title: &str, curves: &[RocCurve]) -> Result<String, String> {
     svg_string((480, 480), &Roc::new(title, curves))
 }
 
+/// A curve as drawn: legend entry, points, colour.
+type Drawn = (String, Vec<(f64, f64)>, RGBColor);
+
 struct Roc<'a> {
     title: &'a str,
-    /// (legend entry, curve points, colour).
-    curves: Vec<(String, Vec<(f64, f64)>, RGBColor)>,
+    curves: Vec<Drawn>,
 }
 
 impl<'a> Roc<'a> {
