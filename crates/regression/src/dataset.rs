@@ -35,6 +35,10 @@ pub const TARGETS: [(&str, &str); 4] = [
     ("tb_n_per_mm", "1/mm"),
 ];
 
+/// The targets as a paper names them (ASBMR nomenclature), in [`TARGETS`] order: for
+/// figures and tables; `TARGETS` holds the field names of files.
+pub const TARGET_NAMES: [&str; 4] = ["BV/TV", "Tb.Th", "Tb.Sp", "Tb.N"];
+
 /// How patches are sampled and measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PatchSettings {

@@ -12,7 +12,10 @@ pub mod roc;
 
 pub use agreement::{Icc, f_cdf, f_quantile, icc_a1, icc_a1_k, mean_sd, pearson};
 pub use colour::viridis_rgb;
-pub use plot::{BlandAltman, Series, bland_altman_png, lines_png, scatter_png};
+pub use plot::{
+    BlandAltman, BoxPanel, RocCurve, Series, agreement_label, bland_altman_png, box_panels_png,
+    lines_png, roc_label, roc_png, scatter_png, with_unit,
+};
 pub use ridge::{RidgeRegression, Standardizer, fit_ridge_cv};
 pub use roc::{
     BinaryMetrics, DeLong, DeLongTest, auc, binary_metrics, delong, delong_paired, macro_metrics,

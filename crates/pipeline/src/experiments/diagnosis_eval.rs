@@ -23,8 +23,10 @@ use srrd_diagnosis::attention::{AttentionClassifier, AttentionSettings, Bag};
 use srrd_diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use srrd_diagnosis::features::subregion_features;
 use srrd_regression::dataset::Manifest;
+use srrd_regression::dataset::{TARGET_NAMES, TARGETS};
 use srrd_stats::{
-    Series, binary_metrics, delong, delong_paired, lines_png, macro_metrics, mean_sd, roc_points,
+    BoxPanel, RocCurve, binary_metrics, box_panels_png, delong, delong_paired, macro_metrics,
+    mean_sd, roc_png, with_unit,
 };
 
 /// Feature sources in table order.
@@ -268,7 +270,114 @@ pub fn subject_features(
     })
 }
 
-/// Runs the evaluation; writes `table.md`, `diagnosis.json` and `roc.png` to `out`.
+/// How the box plots group the knees: by KL grade when every knee has one, else by the
+/// paper's three groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KneeGroups {
+    /// "KL grade" or "group", for titles.
+    pub by: &'static str,
+    /// Group names in order ("KL 0".."KL 4", or normal / mild / advanced), only those
+    /// with knees.
+    pub names: Vec<String>,
+    /// Each knee's index into `names`.
+    pub of: Vec<usize>,
+}
+
+/// The knees `ids` (with their classifier grades `kl`) grouped by the store's KL grade
+/// when every one carries a `kl_grade`, else by group (normal KL 0-1, mild KL 2,
+/// advanced KL 3-4).
+pub fn knee_groups(manifest: &Manifest, ids: &[String], kl: &[u32]) -> KneeGroups {
+    let grades: Option<Vec<u32>> = ids
+        .iter()
+        .map(|id| {
+            manifest
+                .subjects
+                .iter()
+                .find(|s| s.id == *id)
+                .and_then(|s| s.kl_grade)
+        })
+        .collect();
+    let (by, key, name): (_, Vec<usize>, fn(usize) -> String) = match grades {
+        Some(g) if !g.is_empty() => ("KL grade", g.iter().map(|k| *k as usize).collect(), |k| {
+            format!("KL {k}")
+        }),
+        _ => ("group", kl.iter().map(|k| group_of(*k)).collect(), |g| {
+            ["normal", "mild", "advanced"]
+                .get(g)
+                .unwrap_or(&"?")
+                .to_string()
+        }),
+    };
+    let mut present: Vec<usize> = key.clone();
+    present.sort_unstable();
+    present.dedup();
+    KneeGroups {
+        by,
+        names: present.iter().map(|k| name(*k)).collect(),
+        of: key
+            .iter()
+            .map(|k| present.iter().position(|p| p == k).unwrap_or(0))
+            .collect(),
+    }
+}
+
+/// Box plots by KL grade (or group) of the knees' out-of-fold P(KOA) from SRRD-CT's
+/// features (`boxes_p_koa.png`) and of the parameters SRRD-CT predicted, each knee the
+/// mean of its patches (`boxes_parameters.png`); each with its SVG beside it.
+pub fn box_plots(out: &Path, groups: &KneeGroups, p_koa: &[f64], bags: &[Bag]) -> Result<()> {
+    let split = |value: &dyn Fn(usize) -> f64| -> Vec<(String, Vec<f64>)> {
+        groups
+            .names
+            .iter()
+            .enumerate()
+            .map(|(g, name)| {
+                let v = (0..groups.of.len())
+                    .filter(|k| groups.of[*k] == g)
+                    .map(value)
+                    .filter(|v| v.is_finite())
+                    .collect();
+                (name.clone(), v)
+            })
+            .collect()
+    };
+    let path = out.join("boxes_p_koa.png");
+    let panel = BoxPanel {
+        title: format!("P(KOA) by {} (out-of-fold)", groups.by),
+        y_label: "P(KOA), SRRD-CT features".into(),
+        groups: split(&|k| p_koa.get(k).copied().unwrap_or(f64::NAN)),
+        limits: Some((0.0, 1.0)),
+    };
+    box_panels_png(&path, "", &[panel], 1).map_err(|e| Error::io(&path, e))?;
+    let panels: Vec<BoxPanel> = TARGETS
+        .iter()
+        .zip(TARGET_NAMES)
+        .enumerate()
+        .map(|(a, ((_, unit), name))| BoxPanel {
+            title: with_unit(name, unit),
+            y_label: String::new(),
+            groups: split(&|k| {
+                let bag = bags.get(k).map(Vec::as_slice).unwrap_or(&[]);
+                bag.iter().map(|(_, p)| p[a]).sum::<f64>() / bag.len() as f64
+            }),
+            limits: None,
+        })
+        .collect();
+    let path = out.join("boxes_parameters.png");
+    box_panels_png(
+        &path,
+        &format!(
+            "Predicted by SRRD-CT (out-of-fold), knee means by {}",
+            groups.by
+        ),
+        &panels,
+        2,
+    )
+    .map_err(|e| Error::io(&path, e))
+}
+
+/// Runs the evaluation; writes `table.md`, `diagnosis.json`, `roc.png` and the box plots
+/// by KL grade or group (`boxes_p_koa.png`, `boxes_parameters.png`), each figure with its
+/// SVG, to `out`.
 pub fn evaluate(
     manifest: &Manifest,
     oof_csv: &Path,
@@ -366,31 +475,32 @@ pub fn evaluate(
             vs_svm: delong_paired(&probs_att, &probs, &koa).map(|t| (t.z, t.p_value)),
         });
         // The legend carries each curve's AUC with its DeLong 95% interval.
-        let name = match delong(&probs, &koa) {
-            Some(d) => format!(
-                "{source}: AUC {:.2} [{:.2}, {:.2}]",
-                d.auc, d.ci95.0, d.ci95.1
-            ),
-            None => source.to_string(),
-        };
-        curves.push(Series {
-            name,
-            points: roc_points(&probs, &koa),
+        curves.push(RocCurve {
+            name: source.to_string(),
+            scores: probs.clone(),
+            positive: koa.clone(),
             color: colors[m],
         });
         pooled_probs.push(probs);
         pooled_attention.push(probs_att);
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    lines_png(
+    roc_png(
         &out.join("roc.png"),
-        "ROC, KOA vs normal (out-of-fold)",
-        "false positive rate",
-        "true positive rate",
+        "KOA vs normal (out-of-fold, SVM)",
         &curves,
-        false,
     )
     .map_err(|e| Error::io(out.join("roc.png"), e))?;
+    let srrd = SOURCES
+        .iter()
+        .position(|s| *s == "SRRD-CT (distilled)")
+        .unwrap_or(2);
+    box_plots(
+        out,
+        &knee_groups(manifest, &ids, &kl),
+        &pooled_probs[srrd],
+        &bags[srrd],
+    )?;
     let srrd_vs_plain =
         delong_paired(&pooled_probs[2], &pooled_probs[1], &koa).map(|t| (t.z, t.p_value));
     let report = DiagnosisReport {
@@ -495,4 +605,103 @@ pub fn train_classifier(
         provenance: provenance.into(),
         evaluation: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use srrd_regression::dataset::{FORMAT, PatchSettings, SubjectEntry};
+
+    fn manifest(grades: &[(Option<u32>, Option<&str>)]) -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            settings: PatchSettings::default(),
+            targets: Vec::new(),
+            target_min: [0.0; 4],
+            target_max: [1.0; 4],
+            subjects: grades
+                .iter()
+                .enumerate()
+                .map(|(n, (kl, grade))| SubjectEntry {
+                    id: format!("s{n}"),
+                    file: String::new(),
+                    patches: 1,
+                    grade: grade.map(str::to_string),
+                    kl_grade: *kl,
+                    ct_acquired_mm: None,
+                    content_id: None,
+                })
+                .collect(),
+            source: String::new(),
+            ct_spacing_mm: None,
+            excluded: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn knees_group_by_kl_grade_when_all_have_one_else_by_group() {
+        let ids: Vec<String> = (0..4).map(|n| format!("s{n}")).collect();
+        let m = manifest(&[
+            (Some(3), None),
+            (Some(0), None),
+            (Some(3), None),
+            (Some(1), None),
+        ]);
+        let g = knee_groups(&m, &ids, &[3, 0, 3, 1]);
+        assert_eq!(g.by, "KL grade");
+        assert_eq!(g.names, ["KL 0", "KL 1", "KL 3"]);
+        assert_eq!(g.of, [2, 0, 2, 1]);
+        // One knee with a group only: every knee by group.
+        let m = manifest(&[
+            (Some(3), None),
+            (None, Some("normal")),
+            (Some(2), None),
+            (Some(1), None),
+        ]);
+        let g = knee_groups(&m, &ids, &[3, 0, 2, 1]);
+        assert_eq!(g.by, "group");
+        assert_eq!(g.names, ["normal", "mild", "advanced"]);
+        assert_eq!(g.of, [2, 0, 1, 0]);
+    }
+
+    #[test]
+    fn box_plots_by_kl_grade_name_the_parameters_with_units() {
+        let groups = KneeGroups {
+            by: "KL grade",
+            names: vec!["KL 0".into(), "KL 2".into()],
+            of: vec![0, 0, 1, 1, 1],
+        };
+        let p = [0.1, 0.3, 0.6, 0.8, 0.9];
+        let bags: Vec<Bag> = (0..5)
+            .map(|k| {
+                let v = f64::from(k);
+                vec![
+                    (1, [0.2 + 0.01 * v, 0.6, 1.0, 1.3]),
+                    (2, [0.25, 0.7, 1.1, 1.2]),
+                ]
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tmp");
+        box_plots(dir.path(), &groups, &p, &bags).expect("box plots");
+        for name in ["boxes_p_koa", "boxes_parameters"] {
+            assert!(
+                dir.path().join(format!("{name}.png")).is_file(),
+                "{name}.png"
+            );
+        }
+        let svg = std::fs::read_to_string(dir.path().join("boxes_parameters.svg")).expect("svg");
+        for want in [
+            "BV/TV",
+            "Tb.Th (mm)",
+            "Tb.Sp (mm)",
+            "Tb.N (1/mm)",
+            "KL 2",
+            "n = 3",
+        ] {
+            assert!(svg.contains(want), "{want} in boxes_parameters.svg");
+        }
+        assert!(!svg.contains("tb_th_mm"));
+        let svg = std::fs::read_to_string(dir.path().join("boxes_p_koa.svg")).expect("svg");
+        assert!(svg.contains("P(KOA) by KL grade") && svg.contains("n = 2"));
+    }
 }

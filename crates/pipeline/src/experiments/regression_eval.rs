@@ -12,13 +12,13 @@ use tch::{Kind, Tensor};
 
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
-use srrd_regression::dataset::{Manifest, TARGETS};
+use srrd_regression::dataset::{Manifest, TARGET_NAMES, TARGETS};
 use srrd_regression::inputs::{Inputs, load_inputs};
 use srrd_regression::model::train_bundle;
 use srrd_regression::nets::NetConfig;
 use srrd_regression::radiomics::{RadiomicsModel, features};
 use srrd_regression::train::{TrainSettings, predict};
-use srrd_stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png};
+use srrd_stats::{Series, bland_altman_png, icc_a1, mean_sd, pearson, scatter_png, with_unit};
 
 /// Header of `oof.csv`: one row per patch and method (the truth as "MR ground truth").
 pub const OOF_HEADER: &str =
@@ -216,41 +216,7 @@ pub fn cross_validate(
             });
         }
     }
-    // Figure 5: predicted vs truth per parameter, teacher and student.
-    for (a, (name, unit)) in TARGETS.iter().enumerate() {
-        let series = |m: usize, color: [u8; 3]| Series {
-            name: METHODS[m].to_string(),
-            points: pooled[m]
-                .iter()
-                .zip(&truth)
-                .map(|(p, t)| (t[a], p[a]))
-                .collect(),
-            color,
-        };
-        scatter_png(
-            &out.join(format!("scatter_{name}.png")),
-            &format!("{name} ({unit}): predicted vs MR ground truth"),
-            "ground truth",
-            "predicted",
-            &[series(3, [230, 120, 20]), series(2, [30, 90, 200])],
-        )
-        .map_err(|e| Error::io(out.join(format!("scatter_{name}.png")), e))?;
-        // Agreement of the student with the truth: difference against mean.
-        let pairs: Vec<(f64, f64)> = pooled[2]
-            .iter()
-            .zip(&truth)
-            .map(|(p, t)| (p[a], t[a]))
-            .collect();
-        let path = out.join(format!("bland_altman_{name}.png"));
-        bland_altman_png(
-            &path,
-            &format!("{name}: student against MR ground truth (Bland-Altman)"),
-            unit,
-            &pairs,
-            [30, 90, 200],
-        )
-        .map_err(|e| Error::io(&path, e))?;
-    }
+    figures(out, &truth, &pooled)?;
     let report = CvReport {
         folds,
         subjects: manifest.subjects.len(),
@@ -268,6 +234,52 @@ pub fn cross_validate(
     let md = markdown(&report);
     srrd_base::io::atomic_write(&out.join("table.md"), |w| w.write_all(md.as_bytes()))?;
     Ok(report)
+}
+
+/// The paper's Figure 5 and the Bland-Altman plots from the pooled out-of-fold predictions
+/// (`pooled` in [`METHODS`] order, rows beside `truth`'s): per parameter
+/// `scatter_<field>.png`, the MR teacher and SRRD-CT against the MR ground truth with
+/// each one's ICC(A,1) and Pearson r, and `bland_altman_<field>.png` of SRRD-CT; each
+/// with its SVG beside it.
+pub fn figures(out: &Path, truth: &[[f64; 4]], pooled: &[Vec<[f64; 4]>]) -> Result<()> {
+    for (a, ((field, unit), name)) in TARGETS.iter().zip(TARGET_NAMES).enumerate() {
+        let series = |m: usize, label: &str, color: [u8; 3]| Series {
+            name: label.to_string(),
+            points: pooled
+                .get(m)
+                .map(|p| p.iter().zip(truth).map(|(p, t)| (t[a], p[a])).collect())
+                .unwrap_or_default(),
+            color,
+        };
+        let path = out.join(format!("scatter_{field}.png"));
+        scatter_png(
+            &path,
+            &format!("{name}: predicted vs MR ground truth"),
+            &with_unit(&format!("MR ground truth {name}"), unit),
+            &with_unit(&format!("predicted {name}"), unit),
+            &[
+                series(3, "MR teacher (from MR)", [230, 120, 20]),
+                series(2, "SRRD-CT (from CT)", [30, 90, 200]),
+            ],
+        )
+        .map_err(|e| Error::io(&path, e))?;
+        // Agreement of the student with the truth: difference against mean.
+        let pairs: Vec<(f64, f64)> = pooled
+            .get(2)
+            .map(|p| p.iter().zip(truth).map(|(p, t)| (p[a], t[a])).collect())
+            .unwrap_or_default();
+        let path = out.join(format!("bland_altman_{field}.png"));
+        bland_altman_png(
+            &path,
+            &format!("{name}: SRRD-CT against MR ground truth"),
+            ("SRRD-CT", "MR ground truth"),
+            unit,
+            &pairs,
+            [30, 90, 200],
+        )
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// The table as Markdown: ICC mean +- SD over folds per method and parameter, then the
@@ -313,6 +325,51 @@ pub fn markdown(report: &CvReport) -> String {
 mod tests {
     use super::*;
     use srrd_regression::dataset::{FORMAT, PatchSettings, SubjectEntry};
+
+    /// Figure 5's panels name the parameter with its unit and carry the ICC and r that the
+    /// table computes; each PNG has its SVG.
+    #[test]
+    fn figures_name_the_parameters_and_carry_the_tables_icc_and_r() {
+        let truth: Vec<[f64; 4]> = (0..40)
+            .map(|n| {
+                let t = f64::from(n) / 40.0;
+                [0.2 + 0.1 * t, 0.6 + 0.3 * t, 1.0 + t, 1.2 - 0.4 * t]
+            })
+            .collect();
+        let wobble = |k: f64| -> Vec<[f64; 4]> {
+            truth
+                .iter()
+                .enumerate()
+                .map(|(n, r)| r.map(|v| v * (1.0 + k * ((n * 7 % 11) as f64 - 5.0) / 50.0)))
+                .collect()
+        };
+        let pooled = vec![wobble(1.0), wobble(0.8), wobble(0.5), wobble(0.3)];
+        let dir = tempfile::tempdir().expect("tmp");
+        figures(dir.path(), &truth, &pooled).expect("figures");
+        for (a, ((field, _), name)) in TARGETS.iter().zip(TARGET_NAMES).enumerate() {
+            let png = dir.path().join(format!("scatter_{field}.png"));
+            assert!(png.is_file(), "{}", png.display());
+            let svg = std::fs::read_to_string(png.with_extension("svg")).expect("svg beside");
+            let ys: Vec<f64> = truth.iter().map(|r| r[a]).collect();
+            for (m, label) in [(3, "MR teacher (from MR)"), (2, "SRRD-CT (from CT)")] {
+                // As the table computes them: predicted first.
+                let xs: Vec<f64> = pooled[m].iter().map(|r| r[a]).collect();
+                let icc = icc_a1(&xs, &ys).expect("icc").value;
+                let r = pearson(&xs, &ys).expect("r");
+                let want = format!("{label}: ICC {icc:.3}, r = {r:.3}");
+                assert!(svg.contains(&want), "{want} in scatter_{field}.svg");
+            }
+            assert!(!svg.contains(field), "no field name {field} on the figure");
+            let axis = match name {
+                "BV/TV" => "MR ground truth BV/TV".to_string(),
+                "Tb.N" => "MR ground truth Tb.N (1/mm)".to_string(),
+                n => format!("MR ground truth {n} (mm)"),
+            };
+            assert!(svg.contains(&axis), "{axis} in scatter_{field}.svg");
+            let ba = dir.path().join(format!("bland_altman_{field}.png"));
+            assert!(ba.is_file() && ba.with_extension("svg").is_file());
+        }
+    }
 
     #[test]
     fn folds_partition_the_subjects_and_stratify_by_grade() {
