@@ -112,6 +112,20 @@ fn a_study_models_folder_is_chosen_and_named_beside_the_score() {
         "{status}"
     );
 
+    // Opening images keeps the choice (a fresh viewer is built for them).
+    let ct_path = tmp.path().join("ct.nii.gz");
+    srrd::io::write_nifti(&ct_path, &p.ct, srrd::io::WriteDtype::I16).expect("write ct");
+    h.state_mut()
+        .file_action(srrd::app::files::FileAction::OpenImage, &ct_path);
+    h.run_steps(2);
+    wait_for_job(&mut h);
+    assert!(h.state().layers().iter().any(|l| l.name == "CT"));
+    assert_eq!(
+        h.state().models_dir(),
+        models,
+        "the choice outlives new images"
+    );
+
     // The analysis runs with it: the folder, the study and its provenance beside the score.
     h.get_by_label("Analyze (SRRD)").click();
     h.run_steps(2);

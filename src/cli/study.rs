@@ -157,10 +157,7 @@ pub fn study(cohort: &Path, out: &Path, s: &StudySettings) -> anyhow::Result<()>
             "registration: {} is there (delete it to measure again)",
             reg_md.display()
         );
-    } else if phantom
-        || !s.readers.is_empty()
-        || knees.iter().any(|k| k.ct_landmarks.is_some())
-    {
+    } else if phantom || !s.readers.is_empty() || knees.iter().any(|k| k.ct_landmarks.is_some()) {
         super::eval_registration::eval_registration_with(
             cohort,
             &s.readers,

@@ -190,6 +190,8 @@ impl ViewerApp {
                 fresh.files.start_over();
                 fresh.screenshot = self.screenshot.take();
                 fresh.worklist = self.worklist.take();
+                // The models folder is the user's choice, not the images'.
+                fresh.models = std::mem::take(&mut self.models);
                 fresh.marks = std::mem::take(&mut self.marks);
                 let [f, m] = marks;
                 // A reader going through cases keeps placing as they were.

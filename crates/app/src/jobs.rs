@@ -214,8 +214,8 @@ pub(super) fn run_analysis(
     layers.push(sub);
     let status = match &summary.koa {
         Some(k) => format!(
-            "analysis done: {} (P(KOA) = {:.2}); phantom-trained models, research use only",
-            k.class, k.probability
+            "analysis done: {} (P(KOA) = {:.2}); models {}",
+            k.class, k.probability, k.provenance
         ),
         None => match &summary.koa_withheld {
             Some(why) => format!("analysis done; KOA score withheld ({why})"),
