@@ -20,7 +20,7 @@ fn main() {
     let python = std::env::var_os("SRRD_MORPH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv-ref/bin/python"));
-    if !python.exists() {
+    if !python.exists() && std::env::var_os("SRRD_MORPH_REFERENCE").is_none() {
         eprintln!(
             "{}: no reference Python (run scripts/setup-refvenv.sh or set SRRD_MORPH_PYTHON)",
             python.display()
@@ -30,11 +30,20 @@ fn main() {
     let cases = std::env::var("SRRD_MORPH_CASES")
         .unwrap_or_else(|_| "sp10,sp30,sp60,hrpqct40".to_string());
     let no_ormir = std::env::var("SRRD_MORPH_NO_ORMIR").unwrap_or_default();
-    let out = Command::new(&python)
-        .arg(root.join("benches/morph_large_reference.py"))
-        .arg(root.join("target/bench-data/morph_large"))
-        .args(["--cases", &cases, "--no-ormir", &no_ormir])
-        .output();
+    // `SRRD_MORPH_REFERENCE=FILE.json`: the reference side's output of an earlier run,
+    // read instead of running it (for working on srrd's side; report same-run figures).
+    let out = match std::env::var_os("SRRD_MORPH_REFERENCE") {
+        Some(file) => std::fs::read(&file).map(|stdout| std::process::Output {
+            status: std::process::ExitStatus::default(),
+            stdout,
+            stderr: Vec::new(),
+        }),
+        None => Command::new(&python)
+            .arg(root.join("benches/morph_large_reference.py"))
+            .arg(root.join("target/bench-data/morph_large"))
+            .args(["--cases", &cases, "--no-ormir", &no_ormir])
+            .output(),
+    };
     let out = match out {
         Ok(out) if out.status.success() => out,
         Ok(out) => {
@@ -80,7 +89,11 @@ fn main() {
         "ratio"
     );
     let empty = Vec::new();
+    let wanted: Vec<&str> = cases.split(',').collect();
     for case in reference["cases"].as_array().unwrap_or(&empty) {
+        if !wanted.contains(&case["name"].as_str().unwrap_or("")) {
+            continue;
+        }
         let read = |key: &str| -> Option<(Vec<bool>, [usize; 3])> {
             let v = read_nifti(&PathBuf::from(case[key].as_str()?)).ok()?.volume;
             Some((v.data.iter().map(|x| *x > 0.5).collect(), v.geometry.size))

@@ -29,7 +29,7 @@ fn in_voi(i: usize) -> bool {
     (G..4 * (T + G) + G).contains(&i)
 }
 
-fn write(dir: &Path, name: &str, f: impl Fn(usize, usize, usize) -> f32) -> PathBuf {
+fn write(dir: &Path, name: &str, f: impl Fn(usize, usize, usize) -> f32 + Sync) -> PathBuf {
     write_on(dir, name, Geometry::new(SIZE, [0.5, 0.5, 0.5], [0.0; 3]), f)
 }
 
@@ -37,7 +37,7 @@ fn write_on(
     dir: &Path,
     name: &str,
     g: Geometry,
-    f: impl Fn(usize, usize, usize) -> f32,
+    f: impl Fn(usize, usize, usize) -> f32 + Sync,
 ) -> PathBuf {
     let v = Volume::from_fn(g, f);
     let p = dir.join(name);

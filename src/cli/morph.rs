@@ -131,7 +131,7 @@ fn grid_difference(a: &Volume, b: &Volume) -> Option<String> {
         ));
     }
     if (g.origin_mm - h.origin_mm).norm() >= 1e-3 * g.spacing_mm.min() {
-        let s = |v: &nalgebra::Vector3<f64>| format!("({:.3}, {:.3}, {:.3})", v[0], v[1], v[2]);
+        let s = |v: &nalgebra::Point3<f64>| format!("({:.3}, {:.3}, {:.3})", v[0], v[1], v[2]);
         return Some(format!(
             "origin {} mm, the image {} mm",
             s(&h.origin_mm),

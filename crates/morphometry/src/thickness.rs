@@ -23,7 +23,7 @@
 use rayon::prelude::*;
 
 use super::edt::{squared_edt_capped, squared_edt_to};
-use paint::{RidgeBall, Stencils, paint};
+use paint::{RidgeBall, Stencils, large_first, paint};
 
 /// Local thickness (mm) of every voxel of `foreground` (0 elsewhere). Voxels where
 /// `background` is true bound the structure; voxels that are neither (outside a mask, or
@@ -34,6 +34,22 @@ pub fn local_thickness(
     background: &[bool],
     size: [usize; 3],
     spacing_mm: [f64; 3],
+) -> Option<Vec<f32>> {
+    local_thickness_with(foreground, background, size, spacing_mm, LARGE_RADIUS)
+}
+
+/// Balls of this radius (in voxels of the finest spacing) or more are painted largest
+/// first, each voxel once (see `paint`); smaller ones cost less painted directly.
+const LARGE_RADIUS: f64 = 5.0;
+
+/// [`local_thickness`], the balls from `large_radius` voxels up painted largest first
+/// (any value gives the same map: the tests paint all balls either way).
+fn local_thickness_with(
+    foreground: &[bool],
+    background: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    large_radius: f64,
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
     let plane = ni * nj;
@@ -50,9 +66,12 @@ pub fn local_thickness(
     if foreground.is_empty() {
         return Some(Vec::new());
     }
+    let t0 = std::time::Instant::now();
     let d2 = distances(background, foreground, size, spacing_mm);
+    let t_edt = t0.elapsed().as_secs_f64();
     let r_max = max_distance(&d2, foreground)?;
     let table = Containment::new(r_max, spacing_mm);
+    let t_table = t0.elapsed().as_secs_f64();
     let (level, has_cuts) = ball_levels(&d2, foreground, background, size, &table);
     // The ridge: balls whose voxel set is not contained in a neighbour's (see
     // `Containment`), gathered per slice for painting.
@@ -87,18 +106,34 @@ pub fn local_thickness(
         })
         .collect();
     drop(level);
+    let t_ridge = t0.elapsed().as_secs_f64();
     let mut out = d2;
     let stencils = Stencils::new(&by_slice, &table, [ni, nj], spacing_mm);
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
     // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
     // cross cut voxels (outside the structure but not background); those are cleared after.
+    let finest = spacing_mm.iter().cloned().fold(f64::INFINITY, f64::min);
+    let r2_large = (large_radius * finest).powi(2);
+    let large = large_first(&by_slice, r2_large, spacing_mm[2]);
     let chunk_k = nk.div_ceil(4 * rayon::current_num_threads()).max(1);
     out.par_chunks_mut(chunk_k * plane)
         .enumerate()
         .for_each(|(chunk, slabs)| {
             let k0 = chunk * chunk_k;
-            paint(slabs, [k0, nk], [ni, nj], &by_slice, &stencils);
+            paint(
+                slabs,
+                [k0, nk],
+                [ni, nj],
+                &by_slice,
+                &stencils,
+                (&large, r2_large),
+            );
         });
+    if std::env::var_os("SRRD_LT_TIMING").is_some() {
+        let n: usize = by_slice.iter().map(|r| r.len()).sum();
+        let fg = foreground.iter().filter(|f| **f).count();
+        eprintln!("LT r_max {r_max:.1} fg {fg} ridge {n} edt {t_edt:.3} table {:.3} ridge {:.3} paint {:.3}", t_table - t_edt, t_ridge - t_table, t0.elapsed().as_secs_f64() - t_ridge);
+    }
     if has_cuts {
         out.par_iter_mut()
             .zip(foreground.par_iter())
@@ -358,10 +393,10 @@ fn pack(level: u16, shape: usize) -> u16 {
 
 impl Containment {
     fn new(r_max: f64, spacing_mm: [f64; 3]) -> Self {
-        // Balls wider than 40 voxels are rare in trabecular bone; they are kept, not
-        // tested, so the table stays small.
+        // Balls wider than 64 voxels are rare in trabecular bone (marrow spaces of HR-pQCT
+        // reach 40-60); they are kept, not tested, so the table stays small.
         let min_spacing = spacing_mm.iter().cloned().fold(f64::INFINITY, f64::min);
-        let r_max = r_max.min(40.0 * min_spacing);
+        let r_max = r_max.min(64.0 * min_spacing);
         let span = |s: f64| (r_max / s).ceil() as i64 + 1;
         let (si, sj, sk) = (
             span(spacing_mm[0]),

@@ -127,22 +127,103 @@ fn ball_rows(r2: f64, spacing_mm: [f64; 3]) -> Vec<[i32; 3]> {
     rows
 }
 
+/// A large ball of the ridge, for painting largest first: its diameter, its slice, its
+/// place in that slice's list, and how many slices it reaches on either side.
+#[derive(Clone, Copy)]
+pub(super) struct LargeBall {
+    diameter_mm: f32,
+    k: u32,
+    index: u32,
+    reach_k: u32,
+}
+
+/// The ridge balls whose squared radius (mm^2, as painted) is at least `r2_large`, largest
+/// diameter first.
+pub(super) fn large_first(
+    by_slice: &[Vec<RidgeBall>],
+    r2_large: f64,
+    spacing_k_mm: f64,
+) -> Vec<LargeBall> {
+    let mut large: Vec<LargeBall> = by_slice
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(k, ridge)| {
+            ridge
+                .iter()
+                .enumerate()
+                .filter(|(_, ball)| ball.r2_mm2 >= r2_large)
+                .map(move |(index, ball)| LargeBall {
+                    diameter_mm: ball.diameter_mm,
+                    k: k as u32,
+                    index: index as u32,
+                    reach_k: strict_span(ball.r2_mm2, spacing_k_mm) as u32,
+                })
+        })
+        .collect();
+    large.par_sort_unstable_by(|a, b| b.diameter_mm.total_cmp(&a.diameter_mm));
+    large
+}
+
 /// Paints the ridge balls that reach `slabs` (slices k0.. of a grid of `nk` slices of
 /// `ni` x `nj`), each voxel keeping the largest diameter.
+///
+/// The `large` balls (see [`large_first`]; those with `r2_mm2 >= r2_large`) come first,
+/// largest first, and each voxel is painted by the first that covers it: the rows of
+/// these slabs remember which of their voxels are painted (as intervals), so a row of a
+/// ball that lies where larger balls have painted costs a lookup, not a pass over its
+/// voxels. The first large ball to cover a voxel is the largest that does (ties are equal
+/// values), so the map is the same, value for value, as painting every ball with `max`;
+/// the other balls are then painted with `max` as before.
 pub(super) fn paint(
     slabs: &mut [f32],
     [k0, nk]: [usize; 2],
     [ni, nj]: [usize; 2],
     by_slice: &[Vec<RidgeBall>],
     stencils: &Stencils,
+    (large, r2_large): (&[LargeBall], f64),
 ) {
     let plane = ni * nj;
     let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
+    let mut own = Vec::new();
+    if !large.is_empty() {
+        let mut painted: Vec<Vec<[u32; 2]>> = vec![Vec::new(); (k1 - k0) * nj];
+        for lb in large {
+            let (kc, reach) = (lb.k as usize, lb.reach_k as usize);
+            if kc + reach < k0 || kc >= k1 + reach {
+                continue;
+            }
+            let ball = &by_slice[kc][lb.index as usize];
+            let rows = stencils.rows(ball, &mut own);
+            // Rows go up in dk: start at the first in these slabs.
+            let dk_lo = k0 as i64 - kc as i64;
+            let dk_hi = k1 as i64 - 1 - kc as i64;
+            let first = rows.partition_point(|row| i64::from(row[0]) < dk_lo);
+            let [ic, jc] = ball.at.map(i64::from);
+            for &[dk, dj, span] in &rows[first..] {
+                if i64::from(dk) > dk_hi {
+                    break;
+                }
+                let j = jc + i64::from(dj);
+                if j < 0 || j >= nj as i64 {
+                    continue;
+                }
+                let i0 = (ic - i64::from(span)).max(0) as u32;
+                let i1 = (ic + i64::from(span)).min(ni as i64 - 1) as u32;
+                let row = (kc as i64 + i64::from(dk) - k0 as i64) as usize * nj + j as usize;
+                let voxels = &mut slabs[row * ni..(row + 1) * ni];
+                cover(&mut painted[row], [i0, i1], |a, b| {
+                    raise(&mut voxels[a as usize..=b as usize], lb.diameter_mm);
+                });
+            }
+        }
+    }
     let lo = k0.saturating_sub(stencils.reach_k);
     let hi = (k1 + stencils.reach_k).min(nk);
-    let mut own = Vec::new();
     for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
         for ball in ridge {
+            if !large.is_empty() && ball.r2_mm2 >= r2_large {
+                continue;
+            }
             let [ic, jc] = ball.at.map(|x| x as usize);
             // Inside the grid in i and j: the rows of the slices in these slabs, unclipped.
             if let Some(flat) = stencils.flat.get(ball.level as usize)
@@ -182,6 +263,37 @@ pub(super) fn paint(
             }
         }
     }
+}
+
+/// Marks `[a, b]` painted in a row's sorted list of painted intervals (disjoint, not
+/// touching), calling `gap(x, y)` for each stretch `[x, y]` of it that was not.
+#[inline]
+fn cover(painted: &mut Vec<[u32; 2]>, [a, b]: [u32; 2], mut gap: impl FnMut(u32, u32)) {
+    // The first interval that overlaps or touches [a, b] or lies beyond it.
+    let first = painted.partition_point(|iv| iv[1] + 1 < a);
+    if let Some(iv) = painted.get(first)
+        && iv[0] <= a
+        && iv[1] >= b
+    {
+        return;
+    }
+    let (mut cursor, mut lo, mut hi) = (a, a, b);
+    let mut last = first;
+    while let Some(&[s, e]) = painted.get(last)
+        && s <= b + 1
+    {
+        if s > cursor {
+            gap(cursor, s - 1);
+        }
+        cursor = cursor.max(e + 1);
+        lo = lo.min(s);
+        hi = hi.max(e);
+        last += 1;
+    }
+    if cursor <= b {
+        gap(cursor, b);
+    }
+    painted.splice(first..last, [[lo, hi]]);
 }
 
 /// `t = max(t, value)` along a row (vectorised by the compiler).
