@@ -27,8 +27,8 @@ fn main() {
         );
         std::process::exit(1);
     }
-    let cases = std::env::var("SRRD_MORPH_CASES")
-        .unwrap_or_else(|_| "sp10,sp30,sp60,hrpqct40".to_string());
+    let cases =
+        std::env::var("SRRD_MORPH_CASES").unwrap_or_else(|_| "sp10,sp30,sp60,hrpqct40".to_string());
     let no_ormir = std::env::var("SRRD_MORPH_NO_ORMIR").unwrap_or_default();
     // `SRRD_MORPH_REFERENCE=FILE.json`: the reference side's output of an earlier run,
     // read instead of running it (for working on srrd's side; report same-run figures).

@@ -79,7 +79,10 @@ fn mask_is_a_voi_for_separation() {
         "--json",
     ]));
     assert_eq!(count["mask_as"], "count");
-    assert!(count["tb_sp_mm"].as_f64().expect("Tb.Sp") > 1.2 * sp, "{count}");
+    assert!(
+        count["tb_sp_mm"].as_f64().expect("Tb.Sp") > 1.2 * sp,
+        "{count}"
+    );
     assert_eq!(count["bv_tv"], voi["bv_tv"]);
     // Without a mask, no convention is reported and none applies.
     let whole = json(&srrd(&["morph", s(&image), "--json"]));

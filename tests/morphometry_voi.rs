@@ -47,15 +47,24 @@ fn separation_stops_at_the_voi_and_reads_the_gap() {
             let msg = format!("axis {axis} t {t} g {g}");
             let (voi, maps) =
                 parameters_voi(&s.bone, &s.voi, s.size, spacing, Method::BoneJ).expect("voi");
-            assert!((voi.tb_sp_mm - g as f64 * sp).abs() < 1e-6, "{msg}: {voi:?}");
-            assert!((voi.tb_th_mm - t as f64 * sp).abs() < 1e-6, "{msg}: {voi:?}");
+            assert!(
+                (voi.tb_sp_mm - g as f64 * sp).abs() < 1e-6,
+                "{msg}: {voi:?}"
+            );
+            assert!(
+                (voi.tb_th_mm - t as f64 * sp).abs() < 1e-6,
+                "{msg}: {voi:?}"
+            );
             let expected_bv = (4 * t) as f64 / (4 * t + 4 * g) as f64;
             assert!((voi.bv_tv - expected_bv).abs() < 1e-12, "{msg}: {voi:?}");
             // The marrow map is the gap everywhere inside, nothing outside.
             let maps = maps.expect("maps");
             for (c, v) in maps.marrow_thickness_mm.iter().enumerate() {
                 if s.voi[c] && !s.bone[c] {
-                    assert!((*v as f64 - g as f64 * sp).abs() < 1e-5, "{msg}: {v} at {c}");
+                    assert!(
+                        (*v as f64 - g as f64 * sp).abs() < 1e-5,
+                        "{msg}: {v} at {c}"
+                    );
                 } else {
                     assert_eq!(*v, 0.0, "{msg}: marrow map outside the VOI at {c}");
                 }
@@ -86,7 +95,11 @@ fn a_voi_cutting_the_marrow_bounds_it_there() {
             let h = g / 2;
             let (mut bone, mut voi) = (vec![false; n], vec![false; n]);
             for c in 0..n {
-                let idx = [c % size[0], (c / size[0]) % size[1], c / (size[0] * size[1])];
+                let idx = [
+                    c % size[0],
+                    (c / size[0]) % size[1],
+                    c / (size[0] * size[1]),
+                ];
                 let x = idx[axis];
                 bone[c] = x % period < t;
                 // From inside the gap after plate 1 to the middle of the gap after plate
@@ -100,10 +113,16 @@ fn a_voi_cutting_the_marrow_bounds_it_there() {
             let g = g as f64;
             let expected = (a * a + g * g + b * b) / (a + g + b) * sp;
             let msg = format!("axis {axis} t {t} g {g}: {p:?}");
-            assert!((p.tb_sp_mm - expected).abs() < 1e-6, "{msg}: expected {expected}");
+            assert!(
+                (p.tb_sp_mm - expected).abs() < 1e-6,
+                "{msg}: expected {expected}"
+            );
             assert!((p.tb_th_mm - t as f64 * sp).abs() < 1e-6, "{msg}");
             let (count, _) = parameters(&bone, &voi, size, spacing, Method::BoneJ).expect("count");
-            assert!((count.tb_sp_mm - g * sp).abs() < 1e-6, "count reading: {count:?}");
+            assert!(
+                (count.tb_sp_mm - g * sp).abs() < 1e-6,
+                "count reading: {count:?}"
+            );
         }
     }
 }
@@ -122,7 +141,14 @@ fn a_whole_grid_voi_changes_nothing() {
         ((state >> 33) % 1000) as f64 / 1000.0
     };
     let balls: Vec<[f64; 4]> = (0..25)
-        .map(|_| [noise() * 30.0, noise() * 26.0, noise() * 22.0, 1.5 + 3.0 * noise()])
+        .map(|_| {
+            [
+                noise() * 30.0,
+                noise() * 26.0,
+                noise() * 22.0,
+                1.5 + 3.0 * noise(),
+            ]
+        })
         .collect();
     let bone: Vec<bool> = (0..n)
         .map(|c| {
@@ -171,7 +197,10 @@ fn bone_crossing_the_voi_keeps_its_thickness() {
     assert!((maps.bone_thickness_mm[beyond] - t as f32).abs() < 1e-5);
     // Marrow in the VOI: gaps of g between plates, and corners at the VOI's j face where
     // the face meets the plates are bounded by both, so Tb.Sp is at most g.
-    assert!(p.tb_sp_mm <= g as f64 + 1e-9 && p.tb_sp_mm > 0.8 * g as f64, "{p:?}");
+    assert!(
+        p.tb_sp_mm <= g as f64 + 1e-9 && p.tb_sp_mm > 0.8 * g as f64,
+        "{p:?}"
+    );
 }
 
 /// The refusals name the problem: an empty VOI, a VOI with no marrow in it, grids that

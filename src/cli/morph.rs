@@ -117,10 +117,7 @@ fn binary_kind(v: &Volume) -> Binary {
 fn grid_difference(a: &Volume, b: &Volume) -> Option<String> {
     let (g, h) = (&a.geometry, &b.geometry);
     if g.size != h.size {
-        return Some(format!(
-            "{:?} voxels, the image {:?}",
-            h.size, g.size
-        ));
+        return Some(format!("{:?} voxels, the image {:?}", h.size, g.size));
     }
     if (g.spacing_mm - h.spacing_mm).norm() >= 1e-4 * g.spacing_mm.norm() {
         let s = |v: &nalgebra::Vector3<f64>| format!("{:.5} x {:.5} x {:.5}", v[0], v[1], v[2]);
@@ -155,7 +152,10 @@ fn bone_of(image: &Volume, mask: &[bool], args: &MorphArgs) -> Result<(Vec<bool>
                 "{}: values 0 and {x} only: read as a binary image, non-zero = bone (--threshold, --bone and --min-object do not apply)",
                 args.image.display()
             );
-            return Ok((image.data.iter().map(|v| *v != 0.0).collect(), Some(warning)));
+            return Ok((
+                image.data.iter().map(|v| *v != 0.0).collect(),
+                Some(warning),
+            ));
         }
         Binary::Grey => {}
     }
@@ -218,7 +218,9 @@ fn read_mask(path: &std::path::Path, image: &Volume) -> Result<Vec<bool>> {
 fn morph(args: &MorphArgs) -> Result<()> {
     let method = args.method.method();
     if args.method == MethodArg::Paper && (args.map.is_some() || args.sp_map.is_some()) {
-        bail!("--map and --sp-map need --method bonej (the paper's 2D method has no thickness map)");
+        bail!(
+            "--map and --sp-map need --method bonej (the paper's 2D method has no thickness map)"
+        );
     }
     let image = io::read_image(&args.image, None)?.volume;
     let mask = match &args.mask {

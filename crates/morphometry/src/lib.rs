@@ -188,7 +188,10 @@ pub fn parameters_voi(
 
 /// `a && b`, voxel by voxel.
 fn and(a: &[bool], b: &[bool]) -> Vec<bool> {
-    a.par_iter().zip(b.par_iter()).map(|(a, b)| *a && *b).collect()
+    a.par_iter()
+        .zip(b.par_iter())
+        .map(|(a, b)| *a && *b)
+        .collect()
 }
 
 /// What one measurement looks at: each structure with the voxels that bound its balls
@@ -232,9 +235,8 @@ fn measure(
         Method::BoneJ => {
             let bone_t = thickness::local_thickness(s.bone, s.bone_bounds, size, spacing_mm)
                 .ok_or_else(|| Error::invalid("no marrow bounds the bone"))?;
-            let marrow_t =
-                thickness::local_thickness(s.marrow, s.marrow_bounds, size, spacing_mm)
-                    .ok_or_else(|| Error::invalid("no bone bounds the marrow"))?;
+            let marrow_t = thickness::local_thickness(s.marrow, s.marrow_bounds, size, spacing_mm)
+                .ok_or_else(|| Error::invalid("no bone bounds the marrow"))?;
             let mean = |t: &[f32], sel: &[bool], count: usize| {
                 t.par_iter()
                     .zip(sel.par_iter())
@@ -254,13 +256,8 @@ fn measure(
         Method::Paper => {
             let (sum_b, n_b) =
                 paper2d::skeleton_distance_sum(s.bone, s.bone_bounds, mask, size, spacing_mm);
-            let (sum_m, n_m) = paper2d::skeleton_distance_sum(
-                s.marrow,
-                s.marrow_bounds,
-                mask,
-                size,
-                spacing_mm,
-            );
+            let (sum_m, n_m) =
+                paper2d::skeleton_distance_sum(s.marrow, s.marrow_bounds, mask, size, spacing_mm);
             if n_b == 0 || n_m == 0 {
                 return Err(Error::invalid(
                     "no skeleton in bone or marrow (structure too small for the 2D method)",

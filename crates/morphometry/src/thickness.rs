@@ -66,12 +66,9 @@ fn local_thickness_with(
     if foreground.is_empty() {
         return Some(Vec::new());
     }
-    let t0 = std::time::Instant::now();
     let d2 = distances(background, foreground, size, spacing_mm);
-    let t_edt = t0.elapsed().as_secs_f64();
     let r_max = max_distance(&d2, foreground)?;
     let table = Containment::new(r_max, spacing_mm);
-    let t_table = t0.elapsed().as_secs_f64();
     let (level, has_cuts) = ball_levels(&d2, foreground, background, size, &table);
     // The ridge: balls whose voxel set is not contained in a neighbour's (see
     // `Containment`), gathered per slice for painting.
@@ -106,7 +103,6 @@ fn local_thickness_with(
         })
         .collect();
     drop(level);
-    let t_ridge = t0.elapsed().as_secs_f64();
     let mut out = d2;
     let stencils = Stencils::new(&by_slice, &table, [ni, nj], spacing_mm);
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
@@ -129,11 +125,6 @@ fn local_thickness_with(
                 (&large, r2_large),
             );
         });
-    if std::env::var_os("SRRD_LT_TIMING").is_some() {
-        let n: usize = by_slice.iter().map(|r| r.len()).sum();
-        let fg = foreground.iter().filter(|f| **f).count();
-        eprintln!("LT r_max {r_max:.1} fg {fg} ridge {n} edt {t_edt:.3} table {:.3} ridge {:.3} paint {:.3}", t_table - t_edt, t_ridge - t_table, t0.elapsed().as_secs_f64() - t_ridge);
-    }
     if has_cuts {
         out.par_iter_mut()
             .zip(foreground.par_iter())

@@ -303,4 +303,3 @@ fn raise(row: &mut [f32], value: f32) {
         *t = t.max(value);
     }
 }
-

@@ -102,7 +102,14 @@ fn largest_first_painting_is_the_same_map() {
     };
     // Bone: thin shells of a few random spheres and planes.
     let spheres: Vec<[f64; 4]> = (0..6)
-        .map(|_| [noise() * 56.0, noise() * 48.0, noise() * 40.0, 8.0 + 16.0 * noise()])
+        .map(|_| {
+            [
+                noise() * 56.0,
+                noise() * 48.0,
+                noise() * 40.0,
+                8.0 + 16.0 * noise(),
+            ]
+        })
         .collect();
     let bone: Vec<bool> = (0..n)
         .map(|c| {
@@ -120,11 +127,17 @@ fn largest_first_painting_is_the_same_map() {
             let all = local_thickness_with(&marrow, bg, size, sp, f64::INFINITY).expect("map");
             for large_radius in [0.0, LARGE_RADIUS] {
                 let first = local_thickness_with(&marrow, bg, size, sp, large_radius).expect("map");
-                let same = all.iter().zip(&first).all(|(a, b)| a.to_bits() == b.to_bits());
+                let same = all
+                    .iter()
+                    .zip(&first)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "spacing {sp:?}, large from {large_radius}");
             }
             let max = all.iter().cloned().fold(0f32, f32::max);
-            assert!(max > 16.0 * sp[0] as f32, "large balls were exercised: {max}");
+            assert!(
+                max > 16.0 * sp[0] as f32,
+                "large balls were exercised: {max}"
+            );
         }
     }
 }
