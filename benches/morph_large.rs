@@ -1,11 +1,12 @@
 //! `cargo bench --bench morph_large`: Tb.Th + Tb.Sp in a VOI on trabecular-like volumes
 //! whose marrow spaces are about 10, 30 and 60 voxels across, and on a 200 x 200 x 166
-//! HR-pQCT-like volume with Tb.Sp about 40 voxels, against porespy and ORMIR_XCT in the
-//! same run (`benches/morph_large_reference.py` writes the volumes and times them).
+//! HR-pQCT-like volume with Tb.Sp about 40 voxels, and on `--bench morph`'s 256^3 volume
+//! without a VOI, against porespy and ORMIR_XCT in the same run
+//! (`benches/morph_large_reference.py` writes the volumes and times them).
 //!
 //! The reference Python is `$SRRD_MORPH_PYTHON` (a venv with porespy and, for its
 //! columns, ormir-xct), else `.venv-ref/bin/python`. `SRRD_MORPH_CASES` picks cases
-//! (default sp10,sp30,sp60,hrpqct40) and `SRRD_MORPH_NO_ORMIR` the cases ORMIR_XCT skips
+//! (default sp10,sp30,sp60,hrpqct40,random256) and `SRRD_MORPH_NO_ORMIR` the cases ORMIR_XCT skips
 //! (it paints a sphere at every marrow voxel: minutes on the large ones).
 
 use std::path::PathBuf;

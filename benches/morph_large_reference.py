@@ -25,6 +25,8 @@ CASES = {
     "sp30": ((160, 160, 160), 30, 2),
     "sp60": ((200, 200, 200), 60, 3),
     "hrpqct40": ((166, 200, 200), 40, 4),
+    # `cargo bench --bench morph`'s volume (smoothed noise, BV/TV 0.3), no VOI.
+    "random256": ((256, 256, 256), None, 3),
 }
 
 
@@ -112,8 +114,14 @@ def main():
         out["ormir_xct"] = version("ormir-xct")
     for name in filter(None, args.cases.split(",")):
         shape, sp, seed = CASES[name]
-        bone = sheets(shape, sp, seed)
-        mask = voi(shape)
+        if sp is None:
+            rng = np.random.default_rng(seed)
+            field = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), 2.5)
+            bone = field > np.quantile(field, 0.7)
+            mask = np.ones(shape, dtype=bool)
+        else:
+            bone = sheets(shape, sp, seed)
+            mask = voi(shape)
         bone_path = os.path.join(args.dir, f"{name}_bone.nii.gz")
         mask_path = os.path.join(args.dir, f"{name}_voi.nii.gz")
         save(bone, bone_path)
