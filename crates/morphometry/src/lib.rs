@@ -18,8 +18,13 @@
 //! marrow balls and marrow bounds bone balls; outside the domain (and beyond the faces of
 //! the grid) nothing is known, so those are cuts, not surfaces: a ball may extend across
 //! them (a plate crossing the edge keeps its thickness). The *count* mask (inside the
-//! domain) selects the voxels averaged and counted for BV/TV. `srrd morph --mask M` uses M
-//! for both; a central count box inside a larger domain gives exact answers on phantoms.
+//! domain) selects the voxels averaged and counted for BV/TV. A central count box inside
+//! a larger domain gives exact answers on phantoms; the regression's MR ground truth reads
+//! its patches this way ([`parameters_in`]).
+//!
+//! A *volume of interest* is the other reading, the bone-imaging field's ([`parameters_voi`],
+//! `srrd morph --mask M`): Tb.Sp is measured in the marrow inside the VOI only, the VOI's
+//! boundary bounding the marrow balls as bone does; Tb.Th keeps the bone as the image has it.
 
 pub mod binarize;
 pub mod edt;
@@ -121,35 +126,99 @@ pub fn parameters_in(
     if bone.len() != n || domain.len() != n || count.len() != n {
         return Err(Error::invalid("bone and mask grids differ in size"));
     }
-    let mask: Vec<bool> = count
-        .par_iter()
-        .zip(domain.par_iter())
-        .map(|(c, d)| *c && *d)
-        .collect();
-    let mask_voxels = mask.par_iter().filter(|m| **m).count();
-    if mask_voxels == 0 {
-        return Err(Error::invalid("the mask is empty: no region to measure"));
-    }
-    let bone_all: Vec<bool> = bone
-        .par_iter()
-        .zip(domain.par_iter())
-        .map(|(b, d)| *b && *d)
-        .collect();
+    let mask = and(count, domain);
+    let bone_all = and(bone, domain);
     let marrow_all: Vec<bool> = bone
         .par_iter()
         .zip(domain.par_iter())
         .map(|(b, d)| !*b && *d)
         .collect();
-    let bone_in: Vec<bool> = bone_all
+    measure(
+        Structures {
+            bone: &bone_all,
+            bone_bounds: &marrow_all,
+            marrow: &marrow_all,
+            marrow_bounds: &bone_all,
+            mask: &mask,
+        },
+        size,
+        spacing_mm,
+        method,
+    )
+}
+
+/// Parameters of `bone` in a volume of interest, by the convention of the bone-imaging
+/// field (Bouxsein et al. 2010; Scanco IPL; ORMIR_XCT): **Tb.Sp** is measured in the
+/// marrow inside `voi` only, its balls bounded by the VOI's boundary as by bone (they do
+/// not grow into the marrow or soft tissue beyond it); **Tb.Th** keeps the bone as the
+/// image has it (bone beyond the VOI is structure, marrow beyond it bounds the bone);
+/// BV/TV and both means count the voxels inside `voi`. The grid's faces are cuts for both.
+/// [`parameters`] is the other reading, where marrow beyond the mask is marrow.
+pub fn parameters_voi(
+    bone: &[bool],
+    voi: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    method: Method,
+) -> Result<(Parameters, Option<Maps>)> {
+    let n = size[0] * size[1] * size[2];
+    if bone.len() != n || voi.len() != n {
+        return Err(Error::invalid("bone and mask grids differ in size"));
+    }
+    let marrow_all: Vec<bool> = bone.par_iter().map(|b| !*b).collect();
+    let marrow_in = and(&marrow_all, voi);
+    let marrow_bounds: Vec<bool> = bone
         .par_iter()
-        .zip(mask.par_iter())
-        .map(|(b, m)| *b && *m)
+        .zip(voi.par_iter())
+        .map(|(b, v)| *b || !*v)
         .collect();
-    let marrow_in: Vec<bool> = marrow_all
-        .par_iter()
-        .zip(mask.par_iter())
-        .map(|(b, m)| *b && *m)
-        .collect();
+    measure(
+        Structures {
+            bone,
+            bone_bounds: &marrow_all,
+            marrow: &marrow_in,
+            marrow_bounds: &marrow_bounds,
+            mask: voi,
+        },
+        size,
+        spacing_mm,
+        method,
+    )
+}
+
+/// `a && b`, voxel by voxel.
+fn and(a: &[bool], b: &[bool]) -> Vec<bool> {
+    a.par_iter()
+        .zip(b.par_iter())
+        .map(|(a, b)| *a && *b)
+        .collect()
+}
+
+/// What one measurement looks at: each structure with the voxels that bound its balls
+/// (voxels in neither are cuts), and the mask whose voxels are counted.
+struct Structures<'a> {
+    bone: &'a [bool],
+    bone_bounds: &'a [bool],
+    marrow: &'a [bool],
+    marrow_bounds: &'a [bool],
+    mask: &'a [bool],
+}
+
+/// The parameters of `s`: BV/TV over the mask, Tb.Th over bone in the mask, Tb.Sp over
+/// marrow in the mask.
+fn measure(
+    s: Structures,
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    method: Method,
+) -> Result<(Parameters, Option<Maps>)> {
+    let mask = s.mask;
+    let mask_voxels = mask.par_iter().filter(|m| **m).count();
+    if mask_voxels == 0 {
+        return Err(Error::invalid("the mask is empty: no region to measure"));
+    }
+    let bone_in = and(s.bone, mask);
+    let marrow_in = and(s.marrow, mask);
     let bone_voxels = bone_in.par_iter().filter(|b| **b).count();
     if bone_voxels == 0 {
         return Err(Error::invalid(
@@ -161,11 +230,12 @@ pub fn parameters_in(
             "the mask is all bone (BV/TV = 1): Tb.Sp is undefined",
         ));
     }
+    let marrow_voxels = mask_voxels - bone_voxels;
     let (bv_tv_direct, th, sp, maps) = match method {
         Method::BoneJ => {
-            let bone_t = thickness::local_thickness(&bone_all, &marrow_all, size, spacing_mm)
+            let bone_t = thickness::local_thickness(s.bone, s.bone_bounds, size, spacing_mm)
                 .ok_or_else(|| Error::invalid("no marrow bounds the bone"))?;
-            let marrow_t = thickness::local_thickness(&marrow_all, &bone_all, size, spacing_mm)
+            let marrow_t = thickness::local_thickness(s.marrow, s.marrow_bounds, size, spacing_mm)
                 .ok_or_else(|| Error::invalid("no bone bounds the marrow"))?;
             let mean = |t: &[f32], sel: &[bool], count: usize| {
                 t.par_iter()
@@ -176,7 +246,7 @@ pub fn parameters_in(
                     / count as f64
             };
             let th = mean(&bone_t, &bone_in, bone_voxels);
-            let sp = mean(&marrow_t, &marrow_in, mask_voxels - bone_voxels);
+            let sp = mean(&marrow_t, &marrow_in, marrow_voxels);
             let maps = Maps {
                 bone_thickness_mm: bone_t,
                 marrow_thickness_mm: marrow_t,
@@ -185,9 +255,9 @@ pub fn parameters_in(
         }
         Method::Paper => {
             let (sum_b, n_b) =
-                paper2d::skeleton_distance_sum(&bone_all, &marrow_all, &mask, size, spacing_mm);
+                paper2d::skeleton_distance_sum(s.bone, s.bone_bounds, mask, size, spacing_mm);
             let (sum_m, n_m) =
-                paper2d::skeleton_distance_sum(&marrow_all, &bone_all, &mask, size, spacing_mm);
+                paper2d::skeleton_distance_sum(s.marrow, s.marrow_bounds, mask, size, spacing_mm);
             if n_b == 0 || n_m == 0 {
                 return Err(Error::invalid(
                     "no skeleton in bone or marrow (structure too small for the 2D method)",

@@ -23,6 +23,7 @@
 use rayon::prelude::*;
 
 use super::edt::{squared_edt_capped, squared_edt_to};
+use paint::{RidgeBall, Stencils, large_first, paint};
 
 /// Local thickness (mm) of every voxel of `foreground` (0 elsewhere). Voxels where
 /// `background` is true bound the structure; voxels that are neither (outside a mask, or
@@ -33,6 +34,22 @@ pub fn local_thickness(
     background: &[bool],
     size: [usize; 3],
     spacing_mm: [f64; 3],
+) -> Option<Vec<f32>> {
+    local_thickness_with(foreground, background, size, spacing_mm, LARGE_RADIUS)
+}
+
+/// Balls of this radius (in voxels of the finest spacing) or more are painted largest
+/// first, each voxel once (see `paint`); smaller ones cost less painted directly.
+const LARGE_RADIUS: f64 = 5.0;
+
+/// [`local_thickness`], the balls from `large_radius` voxels up painted largest first
+/// (any value gives the same map: the tests paint all balls either way).
+fn local_thickness_with(
+    foreground: &[bool],
+    background: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    large_radius: f64,
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
     let plane = ni * nj;
@@ -91,12 +108,22 @@ pub fn local_thickness(
     // Paint in chunks of slices (several per thread for balance): each ball is visited by
     // the one or two chunks it reaches and painted there, clipped to the chunk. Balls may
     // cross cut voxels (outside the structure but not background); those are cleared after.
+    let finest = spacing_mm.iter().cloned().fold(f64::INFINITY, f64::min);
+    let r2_large = (large_radius * finest).powi(2);
+    let large = large_first(&by_slice, r2_large, spacing_mm[2]);
     let chunk_k = nk.div_ceil(4 * rayon::current_num_threads()).max(1);
     out.par_chunks_mut(chunk_k * plane)
         .enumerate()
         .for_each(|(chunk, slabs)| {
             let k0 = chunk * chunk_k;
-            paint(slabs, [k0, nk], [ni, nj], &by_slice, &stencils);
+            paint(
+                slabs,
+                [k0, nk],
+                [ni, nj],
+                &by_slice,
+                &stencils,
+                (&large, r2_large),
+            );
         });
     if has_cuts {
         out.par_iter_mut()
@@ -108,193 +135,6 @@ pub fn local_thickness(
             });
     }
     Some(out)
-}
-
-/// A ball on the ridge: its centre (i, j) in its slice, its diameter, its level in the
-/// containment table and the squared radius (mm^2) it is painted with.
-struct RidgeBall {
-    at: [u32; 2],
-    diameter_mm: f32,
-    level: u16,
-    r2_mm2: f64,
-}
-
-/// The rows of voxels a ball covers, per level: `[dk, dj, half-width in i]` for every
-/// (dk, dj) it reaches, built once for the levels that occur on the ridge, so that
-/// painting is integer work.
-struct Stencils {
-    rows: Vec<Vec<[i32; 3]>>,
-    /// The same rows as (start, length) in the grid, relative to the centre voxel, with
-    /// the ball's reach `[i, j, k]`, for balls that lie wholly inside the painted slabs.
-    flat: Vec<FlatStencil>,
-    /// How many slices a ball reaches on either side, at most.
-    reach_k: usize,
-    spacing_mm: [f64; 3],
-}
-
-impl Stencils {
-    fn new(
-        by_slice: &[Vec<RidgeBall>],
-        table: &Containment,
-        [ni, nj]: [usize; 2],
-        spacing_mm: [f64; 3],
-    ) -> Self {
-        let levels = table.norms.len() + 1;
-        // The levels in use and the largest ball, slice by slice in parallel.
-        let (used, r2_max) = by_slice
-            .par_iter()
-            .map(|ridge| {
-                let mut used = vec![false; levels];
-                let mut r2_max: f64 = 0.0;
-                for ball in ridge {
-                    r2_max = r2_max.max(ball.r2_mm2);
-                    if let Some(u) = used.get_mut(ball.level as usize) {
-                        *u = true;
-                    }
-                }
-                (used, r2_max)
-            })
-            .reduce(
-                || (vec![false; levels], 0.0),
-                |(mut a, ra), (b, rb)| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a |= b);
-                    (a, ra.max(rb))
-                },
-            );
-        let mut rows: Vec<Vec<[i32; 3]>> = vec![Vec::new(); levels];
-        let mut flat = vec![FlatStencil::default(); levels];
-        for l in (0..levels).filter(|l| used[*l]) {
-            rows[l] = ball_rows(table.paint_r2(l as u16, 0.0), spacing_mm);
-            let mut reach = [0usize; 3];
-            flat[l].rows = rows[l]
-                .iter()
-                .map(|&[dk, dj, span]| {
-                    reach = [
-                        reach[0].max(span as usize),
-                        reach[1].max(dj.unsigned_abs() as usize),
-                        reach[2].max(dk.unsigned_abs() as usize),
-                    ];
-                    let start = dk as isize * (ni * nj) as isize + dj as isize * ni as isize
-                        - span as isize;
-                    (start, 2 * span as usize + 1)
-                })
-                .collect();
-            flat[l].reach = reach;
-            let rk = reach[2] as i32;
-            flat[l].by_dk = (-rk..=rk + 1)
-                .map(|dk| rows[l].partition_point(|row| row[0] < dk))
-                .collect();
-        }
-        Stencils {
-            rows,
-            flat,
-            reach_k: strict_span(r2_max, spacing_mm[2]) + 1,
-            spacing_mm,
-        }
-    }
-
-    /// The rows of `ball`: its level's, or (beyond the table) built into `own`.
-    fn rows<'a>(&'a self, ball: &RidgeBall, own: &'a mut Vec<[i32; 3]>) -> &'a [[i32; 3]] {
-        match self.rows.get(ball.level as usize) {
-            Some(rows) if !rows.is_empty() => rows,
-            _ => {
-                *own = ball_rows(ball.r2_mm2, self.spacing_mm);
-                own
-            }
-        }
-    }
-}
-
-/// A stencil's rows as (start, length) relative to the centre voxel, and its reach.
-#[derive(Clone, Default)]
-struct FlatStencil {
-    rows: Vec<(isize, usize)>,
-    reach: [usize; 3],
-    /// `by_dk[dk + reach_k]`: the first row at slice offset dk or beyond (rows go up in
-    /// dk), with one more entry for the end.
-    by_dk: Vec<usize>,
-}
-
-/// The rows `[dk, dj, half-width in i]` of voxels whose centres are within squared
-/// radius `r2` (strictly).
-fn ball_rows(r2: f64, spacing_mm: [f64; 3]) -> Vec<[i32; 3]> {
-    let [si, sj, sk] = spacing_mm;
-    let mut rows = Vec::new();
-    let span_k = strict_span(r2, sk) as i32;
-    for dk in -span_k..=span_k {
-        let rr = r2 - (f64::from(dk) * sk).powi(2);
-        let span_j = strict_span(rr, sj) as i32;
-        for dj in -span_j..=span_j {
-            let rem = rr - (f64::from(dj) * sj).powi(2);
-            rows.push([dk, dj, strict_span(rem, si) as i32]);
-        }
-    }
-    rows
-}
-
-/// Paints the ridge balls that reach `slabs` (slices k0.. of a grid of `nk` slices of
-/// `ni` x `nj`), each voxel keeping the largest diameter.
-fn paint(
-    slabs: &mut [f32],
-    [k0, nk]: [usize; 2],
-    [ni, nj]: [usize; 2],
-    by_slice: &[Vec<RidgeBall>],
-    stencils: &Stencils,
-) {
-    let plane = ni * nj;
-    let k1 = (k0 + slabs.len() / plane).min(nk); // exclusive
-    let lo = k0.saturating_sub(stencils.reach_k);
-    let hi = (k1 + stencils.reach_k).min(nk);
-    let mut own = Vec::new();
-    for (kc, ridge) in by_slice.iter().enumerate().take(hi).skip(lo) {
-        for ball in ridge {
-            let [ic, jc] = ball.at.map(|x| x as usize);
-            // Inside the grid in i and j: the rows of the slices in these slabs, unclipped.
-            if let Some(flat) = stencils.flat.get(ball.level as usize)
-                && !flat.rows.is_empty()
-                && ic >= flat.reach[0]
-                && ic + flat.reach[0] < ni
-                && jc >= flat.reach[1]
-                && jc + flat.reach[1] < nj
-            {
-                let rk = flat.reach[2] as isize;
-                let dk_lo = (-rk).max(k0 as isize - kc as isize);
-                let dk_hi = rk.min(k1 as isize - 1 - kc as isize);
-                if dk_lo <= dk_hi {
-                    let rows =
-                        flat.by_dk[(dk_lo + rk) as usize]..flat.by_dk[(dk_hi + rk + 1) as usize];
-                    let centre =
-                        (kc as isize - k0 as isize) * plane as isize + (jc * ni + ic) as isize;
-                    for &(start, len) in &flat.rows[rows] {
-                        let start = (centre + start) as usize;
-                        raise(&mut slabs[start..start + len], ball.diameter_mm);
-                    }
-                }
-                continue;
-            }
-            let rows = stencils.rows(ball, &mut own);
-            let [ic, jc] = [ic as isize, jc as isize];
-            for &[dk, dj, span] in rows {
-                let k = kc as isize + dk as isize;
-                let j = jc + dj as isize;
-                if k < k0 as isize || k >= k1 as isize || j < 0 || j >= nj as isize {
-                    continue;
-                }
-                let i0 = (ic - span as isize).max(0) as usize;
-                let i1 = ((ic + span as isize) as usize).min(ni - 1);
-                let row = (k as usize - k0) * plane + j as usize * ni;
-                raise(&mut slabs[row + i0..=row + i1], ball.diameter_mm);
-            }
-        }
-    }
-}
-
-/// `t = max(t, value)` along a row (vectorised by the compiler).
-#[inline(always)]
-fn raise(row: &mut [f32], value: f32) {
-    for t in row {
-        *t = t.max(value);
-    }
 }
 
 /// Squared distances (mm^2) to the nearest background voxel, exact wherever the balls
@@ -544,10 +384,10 @@ fn pack(level: u16, shape: usize) -> u16 {
 
 impl Containment {
     fn new(r_max: f64, spacing_mm: [f64; 3]) -> Self {
-        // Balls wider than 40 voxels are rare in trabecular bone; they are kept, not
-        // tested, so the table stays small.
+        // Balls wider than 64 voxels are rare in trabecular bone (marrow spaces of HR-pQCT
+        // reach 40-60); they are kept, not tested, so the table stays small.
         let min_spacing = spacing_mm.iter().cloned().fold(f64::INFINITY, f64::min);
-        let r_max = r_max.min(40.0 * min_spacing);
+        let r_max = r_max.min(64.0 * min_spacing);
         let span = |s: f64| (r_max / s).ceil() as i64 + 1;
         let (si, sj, sk) = (
             span(spacing_mm[0]),
@@ -733,5 +573,6 @@ impl Containment {
     }
 }
 
+mod paint;
 #[cfg(test)]
 mod tests;

@@ -72,14 +72,73 @@ fn ridge_pruning_changes_nothing() {
 }
 
 fn assert_matches_definition(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) {
-    let fast = local_thickness(fg, bg, size, sp).expect("bounded");
     let slow = brute(fg, bg, size, sp);
-    for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
-        assert!(
-            (a - b).abs() < 1e-5,
-            "{a} vs {b} at spacing {sp:?} n={n} fg={}",
-            fg[n]
-        );
+    // Every ball painted with max, every ball painted largest first, and the default.
+    for large_radius in [f64::INFINITY, 0.0, LARGE_RADIUS] {
+        let fast = local_thickness_with(fg, bg, size, sp, large_radius).expect("bounded");
+        for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "{a} vs {b} at spacing {sp:?} n={n} fg={} large from {large_radius}",
+                fg[n]
+            );
+        }
+    }
+}
+
+/// Thin shells and plates with marrow spaces up to ~20 voxels across, the marrow as the
+/// structure: painting the large balls largest first gives the same map, bit for bit,
+/// as painting every ball with max, isotropic or not, with cut voxels or not.
+#[test]
+fn largest_first_painting_is_the_same_map() {
+    let size = [56, 48, 40];
+    let n: usize = size.iter().product();
+    let mut state = 17u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % 100_000) as f64 / 100_000.0
+    };
+    // Bone: thin shells of a few random spheres and planes.
+    let spheres: Vec<[f64; 4]> = (0..6)
+        .map(|_| {
+            [
+                noise() * 56.0,
+                noise() * 48.0,
+                noise() * 40.0,
+                8.0 + 16.0 * noise(),
+            ]
+        })
+        .collect();
+    let bone: Vec<bool> = (0..n)
+        .map(|c| {
+            let [i, j, k] = voxel_ijk(size, c).map(|x| x as f64);
+            spheres.iter().any(|s| {
+                let d = ((i - s[0]).powi(2) + (j - s[1]).powi(2) + (k - s[2]).powi(2)).sqrt();
+                (d - s[3]).abs() < 1.5
+            }) || (i + 0.5 * j - 0.3 * k).rem_euclid(37.0) < 2.5
+        })
+        .collect();
+    let marrow: Vec<bool> = bone.iter().map(|b| !b).collect();
+    let cut: Vec<bool> = (0..n).map(|c| bone[c] && c % 56 >= 46).collect();
+    for sp in [[1.0; 3], [0.5, 0.6, 0.9]] {
+        for bg in [&bone, &cut] {
+            let all = local_thickness_with(&marrow, bg, size, sp, f64::INFINITY).expect("map");
+            for large_radius in [0.0, LARGE_RADIUS] {
+                let first = local_thickness_with(&marrow, bg, size, sp, large_radius).expect("map");
+                let same = all
+                    .iter()
+                    .zip(&first)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "spacing {sp:?}, large from {large_radius}");
+            }
+            let max = all.iter().cloned().fold(0f32, f32::max);
+            assert!(
+                max > 16.0 * sp[0] as f32,
+                "large balls were exercised: {max}"
+            );
+        }
     }
 }
 
