@@ -135,7 +135,7 @@ def main():
     bad = tmp / "dup.csv"
     bad.write_text(manifest.read_text() + f"{subjects[0]['id']},x.nii.gz,normal\n")
     p, log = snakemake(a.snakemake, work, srrd, bad)
-    assert p.returncode != 0 and "appears twice" in log and "row 6" in log, log
+    assert p.returncode != 0 and "appears twice, in rows 2 and 6" in log, log
     print("duplicated subject refused with its row", file=sys.stderr)
 
     # The train target: per-knee preparation jobs, then the study (no labels: the
