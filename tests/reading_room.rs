@@ -458,3 +458,103 @@ fn the_next_case_is_read_ahead_and_shows_at_once() {
     assert_eq!(h.state().layers().len(), 2);
     assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(1));
 }
+
+/// Writes a reader's verdicts on cases of `list` into `reader` (as the review panel does).
+fn review_cases(list: &Path, reader: &Path, verdicts: &[(usize, Decision)]) {
+    use srrd::pipeline::worklist::{CaseWork, Worklist, new_review};
+    let mut wl = Worklist::open(list, reader).expect("worklist");
+    for &(i, d) in verdicts {
+        let mut r = new_review(&wl.rows[i]);
+        r.decision = Some(d);
+        let work = CaseWork {
+            status: d.status(),
+            review: Some(r),
+            ..Default::default()
+        };
+        wl.save_case(i, &work).expect("save");
+    }
+}
+
+fn analyze_study(list: &Path, args: &[&str], out: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(["analyze", "--manifest"])
+        .arg(list)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+fn report_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report")).expect("json")
+}
+
+#[test]
+fn a_rejected_registration_is_analysed_ct_only_unless_asked() {
+    let s = study();
+    let reader = s.dir.join("reads/radiologist");
+    review_cases(
+        &s.list,
+        &reader,
+        &[(0, Decision::Accept), (2, Decision::Reject)],
+    );
+    let out = s.dir.join("results");
+    let reviews = reader.to_str().expect("utf-8");
+    let err = analyze_study(
+        &s.list,
+        &["--subjects", "knee1,knee3", "--reviews", reviews],
+        &out,
+    );
+    assert!(err.contains("knee3: CT-only: the reader rejected"), "{err}");
+    // The rejected knee: no MR in the report, no MR-measured rows, no registration, and
+    // the reason in the report, its text and its page.
+    let rejected = report_json(&out.join("knee3/report.json"));
+    assert_eq!(rejected["status"], "done");
+    assert!(rejected["mr"].is_null(), "{}", rejected["mr"]);
+    assert!(rejected["subregions_mr"].is_null());
+    assert!(rejected["registration"].is_null());
+    let why = rejected["mr_not_used"].as_str().expect("the reason");
+    assert!(
+        why.contains("rejected") && why.contains("knee3/review.json"),
+        "{why}"
+    );
+    let log = std::fs::read_to_string(out.join("knee3/analyze.log")).expect("log");
+    assert!(log.contains("CT-only: the reader rejected"), "{log}");
+    let page = std::fs::read_to_string(out.join("knee3/report.html")).expect("html");
+    assert!(page.contains("CT-only"));
+    assert!(!out.join("knee3/rrMR.nii.gz").exists());
+    // The accepted knee used its MR: 12 MR-measured subregion rows and the registration.
+    let accepted = report_json(&out.join("knee1/report.json"));
+    assert!(accepted["mr"].as_str().expect("mr").ends_with("mr.nii.gz"));
+    assert!(accepted.get("mr_not_used").is_none());
+    assert_eq!(accepted["subregions_mr"].as_array().map(Vec::len), Some(12));
+    assert!(out.join("knee1/rrMR.nii.gz").exists());
+
+    // Asked to: the rejected knee's MR is used again (the CT-only report is not taken for
+    // a finished one), the accepted knee is already done.
+    let err = analyze_study(
+        &s.list,
+        &[
+            "--subjects",
+            "knee1,knee3",
+            "--reviews",
+            reviews,
+            "--use-rejected",
+        ],
+        &out,
+    );
+    assert!(err.contains("knee1: already done"), "{err}");
+    let used = report_json(&out.join("knee3/report.json"));
+    assert!(
+        used["mr"]
+            .as_str()
+            .expect("mr")
+            .ends_with("mr_turned.nii.gz")
+    );
+    assert!(used.get("mr_not_used").is_none());
+    assert_eq!(used["subregions_mr"].as_array().map(Vec::len), Some(12));
+}

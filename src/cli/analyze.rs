@@ -77,8 +77,13 @@ pub struct AnalyzeArgs {
     init: Option<PathBuf>,
     /// With --manifest: a reader's worklist folder (`srrd view --worklist`); each
     /// knee's registration starts from its corrected start when it has one.
+    /// A knee whose registration the reader rejected is analysed CT-only (its report
+    /// says why).
     #[arg(long, requires = "manifest")]
     reviews: Option<PathBuf>,
+    /// With --reviews: analyse a rejected registration's MR like an accepted one.
+    #[arg(long, requires = "reviews")]
+    use_rejected: bool,
     #[arg(long)]
     out: PathBuf,
     #[arg(long)]
@@ -97,6 +102,7 @@ impl AnalyzeArgs {
                 self.subjects.as_deref(),
                 self.models.as_deref(),
                 self.reviews.as_deref(),
+                self.use_rejected,
                 &self.out,
                 self.json,
             );

@@ -150,6 +150,13 @@ impl ViewerApp {
         let Some(name) = self.layers.show_series(id, &series, img) else {
             return;
         };
+        // A worklist case remembers the part its reader chose.
+        if let (Some(w), Some(image)) = (
+            &mut self.worklist,
+            ["CT", "MR"].iter().position(|n| *n == name),
+        ) {
+            w.choose_series(image, series.clone());
+        }
         if name == "CT" && self.results.is_some() {
             self.results = None;
             self.status = format!(
@@ -261,7 +268,12 @@ impl ViewerApp {
     /// that role is still free).
     pub fn open_image(&mut self, path: PathBuf) {
         self.files.recent_mut().push(&path);
-        self.jobs.start_loading(vec![(None, path)], true, None);
+        let file = super::jobs::ImageFile {
+            name: None,
+            path,
+            series: None,
+        };
+        self.jobs.start_loading(vec![file], true, None);
     }
 
     /// Saves the session to `path`; the outcome goes to the status bar or the error line.
@@ -280,10 +292,13 @@ impl ViewerApp {
         match Session::load(path) {
             Ok(s) => {
                 self.files.recent_mut().push(path);
+                // Each image on the series (or part of a split series) it showed.
                 let files = s
                     .files
                     .iter()
-                    .map(|(n, p)| (Some(n.clone()), p.clone()))
+                    .map(|(n, p)| {
+                        super::jobs::ImageFile::named(n, p.clone()).with_series(s.series_of(n))
+                    })
                     .collect();
                 self.error = None;
                 self.jobs.start_loading(files, false, Some(s));

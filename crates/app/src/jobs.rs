@@ -3,7 +3,6 @@
 //! (registration, analysis, review layers) with their stage log, and DICOM work; what
 //! each run adds to the viewer when it ends comes back from [`Jobs::poll`] as events.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
@@ -231,8 +230,10 @@ pub(super) fn run_analysis(
     })
 }
 
-/// Files to read: the layer name (None: the file's own name) and the path.
-pub type FileList = Vec<(Option<String>, PathBuf)>;
+pub use super::loading::ImageFile;
+
+/// Images to read as layers.
+pub type FileList = Vec<ImageFile>;
 
 /// What ended in the background since the last poll.
 pub enum JobEvent {

@@ -21,10 +21,37 @@ pub(super) struct Loading {
     pub(super) session: Option<super::session::Session>,
 }
 
+/// An image to read as a layer: the layer's name (None: the file's own name), the file
+/// or DICOM folder, and in a folder of several series or parts the one to show (None:
+/// the reader's default choice).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageFile {
+    pub name: Option<String>,
+    pub path: PathBuf,
+    pub series: Option<String>,
+}
+
+impl ImageFile {
+    /// `path` as the layer `name`, its default series.
+    pub fn named(name: &str, path: PathBuf) -> Self {
+        ImageFile {
+            name: Some(name.to_string()),
+            path,
+            series: None,
+        }
+    }
+
+    /// Shows `series` (a series id or part `UID#k`) of a DICOM folder.
+    pub fn with_series(mut self, series: Option<String>) -> Self {
+        self.series = series;
+        self
+    }
+}
+
 /// A read ahead of worklist case `case` (its `files`), running or done.
 pub(super) struct Prefetch {
     pub(super) case: usize,
-    pub(super) files: Vec<(Option<String>, PathBuf)>,
+    pub(super) files: Vec<ImageFile>,
     pub(super) rx: Receiver<LoadResult>,
     pub(super) progress: Arc<Progress>,
 }
@@ -45,11 +72,10 @@ impl Prefetch {
     }
 }
 
-/// Reads `files` (layer name, or None for the file's own name) as layers (none: the
-/// demo knee); with `stop_when_cancelled`, a cancelled `progress` stops before the next
+/// Reads `files` as layers (none: the demo knee); with `stop_when_cancelled`, a cancelled `progress` stops before the next
 /// file.
 pub(super) fn load_layers(
-    files: Vec<(Option<String>, PathBuf)>,
+    files: Vec<ImageFile>,
     progress: &Progress,
     stop_when_cancelled: bool,
 ) -> LoadResult {
@@ -66,8 +92,8 @@ pub(super) fn load_layers(
                     marks[n] = srrd_base::io::read_landmarks(&dir.join(f)).unwrap_or_default();
                 }
                 vec![
-                    (Some("CT".to_string()), dir.join("ct.nii.gz")),
-                    (Some("MR".to_string()), dir.join("mr.nii.gz")),
+                    ImageFile::named("CT", dir.join("ct.nii.gz")),
+                    ImageFile::named("MR", dir.join("mr.nii.gz")),
                 ]
             }
             Err(e) => {
@@ -83,7 +109,7 @@ pub(super) fn load_layers(
         files
     };
     let mut layers = Vec::new();
-    for (name, path) in files {
+    for ImageFile { name, path, series } in files {
         if stop_when_cancelled && progress.is_cancelled() {
             return Err("cancelled".into());
         }
@@ -94,6 +120,7 @@ pub(super) fn load_layers(
         let modality = matches!(name.as_str(), "CT" | "MR").then_some(name.as_str());
         let options = srrd_base::io::ReadOptions {
             modality,
+            series: series.as_deref(),
             ..Default::default()
         };
         let img = srrd_base::io::read_image_with(&path, &options).map_err(|e| e.to_string())?;

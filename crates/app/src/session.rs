@@ -54,9 +54,21 @@ pub struct Session {
     /// A corrected registration start (fixed -> moving), when there is one.
     #[serde(default)]
     pub registration_start: Option<srrd_base::volume::RigidTransform>,
+    /// For images read from a DICOM folder: the series (or part of a split series, e.g.
+    /// `UID#2`) each layer showed, by layer name; reopened on it.
+    #[serde(default)]
+    pub series: Vec<(String, String)>,
 }
 
 impl Session {
+    /// The series the layer `name` showed, when it was read from a DICOM folder.
+    pub fn series_of(&self, name: &str) -> Option<String> {
+        self.series
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
+
     /// Writes the session as JSON (to a temporary name, then renamed).
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;

@@ -106,7 +106,7 @@ impl ViewerApp {
     pub fn start(ct: Option<PathBuf>, mr: Option<PathBuf>) -> Self {
         let files = [("CT", ct), ("MR", mr)]
             .into_iter()
-            .filter_map(|(n, p)| Some((Some(n.to_string()), p?)))
+            .filter_map(|(n, p)| Some(super::jobs::ImageFile::named(n, p?)))
             .collect();
         let mut app = Self::with_layers(Vec::new());
         app.jobs.start_loading(files, false, None);
@@ -430,6 +430,13 @@ impl ViewerApp {
             landmark_target: self.marks.editor().active,
             view3d: self.view3d.settings.clone(),
             registration_start: self.review.start().cloned(),
+            series: self
+                .layers
+                .list()
+                .iter()
+                .filter(|l| l.source.is_some() && !l.series_choices.is_empty())
+                .filter_map(|l| Some((l.name.clone(), l.series_id.clone()?)))
+                .collect(),
         }
     }
 

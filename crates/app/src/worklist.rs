@@ -8,7 +8,7 @@ use std::path::Path;
 use eframe::egui::{self, Color32};
 
 use super::actions::Action;
-use super::jobs::FileList;
+use super::jobs::{FileList, ImageFile};
 use srrd_pipeline::worklist::{CaseStatus, CaseWork, Decision, Review, Worklist, new_review};
 
 /// The worklist open in the viewer, and the open case's review being edited.
@@ -26,6 +26,8 @@ pub struct WorklistPanel {
     saved: Option<CaseWork>,
     /// A line for the reader: what was saved or exported, or what went wrong.
     message: Option<String>,
+    /// The series (or part) of the open case's CT and MR DICOM folders the reader chose.
+    series: [Option<String>; 2],
 }
 
 /// What showing a case needs.
@@ -51,6 +53,7 @@ impl WorklistPanel {
             review,
             saved: None,
             message: None,
+            series: [None, None],
         })
     }
 
@@ -100,18 +103,36 @@ impl WorklistPanel {
         self.list.step(self.open, step)
     }
 
-    /// The files of case `i` (CT, then MR when there is one), or None when they are
-    /// missing.
+    /// The files of case `i` (CT, then MR when there is one), each on the series the
+    /// reader chose for it (else the study list's `ct_series`/`mr_series`), or None when
+    /// they are missing.
     pub fn files(&self, i: usize) -> Option<FileList> {
         let row = self.list.rows.get(i)?;
         if !row.missing_files().is_empty() {
             return None;
         }
-        let mut files = vec![(Some("CT".to_string()), row.ct.clone())];
+        let chosen = if i == self.open && self.loaded {
+            self.series.clone()
+        } else {
+            self.list.load_case(i).map(|w| w.series).unwrap_or_default()
+        };
+        let [ct_series, mr_series] = chosen;
+        let mut files = vec![
+            ImageFile::named("CT", row.ct.clone()).with_series(ct_series.or(row.ct_series.clone())),
+        ];
         if let Some(mr) = &row.mr {
-            files.push((Some("MR".to_string()), mr.clone()));
+            files.push(
+                ImageFile::named("MR", mr.clone()).with_series(mr_series.or(row.mr_series.clone())),
+            );
         }
         Some(files)
+    }
+
+    /// The reader chose series `series` for the open case's CT (`image` 0) or MR (1).
+    pub fn choose_series(&mut self, image: usize, series: String) {
+        if let Some(s) = self.series.get_mut(image) {
+            *s = Some(series);
+        }
     }
 
     /// Makes case `i` the open one (the caller saved the one before); what to read, or
@@ -157,6 +178,7 @@ impl WorklistPanel {
             .review
             .clone()
             .unwrap_or_else(|| new_review(&self.list.rows[i]));
+        self.series = work.series.clone();
         self.saved = Some(work.clone());
         self.loaded = true;
         let subject = &self.list.rows[i].subject;
@@ -179,6 +201,7 @@ impl WorklistPanel {
             review,
             start_mr_from_ct,
             unplaceable,
+            series: self.series.clone(),
         }
     }
 

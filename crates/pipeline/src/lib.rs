@@ -13,4 +13,5 @@ pub mod quality;
 pub mod registration;
 pub mod report;
 pub mod study_list;
+pub mod study_run;
 pub mod worklist;

@@ -40,6 +40,10 @@ pub struct Report {
     /// The CT and MR as given.
     pub ct: String,
     pub mr: Option<String>,
+    /// Why the study's MR was left out (a rejected registration: the analysis is
+    /// CT-only); None when the MR was used or there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mr_not_used: Option<String>,
     pub srrd_version: String,
     pub model_ids: ModelIds,
     /// Wall time of the whole command up to this knee (s).
@@ -181,6 +185,8 @@ pub struct ReportContext {
     pub classifier_note: Option<String>,
     pub subject: Option<String>,
     pub label: Option<String>,
+    /// Why the study's MR was left out, when it was (the report says so).
+    pub mr_not_used: Option<String>,
 }
 
 impl ReportContext {
@@ -196,6 +202,7 @@ impl ReportContext {
             classifier_note: models.classifier.as_ref().map(|c| c.trained_on.clone()),
             subject: None,
             label: None,
+            mr_not_used: None,
         }
     }
 }
@@ -248,6 +255,7 @@ impl Report {
             label: ctx.label.clone(),
             ct: ctx.ct.clone(),
             mr: ctx.mr.clone(),
+            mr_not_used: ctx.mr_not_used.clone(),
             srrd_version: env!("CARGO_PKG_VERSION").into(),
             model_ids: ModelIds::of(&ctx.models_dir),
             total_s,
@@ -299,6 +307,9 @@ impl Report {
             };
         };
         let mut s = r.knee.describe() + "\n";
+        if let Some(why) = &self.mr_not_used {
+            s += &format!("CT-only: {why}\n");
+        }
         s += "quality checks:\n";
         for c in &r.checks {
             s += &format!("  [{}] {}: {}\n", c.status.name(), c.name, c.reason);
@@ -390,6 +401,7 @@ mod tests {
             label: Some("KOA".into()),
             ct: "ct.nii.gz".into(),
             mr: None,
+            mr_not_used: None,
             srrd_version: "0".into(),
             model_ids: ModelIds::default(),
             total_s: 1.5,
@@ -446,6 +458,7 @@ mod tests {
             classifier_note: None,
             subject: Some("b".into()),
             label: None,
+            mr_not_used: None,
         };
         let failure = Failure {
             manifest_row: 3,

@@ -114,6 +114,10 @@ pub struct CaseFile {
     /// Per image (CT, MR): protocol landmarks the reader marked as cannot be placed.
     #[serde(default)]
     pub unplaceable: [Vec<String>; 2],
+    /// Per image (CT, MR) in a DICOM folder: the series or part (`UID#k`) the reader
+    /// chose, when not the default one.
+    #[serde(default)]
+    pub series: [Option<String>; 2],
     pub updated_unix_s: u64,
 }
 
@@ -128,6 +132,8 @@ pub struct CaseWork {
     pub start_mr_from_ct: Option<RigidTransform>,
     /// Per image (CT, MR): protocol landmarks that cannot be placed.
     pub unplaceable: [Vec<String>; 2],
+    /// Per image (CT, MR): the series or part of a DICOM folder the reader chose.
+    pub series: [Option<String>; 2],
 }
 
 /// Where the reader was (`worklist.json`).
@@ -326,6 +332,7 @@ impl Worklist {
             check_owner(&case_path, &c.format, CASE_FORMAT, &c.subject, &c.ct, row)?;
             work.status = c.status;
             work.unplaceable = c.unplaceable;
+            work.series = c.series;
         }
         for (n, name) in ["landmarks_ct.json", "landmarks_mr.json"]
             .iter()
@@ -336,29 +343,7 @@ impl Worklist {
                 work.landmarks[n] = srrd_base::io::read_landmarks(&p)?;
             }
         }
-        let review_path = dir.join("review.json");
-        if review_path.exists() {
-            let r: Review = read_json(&review_path)?;
-            check_owner(
-                &review_path,
-                &r.format,
-                REVIEW_FORMAT,
-                &r.subject,
-                &r.ct,
-                row,
-            )?;
-            work.review = Some(r);
-        }
-        let tfm = dir.join(START_TFM);
-        if tfm.exists() {
-            let t = srrd_base::io::transform_file::read_transform(&tfm)?;
-            work.start_mr_from_ct = Some(t.as_rigid().ok_or_else(|| {
-                Error::file(
-                    &tfm,
-                    "not a rigid transform (a registration start is rigid)",
-                )
-            })?);
-        }
+        (work.review, work.start_mr_from_ct) = read_registration_review(&dir, row)?;
         Ok(work)
     }
 
@@ -377,6 +362,7 @@ impl Worklist {
                 ct: row.ct.clone(),
                 status: work.status,
                 unplaceable: work.unplaceable.clone(),
+                series: work.series.clone(),
                 updated_unix_s: now,
             },
         )?;
@@ -461,6 +447,44 @@ impl Worklist {
     }
 }
 
+/// The registration review of case `row` kept in its folder `case_dir` (a reader's
+/// folder joined with the subject), and its corrected start (`mr_from_ct`), each None
+/// when not there. A review of another case, or a start that is not rigid, is an error
+/// naming the file.
+pub fn read_registration_review(
+    case_dir: &Path,
+    row: &StudyRow,
+) -> Result<(Option<Review>, Option<RigidTransform>)> {
+    let review_path = case_dir.join("review.json");
+    let review = if review_path.exists() {
+        let r: Review = read_json(&review_path)?;
+        check_owner(
+            &review_path,
+            &r.format,
+            REVIEW_FORMAT,
+            &r.subject,
+            &r.ct,
+            row,
+        )?;
+        Some(r)
+    } else {
+        None
+    };
+    let tfm = case_dir.join(START_TFM);
+    let start = if tfm.exists() {
+        let t = srrd_base::io::transform_file::read_transform(&tfm)?;
+        Some(t.as_rigid().ok_or_else(|| {
+            Error::file(
+                &tfm,
+                "not a rigid transform (a registration start is rigid)",
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok((review, start))
+}
+
 /// An empty review of case `row`, to be filled in.
 pub fn new_review(row: &StudyRow) -> Review {
     Review {
@@ -514,6 +538,7 @@ mod tests {
             nalgebra::Point3::new(10.0, 0.0, 0.0),
         ));
         w.status = Decision::NeedsFix.status();
+        w.series = [Some("1.2.3#2".into()), None];
         wl.save_case(1, &w).expect("save");
         wl.state.show = vec![CaseStatus::Flagged];
         wl.save_state(1).expect("state");
@@ -524,6 +549,7 @@ mod tests {
         assert_eq!(wl.counts(), [3, 0, 0, 1]);
         let back = wl.load_case(1).expect("load");
         assert_eq!(back.landmarks[0], w.landmarks[0]);
+        assert_eq!(back.series, [Some("1.2.3#2".to_string()), None]);
         assert_eq!(
             back.review.as_ref().and_then(|r| r.decision),
             Some(Decision::NeedsFix)

@@ -12,6 +12,9 @@ table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #44
 .note{color:#e8b04a}.pass{color:#6ad48a}.warn{color:#e8b04a}.fail{color:#ff6b6b}</style>",
     );
     h += &format!("<h1>SRRD analysis</h1><p>CT: {}</p>", escape(&report.ct));
+    if let Some(why) = &report.mr_not_used {
+        h += &format!("<p class=note>CT-only: {}</p>", escape(why));
+    }
     if let Some(k) = &r.koa {
         h += &format!(
             "<h2>KOA prediction: {} (P(KOA) = {:.2})</h2>",
