@@ -688,3 +688,103 @@ fn a_dicom_folder_offers_its_series_parts() {
     );
     assert!(s.status().contains("1.2.77#2"), "{}", s.status());
 }
+
+/// Steps until nothing is read or run in the background.
+fn settle(h: &mut Harness<'static, ViewerApp>) {
+    let start = std::time::Instant::now();
+    h.run_steps(1);
+    while h.state().is_loading() || h.state().is_busy() {
+        assert!(start.elapsed().as_secs() < 60, "still reading");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+}
+
+/// The part of a split DICOM series the reader chose (the scout, not the largest part)
+/// comes back with a session and with a worklist case.
+#[test]
+fn the_chosen_series_part_is_reopened_by_sessions_and_worklist_cases() {
+    use common::{ROWS, SliceSpec, write_slice};
+    let dir = tempfile::tempdir().expect("tmp");
+    let dicom = dir.path().join("knee");
+    std::fs::create_dir_all(&dicom).expect("dir");
+    for n in 0..4 {
+        write_slice(
+            &dicom,
+            [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            &SliceSpec {
+                n,
+                ipp: nalgebra::Vector3::new(0.0, 0.0, 2.0 * n as f64),
+                rows: ROWS,
+                series: "1.2.77",
+            },
+        );
+    }
+    write_slice(
+        &dicom,
+        [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        &SliceSpec {
+            n: 9,
+            ipp: nalgebra::Vector3::new(0.0, -5.0, 10.0),
+            rows: ROWS,
+            series: "1.2.77",
+        },
+    );
+    let choose_scout = |h: &mut Harness<'static, ViewerApp>| {
+        assert_eq!(h.state().layers()[0].series_id.as_deref(), Some("1.2.77#1"));
+        h.get_by_label("series").click();
+        h.run_steps(2);
+        h.get_by_label_contains("coronal 6x8, 1 files").click();
+        settle(h);
+        assert_eq!(h.state().layers()[0].series_id.as_deref(), Some("1.2.77#2"));
+    };
+    let build = |app: ViewerApp| {
+        let mut h = Harness::builder()
+            .with_size([1200.0, 800.0])
+            .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+        settle(&mut h);
+        h
+    };
+
+    // A session.
+    let mut h = build(ViewerApp::start(Some(dicom.clone()), None));
+    choose_scout(&mut h);
+    let path = dir.path().join("scout.srrd.json");
+    h.state_mut().save_session(&path);
+    drop(h);
+    let mut fresh = ViewerApp::with_layers(Vec::new());
+    fresh.open_session(&path);
+    let h = build(fresh);
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    let layer = &h.state().layers()[0];
+    assert_eq!(layer.series_id.as_deref(), Some("1.2.77#2"), "the scout");
+    assert_eq!(layer.volume.geometry.size, [6, ROWS, 1]);
+    assert_eq!(layer.series_choices.len(), 2, "both parts still offered");
+    drop(h);
+
+    // A worklist case: chosen on knee a, kept in its case.json, shown again after
+    // visiting knee b; knee b shows the largest part.
+    let list = dir.path().join("study.csv");
+    std::fs::write(&list, "subject,ct\na,knee\nb,knee\n").expect("csv");
+    let reader = dir.path().join("reads/r");
+    let mut app = ViewerApp::with_layers(Vec::new());
+    app.open_worklist(&list, &reader).expect("worklist");
+    let mut h = build(app);
+    choose_scout(&mut h);
+    h.hover_at(egui::Pos2::new(5.0, 5.0));
+    h.key_press(egui::Key::N);
+    settle(&mut h);
+    assert_eq!(h.state().worklist().map(|w| w.open()), Some(1));
+    assert_eq!(h.state().layers()[0].series_id.as_deref(), Some("1.2.77#1"));
+    let case: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reader.join("a/case.json")).expect("case.json"))
+            .expect("json");
+    assert_eq!(case["series"][0], "1.2.77#2", "{case}");
+    h.key_press(egui::Key::P);
+    settle(&mut h);
+    assert_eq!(h.state().worklist().map(|w| w.open()), Some(0));
+    let layer = &h.state().layers()[0];
+    assert_eq!(layer.series_id.as_deref(), Some("1.2.77#2"));
+    assert_eq!(layer.volume.geometry.size, [6, ROWS, 1]);
+}
