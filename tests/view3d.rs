@@ -337,3 +337,106 @@ fn snapshot_knee_front_view() {
         &SnapshotOptions::new().threshold(1.0).max_failed_pixels(400),
     );
 }
+
+/// The workstation on a CT alone: the bones are segmented and meshed by themselves after
+/// loading, in the background, and drawn in the 3D quadrant before any analysis; the
+/// "Bones (3D)" button does it again; the analysis then colours them by subregion.
+#[test]
+fn the_workstation_shows_bones_in_3d_before_an_analysis() {
+    use srrd::app::ViewerApp;
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = generate(
+        Config {
+            seed: 5,
+            grade: Grade::Mild,
+            preset: Preset::Small,
+        },
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let ct_path = dir.path().join("ct.nii.gz");
+    srrd::io::write_nifti(&ct_path, &p.ct, srrd::io::WriteDtype::I16).expect("ct");
+    let rs = render_state();
+    let mut app = ViewerApp::start(Some(ct_path), None);
+    app.enable_gpu(&rs);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .renderer(WgpuTestRenderer::from_render_state(rs))
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    let settle = |h: &mut Harness<'static, ViewerApp>| {
+        let start = std::time::Instant::now();
+        h.run_steps(1);
+        while h.state().is_loading() || h.state().is_busy() {
+            assert!(start.elapsed().as_secs() < 300, "still busy");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            h.run_steps(1);
+        }
+        h.run_steps(3);
+    };
+    settle(&mut h);
+    let s = h.state();
+    assert!(s.results().is_none(), "no analysis ran");
+    let bones = s.bone_surfaces().expect("bones before an analysis").clone();
+    let count = |label: u8| bones.mesh.labels.iter().filter(|l| **l == label).count();
+    assert!(
+        count(FEMUR) > 1000 && count(TIBIA) > 1000,
+        "{} {}",
+        count(FEMUR),
+        count(TIBIA)
+    );
+    assert!(
+        bones.subregions.is_none(),
+        "not coloured before the analysis"
+    );
+    // Drawn in the fourth quadrant: femur and tibia colours, the femur above.
+    let image = h.render().expect("render");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/view3d");
+    if std::fs::create_dir_all(&out).is_ok() {
+        let _ = image.save(out.join("workstation_bones.png"));
+    }
+    let ppp = image.width() as f32 / 1400.0;
+    let r = h.state().view3d().image_rect().expect("3D view drawn");
+    let mut px = Vec::new();
+    for y in (r.min.y * ppp) as u32..(r.max.y * ppp) as u32 {
+        for x in (r.min.x * ppp) as u32..(r.max.x * ppp) as u32 {
+            px.push((x, y, image.get_pixel(x, y).0));
+        }
+    }
+    let (femur, femur_y) = mean_y(&px, is_femur);
+    let (tibia, tibia_y) = mean_y(&px, is_tibia);
+    let n = px.len() as f64;
+    assert!(
+        femur as f64 > 0.02 * n && tibia as f64 > 0.02 * n,
+        "{femur} {tibia} of {n}"
+    );
+    assert!(femur_y < tibia_y, "femur at {femur_y}, tibia at {tibia_y}");
+
+    // Again with the button: new surfaces of the same bones.
+    h.get_by_label("Bones (3D)").click();
+    settle(&mut h);
+    let again = h.state().bone_surfaces().expect("bones").clone();
+    assert_ne!(again.id, bones.id);
+    assert_eq!(again.mesh.indices.len(), bones.mesh.indices.len());
+    let status = h.state().status().to_string();
+    assert!(
+        status.contains("bones in 3D from the segmentation"),
+        "{status}"
+    );
+
+    // The analysis colours them: its surfaces carry the subregions.
+    h.get_by_label("Analyze (SRRD)").click();
+    settle(&mut h);
+    assert!(h.state().results().is_some(), "{:?}", h.state().error());
+    let coloured = h.state().bone_surfaces().expect("surfaces");
+    let subregions = coloured.subregions.as_ref().expect("subregions");
+    assert!(subregions.iter().any(|v| v.is_finite() && *v >= 1.0));
+    // The same bones as the analysis segments: femur and tibia within 5% of its counts.
+    for label in [FEMUR, TIBIA] {
+        let analysed = coloured.mesh.labels.iter().filter(|l| **l == label).count();
+        let alone = count(label);
+        assert!(
+            (analysed as f64 - alone as f64).abs() < 0.05 * analysed as f64,
+            "label {label}: {alone} vertices from the bones alone, {analysed} from the analysis"
+        );
+    }
+}

@@ -66,6 +66,8 @@ pub enum Action {
     Blinded(bool),
     /// Analyse with the shipped demo models again.
     DemoModels,
+    /// The bone surfaces for the 3D view from the segmentation alone.
+    Bones,
 }
 
 impl ViewerApp {
@@ -113,6 +115,7 @@ impl ViewerApp {
             Action::OpenCase(i) => self.open_case(i),
             Action::ExportReviews => self.export_reviews(),
             Action::Blinded(b) => self.marks.set_blinded(b),
+            Action::Bones => self.start_bones(true),
         }
     }
 
@@ -129,6 +132,7 @@ impl ViewerApp {
                     Ok(out) => self.job_done(out),
                     Err(e) => self.error = Some(e),
                 },
+                JobEvent::Bones(outcome, asked) => self.bones_done(outcome, asked),
                 JobEvent::Dicom(DicomEvent::Exported(outcome)) => {
                     self.status = match outcome {
                         Ok(line) => line,
@@ -188,6 +192,7 @@ impl ViewerApp {
                 }
                 self.error = note;
                 self.views.mark_dirty();
+                self.auto_bones();
             }
             Ok((layers, note, marks)) => {
                 let mut fresh = Self::with_layers(layers);
@@ -219,8 +224,56 @@ impl ViewerApp {
                 if self.jobs.analyze_on_load() {
                     self.start_analysis();
                 }
+                self.auto_bones();
             }
             Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// After a load: the bones for the 3D view when the CT is quick to segment and the
+    /// view has none yet.
+    fn auto_bones(&mut self) {
+        let quick = self
+            .layers
+            .get("CT")
+            .is_some_and(|ct| super::bones::quick_enough(&ct.volume.geometry));
+        if quick && self.view3d.surfaces().is_none() && !self.jobs.bones().running() {
+            self.start_bones(false);
+        }
+    }
+
+    /// Starts computing the bone surfaces of the CT layer for the 3D view, in the
+    /// background (the pipeline panel shows it and can cancel it); `asked`: by the user
+    /// (the status line then says what came).
+    pub fn start_bones(&mut self, asked: bool) {
+        let Some(ct) = self.layers.volume("CT") else {
+            self.error = Some("the bones need a CT layer".into());
+            return;
+        };
+        let models = self.models.dir();
+        self.jobs.bones().start(ct, models, asked);
+    }
+
+    /// The bones arrived: shown in 3D unless an analysis' coloured surfaces already are.
+    fn bones_done(&mut self, outcome: super::bones::BonesResult, asked: bool) {
+        match outcome {
+            Ok(surfaces) if self.results.is_none() => {
+                let triangles = surfaces.mesh.indices.len() / 3;
+                self.view3d.set_surfaces(Some(surfaces));
+                if !asked {
+                    return;
+                }
+                self.status = format!(
+                    "bones in 3D from the segmentation ({triangles} triangles); analyze to colour them by subregion or parameter"
+                );
+            }
+            Ok(_) => {}
+            Err(e) if e == "cancelled" => {
+                if asked {
+                    self.status = "bones cancelled".into();
+                }
+            }
+            Err(e) => self.status = e,
         }
     }
 

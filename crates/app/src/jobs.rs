@@ -248,6 +248,9 @@ pub enum JobEvent {
     Done(Box<JobResult>),
     /// DICOM work ended: a series read, or an export's line.
     Dicom(super::dicom::DicomEvent),
+    /// The bone surfaces from the segmentation alone arrived (or why not), and whether
+    /// the user asked for them.
+    Bones(super::bones::BonesResult, bool),
 }
 
 /// The background work of the viewer.
@@ -263,6 +266,8 @@ pub struct Jobs {
     /// The stages of the current (or last) pipeline run.
     stage_log: StageLog,
     dicom: DicomJobs,
+    /// The bone surfaces for the 3D view, from the segmentation alone.
+    bones: super::bones::Bones,
     /// Start the analysis as soon as the images are loaded (`srrd view --analyze`).
     analyze_on_load: bool,
 }
@@ -339,6 +344,7 @@ impl Jobs {
         self.job = None;
         self.stage_log = StageLog::default();
         self.dicom = DicomJobs::default();
+        self.bones.cancel();
     }
 
     /// Cancels and forgets the read ahead.
@@ -374,9 +380,14 @@ impl Jobs {
         self.job.is_some()
     }
 
-    /// Whether a pipeline run or DICOM work is running.
+    /// Whether a pipeline run, DICOM work or the bones are running.
     pub fn busy(&self) -> bool {
-        self.job.is_some() || self.dicom.busy()
+        self.job.is_some() || self.dicom.busy() || self.bones.running()
+    }
+
+    /// The bone surfaces from the segmentation alone.
+    pub fn bones(&mut self) -> &mut super::bones::Bones {
+        &mut self.bones
     }
 
     /// Whether the analysis starts once the images are loaded.
@@ -437,6 +448,11 @@ impl Jobs {
             events.push(JobEvent::Done(Box::new(result)));
         }
         events.extend(self.dicom.poll().into_iter().map(JobEvent::Dicom));
+        events.extend(
+            self.bones
+                .poll()
+                .map(|(r, asked)| JobEvent::Bones(r, asked)),
+        );
         events
     }
 
@@ -463,6 +479,7 @@ pub struct PipelineContext {
 pub fn pipeline_ui(ui: &mut egui::Ui, jobs: &mut Jobs, cx: PipelineContext) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.label("Pipeline");
+    jobs.bones.ui(ui);
     if let Some((_, progress)) = &jobs.job {
         jobs.stage_log.observe(progress);
         jobs.stage_log.ui(ui);
@@ -488,6 +505,16 @@ pub fn pipeline_ui(ui: &mut egui::Ui, jobs: &mut Jobs, cx: PipelineContext) -> V
         .clicked()
     {
         actions.push(Action::RegisterFromLandmarks);
+    }
+    if ui
+        .add_enabled(
+            cx.has_ct && !jobs.bones.running(),
+            egui::Button::new("Bones (3D)"),
+        )
+        .on_hover_text("femur, tibia, patella and fibula surfaces in the 3D view from the segmentation alone, before an analysis (done by itself after loading a CT of up to 8 M voxels on a 0.8 mm grid)")
+        .clicked()
+    {
+        actions.push(Action::Bones);
     }
     if ui
         .add_enabled(cx.has_ct, egui::Button::new("Analyze (SRRD)"))

@@ -4,6 +4,7 @@
 //! registration review, landmarks with TRE, sessions, and the SRRD results view.
 
 pub mod actions;
+pub mod bones;
 mod compose;
 mod demo;
 pub mod dicom;

@@ -76,7 +76,7 @@ impl Default for View3dSettings {
 /// Text shown instead of the view without a GPU renderer.
 pub const NO_GPU_TEXT: &str = "3D view needs the GPU renderer";
 /// Text shown instead of the view before there is anything to show.
-pub const NO_SCENE_TEXT: &str = "Analyze to see the bone surfaces";
+pub const NO_SCENE_TEXT: &str = "Bones (3D) or Analyze to see the bone surfaces";
 
 const PITCH_LIMIT: f32 = 1.4;
 const ROTATE_PER_POINT: f32 = 0.01;

@@ -269,6 +269,16 @@ impl ViewerApp {
         self.results.as_ref()
     }
 
+    /// The bone surfaces the 3D view shows (from the bones alone, or an analysis).
+    pub fn bone_surfaces(&self) -> Option<&Arc<super::view3d::KneeSurfaces>> {
+        self.view3d.surfaces()
+    }
+
+    /// The 3D view (its settings and where it drew last).
+    pub fn view3d(&self) -> &View3d {
+        &self.view3d
+    }
+
     /// The worklist, when one is open.
     pub fn worklist(&self) -> Option<&WorklistPanel> {
         self.worklist.as_ref()

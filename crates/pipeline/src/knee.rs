@@ -143,6 +143,47 @@ pub fn knee(prepared: &Prepared, choice: KneeChoice, progress: &Progress) -> Res
     })
 }
 
+/// The grid the student of the models in `models_dir` was trained on (mm), where the
+/// analysis segments; the paper's CT grid when the card cannot be read.
+pub fn models_grid_mm(models_dir: &std::path::Path) -> [f64; 3] {
+    srrd_regression::model::read_card(&models_dir.join("regression"))
+        .map(|c| c.trained_range().spacing_mm)
+        .unwrap_or(srrd_regression::model::PAPER_CT_SPACING_MM)
+}
+
+/// The bones (femur, tibia, patella, fibula labels) of every knee of `ct`, on the CT's
+/// own grid, from the segmentation alone (no models, no registration): what a viewer
+/// shows in 3D before an analysis. The CT is brought to `spacing_mm` (the analysis'
+/// grid, [`models_grid_mm`]) and each knee cut and segmented as [`knee`] does.
+pub fn bones_on_ct(ct: &Volume, spacing_mm: [f64; 3], progress: &Progress) -> Result<LabelMap> {
+    let prepared = prepare_at(ct, spacing_mm, progress)?;
+    let boxes: Vec<Option<&KneeBox>> = if prepared.layout.knees.is_empty() {
+        vec![None]
+    } else {
+        prepared.layout.knees.iter().map(Some).collect()
+    };
+    let mut merged = vec![0u8; ct.geometry.num_voxels()];
+    for (n, b) in boxes.iter().enumerate() {
+        progress.check()?;
+        progress.start(
+            &format!("segmenting the bones (knee {} of {})", n + 1, boxes.len()),
+            1,
+        );
+        let knee_ct = match b {
+            Some(b) => crop(&prepared.working, b.lo, b.hi),
+            None => prepared.working.clone(),
+        };
+        let labels = segment_bones_detailed(&knee_ct, CT_BONE_HU)?.labels;
+        let on_ct = srrd_base::volume::regrid::labels_onto(&labels, &ct.geometry);
+        for (m, l) in merged.iter_mut().zip(on_ct.labels()) {
+            if *l != 0 {
+                *m = *l;
+            }
+        }
+    }
+    LabelMap::new(ct.geometry.clone(), merged)
+}
+
 /// `data` (a `[k][j][i]` grid whose i rows hold `ni` values) reversed along i.
 pub fn flip_i<T: Copy>(data: &[T], ni: usize) -> Vec<T> {
     let mut out = data.to_vec();
