@@ -558,3 +558,96 @@ fn a_rejected_registration_is_analysed_ct_only_unless_asked() {
     assert!(used.get("mr_not_used").is_none());
     assert_eq!(used["subregions_mr"].as_array().map(Vec::len), Some(12));
 }
+
+#[test]
+fn the_worklist_analyses_the_accepted_cases_in_the_background() {
+    let s = study();
+    let reader = s.dir.join("reads/radiologist");
+    review_cases(
+        &s.list,
+        &reader,
+        &[
+            (0, Decision::Accept),
+            (1, Decision::Accept),
+            (2, Decision::Reject),
+            (3, Decision::NeedsFix),
+        ],
+    );
+    let mut h = harness(&s.list, &reader);
+    assert!(
+        h.state()
+            .worklist()
+            .expect("worklist")
+            .results()
+            .iter()
+            .all(Option::is_none)
+    );
+    h.get_by_label("Analyze accepted cases").click();
+    h.run_steps(2);
+    assert!(h.state().is_busy(), "the batch runs in the background");
+    assert!(
+        h.query_all_by_label_contains(" of 3").next().is_some(),
+        "progress over the study"
+    );
+    wait(&mut h);
+    let w = h.state().worklist().expect("worklist");
+    let results = w.results().to_vec();
+    let line = w.batch_line().unwrap_or_default().to_string();
+    assert!(line.starts_with("3 cases analysed, 0 failed"), "{line}");
+    // Each analysed row shows its score (or that it was withheld) and its worst check, as
+    // its report says; the rejected case is CT-only; the others have none.
+    let out = reader.join("results");
+    for (i, subject) in ["knee1", "knee2", "knee3"].iter().enumerate() {
+        let report = srrd::pipeline::report::Report::read(&out.join(subject).join("report.json"))
+            .expect("report where analyze --manifest puts it");
+        let shown = results[i].clone().expect("a result in the row");
+        assert_eq!(shown, srrd::pipeline::study_run::result_status(&report));
+        assert!(
+            shown.starts_with("P(KOA) ") || shown.starts_with("withheld"),
+            "{shown}"
+        );
+        let rows_with_it = results
+            .iter()
+            .filter(|r| r.as_ref() == Some(&shown))
+            .count();
+        assert_eq!(
+            h.query_all_by_label(&shown).count(),
+            rows_with_it,
+            "rows show {shown}"
+        );
+        let ct_only = report.mr_not_used.is_some();
+        assert_eq!(ct_only, *subject == "knee3", "{subject}");
+        assert_eq!(shown.ends_with("; CT-only"), ct_only, "{shown}");
+        assert_eq!(report.mr.is_some(), !ct_only);
+    }
+    assert!(results[3].is_none() && results[4].is_none(), "{results:?}");
+    assert!(!out.join("knee4").exists());
+    drop(h);
+
+    // Reopened, the rows read their results back; "all cases" can be cancelled, and what
+    // was not reached has no result.
+    let mut h = harness(&s.list, &reader);
+    assert_eq!(
+        h.state().worklist().expect("worklist").results(),
+        results.as_slice()
+    );
+    h.get_by_label("Analyze all cases").click();
+    for _ in 0..10 {
+        h.run_steps(1);
+        if h.query_by_label("Cancel").is_some() {
+            break;
+        }
+    }
+    assert!(
+        h.state().is_busy(),
+        "{:?}",
+        h.state().worklist().and_then(|w| w.batch_line())
+    );
+    h.get_by_label("Cancel").click();
+    wait(&mut h);
+    let w = h.state().worklist().expect("worklist");
+    let line = w.batch_line().unwrap_or_default();
+    assert!(line.starts_with("cancelled after"), "{line}");
+    assert!(w.results()[4].is_none());
+    assert!(!out.join("knee5/report.json").exists());
+}

@@ -68,6 +68,8 @@ pub enum Action {
     DemoModels,
     /// The bone surfaces for the 3D view from the segmentation alone.
     Bones,
+    /// Analyse the worklist's cases in the background (accepted, or all).
+    AnalyzeStudy(super::study_batch::Which),
 }
 
 impl ViewerApp {
@@ -116,11 +118,21 @@ impl ViewerApp {
             Action::ExportReviews => self.export_reviews(),
             Action::Blinded(b) => self.marks.set_blinded(b),
             Action::Bones => self.start_bones(true),
+            Action::AnalyzeStudy(which) => {
+                self.autosave();
+                let models = self.models.dir();
+                if let Some(w) = &mut self.worklist {
+                    w.start_batch(which, models);
+                }
+            }
         }
     }
 
     /// Takes in what ended in the background.
     pub(super) fn poll_jobs(&mut self) {
+        if let Some(w) = &mut self.worklist {
+            w.poll_batch();
+        }
         for event in self.jobs.poll() {
             match event {
                 JobEvent::Loaded {

@@ -24,6 +24,7 @@ pub mod review;
 pub mod screenshot;
 pub mod session;
 mod slice;
+pub mod study_batch;
 pub mod view;
 pub mod view3d;
 pub mod viewer;

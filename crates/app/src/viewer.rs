@@ -334,9 +334,10 @@ impl ViewerApp {
         self.jobs.is_loading()
     }
 
-    /// Whether a pipeline run or DICOM work is in progress.
+    /// Whether a pipeline run, DICOM work, the bones or the worklist's batch is in
+    /// progress.
     pub fn is_busy(&self) -> bool {
-        self.jobs.busy()
+        self.jobs.busy() || self.worklist.as_ref().is_some_and(|w| w.batch_running())
     }
 
     /// How many reads of shown images were started (reads ahead of a worklist case not

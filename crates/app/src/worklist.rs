@@ -9,6 +9,7 @@ use eframe::egui::{self, Color32};
 
 use super::actions::Action;
 use super::jobs::{FileList, ImageFile};
+use super::study_batch::{StudyBatch, Which, case_result, results_dir};
 use srrd_pipeline::worklist::{CaseStatus, CaseWork, Decision, Review, Worklist, new_review};
 
 /// The worklist open in the viewer, and the open case's review being edited.
@@ -28,6 +29,10 @@ pub struct WorklistPanel {
     message: Option<String>,
     /// The series (or part) of the open case's CT and MR DICOM folders the reader chose.
     series: [Option<String>; 2],
+    /// The study's cases analysed in the background ("Analyze accepted cases").
+    batch: StudyBatch,
+    /// Each case's result status in the reader's results folder, when it has one.
+    results: Vec<Option<String>>,
 }
 
 /// What showing a case needs.
@@ -45,6 +50,12 @@ impl WorklistPanel {
         let wl = Worklist::open(list, out).map_err(|e| e.to_string())?;
         let current = wl.current();
         let review = new_review(&wl.rows[current]);
+        let results_dir = results_dir(&wl.out_dir);
+        let results = wl
+            .rows
+            .iter()
+            .map(|r| case_result(&results_dir, &r.subject))
+            .collect();
         Ok(WorklistPanel {
             list: wl,
             open: current,
@@ -54,6 +65,8 @@ impl WorklistPanel {
             saved: None,
             message: None,
             series: [None, None],
+            batch: StudyBatch::default(),
+            results,
         })
     }
 
@@ -91,6 +104,65 @@ impl WorklistPanel {
     pub fn set_decision(&mut self, d: Decision) {
         self.review.decision = Some(d);
         self.status = d.status();
+    }
+
+    /// Each case's result status ("P(KOA) 0.73; worst check: warn spacing", "withheld",
+    /// "failed"; "; CT-only" when the MR was left out), when it has a result.
+    pub fn results(&self) -> &[Option<String>] {
+        &self.results
+    }
+
+    /// Whether the study's cases are being analysed.
+    pub fn batch_running(&self) -> bool {
+        self.batch.running()
+    }
+
+    /// What the last batch did, once it ended.
+    pub fn batch_line(&self) -> Option<&str> {
+        self.batch.last.as_deref()
+    }
+
+    /// The cases `which` names: those with a final registration verdict (accept or
+    /// reject), or all.
+    pub fn batch_cases(&self, which: Which) -> Vec<usize> {
+        (0..self.list.rows.len())
+            .filter(|&i| match which {
+                Which::All => true,
+                Which::Accepted => {
+                    let decision = if i == self.open {
+                        self.review.decision
+                    } else {
+                        self.list
+                            .load_case(i)
+                            .ok()
+                            .and_then(|w| w.review)
+                            .and_then(|r| r.decision)
+                    };
+                    matches!(decision, Some(Decision::Accept | Decision::Reject))
+                }
+            })
+            .collect()
+    }
+
+    /// Starts analysing the cases `which` names in the background with the models in
+    /// `models_dir` (the caller saved the open case first).
+    pub fn start_batch(&mut self, which: Which, models_dir: std::path::PathBuf) {
+        let cases = self.batch_cases(which);
+        if cases.is_empty() {
+            self.message = Some("no case with an accepted or rejected registration yet".into());
+            return;
+        }
+        self.batch
+            .start(&self.list.rows, cases, &self.list.out_dir, models_dir);
+    }
+
+    /// Takes in the cases the batch finished (their result status in the list).
+    pub fn poll_batch(&mut self) {
+        for (case, status, _line) in self.batch.poll() {
+            if let Some(r) = self.results.get_mut(case) {
+                *r = Some(status);
+            }
+        }
     }
 
     /// The line for the reader, if any.
@@ -301,6 +373,9 @@ pub fn worklist_ui(ui: &mut egui::Ui, w: &mut WorklistPanel) -> Vec<Action> {
                     if ui.selectable_label(i == w.open, text).clicked() && i != w.open {
                         open = Some(i);
                     }
+                    if let Some(result) = &w.results[i] {
+                        ui.small(result.as_str());
+                    }
                     if !row.missing_files().is_empty() {
                         ui.colored_label(Color32::from_rgb(255, 90, 90), "missing files");
                     } else if let Some(p) = &w.list.problems[i] {
@@ -333,6 +408,24 @@ pub fn worklist_ui(ui: &mut egui::Ui, w: &mut WorklistPanel) -> Vec<Action> {
             export = true;
         }
     });
+    ui.horizontal(|ui| {
+        let idle = !w.batch.running();
+        if ui
+            .add_enabled(idle, egui::Button::new("Analyze accepted cases"))
+            .on_hover_text("in the background, the cases whose registration you accepted (with the MR, from a corrected start when there is one) or rejected (CT-only); results in results/ of your folder, as srrd analyze --manifest --reviews writes them")
+            .clicked()
+        {
+            actions.push(Action::AnalyzeStudy(Which::Accepted));
+        }
+        if ui
+            .add_enabled(idle, egui::Button::new("Analyze all cases"))
+            .on_hover_text("every case (a rejected registration still CT-only); cases already analysed are kept")
+            .clicked()
+        {
+            actions.push(Action::AnalyzeStudy(Which::All));
+        }
+    });
+    w.batch.ui(ui);
     if ui
         .checkbox(
             &mut w.list.state.blinded,

@@ -74,30 +74,43 @@ impl KneeOutcome {
             return format!("{s}: FAILED: {}", f.error);
         }
         let verdict = result_status(&self.report);
-        let ct_only = if self.report.mr_not_used.is_some() {
-            " (CT-only: registration rejected)"
-        } else {
-            ""
-        };
         if self.skipped {
-            format!("{s}: already done, {verdict}{ct_only}")
+            format!("{s}: already done, {verdict}")
         } else {
-            format!("{s}: done in {:.1} s, {verdict}{ct_only}", self.seconds)
+            format!("{s}: done in {:.1} s, {verdict}", self.seconds)
         }
     }
 }
 
-/// A report's result in a few words: `P(KOA) 0.73`, `withheld (calibration: ...)`, or
-/// `failed`.
+/// A report's result in a few words, as a list row shows it: `P(KOA) 0.73`, `withheld`
+/// or `failed`, then the worst quality check when one did not pass (`; worst check:
+/// fail calibration`), and `; CT-only` when the MR was left out.
 pub fn result_status(report: &Report) -> String {
-    match report.results() {
-        None => "failed".into(),
-        Some(r) => match (&r.koa, &r.koa_withheld) {
-            (Some(k), _) => format!("P(KOA) {:.2}", k.probability),
-            (None, Some(why)) => format!("withheld ({why})"),
-            (None, None) => "no classifier".into(),
-        },
+    let Some(r) = report.results() else {
+        return "failed".into();
+    };
+    let mut s = match &r.koa {
+        Some(k) => format!("P(KOA) {:.2}", k.probability),
+        None if r.koa_withheld.is_some() => "withheld".into(),
+        None => "no classifier".into(),
+    };
+    let rank = |c: &crate::quality::Check| match c.status {
+        crate::quality::Status::Pass => 0,
+        crate::quality::Status::Warn => 1,
+        crate::quality::Status::Fail => 2,
+    };
+    if let Some(worst) = r
+        .checks
+        .iter()
+        .filter(|c| rank(c) > 0)
+        .max_by_key(|c| rank(c))
+    {
+        s += &format!("; worst check: {} {}", worst.status.name(), worst.name);
     }
+    if report.mr_not_used.is_some() {
+        s += "; CT-only";
+    }
+    s
 }
 
 /// Refuses a folder that is not a reader's worklist folder.
