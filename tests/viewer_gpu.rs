@@ -243,3 +243,55 @@ fn zoom_enlarges_the_drawn_slice() {
         "bright pixels {before} -> {after}"
     );
 }
+
+/// The landmark labels of close points (the tibial spines and their neighbours on the
+/// small knee's coronal slice) do not overlap: each is moved aside (with a leader line)
+/// when its usual place is taken, long names are shortened, and the point under the
+/// pointer shows its full name. Snapshot: tests/snapshots/landmark_labels.png.
+#[test]
+fn snapshot_landmark_labels_do_not_collide() {
+    let p = generate(
+        Config {
+            seed: 5,
+            grade: Grade::Mild,
+            preset: Preset::Small,
+        },
+        &Progress::new(),
+    )
+    .expect("phantom");
+    let mut layers = knee_layers();
+    layers.truncate(1);
+    let mut app = ViewerApp::with_layers(layers);
+    *app.landmarks_mut() =
+        srrd::app::landmarks::LandmarkEditor::with_sets(p.landmarks_ct.clone(), Vec::new());
+    let spine = p
+        .landmarks_ct
+        .iter()
+        .find(|l| l.label == "tibia_medial_spine")
+        .expect("spine");
+    app.set_crosshair(nalgebra::Point3::from(spine.position_mm));
+    app.set_show_overlays(false);
+    let mut h = gpu_harness(app);
+    h.run_steps(2);
+    let labels = h.state().landmark_labels(1).to_vec();
+    assert!(labels.len() >= 4, "{} labels on the slice", labels.len());
+    for (a, (na, pa)) in labels.iter().enumerate() {
+        assert!(!pa.crowded, "{na} found no place");
+        for (nb, pb) in &labels[a + 1..] {
+            assert!(!pa.rect.intersects(pb.rect), "{na} and {nb} overlap");
+        }
+    }
+    assert!(
+        labels.iter().any(|(_, p)| p.moved),
+        "some label had to move"
+    );
+    // Hover the medial spine: its full name is drawn beside the pointer.
+    let at = labels
+        .iter()
+        .find(|(n, _)| n == "tibia_medial_spine")
+        .map(|(_, p)| p.rect.center())
+        .expect("the spine's label");
+    h.hover_at(at);
+    h.run_steps(2);
+    h.snapshot("landmark_labels");
+}

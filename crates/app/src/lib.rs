@@ -12,6 +12,7 @@ pub mod files;
 pub mod fusion;
 pub mod gpu;
 pub mod jobs;
+pub mod label_layout;
 pub mod landmark_panel;
 pub mod landmarks;
 pub mod layer;

@@ -24,6 +24,8 @@ pub struct Views {
     crosshair: Point3<f64>,
     /// Where each view (axial, coronal, sagittal) was drawn last frame, in points.
     rects: [Rect; 3],
+    /// Where each view's landmark labels went last frame (with the landmark's name).
+    labels: [Vec<(String, super::label_layout::Placed)>; 3],
     /// Zoom factor of each view over the fitted size (1 = the whole slice fits).
     zoom: [f32; 3],
     /// Offset of each view's slice centre from the view centre, in points.
@@ -50,6 +52,7 @@ impl Views {
         Views {
             crosshair,
             rects: [Rect::NOTHING; 3],
+            labels: Default::default(),
             zoom: [1.0; 3],
             pan: [Vec2::ZERO; 3],
             layout: Layout::Three,
@@ -77,6 +80,11 @@ impl Views {
     /// Where each view was drawn last frame, in points.
     pub fn rects(&self) -> [Rect; 3] {
         self.rects
+    }
+
+    /// Where view `n`'s landmark labels went last frame, with each landmark's name.
+    pub fn labels(&self, n: usize) -> &[(String, super::label_layout::Placed)] {
+        self.labels.get(n).map_or(&[], Vec::as_slice)
     }
 
     /// Each view's zoom factor.
@@ -522,7 +530,10 @@ impl Views {
             self.pan[n] += response.drag_delta();
         }
         // Landmarks within 2 mm of this slice: fixed (CT) cyan, moving (MR) magenta, the
-        // selected one larger, in yellow.
+        // selected one larger, in yellow; their labels laid out so that they do not
+        // collide (`label_layout`), the full name under the pointer.
+        let font = egui::FontId::proportional(11.0);
+        let mut shown = Vec::new();
         for (set, colour) in [
             (0usize, Color32::from_rgb(0, 220, 255)),
             (1, Color32::from_rgb(255, 80, 220)),
@@ -537,22 +548,51 @@ impl Views {
                     continue;
                 }
                 let (x, y) = slice.pixel_of(plane, &q);
-                let at = to_screen(x, y);
                 let selected = marks.editor().selected.as_deref() == Some(l.label.as_str());
-                let (r, c) = if selected {
-                    (6.0, Color32::YELLOW)
-                } else {
-                    (4.0, colour)
-                };
-                painter.circle_stroke(at, r, egui::Stroke::new(1.5, c));
-                painter.text(
-                    at + Vec2::new(6.0, -6.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    &l.label,
-                    egui::FontId::proportional(11.0),
-                    c,
+                let c = if selected { Color32::YELLOW } else { colour };
+                shown.push((to_screen(x, y), l.label.as_str(), c, selected));
+            }
+        }
+        let points: Vec<Pos2> = shown.iter().map(|s| s.0).collect();
+        let galleys: Vec<_> = shown
+            .iter()
+            .map(|(_, name, c, _)| {
+                painter.layout_no_wrap(super::label_layout::short_name(name), font.clone(), *c)
+            })
+            .collect();
+        let sizes: Vec<Vec2> = galleys.iter().map(|g| g.size()).collect();
+        let placed = super::label_layout::layout_labels(&points, &sizes, rect);
+        for (((at, _, c, selected), galley), place) in shown.iter().zip(galleys).zip(&placed) {
+            let r = if *selected { 6.0 } else { 4.0 };
+            painter.circle_stroke(*at, r, egui::Stroke::new(1.5, *c));
+            let faded = if place.crowded {
+                c.gamma_multiply(0.45)
+            } else {
+                *c
+            };
+            if place.moved {
+                let end = place.rect.clamp(*at);
+                painter.line_segment(
+                    [*at, end],
+                    egui::Stroke::new(1.0, faded.gamma_multiply(0.7)),
                 );
             }
+            painter.galley(place.rect.min, galley, faded);
+        }
+        self.labels[n] = shown
+            .iter()
+            .zip(&placed)
+            .map(|(s, p)| (s.1.to_string(), *p))
+            .collect();
+        if let Some(pointer) = response.hover_pos()
+            && let Some(k) = super::label_layout::hovered(&points, &placed, pointer)
+        {
+            let (_, name, c, _) = shown[k];
+            let galley = painter.layout_no_wrap(name.to_string(), font.clone(), c);
+            let at = pointer + Vec2::new(12.0, 12.0);
+            let bg = Rect::from_min_size(at, galley.size()).expand(3.0);
+            painter.rect_filled(bg, 3.0, Color32::from_black_alpha(210));
+            painter.galley(at, galley, c);
         }
         if response.dragged_by(egui::PointerButton::Secondary) && layers.base().is_some() {
             let d = response.drag_delta();

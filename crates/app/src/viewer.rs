@@ -189,6 +189,11 @@ impl ViewerApp {
         self.views.rects()
     }
 
+    /// Where view `n`'s landmark labels were drawn last frame, with each landmark's name.
+    pub fn landmark_labels(&self, n: usize) -> &[(String, super::label_layout::Placed)] {
+        self.views.labels(n)
+    }
+
     /// Each view's zoom factor over the fitted size.
     pub fn zoom(&self) -> [f32; 3] {
         self.views.zoom()
