@@ -651,3 +651,139 @@ fn the_worklist_analyses_the_accepted_cases_in_the_background() {
     assert!(w.results()[4].is_none());
     assert!(!out.join("knee5/report.json").exists());
 }
+
+/// A left drag from `from` to `to` in steps, with `modifiers` held throughout.
+fn drag(h: &mut Harness<'static, ViewerApp>, from: Pos2, to: Pos2, modifiers: egui::Modifiers) {
+    h.event(Event::ModifiersChanged(modifiers));
+    h.event(Event::PointerMoved(from));
+    h.run_steps(1);
+    h.event(Event::PointerButton {
+        pos: from,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers,
+    });
+    h.run_steps(1);
+    for k in 1..=6 {
+        h.event(Event::PointerMoved(from + (to - from) * (k as f32 / 6.0)));
+        h.run_steps(1);
+    }
+    h.event(Event::PointerButton {
+        pos: to,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers,
+    });
+    h.event(Event::ModifiersChanged(egui::Modifiers::NONE));
+    h.run_steps(2);
+}
+
+/// Where a point of the axial view is in the world: a click moves the crosshair there.
+fn world_at(h: &mut Harness<'static, ViewerApp>, pos: Pos2) -> Point3<f64> {
+    h.hover_at(pos);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run_steps(2);
+    h.state().crosshair()
+}
+
+#[test]
+fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
+    use srrd::volume::PointTransform;
+    let s = study();
+    let mut h = harness(&s.list, &s.dir.join("reads/mouse"));
+    h.get_by_label("Correct by hand").click();
+    h.run_steps(2);
+    let start = h.state().manual().expect("correcting").current.clone();
+    let rect = h.state().view_rects()[0];
+    let (a, b) = (
+        rect.center() + egui::vec2(-40.0, 15.0),
+        rect.center() + egui::vec2(35.0, -25.0),
+    );
+    let (pa, pb) = (world_at(&mut h, a), world_at(&mut h, b));
+    let c = world_at(&mut h, rect.center());
+    assert!(
+        (pb - pa).norm() > 10.0,
+        "the drag spans {:.1} mm",
+        (pb - pa).norm()
+    );
+
+    // A drag moves the MR's content by the dragged distance in mm, in the axial plane.
+    drag(&mut h, a, b, egui::Modifiers::NONE);
+    let moved = h.state().manual().expect("correcting").current.clone();
+    assert_eq!(
+        h.state().crosshair(),
+        c,
+        "the drag did not pan or move the crosshair"
+    );
+    for p in [Point3::new(0.0, 0.0, 0.0), Point3::new(20.0, -10.0, 5.0)] {
+        let err = (moved.transform_point(&(p + (pb - pa))) - start.transform_point(&p)).norm();
+        assert!(err < 1e-6, "content moved by the drag: {err} mm off");
+    }
+    let (_, t) = h.state().manual().expect("correcting").summary();
+    assert!(
+        ((t + (pb - pa)).norm()) < 1e-6,
+        "translation {t} for a drag of {}",
+        pb - pa
+    );
+    // The panel's numbers show it (the x translation, to 3 decimals).
+    let shown = format!("{:.3}", t.x);
+    assert!(
+        h.query_by_label(&shown).is_some() || h.query_by_value(&shown).is_some(),
+        "{shown}"
+    );
+
+    // Shift + drag turns it about the crosshair by the angle swept.
+    drag(&mut h, a, b, egui::Modifiers::SHIFT);
+    let turned = h.state().manual().expect("correcting").current.clone();
+    let (va, vb) = (pa - c, pb - c);
+    let angle = va.cross(&vb).z.atan2(va.dot(&vb));
+    let r = nalgebra::Rotation3::from_axis_angle(&nalgebra::Vector3::z_axis(), angle);
+    for p in [Point3::new(0.0, 0.0, 0.0), Point3::new(20.0, -10.0, 5.0)] {
+        let to = c + r * (p - c);
+        let err = (turned.transform_point(&to) - moved.transform_point(&p)).norm();
+        assert!(
+            err < 1e-6,
+            "turned by {:.1} degrees: {err} mm off",
+            angle.to_degrees()
+        );
+    }
+    let (deg, _) = h.state().manual().expect("correcting").summary();
+    assert!(
+        (deg - angle.abs().to_degrees()).abs() < 1e-6,
+        "{deg} vs {}",
+        angle.to_degrees()
+    );
+
+    // Undo takes back one drag at a time; the MR layer shows the transform.
+    h.hover_at(Pos2::new(5.0, 5.0));
+    key(&mut h, egui::Key::Z, egui::Modifiers::COMMAND);
+    assert_eq!(
+        h.state().manual().map(|m| m.current.clone()),
+        Some(moved.clone())
+    );
+    key(&mut h, egui::Key::Z, egui::Modifiers::COMMAND);
+    assert_eq!(h.state().manual().map(|m| m.current.clone()), Some(start));
+    key(&mut h, egui::Key::Y, egui::Modifiers::COMMAND);
+    let mr = h
+        .state()
+        .layers()
+        .iter()
+        .find(|l| l.name == "MR")
+        .expect("MR");
+    assert_eq!(mr.moved_by.as_ref(), Some(&moved));
+
+    // Reset from the panel: the identity again (undoable).
+    h.get_by_label("Reset transform").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().manual().map(|m| m.current.clone()),
+        Some(srrd::volume::RigidTransform::default())
+    );
+}

@@ -68,6 +68,17 @@ pub enum Action {
     DemoModels,
     /// The bone surfaces for the 3D view from the segmentation alone.
     Bones,
+    /// Correcting by hand, a drag in view `view`: the MR moves by `shift_mm` (world LPS)
+    /// and turns by `turn_deg` about the view's normal through the crosshair; `first`:
+    /// the drag's first step (one undo step per drag).
+    DragMr {
+        view: usize,
+        shift_mm: nalgebra::Vector3<f64>,
+        turn_deg: f64,
+        first: bool,
+    },
+    /// Correcting by hand: the transform typed in the panel (undoable).
+    SetManual(RigidTransform),
     /// Analyse the worklist's cases in the background (accepted, or all).
     AnalyzeStudy(super::study_batch::Which),
 }
@@ -118,6 +129,22 @@ impl ViewerApp {
             Action::ExportReviews => self.export_reviews(),
             Action::Blinded(b) => self.marks.set_blinded(b),
             Action::Bones => self.start_bones(true),
+            Action::DragMr {
+                view,
+                shift_mm,
+                turn_deg,
+                first,
+            } => {
+                let c = self.views.crosshair();
+                if self.review.drag(view, shift_mm, turn_deg, first, c) {
+                    self.show_manual();
+                }
+            }
+            Action::SetManual(t) => {
+                if self.review.set_manual(t) {
+                    self.show_manual();
+                }
+            }
             Action::AnalyzeStudy(which) => {
                 self.autosave();
                 let models = self.models.dir();

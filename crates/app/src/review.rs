@@ -91,6 +91,43 @@ impl Review {
         true
     }
 
+    /// A drag step in view `n` (see `Action::DragMr`); whether the MR moved.
+    pub fn drag(
+        &mut self,
+        n: usize,
+        shift_mm: nalgebra::Vector3<f64>,
+        turn_deg: f64,
+        first: bool,
+        crosshair: Point3<f64>,
+    ) -> bool {
+        let Some(m) = &mut self.manual else {
+            return false;
+        };
+        if first {
+            m.begin_drag();
+        }
+        let (_, _, normal) = PLANES[n.min(2)].axes();
+        m.drag(
+            shift_mm,
+            Unit::new_normalize(normal),
+            turn_deg.to_radians(),
+            crosshair,
+        );
+        true
+    }
+
+    /// Replaces the transform being edited (typed in the panel; undoable); whether the
+    /// MR moved.
+    pub fn set_manual(&mut self, t: RigidTransform) -> bool {
+        match &mut self.manual {
+            Some(m) if m.current != t => {
+                m.set(t);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Keys of the manual correction, on the view under the pointer; whether the MR moved.
     pub fn nudge_keys(
         &mut self,
@@ -197,8 +234,11 @@ pub fn review_ui(
                 ),
             );
             ui.small(
-                "Shift + arrows: move 1 mm; Shift + , / .: turn 1 degree (view under the pointer)",
+                "drag: move in the view's plane; Shift + drag: turn about the crosshair; Shift + arrows: move 1 mm; Shift + , / .: turn 1 degree",
             );
+            if let Some(t) = transform_fields(ui, &m.current) {
+                actions.push(Action::SetManual(t));
+            }
             let depth = m.undo_depth();
             ui.horizontal(|ui| {
                 if ui
@@ -228,6 +268,50 @@ pub fn review_ui(
         ));
     }
     actions
+}
+
+/// The transform being corrected as numbers one can type: rotation about x, y, z
+/// (degrees, ITK's Euler3D order) and translation (mm), fixed -> moving, and Reset; the
+/// transform typed, when it changed.
+fn transform_fields(ui: &mut egui::Ui, t: &RigidTransform) -> Option<RigidTransform> {
+    let mut angles_deg = t.euler_zxy().map(f64::to_degrees);
+    let mut translation_mm = t.translation_mm;
+    let mut changed = false;
+    egui::Grid::new("transform").show(ui, |ui| {
+        ui.label("");
+        for axis in ["x", "y", "z"] {
+            ui.label(axis);
+        }
+        ui.end_row();
+        ui.label("rotation (deg)");
+        for a in &mut angles_deg {
+            changed |= ui
+                .add(egui::DragValue::new(a).speed(0.1).max_decimals(3))
+                .changed();
+        }
+        ui.end_row();
+        ui.label("translation (mm)");
+        for a in 0..3 {
+            changed |= ui
+                .add(
+                    egui::DragValue::new(&mut translation_mm[a])
+                        .speed(0.1)
+                        .max_decimals(3),
+                )
+                .changed();
+        }
+        ui.end_row();
+    });
+    if ui
+        .button("Reset transform")
+        .on_hover_text("back to the identity (undoable)")
+        .clicked()
+    {
+        return Some(RigidTransform::default());
+    }
+    changed.then(|| {
+        RigidTransform::from_euler_zxy(angles_deg.map(f64::to_radians), translation_mm, t.center_mm)
+    })
 }
 
 /// The review layers (on a worker thread): the CT's bone edges, with a registered MR the

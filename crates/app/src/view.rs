@@ -33,6 +33,9 @@ pub struct Views {
     layout: Layout,
     /// Crosshair, orientation letters and slice readout over the views.
     show_overlays: bool,
+    /// The MR is being corrected by hand: a left drag moves it (Shift + drag turns it)
+    /// instead of panning.
+    correcting: bool,
     /// The keyboard and mouse help window.
     show_help: bool,
     /// Set when the GPU renderer is installed (eframe with wgpu); None: the CPU renderer.
@@ -57,6 +60,7 @@ impl Views {
             pan: [Vec2::ZERO; 3],
             layout: Layout::Three,
             show_overlays: true,
+            correcting: false,
             show_help: false,
             gpu: None,
             grids: [None, None, None],
@@ -75,6 +79,11 @@ impl Views {
     pub fn set_crosshair(&mut self, p: Point3<f64>) {
         self.crosshair = p;
         self.dirty = true;
+    }
+
+    /// Whether a left drag moves the MR being corrected (else it pans).
+    pub fn set_correcting(&mut self, on: bool) {
+        self.correcting = on;
     }
 
     /// Where each view was drawn last frame, in points.
@@ -523,6 +532,26 @@ impl Views {
                 self.crosshair = p;
             }
             self.dirty = true;
+        } else if self.correcting
+            && response.dragged_by(egui::PointerButton::Primary)
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            // Correcting by hand: the MR follows the pointer in the view's plane, or with
+            // Shift turns about the crosshair by the angle the pointer swept.
+            let (now, before) = (world_under(pos), world_under(pos - response.drag_delta()));
+            let (shift_mm, turn_deg) = if ui.input(|i| i.modifiers.shift) {
+                let (a, b) = (before - self.crosshair, now - self.crosshair);
+                let angle = a.cross(&b).dot(&normal).atan2(a.dot(&b));
+                (nalgebra::Vector3::zeros(), angle.to_degrees())
+            } else {
+                (now - before, 0.0)
+            };
+            actions.push(Action::DragMr {
+                view: n,
+                shift_mm,
+                turn_deg,
+                first: response.drag_started(),
+            });
         } else if response.dragged_by(egui::PointerButton::Primary)
             || response.dragged_by(egui::PointerButton::Middle)
         {

@@ -98,6 +98,10 @@ pub const HELP: &[(&str, &str)] = &[
         "Shift + , / Shift + .",
         "while correcting by hand: turn the MR 1 degree about the view's normal",
     ),
+    (
+        "Left drag / Shift + left drag",
+        "while correcting by hand: move the MR in the view's plane / turn it about the crosshair",
+    ),
     ("F1", "this help"),
 ];
 
@@ -599,6 +603,7 @@ impl ViewerApp {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(self.status.as_str());
         });
+        self.views.set_correcting(self.review.manual().is_some());
         egui::CentralPanel::default().show(ui, |ui| {
             let marks = &self.marks;
             let view3d = &mut self.view3d;

@@ -64,6 +64,24 @@ impl ManualStart {
         self.set(next);
     }
 
+    /// Starts a drag: the whole drag is one undo step.
+    pub fn begin_drag(&mut self) {
+        self.undo.push(self.current.clone());
+        self.redo.clear();
+    }
+
+    /// Moves the shown image during a drag (see [`move_content`]; no undo step of its
+    /// own, [`begin_drag`](Self::begin_drag) made it).
+    pub fn drag(
+        &mut self,
+        shift_mm: Vector3<f64>,
+        axis: Unit<Vector3<f64>>,
+        angle_rad: f64,
+        about: Point3<f64>,
+    ) {
+        self.current = move_content(&self.current, shift_mm, axis, angle_rad, about);
+    }
+
     /// Steps back; false when there is nothing to undo.
     pub fn undo(&mut self) -> bool {
         match self.undo.pop() {
