@@ -699,7 +699,7 @@ fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
     let s = study();
     let mut h = harness(&s.list, &s.dir.join("reads/mouse"));
     h.get_by_label("Correct by hand").click();
-    h.run_steps(2);
+    h.run_steps(6);
     let start = h.state().manual().expect("correcting").current.clone();
     let rect = h.state().view_rects()[0];
     let (a, b) = (
@@ -716,6 +716,11 @@ fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
 
     // A drag moves the MR's content by the dragged distance in mm, in the axial plane.
     drag(&mut h, a, b, egui::Modifiers::NONE);
+    assert_eq!(
+        h.state().view_rects()[0],
+        rect,
+        "the view stayed where it was"
+    );
     let moved = h.state().manual().expect("correcting").current.clone();
     assert_eq!(
         h.state().crosshair(),
@@ -741,6 +746,11 @@ fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
 
     // Shift + drag turns it about the crosshair by the angle swept.
     drag(&mut h, a, b, egui::Modifiers::SHIFT);
+    assert_eq!(
+        h.state().view_rects()[0],
+        rect,
+        "the view stayed where it was"
+    );
     let turned = h.state().manual().expect("correcting").current.clone();
     let (va, vb) = (pa - c, pb - c);
     let angle = va.cross(&vb).z.atan2(va.dot(&vb));
@@ -778,6 +788,36 @@ fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
         .find(|l| l.name == "MR")
         .expect("MR");
     assert_eq!(mr.moved_by.as_ref(), Some(&moved));
+
+    // Numbers typed in the panel give that transform exactly.
+    let typed = [("x mm", "12.5"), ("z°", "-7.25")];
+    for (name, text) in typed {
+        use egui::accesskit::Role;
+        let field = h.get_by_role_and_label(Role::SpinButton, name);
+        field.focus();
+        h.run_steps(2);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.event(Event::Text(text.to_string()));
+        h.run_steps(1);
+        h.key_press(egui::Key::Enter);
+        h.run_steps(3);
+    }
+    let t = h.state().manual().expect("correcting").current.clone();
+    assert_eq!(t.translation_mm.x, 12.5, "{t:?}");
+    let z_deg = t.euler_zxy()[2].to_degrees();
+    assert!((z_deg + 7.25).abs() < 1e-9, "{z_deg}");
+    let want = srrd::volume::RigidTransform::from_euler_zxy(
+        [
+            moved.euler_zxy()[0],
+            moved.euler_zxy()[1],
+            (-7.25f64).to_radians(),
+        ],
+        nalgebra::Vector3::new(12.5, moved.translation_mm.y, moved.translation_mm.z),
+        moved.center_mm,
+    );
+    for p in [Point3::new(0.0, 0.0, 0.0), Point3::new(20.0, -10.0, 5.0)] {
+        assert!((t.transform_point(&p) - want.transform_point(&p)).norm() < 1e-6);
+    }
 
     // Reset from the panel: the identity again (undoable).
     h.get_by_label("Reset transform").click();

@@ -226,12 +226,16 @@ pub fn review_ui(
         }
         Some(m) => {
             let (angle, t) = m.summary();
-            ui.colored_label(
-                Color32::from_rgb(232, 176, 74),
-                format!(
-                    "correcting: rotation {angle:.1} degrees, translation ({:.1}, {:.1}, {:.1}) mm",
-                    t.x, t.y, t.z
-                ),
+            // Wrapped: the panel must not widen (and move the views) under a drag.
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "correcting: rotation {angle:.1} degrees, translation ({:.1}, {:.1}, {:.1}) mm",
+                        t.x, t.y, t.z
+                    ))
+                    .color(Color32::from_rgb(232, 176, 74)),
+                )
+                .wrap(),
             );
             ui.small(
                 "drag: move in the view's plane; Shift + drag: turn about the crosshair; Shift + arrows: move 1 mm; Shift + , / .: turn 1 degree",
@@ -277,30 +281,32 @@ fn transform_fields(ui: &mut egui::Ui, t: &RigidTransform) -> Option<RigidTransf
     let mut angles_deg = t.euler_zxy().map(f64::to_degrees);
     let mut translation_mm = t.translation_mm;
     let mut changed = false;
+    // One row per axis; each field named for screen readers (and tests): "x°" ... "z mm".
+    // Fixed widths: the panel must not widen (and move the views) under a drag.
+    let field = |ui: &mut egui::Ui, name: String, v: &mut f64| {
+        let r = ui
+            .add_sized(
+                [70.0, 18.0],
+                egui::DragValue::new(v)
+                    .speed(0.1)
+                    .min_decimals(3)
+                    .max_decimals(3),
+            )
+            .on_hover_text(name.clone());
+        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &name));
+        r.changed()
+    };
     egui::Grid::new("transform").show(ui, |ui| {
         ui.label("");
-        for axis in ["x", "y", "z"] {
-            ui.label(axis);
-        }
-        ui.end_row();
         ui.label("rotation (deg)");
-        for a in &mut angles_deg {
-            changed |= ui
-                .add(egui::DragValue::new(a).speed(0.1).max_decimals(3))
-                .changed();
-        }
-        ui.end_row();
         ui.label("translation (mm)");
-        for a in 0..3 {
-            changed |= ui
-                .add(
-                    egui::DragValue::new(&mut translation_mm[a])
-                        .speed(0.1)
-                        .max_decimals(3),
-                )
-                .changed();
-        }
         ui.end_row();
+        for (a, axis) in ["x", "y", "z"].iter().enumerate() {
+            ui.label(*axis);
+            changed |= field(ui, format!("{axis}°"), &mut angles_deg[a]);
+            changed |= field(ui, format!("{axis} mm"), &mut translation_mm[a]);
+            ui.end_row();
+        }
     });
     if ui
         .button("Reset transform")

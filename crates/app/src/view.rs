@@ -540,7 +540,12 @@ impl Views {
             // Shift turns about the crosshair by the angle the pointer swept.
             let (now, before) = (world_under(pos), world_under(pos - response.drag_delta()));
             let (shift_mm, turn_deg) = if ui.input(|i| i.modifiers.shift) {
-                let (a, b) = (before - self.crosshair, now - self.crosshair);
+                // In the view's plane, about the crosshair.
+                let in_plane = |v: nalgebra::Vector3<f64>| v - normal * normal.dot(&v);
+                let (a, b) = (
+                    in_plane(before - self.crosshair),
+                    in_plane(now - self.crosshair),
+                );
                 let angle = a.cross(&b).dot(&normal).atan2(a.dot(&b));
                 (nalgebra::Vector3::zeros(), angle.to_degrees())
             } else {
