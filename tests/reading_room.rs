@@ -3,16 +3,14 @@
 //! blinded, and compares with a second annotator; a radiologist rejects a registration
 //! that went wrong (an MR whose header turns it half a turn), fixes it from landmark pairs
 //! with a nudge and its undo, refines, accepts, and the analysis uses the fixed start;
-//! everything is there again after a restart.
-
-use std::path::{Path, PathBuf};
+//! everything is there again after a restart; the MR moved and turned with the mouse and
+//! by typed numbers. The study batch is in reading_room_batch.rs.
 
 use eframe::egui::{self, Event, PointerButton, Pos2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use nalgebra::{Matrix3, Point3, Vector3};
+use nalgebra::{Point3, Vector3};
 use srrd::app::ViewerApp;
-use srrd::io::nifti::{WriteDtype, write_nifti};
 use srrd::io::{Landmark, read_landmarks, write_landmarks};
 use srrd::pipeline::worklist::{CaseStatus, Decision, START_TFM};
 use srrd::registration::tre::tre_report;
@@ -24,86 +22,9 @@ const FOUR: [&str; 4] = [
     "patella_inferior_pole",
 ];
 
-struct Study {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    list: PathBuf,
-    /// Knee 3's CT landmarks and its turned MR's landmarks (the truth).
-    ct_marks: Vec<Landmark>,
-    turned_marks: Vec<Landmark>,
-}
-
-/// Five knees of one small phantom; knee3's MR header is turned half a turn about S.
-fn study() -> Study {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().to_path_buf();
-    let p = srrd::phantom::generate(
-        srrd::phantom::Config {
-            seed: 5,
-            grade: srrd::phantom::Grade::Mild,
-            preset: srrd::phantom::Preset::Small,
-        },
-        &srrd::progress::Progress::new(),
-    )
-    .expect("phantom");
-    write_nifti(&dir.join("ct.nii.gz"), &p.ct, WriteDtype::I16).expect("ct");
-    write_nifti(&dir.join("mr.nii.gz"), &p.mr, WriteDtype::F32).expect("mr");
-    let mut mr = p.mr.clone();
-    let c = mr.geometry.center_mm();
-    let turn = Matrix3::from_diagonal(&Vector3::new(-1.0, -1.0, 1.0));
-    let turned = |q: Point3<f64>| c + turn * (q - c);
-    mr.geometry.direction = turn * mr.geometry.direction;
-    mr.geometry.origin_mm = turned(mr.geometry.origin_mm);
-    write_nifti(&dir.join("mr_turned.nii.gz"), &mr, WriteDtype::F32).expect("mr");
-    let turned_marks: Vec<Landmark> = p
-        .landmarks_mr
-        .iter()
-        .map(|l| Landmark {
-            label: l.label.clone(),
-            position_mm: turned(Point3::from(l.position_mm)).coords.into(),
-        })
-        .collect();
-    let mut csv = String::from("subject,ct,mr\n");
-    for k in 1..=5 {
-        let mr = if k == 3 {
-            "mr_turned.nii.gz"
-        } else {
-            "mr.nii.gz"
-        };
-        csv.push_str(&format!("knee{k},ct.nii.gz,{mr}\n"));
-    }
-    let list = dir.join("study.csv");
-    std::fs::write(&list, csv).expect("csv");
-    Study {
-        _tmp: tmp,
-        dir,
-        list,
-        ct_marks: p.landmarks_ct.clone(),
-        turned_marks,
-    }
-}
-
-fn harness(list: &Path, reader: &Path) -> Harness<'static, ViewerApp> {
-    let mut app = ViewerApp::with_layers(Vec::new());
-    app.open_worklist(list, reader).expect("worklist");
-    let mut h = Harness::builder()
-        .with_size([1500.0, 2200.0])
-        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
-    wait(&mut h);
-    h
-}
-
-/// Steps the UI until loading and background jobs are over.
-fn wait(h: &mut Harness<'static, ViewerApp>) {
-    let start = std::time::Instant::now();
-    h.run_steps(1);
-    while h.state().is_loading() || h.state().is_busy() {
-        assert!(start.elapsed().as_secs() < 300, "still busy");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        h.run_steps(1);
-    }
-    h.run_steps(3);
-}
+#[path = "common/study.rs"]
+mod study;
+use study::{harness, key, study, wait};
 
 /// A click in placing mode (the panel's "Place with a click").
 fn place_click(h: &mut Harness<'static, ViewerApp>, pos: Pos2) {
@@ -116,12 +37,6 @@ fn place_click(h: &mut Harness<'static, ViewerApp>, pos: Pos2) {
             modifiers: egui::Modifiers::NONE,
         });
     }
-    h.run_steps(2);
-}
-
-fn key(h: &mut Harness<'static, ViewerApp>, key: egui::Key, modifiers: egui::Modifiers) {
-    h.key_down_modifiers(modifiers, key);
-    h.key_up_modifiers(modifiers, key);
     h.run_steps(2);
 }
 
@@ -457,199 +372,6 @@ fn the_next_case_is_read_ahead_and_shows_at_once() {
     wait(&mut h);
     assert_eq!(h.state().layers().len(), 2);
     assert_eq!(h.state_mut().prefetched_case().map(|(c, _)| c), Some(1));
-}
-
-/// Writes a reader's verdicts on cases of `list` into `reader` (as the review panel does).
-fn review_cases(list: &Path, reader: &Path, verdicts: &[(usize, Decision)]) {
-    use srrd::pipeline::worklist::{CaseWork, Worklist, new_review};
-    let mut wl = Worklist::open(list, reader).expect("worklist");
-    for &(i, d) in verdicts {
-        let mut r = new_review(&wl.rows[i]);
-        r.decision = Some(d);
-        let work = CaseWork {
-            status: d.status(),
-            review: Some(r),
-            ..Default::default()
-        };
-        wl.save_case(i, &work).expect("save");
-    }
-}
-
-fn analyze_study(list: &Path, args: &[&str], out: &Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srrd"))
-        .args(["analyze", "--manifest"])
-        .arg(list)
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
-}
-
-fn report_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report")).expect("json")
-}
-
-#[test]
-fn a_rejected_registration_is_analysed_ct_only_unless_asked() {
-    let s = study();
-    let reader = s.dir.join("reads/radiologist");
-    review_cases(
-        &s.list,
-        &reader,
-        &[(0, Decision::Accept), (2, Decision::Reject)],
-    );
-    let out = s.dir.join("results");
-    let reviews = reader.to_str().expect("utf-8");
-    let err = analyze_study(
-        &s.list,
-        &["--subjects", "knee1,knee3", "--reviews", reviews],
-        &out,
-    );
-    assert!(err.contains("knee3: CT-only: the reader rejected"), "{err}");
-    // The rejected knee: no MR in the report, no MR-measured rows, no registration, and
-    // the reason in the report, its text and its page.
-    let rejected = report_json(&out.join("knee3/report.json"));
-    assert_eq!(rejected["status"], "done");
-    assert!(rejected["mr"].is_null(), "{}", rejected["mr"]);
-    assert!(rejected["subregions_mr"].is_null());
-    assert!(rejected["registration"].is_null());
-    let why = rejected["mr_not_used"].as_str().expect("the reason");
-    assert!(
-        why.contains("rejected") && why.contains("knee3/review.json"),
-        "{why}"
-    );
-    let log = std::fs::read_to_string(out.join("knee3/analyze.log")).expect("log");
-    assert!(log.contains("CT-only: the reader rejected"), "{log}");
-    let page = std::fs::read_to_string(out.join("knee3/report.html")).expect("html");
-    assert!(page.contains("CT-only"));
-    assert!(!out.join("knee3/rrMR.nii.gz").exists());
-    // The accepted knee used its MR: 12 MR-measured subregion rows and the registration.
-    let accepted = report_json(&out.join("knee1/report.json"));
-    assert!(accepted["mr"].as_str().expect("mr").ends_with("mr.nii.gz"));
-    assert!(accepted.get("mr_not_used").is_none());
-    assert_eq!(accepted["subregions_mr"].as_array().map(Vec::len), Some(12));
-    assert!(out.join("knee1/rrMR.nii.gz").exists());
-
-    // Asked to: the rejected knee's MR is used again (the CT-only report is not taken for
-    // a finished one), the accepted knee is already done.
-    let err = analyze_study(
-        &s.list,
-        &[
-            "--subjects",
-            "knee1,knee3",
-            "--reviews",
-            reviews,
-            "--use-rejected",
-        ],
-        &out,
-    );
-    assert!(err.contains("knee1: already done"), "{err}");
-    let used = report_json(&out.join("knee3/report.json"));
-    assert!(
-        used["mr"]
-            .as_str()
-            .expect("mr")
-            .ends_with("mr_turned.nii.gz")
-    );
-    assert!(used.get("mr_not_used").is_none());
-    assert_eq!(used["subregions_mr"].as_array().map(Vec::len), Some(12));
-}
-
-#[test]
-fn the_worklist_analyses_the_accepted_cases_in_the_background() {
-    let s = study();
-    let reader = s.dir.join("reads/radiologist");
-    review_cases(
-        &s.list,
-        &reader,
-        &[
-            (0, Decision::Accept),
-            (1, Decision::Accept),
-            (2, Decision::Reject),
-            (3, Decision::NeedsFix),
-        ],
-    );
-    let mut h = harness(&s.list, &reader);
-    assert!(
-        h.state()
-            .worklist()
-            .expect("worklist")
-            .results()
-            .iter()
-            .all(Option::is_none)
-    );
-    h.get_by_label("Analyze accepted cases").click();
-    h.run_steps(2);
-    assert!(h.state().is_busy(), "the batch runs in the background");
-    assert!(
-        h.query_all_by_label_contains(" of 3").next().is_some(),
-        "progress over the study"
-    );
-    wait(&mut h);
-    let w = h.state().worklist().expect("worklist");
-    let results = w.results().to_vec();
-    let line = w.batch_line().unwrap_or_default().to_string();
-    assert!(line.starts_with("3 cases analysed, 0 failed"), "{line}");
-    // Each analysed row shows its score (or that it was withheld) and its worst check, as
-    // its report says; the rejected case is CT-only; the others have none.
-    let out = reader.join("results");
-    for (i, subject) in ["knee1", "knee2", "knee3"].iter().enumerate() {
-        let report = srrd::pipeline::report::Report::read(&out.join(subject).join("report.json"))
-            .expect("report where analyze --manifest puts it");
-        let shown = results[i].clone().expect("a result in the row");
-        assert_eq!(shown, srrd::pipeline::study_run::result_status(&report));
-        assert!(
-            shown.starts_with("P(KOA) ") || shown.starts_with("withheld"),
-            "{shown}"
-        );
-        let rows_with_it = results
-            .iter()
-            .filter(|r| r.as_ref() == Some(&shown))
-            .count();
-        assert_eq!(
-            h.query_all_by_label(&shown).count(),
-            rows_with_it,
-            "rows show {shown}"
-        );
-        let ct_only = report.mr_not_used.is_some();
-        assert_eq!(ct_only, *subject == "knee3", "{subject}");
-        assert_eq!(shown.ends_with("; CT-only"), ct_only, "{shown}");
-        assert_eq!(report.mr.is_some(), !ct_only);
-    }
-    assert!(results[3].is_none() && results[4].is_none(), "{results:?}");
-    assert!(!out.join("knee4").exists());
-    drop(h);
-
-    // Reopened, the rows read their results back; "all cases" can be cancelled, and what
-    // was not reached has no result.
-    let mut h = harness(&s.list, &reader);
-    assert_eq!(
-        h.state().worklist().expect("worklist").results(),
-        results.as_slice()
-    );
-    h.get_by_label("Analyze all cases").click();
-    for _ in 0..10 {
-        h.run_steps(1);
-        if h.query_by_label("Cancel").is_some() {
-            break;
-        }
-    }
-    assert!(
-        h.state().is_busy(),
-        "{:?}",
-        h.state().worklist().and_then(|w| w.batch_line())
-    );
-    h.get_by_label("Cancel").click();
-    wait(&mut h);
-    let w = h.state().worklist().expect("worklist");
-    let line = w.batch_line().unwrap_or_default();
-    assert!(line.starts_with("cancelled after"), "{line}");
-    assert!(w.results()[4].is_none());
-    assert!(!out.join("knee5/report.json").exists());
 }
 
 /// A left drag from `from` to `to` in steps, with `modifiers` held throughout.
