@@ -10,7 +10,7 @@ use srrd::pipeline::worklist::Decision;
 
 #[path = "common/study.rs"]
 mod study;
-use study::{harness, study, wait};
+use study::{gpu_harness, harness, save_look, study, wait};
 
 /// Writes a reader's verdicts on cases of `list` into `reader` (as the review panel does).
 fn review_cases(list: &Path, reader: &Path, verdicts: &[(usize, Decision)]) {
@@ -179,7 +179,8 @@ fn the_worklist_analyses_the_accepted_cases_in_the_background() {
 
     // Reopened, the rows read their results back; "all cases" can be cancelled, and what
     // was not reached has no result.
-    let mut h = harness(&s.list, &reader);
+    let mut h = gpu_harness(&s.list, &reader);
+    save_look(&mut h, "worklist_results");
     assert_eq!(
         h.state().worklist().expect("worklist").results(),
         results.as_slice()

@@ -81,6 +81,32 @@ pub fn harness(list: &Path, reader: &Path) -> Harness<'static, ViewerApp> {
     h
 }
 
+/// [`harness`] drawn on wgpu (Mesa's software rasterizer), for a look at the window.
+pub fn gpu_harness(list: &Path, reader: &Path) -> Harness<'static, ViewerApp> {
+    use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_setup};
+    let rs = create_render_state(
+        srrd::app::gpu::with_volume_limits(default_wgpu_setup()),
+        eframe::egui_wgpu::RendererOptions::PREDICTABLE,
+    );
+    let mut app = ViewerApp::with_layers(Vec::new());
+    app.enable_gpu(&rs);
+    app.open_worklist(list, reader).expect("worklist");
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1100.0])
+        .renderer(WgpuTestRenderer::from_render_state(rs))
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    wait(&mut h);
+    h
+}
+
+/// Renders the window into target/reading_room/NAME.png, for a look.
+pub fn save_look(h: &mut Harness<'static, ViewerApp>, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/reading_room");
+    if let (Ok(image), Ok(())) = (h.render(), std::fs::create_dir_all(&dir)) {
+        let _ = image.save(dir.join(format!("{name}.png")));
+    }
+}
+
 /// Steps the UI until loading and background jobs are over.
 pub fn wait(h: &mut Harness<'static, ViewerApp>) {
     let start = std::time::Instant::now();
