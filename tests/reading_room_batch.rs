@@ -176,6 +176,29 @@ fn the_worklist_analyses_the_accepted_cases_in_the_background() {
     assert!(results[3].is_none() && results[4].is_none(), "{results:?}");
     assert!(!out.join("knee4").exists());
     drop(h);
+    // The cohort report reads them where `analyze --manifest` would have put them.
+    let cohort = std::process::Command::new(env!("CARGO_BIN_EXE_srrd"))
+        .args(["cohort-report", "--json", "--manifest"])
+        .arg(&s.list)
+        .arg("--results")
+        .arg(&out)
+        .arg("--out")
+        .arg(s.dir.join("cohort"))
+        .output()
+        .expect("run");
+    assert!(
+        cohort.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cohort.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&cohort.stdout).expect("json");
+    let statuses: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["done", "done", "done", "missing", "missing"]);
 
     // Reopened, the rows read their results back; "all cases" can be cancelled, and what
     // was not reached has no result.
