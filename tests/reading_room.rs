@@ -541,6 +541,46 @@ fn a_radiologist_moves_and_turns_the_mr_with_the_mouse_and_undoes() {
         assert!((t.transform_point(&p) - want.transform_point(&p)).norm() < 1e-6);
     }
 
+    // Copy gives the transform as .tfm text; a .tfm pasted over the viewer becomes the
+    // transform (exactly, up to the text's digits), and a text that is none is refused.
+    h.get_by_label("Copy .tfm").click();
+    h.run_steps(1);
+    let copied = h
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            egui::OutputCommand::CopyText(text) => Some(text.clone()),
+            _ => None,
+        });
+    let copied = copied.expect("copied");
+    assert!(copied.contains("Euler3DTransform_double_3_3"), "{copied}");
+    let back = srrd::io::transform_file::parse_transform(&copied)
+        .expect("parses")
+        .as_rigid()
+        .expect("rigid");
+    for p in [Point3::new(0.0, 0.0, 0.0), Point3::new(20.0, -10.0, 5.0)] {
+        assert!((back.transform_point(&p) - t.transform_point(&p)).norm() < 1e-9);
+    }
+    let other = srrd::volume::RigidTransform::from_euler_zxy(
+        [0.1, -0.05, 0.2],
+        nalgebra::Vector3::new(3.0, -4.0, 5.0),
+        Point3::new(1.0, 2.0, 3.0),
+    );
+    h.hover_at(Pos2::new(5.0, 5.0));
+    h.event(Event::Paste(srrd::io::transform_file::rigid_text(&other)));
+    h.run_steps(2);
+    let pasted = h.state().manual().expect("correcting").current.clone();
+    for p in [Point3::new(0.0, 0.0, 0.0), Point3::new(20.0, -10.0, 5.0)] {
+        assert!((pasted.transform_point(&p) - other.transform_point(&p)).norm() < 1e-9);
+    }
+    h.event(Event::Paste("not a transform".into()));
+    h.run_steps(2);
+    let e = h.state().error().unwrap_or_default().to_string();
+    assert!(e.contains("pasted transform"), "{e}");
+    assert_eq!(h.state().manual().map(|m| m.current.clone()), Some(pasted));
+
     // Reset from the panel: the identity again (undoable).
     h.get_by_label("Reset transform").click();
     h.run_steps(2);

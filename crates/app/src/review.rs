@@ -128,6 +128,28 @@ impl Review {
         }
     }
 
+    /// A `.tfm` text pasted while correcting (Ctrl+V, no text field focused) replaces the
+    /// transform (undoable): whether the MR moved, or why the text was refused.
+    pub fn paste(&mut self, ctx: &egui::Context) -> Result<bool, String> {
+        if self.manual.is_none() || ctx.egui_wants_keyboard_input() {
+            return Ok(false);
+        }
+        let pasted = ctx.input(|i| {
+            i.events.iter().find_map(|e| match e {
+                egui::Event::Paste(text) => Some(text.clone()),
+                _ => None,
+            })
+        });
+        let Some(text) = pasted else {
+            return Ok(false);
+        };
+        let t = srrd_base::io::transform_file::parse_transform(&text)
+            .map_err(|e| format!("pasted transform: {e}"))?
+            .as_rigid()
+            .ok_or("pasted transform: not rigid (a registration start is rigid)")?;
+        Ok(self.set_manual(t))
+    }
+
     /// Keys of the manual correction, on the view under the pointer; whether the MR moved.
     pub fn nudge_keys(
         &mut self,
@@ -308,11 +330,22 @@ fn transform_fields(ui: &mut egui::Ui, t: &RigidTransform) -> Option<RigidTransf
             ui.end_row();
         }
     });
-    if ui
-        .button("Reset transform")
-        .on_hover_text("back to the identity (undoable)")
-        .clicked()
-    {
+    let mut reset = false;
+    ui.horizontal(|ui| {
+        reset = ui
+            .button("Reset transform")
+            .on_hover_text("back to the identity (undoable)")
+            .clicked();
+        if ui
+            .button("Copy .tfm")
+            .on_hover_text("the transform as an ITK .tfm text (Euler3DTransform, fixed -> moving); Ctrl+V over the viewer pastes one back")
+            .clicked()
+        {
+            ui.ctx()
+                .copy_text(srrd_base::io::transform_file::rigid_text(t));
+        }
+    });
+    if reset {
         return Some(RigidTransform::default());
     }
     changed.then(|| {

@@ -102,6 +102,10 @@ pub const HELP: &[(&str, &str)] = &[
         "Left drag / Shift + left drag",
         "while correcting by hand: move the MR in the view's plane / turn it about the crosshair",
     ),
+    (
+        "Ctrl + V",
+        "while correcting by hand: paste an ITK .tfm text as the transform",
+    ),
     ("F1", "this help"),
 ];
 
@@ -498,6 +502,14 @@ impl ViewerApp {
         let hovered = self.views.hovered(ctx);
         if self.review.nudge_keys(ctx, hovered, self.views.crosshair()) {
             self.show_manual();
+        }
+        match self.review.paste(ctx) {
+            Ok(true) => {
+                self.show_manual();
+                self.status = "transform pasted".into();
+            }
+            Ok(false) => {}
+            Err(e) => self.error = Some(e),
         }
         if self.worklist.is_some() && pressed(egui::Key::N) {
             self.step_case(1);

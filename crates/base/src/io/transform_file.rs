@@ -147,27 +147,37 @@ fn to_affine(kind: &str, p: &[f64], fixed: &[f64]) -> Result<AffineTransform> {
 }
 
 fn write_block(path: &Path, kind: &str, params: &[f64], fixed: &[f64]) -> Result<()> {
+    let text = block_text(kind, params, fixed);
+    super::atomic_write(path, |w| w.write_all(text.as_bytes()))
+}
+
+fn block_text(kind: &str, params: &[f64], fixed: &[f64]) -> String {
     let join = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x}"))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let text = format!(
+    format!(
         "#Insight Transform File V1.0\n#Transform 0\nTransform: {kind}\nParameters: {}\nFixedParameters: {}\n",
         join(params),
         join(fixed)
-    );
-    super::atomic_write(path, |w| w.write_all(text.as_bytes()))
+    )
 }
 
 /// Writes a rigid transform as ITK's `Euler3DTransform_double_3_3`.
 pub fn write_rigid(path: &Path, t: &RigidTransform) -> Result<()> {
+    let text = rigid_text(t);
+    super::atomic_write(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// The text of a `.tfm` holding `t` as ITK's `Euler3DTransform_double_3_3` (what
+/// [`write_rigid`] writes; [`parse_transform`] reads it back).
+pub fn rigid_text(t: &RigidTransform) -> String {
     let [ax, ay, az] = t.euler_zxy();
     let c = t.center_mm;
     let tr = t.translation_mm;
-    write_block(
-        path,
+    block_text(
         "Euler3DTransform_double_3_3",
         &[ax, ay, az, tr.x, tr.y, tr.z],
         &[c.x, c.y, c.z, 0.0],
