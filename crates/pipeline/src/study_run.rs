@@ -152,13 +152,12 @@ pub fn mr_use(run: &StudyRun, row: &StudyRow) -> Result<MrUse> {
     })
 }
 
-/// The finished report in `dir` when it is of the same CT and MR (a knee analysed with an
-/// MR that is now rejected is run again).
-fn finished(dir: &Path, row: &StudyRow, mr: Option<&Path>) -> Option<Report> {
+/// The finished report in `dir` when it was made the same way: CT-only for a rejected
+/// registration, else not (a knee analysed with an MR that is now rejected, or CT-only
+/// and now asked with `use_rejected`, is run again).
+fn finished(dir: &Path, rejected: bool) -> Option<Report> {
     let r = Report::read(&dir.join("report.json")).ok()?;
-    let same = r.ct == row.ct.display().to_string()
-        && r.mr.as_deref() == mr.map(|p| p.display().to_string()).as_deref();
-    (r.status() == "done" && same).then_some(r)
+    (r.status() == "done" && r.mr_not_used.is_some() == rejected).then_some(r)
 }
 
 /// Analyses knee `row` into `run.out/<subject>` (or finds it done). A failed knee is
@@ -180,7 +179,7 @@ pub fn analyze_row(
             MrUse::Rejected(_) => None,
             MrUse::Used { .. } => row.mr.as_deref(),
         };
-        if let Some(r) = finished(&knee_out, row, mr_path) {
+        if let Some(r) = finished(&knee_out, matches!(how, MrUse::Rejected(_))) {
             return Ok((r, true));
         }
         if let Some(missing) = std::iter::once(row.ct.as_path())
