@@ -35,7 +35,45 @@ pub fn local_thickness(
     size: [usize; 3],
     spacing_mm: [f64; 3],
 ) -> Option<Vec<f32>> {
-    local_thickness_with(foreground, background, size, spacing_mm, LARGE_RADIUS)
+    local_thickness_as(
+        foreground,
+        background,
+        size,
+        spacing_mm,
+        Convention::Surface,
+    )
+}
+
+/// Where a ball centred on a voxel ends, the one discrete choice on which the tools that
+/// compute local thickness differ (see docs/morphometry-conventions.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Convention {
+    /// srrd's: the structure's surface lies halfway between voxel centres, so a ball's
+    /// radius is its centre's distance to the nearest background voxel centre less half a
+    /// voxel (see the module's comment). Plates of t voxels read t, odd or even.
+    #[default]
+    Surface,
+    /// ORMIR_XCT's, porespy's and localthickness's: the radius is the distance to the
+    /// nearest background voxel centre itself. Plates of odd t voxels read t + 1.
+    Centre,
+}
+
+/// [`local_thickness`] by either discrete [`Convention`].
+pub fn local_thickness_as(
+    foreground: &[bool],
+    background: &[bool],
+    size: [usize; 3],
+    spacing_mm: [f64; 3],
+    convention: Convention,
+) -> Option<Vec<f32>> {
+    local_thickness_with(
+        foreground,
+        background,
+        size,
+        spacing_mm,
+        LARGE_RADIUS,
+        convention,
+    )
 }
 
 /// Balls of this radius (in voxels of the finest spacing) or more are painted largest
@@ -50,6 +88,7 @@ fn local_thickness_with(
     size: [usize; 3],
     spacing_mm: [f64; 3],
     large_radius: f64,
+    convention: Convention,
 ) -> Option<Vec<f32>> {
     let [ni, nj, nk] = size;
     let plane = ni * nj;
@@ -69,7 +108,7 @@ fn local_thickness_with(
     let d2 = distances(background, foreground, size, spacing_mm);
     let r_max = max_distance(&d2, foreground)?;
     let table = Containment::new(r_max, spacing_mm);
-    let (level, has_cuts) = ball_levels(&d2, foreground, background, size, &table);
+    let (level, has_cuts) = ball_levels(&d2, foreground, background, size, &table, convention);
     // The ridge: balls whose voxel set is not contained in a neighbour's (see
     // `Containment`), gathered per slice for painting.
     let offsets =
@@ -185,7 +224,9 @@ fn ball_levels(
     background: &[bool],
     size: [usize; 3],
     table: &Containment,
+    convention: Convention,
 ) -> (Vec<u16>, bool) {
+    let centre = convention == Convention::Centre;
     let [ni, nj, nk] = size;
     let plane = ni * nj;
     let mut level = vec![0u16; d2.len()];
@@ -204,7 +245,9 @@ fn ball_levels(
                         cuts |= !background[c];
                         continue;
                     }
-                    let shape = if inner_row && i > 0 && i + 1 < ni {
+                    let shape = if centre {
+                        0 // the radius is the distance itself
+                    } else if inner_row && i > 0 && i + 1 < ni {
                         let around = [
                             d2[c - 1],
                             d2[c + 1],
