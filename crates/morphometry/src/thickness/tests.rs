@@ -219,3 +219,18 @@ fn thick_structures_take_the_unbounded_transform() {
         assert!((map[9 * 36 * 3 + 36 * 4 + 18] - 30.0 * sp[0] as f32).abs() < 1e-4);
     }
 }
+
+/// The mean run that decides whether the capped transform is tried: plates of t voxels
+/// normal to any axis have runs of t along it (and longer ones along the others).
+#[test]
+fn the_shortest_mean_run_of_plates_is_their_thickness() {
+    let size = [30, 20, 40];
+    for axis in 0..3 {
+        let fg: Vec<bool> = (0..size.iter().product())
+            .map(|c: usize| voxel_ijk(size, c)[axis] % 10 < 4)
+            .collect();
+        let run = shortest_mean_run(&fg, size);
+        assert!((run - 4.0).abs() < 1e-12, "axis {axis}: {run}");
+    }
+    assert!(shortest_mean_run(&[false; 8], [2, 2, 2]).is_infinite());
+}
