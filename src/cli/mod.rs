@@ -18,6 +18,7 @@ pub mod eval_synthesis;
 pub mod info;
 pub mod manifest;
 pub mod morph;
+pub mod pacs;
 pub mod patches;
 pub mod phantom;
 pub mod predict;
@@ -119,6 +120,9 @@ pub enum Command {
     /// The whole study on a phantom cohort (registration, synthesis, regression and
     /// diagnosis tables beside the paper's) in one Markdown report.
     Study(study::StudyArgs),
+    /// The workstation as a DICOM node: echo, find, get and send against the nodes of
+    /// nodes.toml ($SRRD_CONFIG_DIR, default ~/.config/srrd).
+    Pacs(pacs::PacsArgs),
     // No help line today: the doc comment above `SynthData` starts with resample's.
     #[command(about = None, long_about = None)]
     Resample(resample::ResampleArgs),
@@ -156,5 +160,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::TrainClassifier(a)) => a.run(),
         Some(Command::Study(a)) => a.run(),
         Some(Command::Resample(a)) => a.run(),
+        Some(Command::Pacs(a)) => a.run(),
     }
 }
