@@ -9,9 +9,11 @@
 #   scripts/pacs-local.sh status DIR     say whether that Orthanc answers (exit 0) or not (1)
 #
 # Ports (unprivileged; override with SRRD_PACS_DICOM_PORT / SRRD_PACS_HTTP_PORT /
-# SRRD_PACS_SRRD_PORT / SRRD_PACS_SERVE_PORT): DICOM 14242, REST 18042 (localhost only:
-# RemoteAccessAllowed false). Orthanc's AE title is ORTHANC; it knows two modalities, the
-# workstation (AE SRRD, 127.0.0.1:11112) and the service (AE SRRDSERVE, 127.0.0.1:11113).
+# SRRD_PACS_SRRD_PORT / SRRD_PACS_SERVE_PORT / SRRD_PACS_TOOLS_PORT): DICOM 14242, REST
+# 18042 (localhost only: RemoteAccessAllowed false). Orthanc's AE title is ORTHANC; its
+# modalities are the workstation (AE SRRD, 127.0.0.1:11112), the service (AE SRRDSERVE,
+# 127.0.0.1:11113) and DCMTK's tools under their default AE titles (STORESCU, FINDSCU,
+# GETSCU, MOVESCU at 127.0.0.1:11119, where `movescu --port` receives).
 # `start` prints the folder, the ports and the AE titles as KEY=VALUE lines on stdout
 # (the last line is PACS_DIR=...), so a test can `eval` them.
 #
@@ -25,6 +27,7 @@ dicom_port="${SRRD_PACS_DICOM_PORT:-14242}"
 http_port="${SRRD_PACS_HTTP_PORT:-18042}"
 srrd_port="${SRRD_PACS_SRRD_PORT:-11112}"
 serve_port="${SRRD_PACS_SERVE_PORT:-11113}"
+tools_port="${SRRD_PACS_TOOLS_PORT:-11119}"
 
 usage() {
   echo "usage: $0 start [DIR] | stop DIR | status DIR" >&2
@@ -104,10 +107,10 @@ start() {
   "DicomModalities": {
     "SRRD": ["SRRD", "127.0.0.1", $srrd_port],
     "SRRDSERVE": ["SRRDSERVE", "127.0.0.1", $serve_port],
-    "STORESCU": ["STORESCU", "127.0.0.1", 11119],
-    "FINDSCU": ["FINDSCU", "127.0.0.1", 11119],
-    "GETSCU": ["GETSCU", "127.0.0.1", 11119],
-    "MOVESCU": ["MOVESCU", "127.0.0.1", 11119]
+    "STORESCU": ["STORESCU", "127.0.0.1", $tools_port],
+    "FINDSCU": ["FINDSCU", "127.0.0.1", $tools_port],
+    "GETSCU": ["GETSCU", "127.0.0.1", $tools_port],
+    "MOVESCU": ["MOVESCU", "127.0.0.1", $tools_port]
   },
   "Plugins": [],
   "StableAge": 2
@@ -140,6 +143,7 @@ EOF
   echo "PACS_SRRD_PORT=$srrd_port"
   echo "PACS_SERVE_AET=SRRDSERVE"
   echo "PACS_SERVE_PORT=$serve_port"
+  echo "PACS_TOOLS_PORT=$tools_port"
   echo "PACS_PID=$(cat "$dir/orthanc.pid")"
   echo "PACS_DIR=$dir"
 }

@@ -160,7 +160,10 @@ fn find(nodes: &NodesFile, a: FindArgs) -> anyhow::Result<()> {
     };
     let studies = srrd_node::find::find_studies(&nodes.local, &a.node, n, &q)?;
     let series = if a.series {
-        let uids: Vec<String> = studies.iter().map(|s| s.study_instance_uid.clone()).collect();
+        let uids: Vec<String> = studies
+            .iter()
+            .map(|s| s.study_instance_uid.clone())
+            .collect();
         srrd_node::find::find_series(&nodes.local, &a.node, n, &uids, a.modality.as_deref())?
     } else {
         Vec::new()
@@ -178,7 +181,9 @@ fn find(nodes: &NodesFile, a: FindArgs) -> anyhow::Result<()> {
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 fn print_find(node: &str, studies: &[StudyRecord], series: &[SeriesRecord], with_series: bool) {
@@ -190,13 +195,20 @@ fn print_find(node: &str, studies: &[StudyRecord], series: &[SeriesRecord], with
             s.patient_id,
             s.patient_name,
             s.modalities_in_study.join("/"),
-            if s.accession_number.is_empty() { "-" } else { &s.accession_number },
+            if s.accession_number.is_empty() {
+                "-"
+            } else {
+                &s.accession_number
+            },
             s.study_instance_uid,
             opt(&s.number_of_series),
             opt(&s.number_of_instances),
         );
         if with_series {
-            for r in series.iter().filter(|r| r.study_instance_uid == s.study_instance_uid) {
+            for r in series
+                .iter()
+                .filter(|r| r.study_instance_uid == s.study_instance_uid)
+            {
                 println!(
                     "    #{:<4} {:<3} {:>5} images  {}  {}",
                     opt(&r.series_number),
@@ -301,7 +313,11 @@ fn send(nodes: &NodesFile, a: SendArgs) -> anyhow::Result<()> {
     let n = node(nodes, &a.node)?;
     let (items, skipped) = srrd_node::store::collect(&a.paths)?;
     if items.is_empty() {
-        anyhow::bail!("no DICOM files in {} path(s) ({} other files)", a.paths.len(), skipped.len());
+        anyhow::bail!(
+            "no DICOM files in {} path(s) ({} other files)",
+            a.paths.len(),
+            skipped.len()
+        );
     }
     let local = &nodes.local;
     let name = a.node.as_str();
@@ -329,7 +345,10 @@ fn send(nodes: &NodesFile, a: SendArgs) -> anyhow::Result<()> {
             eprintln!("  not stored: {}: {e}", p.display());
         }
         if !summary.skipped.is_empty() {
-            eprintln!("  skipped {} files that are not DICOM", summary.skipped.len());
+            eprintln!(
+                "  skipped {} files that are not DICOM",
+                summary.skipped.len()
+            );
         }
     }
     if !summary.failed.is_empty() {

@@ -23,7 +23,10 @@ pub fn safe_name(value: &str) -> String {
             }
         })
         .collect();
-    let trimmed = mapped.trim_start_matches('.');
+    let mut trimmed = mapped.trim_start_matches('.').to_string();
+    while trimmed.contains("..") {
+        trimmed = trimmed.replace("..", "__");
+    }
     let mut s: String = trimmed.chars().take(64).collect();
     if s.is_empty() {
         s = "unknown".into();
@@ -77,7 +80,7 @@ mod tests {
     #[test]
     fn names_from_hostile_uids_stay_inside_the_root() {
         assert_eq!(safe_name("1.2.840.113619.2.55"), "1.2.840.113619.2.55");
-        assert_eq!(safe_name("../../x"), "_.._x");
+        assert_eq!(safe_name("../../x"), "____x");
         assert_eq!(safe_name(".."), "unknown");
         assert_eq!(safe_name("/etc/passwd"), "_etc_passwd");
         assert_eq!(safe_name("a\\b"), "a_b");
@@ -90,7 +93,7 @@ mod tests {
             assert_eq!(p.components().count(), 5, "{p:?}");
             for c in p.components().skip(2) {
                 let s = c.as_os_str().to_string_lossy();
-                assert!(s != ".." && s != "." && !s.contains('/'), "{p:?}");
+                assert!(!s.contains("..") && s != "." && !s.contains('/'), "{p:?}");
             }
         }
     }
@@ -101,15 +104,29 @@ mod tests {
         use dicom_dictionary_std::tags;
         let d = tempfile::tempdir().unwrap();
         let mut obj = dicom_object::InMemDicomObject::new_empty();
-        obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("P1")));
+        obj.put(DataElement::new(
+            tags::PATIENT_ID,
+            VR::LO,
+            PrimitiveValue::from("P1"),
+        ));
         let ts = dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased();
         let mut bytes = Vec::new();
         obj.write_dataset_with_ts(&mut bytes, &ts).unwrap();
         let p = instance_path(d.path(), "1.2", "1.2.3", "1.2.3.4");
-        write_part10(&p, "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4", "1.2.840.10008.1.2.1", &bytes).unwrap();
+        write_part10(
+            &p,
+            "1.2.840.10008.5.1.4.1.1.7",
+            "1.2.3.4",
+            "1.2.840.10008.1.2.1",
+            &bytes,
+        )
+        .unwrap();
         let back = dicom_object::open_file(&p).unwrap();
         assert_eq!(back.meta().media_storage_sop_instance_uid(), "1.2.3.4");
-        assert_eq!(back.element(tags::PATIENT_ID).unwrap().to_str().unwrap(), "P1");
+        assert_eq!(
+            back.element(tags::PATIENT_ID).unwrap().to_str().unwrap(),
+            "P1"
+        );
         // no temporary file left beside it
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
     }

@@ -208,7 +208,10 @@ mod tests {
         let d = Command::decode(&bytes).unwrap();
         assert_eq!(d.command_field(), field::C_ECHO_RQ);
         assert_eq!(d.u16(tag::MESSAGE_ID), Some(7));
-        assert_eq!(d.text(tag::AFFECTED_SOP_CLASS).as_deref(), Some("1.2.840.10008.1.1"));
+        assert_eq!(
+            d.text(tag::AFFECTED_SOP_CLASS).as_deref(),
+            Some("1.2.840.10008.1.1")
+        );
         assert!(!d.has_data_set());
         // the odd-length UID was padded with NUL to 18 bytes
         assert_eq!(d.elements[&tag::AFFECTED_SOP_CLASS].len(), 18);

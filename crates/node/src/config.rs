@@ -212,25 +212,57 @@ mod tests {
         assert_eq!(f.local.timeout(), Duration::from_secs(30));
         assert_eq!(f.node("pacs").unwrap().port, 4242);
         let err = f.node("other").unwrap_err().to_string();
-        assert!(err.contains("no node named \"other\" (known: pacs)"), "{err}");
+        assert!(
+            err.contains("no node named \"other\" (known: pacs)"),
+            "{err}"
+        );
         assert!(err.contains("nodes.toml"), "{err}");
     }
 
     #[test]
     fn bad_files_name_the_file_and_the_problem() {
         let d = tempfile::tempdir().unwrap();
-        let missing = NodesFile::read(&d.path().join("nodes.toml")).unwrap_err().to_string();
+        let missing = NodesFile::read(&d.path().join("nodes.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("no node configuration here"), "{missing}");
-        let p = write(d.path(), "[nodes.x]\nae_title = \"THIS_AE_TITLE_IS_TOO_LONG\"\nhost = \"h\"\nport = 1\n");
+        let p = write(
+            d.path(),
+            "[nodes.x]\nae_title = \"THIS_AE_TITLE_IS_TOO_LONG\"\nhost = \"h\"\nport = 1\n",
+        );
         let e = NodesFile::read(&p).unwrap_err().to_string();
-        assert!(e.contains("[nodes.x]") && e.contains("longer than 16"), "{e}");
-        let p = write(d.path(), "[nodes.x]\nae_title = \"A\"\nhost = \"h\"\nport = 0\n");
-        assert!(NodesFile::read(&p).unwrap_err().to_string().contains("port 0"));
-        let p = write(d.path(), "[nodes.x]\nae_title = \"A\"\nhost = \"h\"\nport = 99999\n");
+        assert!(
+            e.contains("[nodes.x]") && e.contains("longer than 16"),
+            "{e}"
+        );
+        let p = write(
+            d.path(),
+            "[nodes.x]\nae_title = \"A\"\nhost = \"h\"\nport = 0\n",
+        );
+        assert!(
+            NodesFile::read(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("port 0")
+        );
+        let p = write(
+            d.path(),
+            "[nodes.x]\nae_title = \"A\"\nhost = \"h\"\nport = 99999\n",
+        );
         assert!(NodesFile::read(&p).is_err());
         let p = write(d.path(), "[local]\ntimeout_s = -1\n");
-        assert!(NodesFile::read(&p).unwrap_err().to_string().contains("timeout_s"));
+        assert!(
+            NodesFile::read(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("timeout_s")
+        );
         let p = write(d.path(), "[nodes.x]\nae = \"A\"\n");
-        assert!(NodesFile::read(&p).unwrap_err().to_string().contains("nodes.toml"));
+        assert!(
+            NodesFile::read(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("nodes.toml")
+        );
     }
 }

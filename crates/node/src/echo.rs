@@ -11,11 +11,19 @@ use crate::uids::{EXPLICIT_LE, IMPLICIT_LE, VERIFICATION};
 /// Sends one C-ECHO to a node; returns the round trip (association, echo and release).
 pub fn echo(local: &LocalConfig, name: &str, node: &NodeConfig) -> Result<Duration> {
     let start = Instant::now();
-    let mut link = connect(local, name, node, &[(VERIFICATION, &[EXPLICIT_LE, IMPLICIT_LE])], &[])?;
-    let (ctx, _) = link.context_for(VERIFICATION).ok_or_else(|| NodeError::Association {
-        node: name.to_string(),
-        problem: "the node refused the Verification SOP class".into(),
-    })?;
+    let mut link = connect(
+        local,
+        name,
+        node,
+        &[(VERIFICATION, &[EXPLICIT_LE, IMPLICIT_LE])],
+        &[],
+    )?;
+    let (ctx, _) = link
+        .context_for(VERIFICATION)
+        .ok_or_else(|| NodeError::Association {
+            node: name.to_string(),
+            problem: "the node refused the Verification SOP class".into(),
+        })?;
     let mut rq = Command::new(field::C_ECHO_RQ);
     let id = link.next_message_id();
     rq.set_uid(tag::AFFECTED_SOP_CLASS, VERIFICATION)

@@ -92,16 +92,41 @@ pub fn check_date_range(range: &str) -> std::result::Result<(), String> {
 pub fn study_identifier(q: &StudyQuery) -> InMemDicomObject {
     let mut o = InMemDicomObject::new_empty();
     put(&mut o, tags::QUERY_RETRIEVE_LEVEL, VR::CS, Some("STUDY"));
-    put(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, q.study_uid.as_deref());
+    put(
+        &mut o,
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        q.study_uid.as_deref(),
+    );
     put(&mut o, tags::PATIENT_ID, VR::LO, q.patient_id.as_deref());
-    put(&mut o, tags::PATIENT_NAME, VR::PN, q.patient_name.as_deref());
+    put(
+        &mut o,
+        tags::PATIENT_NAME,
+        VR::PN,
+        q.patient_name.as_deref(),
+    );
     put(&mut o, tags::STUDY_DATE, VR::DA, q.date.as_deref());
     put(&mut o, tags::STUDY_TIME, VR::TM, None);
-    put(&mut o, tags::ACCESSION_NUMBER, VR::SH, q.accession.as_deref());
+    put(
+        &mut o,
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        q.accession.as_deref(),
+    );
     put(&mut o, tags::STUDY_DESCRIPTION, VR::LO, None);
-    put(&mut o, tags::MODALITIES_IN_STUDY, VR::CS, q.modality.as_deref());
+    put(
+        &mut o,
+        tags::MODALITIES_IN_STUDY,
+        VR::CS,
+        q.modality.as_deref(),
+    );
     put(&mut o, tags::NUMBER_OF_STUDY_RELATED_SERIES, VR::IS, None);
-    put(&mut o, tags::NUMBER_OF_STUDY_RELATED_INSTANCES, VR::IS, None);
+    put(
+        &mut o,
+        tags::NUMBER_OF_STUDY_RELATED_INSTANCES,
+        VR::IS,
+        None,
+    );
     o
 }
 
@@ -114,7 +139,12 @@ pub fn series_identifier(study_uid: &str, modality: Option<&str>) -> InMemDicomO
     put(&mut o, tags::MODALITY, VR::CS, modality);
     put(&mut o, tags::SERIES_NUMBER, VR::IS, None);
     put(&mut o, tags::SERIES_DESCRIPTION, VR::LO, None);
-    put(&mut o, tags::NUMBER_OF_SERIES_RELATED_INSTANCES, VR::IS, None);
+    put(
+        &mut o,
+        tags::NUMBER_OF_SERIES_RELATED_INSTANCES,
+        VR::IS,
+        None,
+    );
     o
 }
 
@@ -163,11 +193,19 @@ fn run_finds(
     node: &NodeConfig,
     identifiers: &[InMemDicomObject],
 ) -> Result<Vec<Vec<InMemDicomObject>>> {
-    let mut link = connect(local, name, node, &[(STUDY_ROOT_FIND, &[EXPLICIT_LE, IMPLICIT_LE])], &[])?;
-    let (ctx, ts_uid) = link.context_for(STUDY_ROOT_FIND).ok_or_else(|| NodeError::Association {
-        node: name.to_string(),
-        problem: "the node refused Study Root C-FIND".into(),
-    })?;
+    let mut link = connect(
+        local,
+        name,
+        node,
+        &[(STUDY_ROOT_FIND, &[EXPLICIT_LE, IMPLICIT_LE])],
+        &[],
+    )?;
+    let (ctx, ts_uid) =
+        link.context_for(STUDY_ROOT_FIND)
+            .ok_or_else(|| NodeError::Association {
+                node: name.to_string(),
+                problem: "the node refused Study Root C-FIND".into(),
+            })?;
     let ts = TransferSyntaxRegistry
         .get(&ts_uid)
         .ok_or_else(|| NodeError::Protocol {
@@ -205,12 +243,13 @@ fn run_finds(
                     node: name.to_string(),
                     problem: "a pending C-FIND response without its identifier".into(),
                 })?;
-                let obj = InMemDicomObject::read_dataset_with_ts(data.as_slice(), ts).map_err(|e| {
-                    NodeError::Protocol {
-                        node: name.to_string(),
-                        problem: format!("an unreadable C-FIND match: {e}"),
-                    }
-                })?;
+                let obj =
+                    InMemDicomObject::read_dataset_with_ts(data.as_slice(), ts).map_err(|e| {
+                        NodeError::Protocol {
+                            node: name.to_string(),
+                            problem: format!("an unreadable C-FIND match: {e}"),
+                        }
+                    })?;
                 found.push(obj);
             } else if status == 0 {
                 break;
@@ -235,10 +274,18 @@ pub fn find_studies(
         check_date_range(d).map_err(NodeError::Invalid)?;
     }
     let mut found = run_finds(local, name, node, &[study_identifier(query)])?;
-    let mut studies: Vec<StudyRecord> = found.pop().unwrap_or_default().iter().map(study_record).collect();
+    let mut studies: Vec<StudyRecord> = found
+        .pop()
+        .unwrap_or_default()
+        .iter()
+        .map(study_record)
+        .collect();
     studies.sort_by(|a, b| {
-        (&a.study_date, &a.study_time, &a.study_instance_uid)
-            .cmp(&(&b.study_date, &b.study_time, &b.study_instance_uid))
+        (&a.study_date, &a.study_time, &a.study_instance_uid).cmp(&(
+            &b.study_date,
+            &b.study_time,
+            &b.study_instance_uid,
+        ))
     });
     Ok(studies)
 }
@@ -254,12 +301,23 @@ pub fn find_series(
     if study_uids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<InMemDicomObject> = study_uids.iter().map(|u| series_identifier(u, modality)).collect();
+    let ids: Vec<InMemDicomObject> = study_uids
+        .iter()
+        .map(|u| series_identifier(u, modality))
+        .collect();
     let found = run_finds(local, name, node, &ids)?;
     let mut series: Vec<SeriesRecord> = found.iter().flatten().map(series_record).collect();
     series.sort_by(|a, b| {
-        (&a.study_instance_uid, a.series_number, &a.series_instance_uid)
-            .cmp(&(&b.study_instance_uid, b.series_number, &b.series_instance_uid))
+        (
+            &a.study_instance_uid,
+            a.series_number,
+            &a.series_instance_uid,
+        )
+            .cmp(&(
+                &b.study_instance_uid,
+                b.series_number,
+                &b.series_instance_uid,
+            ))
     });
     Ok(series)
 }
@@ -273,7 +331,13 @@ mod tests {
         for ok in ["20261201", "20261201-20261231", "20261201-", "-20261231"] {
             assert!(check_date_range(ok).is_ok(), "{ok}");
         }
-        for bad in ["2026-12-01", "202612", "-", "20261201-20261231-1", "yesterday"] {
+        for bad in [
+            "2026-12-01",
+            "202612",
+            "-",
+            "20261201-20261231-1",
+            "yesterday",
+        ] {
             assert!(check_date_range(bad).is_err(), "{bad}");
         }
     }

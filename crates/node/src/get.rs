@@ -75,28 +75,44 @@ pub fn get(
         contexts.push((sop, ACCEPTED_TRANSFER_SYNTAXES));
     }
     let mut link = connect(local, name, node, &contexts, RETRIEVED_STORAGE_CLASSES)?;
-    let (ctx, ts_uid) = link.context_for(STUDY_ROOT_GET).ok_or_else(|| NodeError::Association {
-        node: name.to_string(),
-        problem: "the node refused Study Root C-GET".into(),
-    })?;
-    let ts = TransferSyntaxRegistry.get(&ts_uid).ok_or_else(|| NodeError::Protocol {
-        node: name.to_string(),
-        problem: format!("unknown transfer syntax {ts_uid} accepted"),
-    })?;
+    let (ctx, ts_uid) = link
+        .context_for(STUDY_ROOT_GET)
+        .ok_or_else(|| NodeError::Association {
+            node: name.to_string(),
+            problem: "the node refused Study Root C-GET".into(),
+        })?;
+    let ts = TransferSyntaxRegistry
+        .get(&ts_uid)
+        .ok_or_else(|| NodeError::Protocol {
+            node: name.to_string(),
+            problem: format!("unknown transfer syntax {ts_uid} accepted"),
+        })?;
     std::fs::create_dir_all(cache).map_err(|e| NodeError::file(cache, e))?;
     let mut summary = GetSummary::default();
     progress.start("retrieving", 1);
     for target in targets {
         let mut id = InMemDicomObject::new_empty();
-        let level = if target.series_uid.is_some() { "SERIES" } else { "STUDY" };
-        id.put(DataElement::new(tags::QUERY_RETRIEVE_LEVEL, VR::CS, PrimitiveValue::from(level)));
+        let level = if target.series_uid.is_some() {
+            "SERIES"
+        } else {
+            "STUDY"
+        };
+        id.put(DataElement::new(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            PrimitiveValue::from(level),
+        ));
         id.put(DataElement::new(
             tags::STUDY_INSTANCE_UID,
             VR::UI,
             PrimitiveValue::from(target.study_uid.as_str()),
         ));
         if let Some(s) = &target.series_uid {
-            id.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(s.as_str())));
+            id.put(DataElement::new(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(s.as_str()),
+            ));
         }
         let mut bytes = Vec::new();
         id.write_dataset_with_ts(&mut bytes, ts)
@@ -141,14 +157,21 @@ fn run_one_get(
                 let mut rsp = Command::new(field::C_STORE_RSP);
                 rsp.set_uid(
                     tag::AFFECTED_SOP_CLASS,
-                    &msg.command.text(tag::AFFECTED_SOP_CLASS).unwrap_or_default(),
+                    &msg.command
+                        .text(tag::AFFECTED_SOP_CLASS)
+                        .unwrap_or_default(),
                 )
-                .set_u16(tag::RESPONDED_TO, msg.command.u16(tag::MESSAGE_ID).unwrap_or(0))
+                .set_u16(
+                    tag::RESPONDED_TO,
+                    msg.command.u16(tag::MESSAGE_ID).unwrap_or(0),
+                )
                 .set_u16(tag::DATA_SET_TYPE, NO_DATA_SET)
                 .set_u16(tag::STATUS, status)
                 .set_uid(
                     tag::AFFECTED_SOP_INSTANCE,
-                    &msg.command.text(tag::AFFECTED_SOP_INSTANCE).unwrap_or_default(),
+                    &msg.command
+                        .text(tag::AFFECTED_SOP_INSTANCE)
+                        .unwrap_or_default(),
                 );
                 link.send(msg.context_id, &rsp, None)?;
                 progress.advance(1);
@@ -159,7 +182,10 @@ fn run_one_get(
                 let completed = msg.command.u16(tag::COMPLETED).unwrap_or(0) as u64;
                 if command::is_pending(status) {
                     let here = (summary.instances - done_before) as u64;
-                    progress.start("retrieving", (completed + remaining).max(here + remaining).max(1));
+                    progress.start(
+                        "retrieving",
+                        (completed + remaining).max(here + remaining).max(1),
+                    );
                     progress.advance(here);
                     continue;
                 }
@@ -187,24 +213,38 @@ fn store_instance(
     msg: &crate::message::Message,
     summary: &mut GetSummary,
 ) -> u16 {
-    let sop_class = msg.command.text(tag::AFFECTED_SOP_CLASS).unwrap_or_default();
-    let instance = msg.command.text(tag::AFFECTED_SOP_INSTANCE).unwrap_or_default();
+    let sop_class = msg
+        .command
+        .text(tag::AFFECTED_SOP_CLASS)
+        .unwrap_or_default();
+    let instance = msg
+        .command
+        .text(tag::AFFECTED_SOP_INSTANCE)
+        .unwrap_or_default();
     let Some(data) = msg.data.as_deref() else {
-        summary.refused.push(format!("{instance}: C-STORE without a data set"));
+        summary
+            .refused
+            .push(format!("{instance}: C-STORE without a data set"));
         return 0xC210;
     };
     let Some(ts_uid) = link.transfer_syntax_of(msg.context_id) else {
-        summary.refused.push(format!("{instance}: on an unknown presentation context"));
+        summary
+            .refused
+            .push(format!("{instance}: on an unknown presentation context"));
         return 0xC210;
     };
     let Some(ts) = TransferSyntaxRegistry.get(&ts_uid) else {
-        summary.refused.push(format!("{instance}: transfer syntax {ts_uid} unknown"));
+        summary
+            .refused
+            .push(format!("{instance}: transfer syntax {ts_uid} unknown"));
         return 0xC210;
     };
     let obj = match InMemDicomObject::read_dataset_with_ts(data, ts) {
         Ok(o) => o,
         Err(e) => {
-            summary.refused.push(format!("{instance}: unreadable data set ({e})"));
+            summary
+                .refused
+                .push(format!("{instance}: unreadable data set ({e})"));
             return 0xC210;
         }
     };

@@ -158,7 +158,9 @@ where
         self.assoc
             .presentation_contexts()
             .iter()
-            .find(|pc| pc.id == context_id && pc.reason == PresentationContextResultReason::Acceptance)
+            .find(|pc| {
+                pc.id == context_id && pc.reason == PresentationContextResultReason::Acceptance
+            })
             .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
     }
 
@@ -216,7 +218,9 @@ where
                         match v.value_type {
                             PDataValueType::Command => {
                                 if command.is_some() {
-                                    return Err(self.protocol("a second command before the data set"));
+                                    return Err(
+                                        self.protocol("a second command before the data set")
+                                    );
                                 }
                                 context_id = v.presentation_context_id;
                                 command_bytes.extend_from_slice(&v.data);
@@ -259,14 +263,16 @@ where
                 Pdu::AbortRQ { source } => {
                     return Err(NodeError::Network {
                         node: self.peer.clone(),
-                        problem: format!("the association was aborted ({source:?})"),
+                        problem: format!(
+                            "the node aborted the association ({source:?}); a PACS does this \
+                             when it does not know our AE title or refuses the request"
+                        ),
                     });
                 }
                 other => {
-                    return Err(self.protocol(&format!(
-                        "unexpected PDU {}",
-                        other.short_description()
-                    )));
+                    return Err(
+                        self.protocol(&format!("unexpected PDU {}", other.short_description()))
+                    );
                 }
             }
         }

@@ -59,12 +59,16 @@ pub fn read_item(path: &Path) -> Result<Option<StoreItem>> {
         return Ok(None);
     }
     let mut prefix = [0u8; 12];
-    let group_len = if f.read_exact(&mut prefix).is_ok() && prefix[..4] == [2, 0, 0, 0] && &prefix[4..6] == b"UL" {
+    let group_len = if f.read_exact(&mut prefix).is_ok()
+        && prefix[..4] == [2, 0, 0, 0]
+        && &prefix[4..6] == b"UL"
+    {
         Some(u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as u64)
     } else {
         None
     };
-    f.seek(SeekFrom::Start(128)).map_err(|e| NodeError::file(path, e))?;
+    f.seek(SeekFrom::Start(128))
+        .map_err(|e| NodeError::file(path, e))?;
     let meta = FileMetaTable::from_reader(std::io::BufReader::new(&mut f))
         .map_err(|e| NodeError::file(path, format!("unreadable file meta group: {e}")))?;
     let clean = |s: &str| s.trim_end_matches(['\0', ' ']).to_string();
@@ -135,7 +139,8 @@ fn dataset_bytes(item: &StoreItem, ts_uid: &str) -> std::result::Result<Vec<u8>,
         .get(ts_uid)
         .ok_or_else(|| format!("unknown transfer syntax {ts_uid}"))?;
     let mut v = Vec::new();
-    obj.write_dataset_with_ts(&mut v, ts).map_err(|e| e.to_string())?;
+    obj.write_dataset_with_ts(&mut v, ts)
+        .map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -164,7 +169,10 @@ pub fn store(
                 }
             }
         }
-        if !proposals.iter().any(|(a, t)| *a == it.sop_class && t[0] == ts[0]) {
+        if !proposals
+            .iter()
+            .any(|(a, t)| *a == it.sop_class && t[0] == ts[0])
+        {
             proposals.push((it.sop_class.clone(), ts));
         }
     }
@@ -174,7 +182,10 @@ pub fn store(
             proposals.len()
         )));
     }
-    let ts_refs: Vec<Vec<&str>> = proposals.iter().map(|(_, t)| t.iter().map(|s| s.as_str()).collect()).collect();
+    let ts_refs: Vec<Vec<&str>> = proposals
+        .iter()
+        .map(|(_, t)| t.iter().map(|s| s.as_str()).collect())
+        .collect();
     let contexts: Vec<(&str, &[&str])> = proposals
         .iter()
         .zip(&ts_refs)
@@ -206,9 +217,10 @@ pub fn store(
             .filter(|(_, a, _)| *a == it.sop_class)
             .min_by_key(|(_, _, t)| if *t == it.transfer_syntax { 0 } else { 1 });
         let Some((ctx, _, ts)) = choice else {
-            summary
-                .failed
-                .push((it.path.clone(), format!("the node refused SOP class {}", it.sop_class)));
+            summary.failed.push((
+                it.path.clone(),
+                format!("the node refused SOP class {}", it.sop_class),
+            ));
             progress.advance(1);
             continue;
         };
@@ -243,9 +255,10 @@ pub fn store(
             summary.sent += 1;
             summary.bytes += data.len() as u64;
         } else {
-            summary
-                .failed
-                .push((it.path.clone(), link.status_error("C-STORE", &rsp.command).to_string()));
+            summary.failed.push((
+                it.path.clone(),
+                link.status_error("C-STORE", &rsp.command).to_string(),
+            ));
         }
         progress.advance(1);
     }

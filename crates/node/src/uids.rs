@@ -32,18 +32,18 @@ pub const ACCEPTED_TRANSFER_SYNTAXES: &[&str] = &[
 /// Storage SOP classes a retrieval accepts: the images a knee study holds and the
 /// results `srrd analyze --dicom-out` writes.
 pub const RETRIEVED_STORAGE_CLASSES: &[&str] = &[
-    "1.2.840.10008.5.1.4.1.1.2",       // CT Image
-    "1.2.840.10008.5.1.4.1.1.2.1",     // Enhanced CT Image
-    "1.2.840.10008.5.1.4.1.1.4",       // MR Image
-    "1.2.840.10008.5.1.4.1.1.4.1",     // Enhanced MR Image
-    "1.2.840.10008.5.1.4.1.1.7",       // Secondary Capture
-    "1.2.840.10008.5.1.4.1.1.66.4",    // Segmentation
-    "1.2.840.10008.5.1.4.1.1.30",      // Parametric Map
-    "1.2.840.10008.5.1.4.1.1.88.22",   // Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",   // Comprehensive SR
-    "1.2.840.10008.5.1.4.1.1.88.34",   // Comprehensive 3D SR
-    "1.2.840.10008.5.1.4.1.1.128",     // PET Image
-    "1.2.840.10008.5.1.4.1.1.1",       // Computed Radiography
-    "1.2.840.10008.5.1.4.1.1.1.1",     // Digital X-Ray (presentation)
-    "1.2.840.10008.5.1.4.1.1.11.1",    // Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.2",     // CT Image
+    "1.2.840.10008.5.1.4.1.1.2.1",   // Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4",     // MR Image
+    "1.2.840.10008.5.1.4.1.1.4.1",   // Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.7",     // Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.66.4",  // Segmentation
+    "1.2.840.10008.5.1.4.1.1.30",    // Parametric Map
+    "1.2.840.10008.5.1.4.1.1.88.22", // Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33", // Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34", // Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.128",   // PET Image
+    "1.2.840.10008.5.1.4.1.1.1",     // Computed Radiography
+    "1.2.840.10008.5.1.4.1.1.1.1",   // Digital X-Ray (presentation)
+    "1.2.840.10008.5.1.4.1.1.11.1",  // Grayscale Softcopy Presentation State
 ];
