@@ -25,6 +25,7 @@ pub mod predict;
 pub mod register;
 pub mod resample;
 pub mod roc;
+pub mod serve;
 pub mod series;
 pub mod study;
 pub mod synth_data;
@@ -123,6 +124,9 @@ pub enum Command {
     /// The workstation as a DICOM node: echo, find, get and send against the nodes of
     /// nodes.toml ($SRRD_CONFIG_DIR, default ~/.config/srrd).
     Pacs(pacs::PacsArgs),
+    /// The analysis service: a storage SCP that analyzes knee CT series as they arrive
+    /// and sends SEG, parametric maps and SR back (`srrd serve status` for its queue).
+    Serve(serve::ServeArgs),
     // No help line today: the doc comment above `SynthData` starts with resample's.
     #[command(about = None, long_about = None)]
     Resample(resample::ResampleArgs),
@@ -161,5 +165,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Study(a)) => a.run(),
         Some(Command::Resample(a)) => a.run(),
         Some(Command::Pacs(a)) => a.run(),
+        Some(Command::Serve(a)) => a.run(),
     }
 }

@@ -73,6 +73,38 @@ pub fn write_part10(
     .map_err(|e| NodeError::file(path, e))
 }
 
+/// Writes one instance received in a C-STORE (data set bytes in `ts_uid`) as
+/// `ROOT/<study>/<series>/<instance>.dcm`, the study and series read from the data set;
+/// returns the path and the data set (for the caller's checks).
+pub fn write_received(
+    root: &Path,
+    sop_class: &str,
+    instance: &str,
+    ts_uid: &str,
+    data: &[u8],
+) -> std::result::Result<(PathBuf, dicom_object::InMemDicomObject), String> {
+    use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+    let ts = TransferSyntaxRegistry
+        .get(ts_uid)
+        .ok_or_else(|| format!("transfer syntax {ts_uid} unknown"))?;
+    let obj = dicom_object::InMemDicomObject::read_dataset_with_ts(data, ts)
+        .map_err(|e| format!("unreadable data set ({e})"))?;
+    let text = |tag| {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_matches(['\0', ' ']).to_string())
+            .unwrap_or_default()
+    };
+    use dicom_dictionary_std::tags;
+    let study = text(tags::STUDY_INSTANCE_UID);
+    let series = text(tags::SERIES_INSTANCE_UID);
+    let path = instance_path(root, &study, &series, instance);
+    write_part10(&path, sop_class, instance, ts_uid, data).map_err(|e| e.to_string())?;
+    Ok((path, obj))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

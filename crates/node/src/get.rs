@@ -7,14 +7,14 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use dicom_ul::ClientAssociation;
 use srrd_base::progress::Progress;
 
-use crate::cache::{instance_path, write_part10};
+use crate::cache::write_received;
 use crate::command::{self, Command, HAS_DATA_SET, NO_DATA_SET, field, tag};
 use crate::config::{LocalConfig, NodeConfig};
 use crate::error::{NodeError, Result};
@@ -49,15 +49,6 @@ pub struct GetSummary {
     pub refused: Vec<String>,
     /// Wall time, seconds.
     pub seconds: f64,
-}
-
-fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_matches(['\0', ' ']).to_string())
-        .unwrap_or_default()
 }
 
 /// Retrieves every target into `cache` on one association.
@@ -228,31 +219,11 @@ fn store_instance(
         return 0xC210;
     };
     let Some(ts_uid) = link.transfer_syntax_of(msg.context_id) else {
-        summary
-            .refused
-            .push(format!("{instance}: on an unknown presentation context"));
+        summary.refused.push(format!("{instance}: on an unknown presentation context"));
         return 0xC210;
     };
-    let Some(ts) = TransferSyntaxRegistry.get(&ts_uid) else {
-        summary
-            .refused
-            .push(format!("{instance}: transfer syntax {ts_uid} unknown"));
-        return 0xC210;
-    };
-    let obj = match InMemDicomObject::read_dataset_with_ts(data, ts) {
-        Ok(o) => o,
-        Err(e) => {
-            summary
-                .refused
-                .push(format!("{instance}: unreadable data set ({e})"));
-            return 0xC210;
-        }
-    };
-    let study = text(&obj, tags::STUDY_INSTANCE_UID);
-    let series = text(&obj, tags::SERIES_INSTANCE_UID);
-    let path = instance_path(cache, &study, &series, &instance);
-    match write_part10(&path, &sop_class, &instance, &ts_uid, data) {
-        Ok(()) => {
+    match write_received(cache, &sop_class, &instance, &ts_uid, data) {
+        Ok((path, _)) => {
             summary.instances += 1;
             summary.bytes += data.len() as u64;
             summary.files.push(path);

@@ -13,6 +13,9 @@ pub mod error;
 pub mod find;
 pub mod get;
 pub mod message;
+pub mod queue;
+pub mod scp;
+pub mod service;
 pub mod store;
 pub mod uids;
 

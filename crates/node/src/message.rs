@@ -200,6 +200,19 @@ where
 
     /// Receives one whole message (command, then its data set when it announces one).
     pub fn receive(&mut self) -> Result<Message> {
+        match self.receive_inner(false)? {
+            Some(m) => Ok(m),
+            None => Err(self.protocol("the peer released the association mid-operation")),
+        }
+    }
+
+    /// Receives the next message, or `None` when the peer releases the association
+    /// between messages (the release is answered).
+    pub fn receive_or_release(&mut self) -> Result<Option<Message>> {
+        self.receive_inner(true)
+    }
+
+    fn receive_inner(&mut self, allow_release: bool) -> Result<Option<Message>> {
         let mut command_bytes: Vec<u8> = Vec::new();
         let mut command: Option<Command> = None;
         let mut data: Vec<u8> = Vec::new();
@@ -247,17 +260,22 @@ where
                                 if v.is_last
                                     && let Some(c) = command.take()
                                 {
-                                    return Ok(Message {
+                                    return Ok(Some(Message {
                                         context_id,
                                         command: c,
                                         data: Some(data),
-                                    });
+                                    }));
                                 }
                             }
                         }
                     }
                 }
                 Pdu::ReleaseRQ => {
+                    if allow_release && command.is_none() && command_bytes.is_empty() {
+                        SyncAssociation::send(&mut self.assoc, &Pdu::ReleaseRP)
+                            .map_err(|e| self.net_error(&e, "answering the release"))?;
+                        return Ok(None);
+                    }
                     return Err(self.protocol("the peer released the association mid-operation"));
                 }
                 Pdu::AbortRQ { source } => {
@@ -277,11 +295,11 @@ where
             }
         }
         match command {
-            Some(c) => Ok(Message {
+            Some(c) => Ok(Some(Message {
                 context_id,
                 command: c,
                 data: None,
-            }),
+            })),
             None => Err(self.protocol("no command received")),
         }
     }
