@@ -29,6 +29,8 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 # The DICOM node (srrd pacs echo/find/get/send) against a local Orthanc started by
 # scripts/pacs-local.sh, DCMTK as the reference; skipped with a message without apt.
 "$py" tests/real_files/pacs_node_check.py --srrd "$srrd"
+# The analysis service (srrd serve): Orthanc sends CTs, SEG/SR come back; SIGKILL mid-analysis.
+"$py" tests/real_files/pacs_serve_check.py --srrd "$srrd"
 # A clinic's own study (DICOM exports by pydicom, KL grades, two readers) through srrd study.
 "$py" tests/real_files/own_study_check.py --srrd "$srrd"
 # The cohort workflow (Snakemake, local profile) on 4 small knees, one broken.

@@ -80,7 +80,9 @@ fn classify(input: &Path) -> Result<(), String> {
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     if modality != "CT" {
-        return Err(format!("Modality {modality:?}; the service analyzes CT series only"));
+        return Err(format!(
+            "Modality {modality:?}; the service analyzes CT series only"
+        ));
     }
     Ok(())
 }
@@ -91,7 +93,8 @@ fn analyze(input: &Path, work: &Path, threads: Option<usize>) -> Result<PathBuf,
     let exe = std::env::current_exe().map_err(|e| format!("cannot find srrd itself: {e}"))?;
     let dicom = work.join("dicom");
     let log_path = work.join("analyze.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("analyze")
         .arg("--ct")
@@ -105,9 +108,13 @@ fn analyze(input: &Path, work: &Path, threads: Option<usize>) -> Result<PathBuf,
     if let Some(t) = threads {
         cmd.arg("--threads").arg(t.to_string());
     }
-    let mut child = cmd.spawn().map_err(|e| format!("starting the analysis: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting the analysis: {e}"))?;
     let _ = std::fs::write(work.join(ATTEMPT_PID_FILE), child.id().to_string());
-    let status = child.wait().map_err(|e| format!("waiting for the analysis: {e}"))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the analysis: {e}"))?;
     if status.success() {
         return Ok(dicom);
     }
@@ -186,7 +193,9 @@ fn status(cfg: &ServeConfig, json: bool) -> anyhow::Result<()> {
     println!(
         "srrd serve {} ({}): queue {}",
         if running { "running" } else { "not running" },
-        pid.as_deref().map(|p| format!("PID {p}")).unwrap_or_else(|| "no PID file".into()),
+        pid.as_deref()
+            .map(|p| format!("PID {p}"))
+            .unwrap_or_else(|| "no PID file".into()),
         cfg.queue.display()
     );
     println!(
@@ -199,7 +208,12 @@ fn status(cfg: &ServeConfig, json: bool) -> anyhow::Result<()> {
         count(State::Failed)
     );
     for j in &jobs {
-        println!("  {:<10} {:>5} instances  {}", format!("{:?}", j.state).to_lowercase(), j.instances, j.id);
+        println!(
+            "  {:<10} {:>5} instances  {}",
+            format!("{:?}", j.state).to_lowercase(),
+            j.instances,
+            j.id
+        );
     }
     Ok(())
 }

@@ -219,7 +219,9 @@ fn store_instance(
         return 0xC210;
     };
     let Some(ts_uid) = link.transfer_syntax_of(msg.context_id) else {
-        summary.refused.push(format!("{instance}: on an unknown presentation context"));
+        summary
+            .refused
+            .push(format!("{instance}: on an unknown presentation context"));
         return 0xC210;
     };
     match write_received(cache, &sop_class, &instance, &ts_uid, data) {

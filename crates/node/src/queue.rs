@@ -159,7 +159,9 @@ impl Queue {
         };
         let now = SystemTime::now();
         for study in studies.filter_map(|e| e.ok()).map(|e| e.path()) {
-            let Ok(series_dirs) = std::fs::read_dir(&study) else { continue };
+            let Ok(series_dirs) = std::fs::read_dir(&study) else {
+                continue;
+            };
             for series in series_dirs.filter_map(|e| e.ok()).map(|e| e.path()) {
                 let newest = std::fs::read_dir(&series)
                     .into_iter()
@@ -179,11 +181,15 @@ impl Queue {
                     std::fs::create_dir_all(&late)
                         .map_err(|e| io(&late, e))
                         .and_then(|_| move_files(&series, &late))
-                        .map(|_| format!("series {id}: {n} late instances put aside (already queued)"))
+                        .map(|_| {
+                            format!("series {id}: {n} late instances put aside (already queued)")
+                        })
                 } else {
                     std::fs::create_dir_all(&job)
                         .map_err(|e| io(&job, e))
-                        .and_then(|_| std::fs::rename(&series, job.join("input")).map_err(|e| io(&series, e)))
+                        .and_then(|_| {
+                            std::fs::rename(&series, job.join("input")).map_err(|e| io(&series, e))
+                        })
                         .and_then(|_| write_state(&job, State::Queued))
                         .map(|_| format!("series {id} complete: {n} instances queued"))
                 };
@@ -209,7 +215,11 @@ impl Queue {
                 .ok()
                 .and_then(|s| State::parse(&s))
                 .unwrap_or(State::Queued);
-            let id = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let id = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let instances = count_files(&dir.join("input"));
             out.push(Job {
                 id,
@@ -225,8 +235,16 @@ impl Queue {
     /// Instances received and not yet settled into a job.
     pub fn incoming_instances(&self) -> usize {
         let mut n = 0;
-        for study in std::fs::read_dir(self.root.join("incoming")).into_iter().flatten().flatten() {
-            for series in std::fs::read_dir(study.path()).into_iter().flatten().flatten() {
+        for study in std::fs::read_dir(self.root.join("incoming"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for series in std::fs::read_dir(study.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 n += count_files(&series.path());
             }
         }
@@ -269,21 +287,28 @@ fn stop_orphan(work: &Path) {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let needle = work.to_string_lossy();
     if String::from_utf8_lossy(&cmdline).contains(needle.as_ref()) {
-        let _ = std::process::Command::new("kill").args(["-9", pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
     }
 }
 
 /// Starts an analysis attempt: removes the work folders of killed attempts (stopping
 /// their analysis process), marks the job analyzing, and returns a fresh work folder.
 pub fn begin_attempt(job: &Job, attempt: u64) -> Result<PathBuf, String> {
-    for e in std::fs::read_dir(&job.dir).map_err(|e| io(&job.dir, e))?.flatten() {
+    for e in std::fs::read_dir(&job.dir)
+        .map_err(|e| io(&job.dir, e))?
+        .flatten()
+    {
         if e.file_name().to_string_lossy().starts_with("work-") {
             stop_orphan(&e.path());
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
     write_state(&job.dir, State::Analyzing)?;
-    let work = job.dir.join(format!("work-{}-{attempt}", std::process::id()));
+    let work = job
+        .dir
+        .join(format!("work-{}-{attempt}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
     Ok(work)
 }
@@ -314,7 +339,6 @@ pub fn recover_state(job: &mut Job) {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -353,10 +377,16 @@ mod tests {
         let s = d.path().join("incoming").join("1.2").join("1.2.3");
         std::fs::create_dir_all(&s).unwrap();
         std::fs::write(s.join("a.dcm"), b"x").unwrap();
-        assert!(q.settle(Duration::from_secs(3600)).is_empty(), "not quiet yet");
+        assert!(
+            q.settle(Duration::from_secs(3600)).is_empty(),
+            "not quiet yet"
+        );
         assert_eq!(q.incoming_instances(), 1);
         let log = q.settle(Duration::ZERO);
-        assert_eq!(log, vec!["series 1.2.3 complete: 1 instances queued".to_string()]);
+        assert_eq!(
+            log,
+            vec!["series 1.2.3 complete: 1 instances queued".to_string()]
+        );
         assert_eq!(q.jobs()[0].instances, 1);
         std::fs::create_dir_all(&s).unwrap();
         std::fs::write(s.join("b.dcm"), b"y").unwrap();

@@ -71,7 +71,8 @@ impl AccessControl for AllowList {
         let calling = calling_ae_title.trim();
         if !self.callers.iter().any(|c| c == calling) {
             (self.log)(&format!(
-                "association rejected: calling AE title {calling:?} is not allowed"
+                "association rejected: calling AE title {calling:?} is not allowed (called {:?})",
+                called_ae_title.trim()
             ));
             return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
         }
@@ -103,8 +104,11 @@ pub fn serve(
                 let _ = socket.set_nonblocking(false);
                 let (opts, handler, log) = (opts.clone(), handler.clone(), log.clone());
                 std::thread::spawn(move || {
-                    if let Err(e) = association(socket, &opts, &*handler, log.clone()) {
-                        log(&format!("association from {peer} ended: {e}"));
+                    match association(socket, &opts, &*handler, log.clone()) {
+                        // The access control already said why, in one line.
+                        Err(e) if e.starts_with("association rejected") => {}
+                        Err(e) => log(&format!("association from {peer} ended: {e}")),
+                        Ok(()) => {}
                     }
                 });
             }
@@ -151,7 +155,9 @@ fn association(
         let msg = match link.receive_or_release() {
             Ok(Some(m)) => m,
             Ok(None) => {
-                log(&format!("association from {caller} released ({stored} instances)"));
+                log(&format!(
+                    "association from {caller} released ({stored} instances)"
+                ));
                 return Ok(());
             }
             Err(e) => {
@@ -161,11 +167,17 @@ fn association(
         };
         let ts = link.transfer_syntax_of(msg.context_id).unwrap_or_default();
         let id = msg.command.u16(tag::MESSAGE_ID).unwrap_or(0);
-        let sop_class = msg.command.text(tag::AFFECTED_SOP_CLASS).unwrap_or_default();
+        let sop_class = msg
+            .command
+            .text(tag::AFFECTED_SOP_CLASS)
+            .unwrap_or_default();
         let (rsp_field, status) = match msg.command.command_field() {
             field::C_ECHO_RQ => (field::C_ECHO_RSP, 0x0000),
             field::C_STORE_RQ => {
-                let instance = msg.command.text(tag::AFFECTED_SOP_INSTANCE).unwrap_or_default();
+                let instance = msg
+                    .command
+                    .text(tag::AFFECTED_SOP_INSTANCE)
+                    .unwrap_or_default();
                 let data = msg.data.as_deref().unwrap_or_default();
                 total += data.len() as u64;
                 let status = if total > opts.max_association_bytes {
@@ -196,7 +208,9 @@ fn association(
                 (field::C_STORE_RSP, status)
             }
             other => {
-                log(&format!("{caller}: command 0x{other:04X} not supported; aborting"));
+                log(&format!(
+                    "{caller}: command 0x{other:04X} not supported; aborting"
+                ));
                 let _ = dicom_ul::association::SyncAssociation::abort(link.assoc);
                 return Ok(());
             }

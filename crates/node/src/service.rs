@@ -91,7 +91,9 @@ impl ServeConfig {
             check_ae_title(a).map_err(|p| e(format!("allowed_callers: {p}")))?;
         }
         if c.allowed_callers.is_empty() {
-            return Err(e("allowed_callers is empty: nobody could store to the service".into()));
+            return Err(e(
+                "allowed_callers is empty: nobody could store to the service".into(),
+            ));
         }
         for (name, v) in [
             ("settle_s", c.settle_s),
@@ -108,8 +110,11 @@ impl ServeConfig {
             return Err(e("workers must be at least 1".into()));
         }
         if c.queue.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            c.queue = base.join(&c.queue);
+            let base = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            c.queue = std::path::absolute(base.join(&c.queue)).map_err(|x| e(x.to_string()))?;
         }
         Ok(c)
     }
@@ -139,7 +144,12 @@ pub fn pid_file(queue: &Path) -> PathBuf {
 }
 
 /// Runs the service until `stop` is set.
-pub fn run(cfg: &ServeConfig, hooks: Hooks, log: Arc<Logger>, stop: Arc<AtomicBool>) -> Result<(), String> {
+pub fn run(
+    cfg: &ServeConfig,
+    hooks: Hooks,
+    log: Arc<Logger>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
     let queue = Arc::new(Queue::open(&cfg.queue)?);
     srrd_base::io::atomic_write(&pid_file(&cfg.queue), |w| {
         w.write_all(std::process::id().to_string().as_bytes())
@@ -205,12 +215,20 @@ pub fn run(cfg: &ServeConfig, hooks: Hooks, log: Arc<Logger>, stop: Arc<AtomicBo
             }
             retry_at.remove(&job.id);
             attempt += 1;
-            let (hooks, log, busy, failed_sends, cfg) =
-                (hooks.clone(), log.clone(), busy.clone(), failed_sends.clone(), cfg.clone());
+            let (hooks, log, busy, failed_sends, cfg) = (
+                hooks.clone(),
+                log.clone(),
+                busy.clone(),
+                failed_sends.clone(),
+                cfg.clone(),
+            );
             std::thread::spawn(move || {
                 let id = job.id.clone();
                 if !process(job, attempt, &cfg, &hooks, &*log) {
-                    failed_sends.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone());
+                    failed_sends
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.clone());
                 }
                 busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             });
@@ -242,9 +260,14 @@ fn process(mut job: Job, attempt: u64, cfg: &ServeConfig, hooks: &Hooks, log: &L
             return true;
         }
         if job.state == State::Analyzing {
-            log(&format!("series {id}: analysis was interrupted; analyzing again"));
+            log(&format!(
+                "series {id}: analysis was interrupted; analyzing again"
+            ));
         }
-        log(&format!("series {id} analyzing ({} instances)", job.instances));
+        log(&format!(
+            "series {id} analyzing ({} instances)",
+            job.instances
+        ));
         let t = Instant::now();
         let work = match begin_attempt(&job, attempt) {
             Ok(w) => w,
@@ -259,7 +282,10 @@ fn process(mut job: Job, attempt: u64, cfg: &ServeConfig, hooks: &Hooks, log: &L
                     log(&format!("series {id}: {e}"));
                     return true;
                 }
-                log(&format!("series {id} analyzed in {:.1} s", t.elapsed().as_secs_f64()));
+                log(&format!(
+                    "series {id} analyzed in {:.1} s",
+                    t.elapsed().as_secs_f64()
+                ));
                 job.state = State::Analyzed;
             }
             Err(why) => {
@@ -280,7 +306,13 @@ fn process(mut job: Job, attempt: u64, cfg: &ServeConfig, hooks: &Hooks, log: &L
             }
         };
         let t = Instant::now();
-        match crate::store::store(&cfg.local(), "destination", &cfg.destination, &items, &Progress::new()) {
+        match crate::store::store(
+            &cfg.local(),
+            "destination",
+            &cfg.destination,
+            &items,
+            &Progress::new(),
+        ) {
             Ok(s) if s.failed.is_empty() => {
                 if let Err(e) = write_state(&job.dir, State::Sent) {
                     log(&format!("series {id}: {e}"));
@@ -308,11 +340,13 @@ fn process(mut job: Job, attempt: u64, cfg: &ServeConfig, hooks: &Hooks, log: &L
                 return false;
             }
             Err(e) => {
-                log(&format!("series {id}: sending failed: {e}; retrying in {} s", cfg.retry_s));
+                log(&format!(
+                    "series {id}: sending failed: {e}; retrying in {} s",
+                    cfg.retry_s
+                ));
                 return false;
             }
         }
     }
     true
 }
-
