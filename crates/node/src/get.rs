@@ -212,6 +212,13 @@ fn store_instance(
         .command
         .text(tag::AFFECTED_SOP_INSTANCE)
         .unwrap_or_default();
+    if let Some(n) = msg.oversize {
+        summary.refused.push(format!(
+            "{instance}: {n} bytes, over the limit of {} bytes",
+            link.max_data_bytes
+        ));
+        return 0xA700;
+    }
     let Some(data) = msg.data.as_deref() else {
         summary
             .refused

@@ -26,8 +26,11 @@ pub struct Message {
     pub context_id: u8,
     /// Its command set.
     pub command: Command,
-    /// Its data set, as the bytes of the context's transfer syntax.
+    /// Its data set, as the bytes of the context's transfer syntax (empty when over the
+    /// limit: then `oversize` holds the bytes that came and were discarded).
     pub data: Option<Vec<u8>>,
+    /// The size of a data set over the limit, which was read to its end and discarded.
+    pub oversize: Option<usize>,
 }
 
 /// An error and its sources in one line.
@@ -216,6 +219,7 @@ where
         let mut command_bytes: Vec<u8> = Vec::new();
         let mut command: Option<Command> = None;
         let mut data: Vec<u8> = Vec::new();
+        let mut discarded = 0usize;
         let mut context_id = 0u8;
         loop {
             if let Some(c) = &command
@@ -250,13 +254,14 @@ where
                                 if command.is_none() {
                                     return Err(self.protocol("a data set before its command"));
                                 }
-                                if data.len() + v.data.len() > self.max_data_bytes {
-                                    return Err(self.protocol(&format!(
-                                        "a data set over the limit of {} bytes",
-                                        self.max_data_bytes
-                                    )));
+                                if discarded > 0 || data.len() + v.data.len() > self.max_data_bytes
+                                {
+                                    // Over the limit: read on to the end, keep nothing.
+                                    discarded += data.len() + v.data.len();
+                                    data = Vec::new();
+                                } else {
+                                    data.extend_from_slice(&v.data);
                                 }
-                                data.extend_from_slice(&v.data);
                                 if v.is_last
                                     && let Some(c) = command.take()
                                 {
@@ -264,6 +269,7 @@ where
                                         context_id,
                                         command: c,
                                         data: Some(data),
+                                        oversize: (discarded > 0).then_some(discarded),
                                     }));
                                 }
                             }
@@ -299,6 +305,7 @@ where
                 context_id,
                 command: c,
                 data: None,
+                oversize: None,
             })),
             None => Err(self.protocol("no command received")),
         }

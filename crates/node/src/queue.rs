@@ -333,10 +333,11 @@ pub fn finish_attempt(job: &Job, results_in_work: &Path) -> Result<(), String> {
 /// When a job was killed after its results were renamed in but before its state said
 /// so, the results are complete: the job is analyzed.
 pub fn recover_state(job: &mut Job) {
-    if job.state == State::Analyzing && job.results().is_dir() {
-        if write_state(&job.dir, State::Analyzed).is_ok() {
-            job.state = State::Analyzed;
-        }
+    if job.state == State::Analyzing
+        && job.results().is_dir()
+        && write_state(&job.dir, State::Analyzed).is_ok()
+    {
+        job.state = State::Analyzed;
     }
 }
 

@@ -180,7 +180,13 @@ fn association(
                     .unwrap_or_default();
                 let data = msg.data.as_deref().unwrap_or_default();
                 total += data.len() as u64;
-                let status = if total > opts.max_association_bytes {
+                let status = if let Some(n) = msg.oversize {
+                    log(&format!(
+                        "{caller}: instance {instance} of {n} bytes refused (limit {} bytes)",
+                        opts.max_instance_bytes
+                    ));
+                    0xA700
+                } else if total > opts.max_association_bytes {
                     log(&format!(
                         "{caller}: association over its limit of {} bytes; instance {instance} refused",
                         opts.max_association_bytes

@@ -129,13 +129,18 @@ impl ServeConfig {
     }
 }
 
+/// Whether a series (its input folder) is to be analyzed; Err: why not.
+pub type Classify = dyn Fn(&Path) -> Result<(), String> + Send + Sync;
+/// Analyzes the series of an input folder inside a work folder; returns the folder
+/// (inside work) holding the DICOM results to send.
+pub type Analyze = dyn Fn(&Path, &Path) -> Result<PathBuf, String> + Send + Sync;
+
 /// What the service asks of its caller.
 pub struct Hooks {
     /// Whether a series is to be analyzed (Err: why not, e.g. "Modality MR").
-    pub classify: Box<dyn Fn(&Path) -> Result<(), String> + Send + Sync>,
-    /// Analyzes the series in the input folder inside the work folder; returns the folder
-    /// (inside work) holding the DICOM results to send.
-    pub analyze: Box<dyn Fn(&Path, &Path) -> Result<PathBuf, String> + Send + Sync>,
+    pub classify: Box<Classify>,
+    /// The analysis.
+    pub analyze: Box<Analyze>,
 }
 
 /// The service's PID file in the queue.
