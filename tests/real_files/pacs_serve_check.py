@@ -15,6 +15,9 @@ parametric maps and SR back into each CT's study without a person touching anyth
    status` says analyzing, the service is killed with SIGKILL (its PID, nothing else) and
    started again; the study ends with exactly one SEG and one SR, and the log says the
    analysis was interrupted and run again.
+4. SIGKILL mid-receive: a third CT is stored straight to the service (storescu as ORTHANC);
+   after 10 or more instances the service is killed, started again, and the sender sends
+   the series again: the series is analyzed once from all 90 instances, one SEG, one SR.
 
 Skips (exit 0, with a message) when Orthanc cannot be installed or started.
     $HOME/.cache/srrd/venv-ref/bin/python tests/real_files/pacs_serve_check.py --srrd target/debug/srrd
@@ -236,7 +239,34 @@ port = {port}
     check("analysis was interrupted; analyzing again" in text, "the log says the analysis was run again")
     st = status(srrd, config, env)
     check(st.get("sent") == 2 and st.get("analyzing") == 0, f"serve status: {st.get('sent')} sent")
-    print("      log:\n" + "\n".join("        " + line for line in text.splitlines()[-12:]))
+
+    # 4. SIGKILL mid-receive, restart, the sender sends again: one job of 90, one result set.
+    uid3 = write_ct(knee, tmp / "ct3")
+    incoming = tmp / "queue" / "incoming"
+    sender = subprocess.Popen(["storescu", "-aet", "ORTHANC", "-aec", "SRRDSERVE", "+sd", "127.0.0.1", serve_port,
+                               str(tmp / "ct3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t, got = time.monotonic(), 0
+    while time.monotonic() - t < 30:
+        got = sum(1 for f in incoming.rglob("*.dcm")) if incoming.exists() else 0
+        if got >= 10:
+            break
+        time.sleep(0.02)
+    service.kill(signal.SIGKILL)
+    sender.wait(timeout=60)
+    check(10 <= got < 90, f"the service was killed (SIGKILL) mid-receive, {got} of 90 instances in")
+    service.start()
+    p = run(["storescu", "-aet", "ORTHANC", "-aec", "SRRDSERVE", "+sd", "127.0.0.1", serve_port, str(tmp / "ct3")])
+    check(p.returncode == 0, "after the restart the sender stores the series again")
+    mods, took = wait_results(http, uid3, 120)
+    time.sleep(3)
+    mods = study_modalities(http, uid3)
+    st = status(srrd, config, env)
+    jobs = {j["id"]: j for j in st.get("jobs", [])}
+    n3 = [j["instances"] for j in jobs.values() if j["state"] == "sent"]
+    check(mods.count("SEG") == 1 and mods.count("SR") == 1 and st.get("sent") == 3 and sorted(n3) == [90, 90, 90],
+          f"one result set for the series, analyzed once from all 90 instances ({n3})")
+    text = log.read_text()
+    print("      log:\n" + "\n".join("        " + line for line in text.splitlines()[-10:]))
     return service
 
 
