@@ -80,11 +80,23 @@ struct GetArgs {
     #[arg(long)]
     node: String,
     /// Study Instance UID to retrieve (repeat for several studies).
-    #[arg(long, required = true)]
+    #[arg(long)]
     study: Vec<String>,
     /// Only these series of the (single) --study (repeat for several).
     #[arg(long)]
     series: Vec<String>,
+    /// Instead of UIDs: the studies of this patient ID (C-FIND first).
+    #[arg(long, conflicts_with_all = ["study", "series"])]
+    patient_id: Option<String>,
+    /// Instead of UIDs: the study of this accession number.
+    #[arg(long, conflicts_with_all = ["study", "series"])]
+    accession: Option<String>,
+    /// With --patient-id or --accession: only studies of this date or range.
+    #[arg(long, conflicts_with_all = ["study", "series"])]
+    date: Option<String>,
+    /// With --patient-id or --accession: only the series of this modality (CT, MR).
+    #[arg(long, conflicts_with_all = ["study", "series"])]
+    modality: Option<String>,
     /// Cache folder (default: ~/.cache/srrd/pacs); files go to OUT/<study>/<series>/.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -222,12 +234,70 @@ fn print_find(node: &str, studies: &[StudyRecord], series: &[SeriesRecord], with
     }
 }
 
+/// The studies (or, with --modality, the series) a query names.
+fn targets_from_query(
+    nodes: &NodesFile,
+    n: &NodeConfig,
+    a: &GetArgs,
+) -> anyhow::Result<Vec<GetTarget>> {
+    let q = StudyQuery {
+        patient_id: a.patient_id.clone(),
+        accession: a.accession.clone(),
+        date: a.date.clone(),
+        modality: a.modality.clone(),
+        ..Default::default()
+    };
+    let studies = srrd_node::find::find_studies(&nodes.local, &a.node, n, &q)?;
+    let uids: Vec<String> = studies
+        .iter()
+        .map(|s| s.study_instance_uid.clone())
+        .collect();
+    let targets: Vec<GetTarget> = match &a.modality {
+        None => uids
+            .iter()
+            .map(|u| GetTarget {
+                study_uid: u.clone(),
+                series_uid: None,
+            })
+            .collect(),
+        Some(m) => srrd_node::find::find_series(&nodes.local, &a.node, n, &uids, Some(m))?
+            .into_iter()
+            .filter(|s| s.modality.eq_ignore_ascii_case(m))
+            .map(|s| GetTarget {
+                study_uid: s.study_instance_uid,
+                series_uid: Some(s.series_instance_uid),
+            })
+            .collect(),
+    };
+    if targets.is_empty() {
+        anyhow::bail!(
+            "node {}: no {} matches the query",
+            a.node,
+            if a.modality.is_some() {
+                "series"
+            } else {
+                "study"
+            }
+        );
+    }
+    Ok(targets)
+}
+
 fn get(nodes: &NodesFile, a: GetArgs) -> anyhow::Result<()> {
     let n = node(nodes, &a.node)?;
     if !a.series.is_empty() && a.study.len() != 1 {
         anyhow::bail!("--series needs exactly one --study (the series' study)");
     }
-    let targets: Vec<GetTarget> = if a.series.is_empty() {
+    let by_query = a.patient_id.is_some() || a.accession.is_some();
+    if a.study.is_empty() && !by_query {
+        anyhow::bail!("say what to retrieve: --study UID, or a query (--patient-id, --accession)");
+    }
+    if (a.date.is_some() || a.modality.is_some()) && !by_query {
+        anyhow::bail!("--date and --modality narrow a query: give --patient-id or --accession too");
+    }
+    let targets: Vec<GetTarget> = if by_query {
+        targets_from_query(nodes, n, &a)?
+    } else if a.series.is_empty() {
         a.study
             .iter()
             .map(|s| GetTarget {

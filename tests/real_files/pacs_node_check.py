@@ -314,6 +314,12 @@ port = {silent_port}
     for k, v in figures.items():
         print(f"      retrieval, same study, same run: {k:16} {v}")
 
+    # By query: the CT series of the patient, without UIDs.
+    q = srrd_json(["pacs", "get", "--node", "orthanc", "--patient-id", "KNEE-0077", "--modality", "CT",
+                   "--out", str(tmp / "by-query")], "srrd pacs get --patient-id --modality CT")
+    check(q is not None and q["instances"] == 90 and [Path(x["folder"]).name for x in q["series_folders"]] == [ct_uid],
+          f"get by query brings the CT series only ({q and q['instances']} images)")
+
     # 5. Crafted UIDs stay inside the cache.
     evil_dir = tmp / "evil"
     evil_dir.mkdir()
