@@ -42,12 +42,14 @@ struct EchoArgs {
     /// The node's name in nodes.toml.
     #[arg(long)]
     node: String,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct FindArgs {
+    /// The node's name in nodes.toml.
     #[arg(long)]
     node: String,
     /// Patient ID (wildcards * and ? allowed).
@@ -71,12 +73,14 @@ struct FindArgs {
     /// Also list the series of every study found.
     #[arg(long)]
     series: bool,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct GetArgs {
+    /// The node's name in nodes.toml.
     #[arg(long)]
     node: String,
     /// Study Instance UID to retrieve (repeat for several studies).
@@ -100,17 +104,20 @@ struct GetArgs {
     /// Cache folder (default: ~/.cache/srrd/pacs); files go to OUT/<study>/<series>/.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct SendArgs {
+    /// The node's name in nodes.toml.
     #[arg(long)]
     node: String,
     /// DICOM files or folders (searched recursively; non-DICOM files are skipped).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }

@@ -29,6 +29,7 @@ pub struct ServeArgs {
 enum ServeCommand {
     /// The queue: jobs by state, unsettled instances, whether the service runs.
     Status {
+        /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
