@@ -355,3 +355,57 @@ fn process(mut job: Job, attempt: u64, cfg: &ServeConfig, hooks: &Hooks, log: &L
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "ae_title = \"SRRDSERVE\"\nport = 11113\nallowed_callers = [\"ORTHANC\"]\n\
+                        queue = \"q\"\n[destination]\nae_title = \"ORTHANC\"\nhost = \"h\"\nport = 4242\n";
+
+    #[test]
+    fn reads_a_serve_toml_and_places_the_queue_beside_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("serve.toml");
+        std::fs::write(&p, GOOD).unwrap();
+        let c = ServeConfig::read(&p).unwrap();
+        assert_eq!(c.queue, d.path().join("q"));
+        assert_eq!(
+            (c.settle_s, c.workers, c.bind.as_str()),
+            (10.0, 1, "0.0.0.0")
+        );
+        assert_eq!(c.local().ae_title, "SRRDSERVE");
+    }
+
+    #[test]
+    fn bad_serve_tomls_name_the_file_and_the_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("serve.toml");
+        for (text, needle) in [
+            (
+                GOOD.replace("[\"ORTHANC\"]", "[]"),
+                "allowed_callers is empty",
+            ),
+            (
+                GOOD.replace("port = 11113\n", "port = 11113\nsettle_s = 0\n"),
+                "settle_s must be",
+            ),
+            (
+                GOOD.replace("port = 11113\n", "port = 11113\nworkers = 0\n"),
+                "workers must be",
+            ),
+            (
+                GOOD.replace("\"SRRDSERVE\"", "\"A\\\\B\""),
+                "without backslash",
+            ),
+            (GOOD.replace("host = \"h\"\n", ""), "host"),
+        ] {
+            std::fs::write(&p, &text).unwrap();
+            let e = ServeConfig::read(&p).unwrap_err();
+            assert!(
+                e.contains("serve.toml") && e.contains(needle),
+                "{needle}: {e}"
+            );
+        }
+    }
+}
