@@ -307,11 +307,10 @@ impl ViewerApp {
                 );
             }
             Ok(_) => {}
-            Err(e) if e == "cancelled" => {
-                if asked {
-                    self.status = "bones cancelled".into();
-                }
-            }
+            // Bones tried by themselves after a load fail quietly (an image without a
+            // knee in it): the 3D view still offers the button, which says why.
+            Err(_) if !asked => {}
+            Err(e) if e == "cancelled" => self.status = "bones cancelled".into(),
             Err(e) => self.status = e,
         }
     }
