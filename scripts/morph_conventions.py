@@ -51,11 +51,12 @@ def rods(d):
     return bone, interior
 
 
-def srrd_maps(srrd, bone, tmp):
+def srrd_maps(srrd, bone, tmp, convention="surface"):
     path = Path(tmp) / "b.nii.gz"
     nib.save(nib.Nifti1Image(bone.transpose(2, 1, 0).astype(np.uint8), np.eye(4)), str(path))
     th, sp = Path(tmp) / "th.nii.gz", Path(tmp) / "sp.nii.gz"
-    run = subprocess.run([srrd, "morph", str(path), "--json", "--map", str(th), "--sp-map", str(sp)],
+    run = subprocess.run([srrd, "morph", str(path), "--json", "--map", str(th), "--sp-map", str(sp),
+                          "--convention", convention],
                          capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         raise RuntimeError(run.stderr)
@@ -78,19 +79,22 @@ def row(name, truth, bone, interior, srrd, tmp, separation=False):
     sel = structure & interior
     ours_th, ours_sp = srrd_maps(srrd, bone, tmp)
     ours = (ours_sp if separation else ours_th)[sel].mean()
+    centre_th, centre_sp = srrd_maps(srrd, bone, tmp, "centre")
+    centre = (centre_sp if separation else centre_th)[sel].mean()
     pore = 2 * porespy.filters.local_thickness(structure)[sel].mean()
     lt = 2 * localthickness.local_thickness(structure)[sel].mean()
     orm = ormir_map(structure)
     orm = "n/a" if orm is None else f"{orm[sel].mean():.2f}"
-    return f"| {name} | {truth} | {ours:.2f} | {pore:.2f} | {lt:.2f} | {orm} |"
+    return f"| {name} | {truth} | {ours:.2f} | {centre:.2f} | {pore:.2f} | {lt:.2f} | {orm} |"
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--srrd", required=True)
     args = parser.parse_args()
-    print("| structure | truth (voxels) | srrd | porespy 3.2 | localthickness 0.1 | ORMIR_XCT 1.1 |")
-    print("|---|---|---|---|---|---|")
+    print("| structure | truth (voxels) | srrd | srrd --convention centre | porespy 3.2 | localthickness 0.1 "
+          "| ORMIR_XCT 1.1 |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for t in range(2, 9):
             bone, interior = plates(t)

@@ -4,7 +4,8 @@
 # against SimpleITK, morphometry against porespy/localthickness/scikit-image, the phantom's
 # files and true transforms with SimpleITK/nibabel, the registration outputs read by
 # SimpleITK, the DICOM objects written by --dicom-out against highdicom, pydicom and dciodvfy,
-# a PACS export folder (CT kernels, scout, MR) written by pydicom, a clinic's study trained
+# a PACS export folder (CT kernels, scout, MR) written by pydicom, query/retrieve/send
+# against a local Orthanc, a clinic's study trained
 # and evaluated by srrd study, the cohort workflow under Snakemake, then cargo test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,6 +26,11 @@ srrd="${CARGO_TARGET_DIR:-$root/target}/debug/srrd"
 "$py" tests/real_files/delong_check.py --srrd "$srrd"
 "$py" tests/real_files/dicom_out_check.py --srrd "$srrd"
 "$py" tests/real_files/pacs_export_check.py --srrd "$srrd"
+# The DICOM node (srrd pacs echo/find/get/send) against a local Orthanc started by
+# scripts/pacs-local.sh, DCMTK as the reference; skipped with a message without apt.
+"$py" tests/real_files/pacs_node_check.py --srrd "$srrd"
+# The analysis service (srrd serve): Orthanc sends CTs, SEG/SR come back; SIGKILL mid-analysis.
+"$py" tests/real_files/pacs_serve_check.py --srrd "$srrd"
 # A clinic's own study (DICOM exports by pydicom, KL grades, two readers) through srrd study.
 "$py" tests/real_files/own_study_check.py --srrd "$srrd"
 # The cohort workflow (Snakemake, local profile) on 4 small knees, one broken.

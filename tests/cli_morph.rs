@@ -89,6 +89,44 @@ fn mask_is_a_voi_for_separation() {
     assert!(whole.get("mask_as").is_none(), "{whole}");
 }
 
+/// `--convention centre` reads the 3-voxel plates as ORMIR_XCT and porespy do (4 voxels:
+/// the ball's radius is the distance to the nearest marrow voxel centre), the even gaps
+/// as the default does; the paper's 2D method has no balls and refuses it.
+#[test]
+fn the_centre_convention_reads_odd_plates_one_voxel_thicker() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let image = write(dir.path(), "bone.nii.gz", |i, _, _| plates(i) as u8 as f32);
+    let mask = write(dir.path(), "voi.nii.gz", |i, _, _| in_voi(i) as u8 as f32);
+    let centre = json(&srrd(&[
+        "morph",
+        s(&image),
+        "--mask",
+        s(&mask),
+        "--convention",
+        "centre",
+        "--json",
+    ]));
+    assert_eq!(centre["method"], "bonej-centre");
+    let th = centre["tb_th_mm"].as_f64().expect("Tb.Th");
+    let sp = centre["tb_sp_mm"].as_f64().expect("Tb.Sp");
+    assert!((th - (T + 1) as f64 * 0.5).abs() < 1e-6, "{centre}");
+    assert!((sp - G as f64 * 0.5).abs() < 1e-6, "{centre}");
+    let paper = srrd(&[
+        "morph",
+        s(&image),
+        "--method",
+        "paper",
+        "--convention",
+        "centre",
+    ]);
+    assert!(!paper.status.success());
+    let stderr = String::from_utf8_lossy(&paper.stderr);
+    assert!(
+        stderr.contains("--convention centre needs --method bonej"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn binary_images_that_are_not_0_1_read_as_binary_with_a_warning() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -70,6 +70,7 @@ fn small_store(dir: &Path) -> Manifest {
             kl_grade: Some(kl),
             ct_acquired_mm: None,
             content_id: None,
+            patient: None,
         });
     }
     let m = Manifest {

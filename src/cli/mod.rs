@@ -18,6 +18,7 @@ pub mod eval_synthesis;
 pub mod info;
 pub mod manifest;
 pub mod morph;
+pub mod pacs;
 pub mod patches;
 pub mod phantom;
 pub mod predict;
@@ -25,6 +26,7 @@ pub mod register;
 pub mod resample;
 pub mod roc;
 pub mod series;
+pub mod serve;
 pub mod study;
 pub mod synth_data;
 pub mod synthesize;
@@ -119,6 +121,12 @@ pub enum Command {
     /// The whole study on a phantom cohort (registration, synthesis, regression and
     /// diagnosis tables beside the paper's) in one Markdown report.
     Study(study::StudyArgs),
+    /// The workstation as a DICOM node: echo, find, get and send against the nodes of
+    /// nodes.toml ($SRRD_CONFIG_DIR, default ~/.config/srrd).
+    Pacs(pacs::PacsArgs),
+    /// The analysis service: a storage SCP that analyzes knee CT series as they arrive
+    /// and sends SEG, parametric maps and SR back (`srrd serve status` for its queue).
+    Serve(serve::ServeArgs),
     // No help line today: the doc comment above `SynthData` starts with resample's.
     #[command(about = None, long_about = None)]
     Resample(resample::ResampleArgs),
@@ -156,5 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::TrainClassifier(a)) => a.run(),
         Some(Command::Study(a)) => a.run(),
         Some(Command::Resample(a)) => a.run(),
+        Some(Command::Pacs(a)) => a.run(),
+        Some(Command::Serve(a)) => a.run(),
     }
 }

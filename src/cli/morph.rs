@@ -29,6 +29,13 @@ pub struct MorphArgs {
     /// bonej (3D local thickness, default) or paper (the authors' 2D skeleton method).
     #[arg(long, value_enum, default_value = "bonej")]
     method: MethodArg,
+    /// With --method bonej, where a ball centred on a voxel ends: surface (default: the
+    /// surface lies halfway between voxel centres, radius = distance to the nearest
+    /// background voxel centre less half a voxel; plates of t voxels read t) or centre
+    /// (radius = that distance, as ORMIR_XCT, porespy and localthickness; plates of odd t
+    /// read t + 1). See docs/morphometry-conventions.md.
+    #[arg(long, value_enum, default_value = "surface")]
+    convention: ConventionArg,
     /// For grey images: local (mean of 11x11 block minus 1, per slice), otsu, or a value.
     #[arg(long, default_value = "local", allow_negative_numbers = true)]
     threshold: String,
@@ -70,6 +77,13 @@ pub enum BoneArg {
 pub enum MaskAs {
     Voi,
     Count,
+}
+
+/// `--convention`: see `morphometry::thickness::Convention`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConventionArg {
+    Surface,
+    Centre,
 }
 
 impl MorphArgs {
@@ -216,7 +230,13 @@ fn read_mask(path: &std::path::Path, image: &Volume) -> Result<Vec<bool>> {
 
 /// Measures the image; every output is computed before the first file is written.
 fn morph(args: &MorphArgs) -> Result<()> {
-    let method = args.method.method();
+    let method = match (args.method, args.convention) {
+        (MethodArg::Paper, ConventionArg::Centre) => {
+            bail!("--convention centre needs --method bonej (the paper's 2D method has no balls)")
+        }
+        (MethodArg::Bonej, ConventionArg::Centre) => morphometry::Method::BoneJCentre,
+        _ => args.method.method(),
+    };
     if args.method == MethodArg::Paper && (args.map.is_some() || args.sp_map.is_some()) {
         bail!(
             "--map and --sp-map need --method bonej (the paper's 2D method has no thickness map)"

@@ -333,12 +333,24 @@ fn prepare_one(
 /// are too few in a class for the folds, with the counts. A study without labels trains
 /// the regression only.
 fn check_classes(study: &Path, knees: &[StudyKnee], folds: usize) -> anyhow::Result<()> {
-    let usable = knees.iter().filter(|k| k.mr.is_some());
-    let labelled: Vec<bool> = usable
-        .filter_map(|k| k.label.filter(|l| l.group().is_some()).map(|l| l.is_koa()))
+    // Folds deal patients (a knee without one is its own), each counted by its first knee.
+    let mut seen = std::collections::HashSet::new();
+    let labelled: Vec<bool> = knees
+        .iter()
+        .filter(|k| k.mr.is_some())
+        .filter_map(|k| {
+            let l = k.label.filter(|l| l.group().is_some())?;
+            seen.insert(k.patient.as_deref().unwrap_or(&k.id))
+                .then(|| l.is_koa())
+        })
         .collect();
     let koa = labelled.iter().filter(|k| **k).count();
     let normal = labelled.len() - koa;
+    let unit = if knees.iter().any(|k| k.patient.is_some()) {
+        "patients"
+    } else {
+        "knees"
+    };
     if labelled.is_empty() || class_fits(koa, folds) && class_fits(normal, folds) {
         return Ok(());
     }
@@ -350,7 +362,7 @@ fn check_classes(study: &Path, knees: &[StudyKnee], folds: usize) -> anyhow::Res
             |f| format!("use --folds {f}"),
         );
     anyhow::bail!(
-        "{}: {koa} KOA and {normal} normal knees with an MR and a KL grade or group; {folds}-fold cross-validation needs at least {} of each, so that every fold has one and every training split two ({fewer}, or leave the labels out to train the regression only)",
+        "{}: {koa} KOA and {normal} normal {unit} with an MR and a KL grade or group; {folds}-fold cross-validation needs at least {} of each, so that every fold has one and every training split two ({fewer}, or leave the labels out to train the regression only)",
         study.display(),
         (folds..).find(|&n| class_fits(n, folds)).unwrap_or(folds)
     )

@@ -87,7 +87,10 @@ def main() -> int:
         assert p.returncode == 0, p.stderr
     knees = json.loads((cohort / "manifest.json").read_text())["subjects"]
     clinic = tmp / "clinic"
-    rows = ["kl,study,subject"]
+    # The first two KOA knees belong to one patient (the `patient` column): every fold keeps
+    # them together.
+    rows = ["kl,study,subject,patient"]
+    twin_names = []
     kl_of = {"normal": [0, 1], "mild": [2], "advanced": [3, 4]}
     for n, k in enumerate(knees):
         sid, grade = k["id"], k["grade"]
@@ -109,7 +112,10 @@ def main() -> int:
                           "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"], **who})
         grades = kl_of[grade]
         kl = grades[n % len(grades)]
-        rows.append(f"{kl},export/{name},{name}")
+        twin = kl >= 2 and len(twin_names) < 2
+        if twin:
+            twin_names.append(name)
+        rows.append(f"{kl},export/{name},{name},{'TWIN' if twin else ''}")
         # 3. The readers' landmarks, from the phantom's truth with noise.
         for r, reader in enumerate(["r1", "r2"]):
             case = clinic / "reads" / reader / name
@@ -129,7 +135,13 @@ def main() -> int:
     # Too few knees of a class for the folds: refused up front, with the counts.
     t0 = time.time()
     p = run(srrd, ["study", "--manifest", str(study_csv), "--out", str(tmp / "refused"), "--folds", "5"])
-    check(p.returncode != 0 and "6 KOA and 3 normal" in p.stderr and "use --folds 3" in p.stderr
+    first_of = {}
+    for row in rows[1:]:
+        kl, _, name, patient = row.split(",")
+        first_of.setdefault(patient or name, int(kl) >= 2)
+    koa = sum(first_of.values())
+    counts = f"{koa} KOA and {len(first_of) - koa} normal patients"
+    check(p.returncode != 0 and counts in p.stderr and "use --folds 3" in p.stderr
           and not (tmp / "refused/store").exists() and time.time() - t0 < 30,
           f"5 folds refused up front: {p.stderr.strip()[-200:]}")
 
@@ -191,13 +203,23 @@ def main() -> int:
         check(f"| {name} |" in report.split("## Knees left out")[1], f"{name} is left out, in the report's table")
     kl_used: dict[str, int] = {}
     for row in rows[1:]:
-        kl, _, name = row.split(",")
+        kl, _, name, _ = row.split(",")
         if name in used:
             kl_used[f"KL {kl}"] = kl_used.get(f"KL {kl}", 0) + 1
     check(st.get("knees_listed") == len(knees) and st.get("knees_used") == len(used) and st.get("label_counts") == kl_used,
           f"{len(used)} of {len(knees)} knees used, label counts {st.get('label_counts')}")
     check(len(card["subject_content_ids"]) == len(used) and card["subjects"] == used,
           "the training knees by id and content")
+    # One patient's two knees: recorded in the store, and in or out of each fold together.
+    store = json.loads((out / "store/manifest.json").read_text())
+    twins = [e["id"] for e in store["subjects"] if e.get("patient") == "TWIN"]
+    check(twins == [n for n in twin_names if n in used],
+          f"the store records the patient of {twins}")
+    if len(twins) == 2:
+        for fold_card in sorted((out / "regression").glob("fold-*/model.json")):
+            trained = json.loads(fold_card.read_text())["subjects"]
+            check((twins[0] in trained) == (twins[1] in trained),
+                  f"{fold_card.parent.name}: the patient's two knees train together ({twins[0] in trained})")
     rows_cv = (card.get("evaluation") or {}).get("rows", [])
     check(len(rows_cv) == 16 and all(math.isfinite(r["icc_pooled"]) for r in rows_cv),
           "the card has the cross-validated ICC of 4 methods x 4 parameters")

@@ -27,20 +27,36 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 /// Stratified fold index per case: each class is shuffled and dealt round-robin.
+#[cfg(test)]
 fn stratified_folds(y: &[bool], folds: usize, seed: u64) -> Vec<usize> {
+    let alone: Vec<usize> = (0..y.len()).collect();
+    grouped_folds(y, &alone, folds, seed)
+}
+
+/// Stratified fold index per case, cases of one group (a patient, numbered from 0) in one
+/// fold: the groups of each class (a group's class is its first case's) are shuffled and
+/// dealt round-robin. Every case its own group gives the plain stratified folds.
+fn grouped_folds(y: &[bool], group: &[usize], folds: usize, seed: u64) -> Vec<usize> {
+    let groups = group.iter().max().map_or(0, |g| g + 1);
+    let mut first = vec![usize::MAX; groups];
+    for (i, &g) in group.iter().enumerate().rev() {
+        first[g] = i;
+    }
     let mut state = seed;
-    let mut fold = vec![0; y.len()];
+    let mut fold_of_group = vec![0; groups];
     for class in [false, true] {
-        let mut idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
+        let mut idx: Vec<usize> = (0..groups)
+            .filter(|&g| first[g] != usize::MAX && y[first[g]] == class)
+            .collect();
         for i in (1..idx.len()).rev() {
             let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
             idx.swap(i, j);
         }
-        for (rank, &i) in idx.iter().enumerate() {
-            fold[i] = rank % folds;
+        for (rank, &g) in idx.iter().enumerate() {
+            fold_of_group[g] = rank % folds;
         }
     }
-    fold
+    group.iter().map(|&g| fold_of_group[g]).collect()
 }
 
 /// Out-of-fold decision values of an SVM with (c, gamma); `None` if a fold fails to train.
@@ -85,7 +101,20 @@ impl KoaClassifier {
     /// rows. `None` if inputs are ragged, non-finite or mismatched, or a class has fewer than
     /// two cases (with two cases per class the CV uses 2 folds).
     pub fn fit(x: &[Vec<f64>], y: &[bool], seed: u64) -> Option<KoaClassifier> {
-        if x.len() != y.len() {
+        let alone: Vec<usize> = (0..y.len()).collect();
+        Self::fit_grouped(x, y, &alone, seed)
+    }
+
+    /// [`fit`](Self::fit) where the cases come in groups (a patient's knees, numbered
+    /// from 0: see `patient_groups`), which the inner cross-validation keeps in one fold.
+    /// The folds need two groups of each class (a group's class is its first case's).
+    pub fn fit_grouped(
+        x: &[Vec<f64>],
+        y: &[bool],
+        group: &[usize],
+        seed: u64,
+    ) -> Option<KoaClassifier> {
+        if x.len() != y.len() || group.len() != y.len() {
             return None;
         }
         let standardizer = Standardizer::fit(x)?;
@@ -93,13 +122,17 @@ impl KoaClassifier {
         if p == 0 {
             return None;
         }
-        let n_pos = y.iter().filter(|&&l| l).count();
-        let folds = FOLDS.min(n_pos).min(y.len() - n_pos);
+        // Groups per class, each counted once (at its first case).
+        let firsts: Vec<usize> = (0..y.len())
+            .filter(|&i| !group[..i].contains(&group[i]))
+            .collect();
+        let n_pos = firsts.iter().filter(|&&i| y[i]).count();
+        let folds = FOLDS.min(n_pos).min(firsts.len() - n_pos);
         if folds < 2 {
             return None;
         }
         let z = standardizer.transform_all(x);
-        let fold = stratified_folds(y, folds, seed);
+        let fold = grouped_folds(y, group, folds, seed);
 
         let grid: Vec<(f64, f64)> = C_GRID
             .iter()
@@ -178,13 +211,25 @@ impl MultiClassifier {
     /// `classes` < 2, a label is out of range, a class has fewer than two cases (or all but
     /// one case), or a binary fit fails.
     pub fn fit(x: &[Vec<f64>], y: &[usize], classes: usize, seed: u64) -> Option<MultiClassifier> {
+        let alone: Vec<usize> = (0..y.len()).collect();
+        Self::fit_grouped(x, y, &alone, classes, seed)
+    }
+
+    /// [`fit`](Self::fit) with grouped cases (see [`KoaClassifier::fit_grouped`]).
+    pub fn fit_grouped(
+        x: &[Vec<f64>],
+        y: &[usize],
+        group: &[usize],
+        classes: usize,
+        seed: u64,
+    ) -> Option<MultiClassifier> {
         if classes < 2 || y.iter().any(|&l| l >= classes) {
             return None;
         }
         let models = (0..classes)
             .map(|k| {
                 let bin: Vec<bool> = y.iter().map(|&l| l == k).collect();
-                KoaClassifier::fit(x, &bin, seed.wrapping_add(k as u64))
+                KoaClassifier::fit_grouped(x, &bin, group, seed.wrapping_add(k as u64))
             })
             .collect::<Option<Vec<_>>>()?;
         Some(MultiClassifier { models })
@@ -358,6 +403,39 @@ mod tests {
         // Two per class is enough (2-fold inner CV).
         let y = [false, true, false, true, false, false];
         assert!(KoaClassifier::fit(&x, &y, 0).is_some());
+    }
+
+    /// A patient's cases share an inner fold, and every case its own group gives the
+    /// stratified folds.
+    #[test]
+    fn grouped_folds_keep_a_patient_together() {
+        // 12 patients, two scans each (cases 2p and 2p+1), every third patient KOA.
+        let y: Vec<bool> = (0..24).map(|i| (i / 2) % 3 == 0).collect();
+        let group: Vec<usize> = (0..24).map(|i| i / 2).collect();
+        let fold = grouped_folds(&y, &group, 3, 5);
+        for p in 0..12 {
+            assert_eq!(fold[2 * p], fold[2 * p + 1], "patient {p}: {fold:?}");
+        }
+        for k in 0..3 {
+            let pos = (0..24).filter(|&i| fold[i] == k && y[i]).count();
+            assert!(
+                (2..=4).contains(&pos),
+                "fold {k}: {pos} KOA scans: {fold:?}"
+            );
+        }
+        let x: Vec<Vec<f64>> = (0..24)
+            .map(|i| {
+                vec![
+                    f64::from(u8::from(y[i])) + 0.1 * (i % 5) as f64,
+                    (i % 7) as f64,
+                ]
+            })
+            .collect();
+        assert!(KoaClassifier::fit_grouped(&x, &y, &group, 1).is_some());
+        // One KOA patient scanned many times is one group: too few for the folds.
+        let y1: Vec<bool> = (0..24).map(|i| i < 6).collect();
+        let g1: Vec<usize> = (0..24).map(|i| if i < 6 { 0 } else { i }).collect();
+        assert!(KoaClassifier::fit_grouped(&x, &y1, &g1, 1).is_none());
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub enum Method {
     /// Direct 3D local thickness (Hildebrand & Rüegsegger, as BoneJ).
     #[default]
     BoneJ,
+    /// Direct 3D local thickness by the voxel-centre convention of ORMIR_XCT and porespy
+    /// (see [`thickness::Convention::Centre`]).
+    BoneJCentre,
     /// The authors' 2D skeleton method.
     Paper,
 }
@@ -53,17 +56,19 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::BoneJ => "bonej",
+            Method::BoneJCentre => "bonej-centre",
             Method::Paper => "paper",
         }
     }
 
-    /// Parses "bonej" or "paper".
+    /// Parses "bonej", "bonej-centre" or "paper".
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "bonej" => Ok(Method::BoneJ),
+            "bonej-centre" => Ok(Method::BoneJCentre),
             "paper" => Ok(Method::Paper),
             other => Err(Error::invalid(format!(
-                "unknown method '{other}' (use bonej or paper)"
+                "unknown method '{other}' (use bonej, bonej-centre or paper)"
             ))),
         }
     }
@@ -232,10 +237,17 @@ fn measure(
     }
     let marrow_voxels = mask_voxels - bone_voxels;
     let (bv_tv_direct, th, sp, maps) = match method {
-        Method::BoneJ => {
-            let bone_t = thickness::local_thickness(s.bone, s.bone_bounds, size, spacing_mm)
+        Method::BoneJ | Method::BoneJCentre => {
+            let convention = match method {
+                Method::BoneJCentre => thickness::Convention::Centre,
+                _ => thickness::Convention::Surface,
+            };
+            let thickness = |structure, bounds| {
+                thickness::local_thickness_as(structure, bounds, size, spacing_mm, convention)
+            };
+            let bone_t = thickness(s.bone, s.bone_bounds)
                 .ok_or_else(|| Error::invalid("no marrow bounds the bone"))?;
-            let marrow_t = thickness::local_thickness(s.marrow, s.marrow_bounds, size, spacing_mm)
+            let marrow_t = thickness(s.marrow, s.marrow_bounds)
                 .ok_or_else(|| Error::invalid("no bone bounds the marrow"))?;
             let mean = |t: &[f32], sel: &[bool], count: usize| {
                 t.par_iter()

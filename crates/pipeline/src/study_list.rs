@@ -24,8 +24,9 @@ use srrd_base::error::{Error, Result};
 use srrd_segmentation::knees::Side;
 
 /// The columns a manifest may have.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "subject",
+    "patient",
     "ct",
     "mr",
     "side",
@@ -59,6 +60,10 @@ pub struct StudyRow {
     pub ct_landmarks: Option<PathBuf>,
     /// The same landmarks placed on the MR, paired with the CT's by label.
     pub mr_landmarks: Option<PathBuf>,
+    /// Who the knee belongs to, when rows share one (`patient` column: both knees of a
+    /// patient, or one knee scanned twice): cross-validation keeps a patient's rows in one
+    /// fold. None: the subject is its own patient.
+    pub patient: Option<String>,
     /// 1-based line in the CSV (the folder's order for a folder).
     pub row: usize,
 }
@@ -251,6 +256,7 @@ pub fn from_csv(text: &str, base: &Path) -> std::result::Result<Vec<StudyRow>, S
             label,
             ct_landmarks: get(col("ct_landmarks")).map(|p| resolve(&p)),
             mr_landmarks: get(col("mr_landmarks")).map(|p| resolve(&p)),
+            patient: get(col("patient")),
             row: n,
         });
     }
@@ -320,6 +326,7 @@ fn from_folder(dir: &Path) -> Result<Vec<StudyRow>> {
             label: None,
             ct_landmarks: None,
             mr_landmarks: None,
+            patient: None,
             row: n + 1,
         })
         .collect())
@@ -386,6 +393,23 @@ mod tests {
             let e = from_csv(text, base).expect_err(text);
             assert!(e.contains(expect), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_patient_column_may_repeat_where_subjects_may_not() {
+        let rows = from_csv(
+            "subject,patient,ct,kl\np1-preset,p1,a.nii,2\np1-clinical,p1,b.nii,2\np2,,c.nii,0\n",
+            Path::new("/b"),
+        )
+        .expect("parses");
+        let patients: Vec<Option<&str>> = rows.iter().map(|r| r.patient.as_deref()).collect();
+        assert_eq!(patients, [Some("p1"), Some("p1"), None]);
+        let e = from_csv(
+            "subject,patient,ct\nk,p1,a.nii\nk,p1,b.nii\n",
+            Path::new("/b"),
+        )
+        .expect_err("a repeated subject");
+        assert!(e.contains("appears twice, in rows 2 and 3"), "{e}");
     }
 
     #[test]

@@ -465,6 +465,30 @@ pub struct SubjectEntry {
     /// its id in its study (absent in stores made before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_id: Option<String>,
+    /// The patient the study list names, when knees share one (absent: the knee is its
+    /// own patient). Cross-validation keeps a patient's knees in one fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+}
+
+impl SubjectEntry {
+    /// Who the knee belongs to for cross-validation: its patient, else itself.
+    pub fn patient_key(&self) -> &str {
+        self.patient.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// Each item's patient as a group number, numbered by first appearance (items of one
+/// patient share it; an item with no patient is its own).
+pub fn patient_groups<'a>(patients: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    patients
+        .into_iter()
+        .map(|p| {
+            let next = seen.len();
+            *seen.entry(p).or_insert(next)
+        })
+        .collect()
 }
 
 /// A knee of the study the store leaves out, and why (no MR, a failed registration, a CT

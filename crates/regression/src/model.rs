@@ -314,6 +314,7 @@ mod training_tests {
             kl_grade: None,
             ct_acquired_mm: None,
             content_id: content.map(str::to_string),
+            patient: None,
         }
     }
 

@@ -5,7 +5,13 @@ use super::*;
 use srrd_base::volume::voxel_ijk;
 
 /// Every ball of every foreground voxel painted, no ridge: the definition itself.
-fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
+fn brute(
+    fg: &[bool],
+    bg: &[bool],
+    size: [usize; 3],
+    sp: [f64; 3],
+    convention: Convention,
+) -> Vec<f32> {
     let exact = crate::edt::tests::brute_squared_edt(bg, size, sp);
     let mut out = vec![0f32; fg.len()];
     for c in 0..fg.len() {
@@ -13,7 +19,10 @@ fn brute(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) -> Vec<f32> {
             continue;
         }
         let [ci, cj, ck] = voxel_ijk(size, c);
-        let shape = ball_shape(|m| exact[m], c, [ci, cj, ck], size);
+        let shape = match convention {
+            Convention::Surface => ball_shape(|m| exact[m], c, [ci, cj, ck], size),
+            Convention::Centre => 0,
+        };
         let rc = ball_radius(exact[c], shape, sp);
         for (n, o) in out.iter_mut().enumerate() {
             let [i, j, k] = voxel_ijk(size, n);
@@ -72,16 +81,57 @@ fn ridge_pruning_changes_nothing() {
 }
 
 fn assert_matches_definition(fg: &[bool], bg: &[bool], size: [usize; 3], sp: [f64; 3]) {
-    let slow = brute(fg, bg, size, sp);
-    // Every ball painted with max, every ball painted largest first, and the default.
-    for large_radius in [f64::INFINITY, 0.0, LARGE_RADIUS] {
-        let fast = local_thickness_with(fg, bg, size, sp, large_radius).expect("bounded");
-        for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
-            assert!(
-                (a - b).abs() < 1e-5,
-                "{a} vs {b} at spacing {sp:?} n={n} fg={} large from {large_radius}",
-                fg[n]
-            );
+    for convention in [Convention::Surface, Convention::Centre] {
+        let slow = brute(fg, bg, size, sp, convention);
+        // Every ball painted with max, every ball painted largest first, and the default.
+        for large_radius in [f64::INFINITY, 0.0, LARGE_RADIUS] {
+            let fast =
+                local_thickness_with(fg, bg, size, sp, large_radius, convention).expect("bounded");
+            for (n, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{a} vs {b} at spacing {sp:?} n={n} fg={} large from {large_radius}, \
+                     {convention:?}",
+                    fg[n]
+                );
+            }
+        }
+    }
+}
+
+/// Two plates of t voxels, normal to each axis in turn, 12 voxels apart and clear of the
+/// grid's faces (which are cuts, not background): the surface
+/// convention reads t, the centre convention (ORMIR_XCT, porespy) t + 1 when t is odd.
+#[test]
+fn plates_read_their_thickness_by_either_convention() {
+    let size = [32, 32, 32];
+    for t in 2..=7usize {
+        for axis in 0..3 {
+            let fg: Vec<bool> = (0..size.iter().product())
+                .map(|c: usize| {
+                    let x = voxel_ijk(size, c)[axis];
+                    (4..28).contains(&x) && (x - 4) % 12 < t
+                })
+                .collect();
+            let bg: Vec<bool> = fg.iter().map(|f| !f).collect();
+            for (convention, expected) in [
+                (Convention::Surface, t as f64),
+                (Convention::Centre, (t + t % 2) as f64),
+            ] {
+                let map =
+                    local_thickness_as(&fg, &bg, size, [0.5; 3], convention).expect("bounded");
+                let inside: Vec<f32> = map
+                    .iter()
+                    .zip(&fg)
+                    .filter(|(_, f)| **f)
+                    .map(|(v, _)| *v)
+                    .collect();
+                let mean = inside.iter().map(|v| f64::from(*v)).sum::<f64>() / inside.len() as f64;
+                assert!(
+                    (mean - 0.5 * expected).abs() < 1e-5,
+                    "plate {t} voxels along axis {axis}, {convention:?}: {mean} mm"
+                );
+            }
         }
     }
 }
@@ -124,9 +174,13 @@ fn largest_first_painting_is_the_same_map() {
     let cut: Vec<bool> = (0..n).map(|c| bone[c] && c % 56 >= 46).collect();
     for sp in [[1.0; 3], [0.5, 0.6, 0.9]] {
         for bg in [&bone, &cut] {
-            let all = local_thickness_with(&marrow, bg, size, sp, f64::INFINITY).expect("map");
+            let all =
+                local_thickness_with(&marrow, bg, size, sp, f64::INFINITY, Convention::Surface)
+                    .expect("map");
             for large_radius in [0.0, LARGE_RADIUS] {
-                let first = local_thickness_with(&marrow, bg, size, sp, large_radius).expect("map");
+                let first =
+                    local_thickness_with(&marrow, bg, size, sp, large_radius, Convention::Surface)
+                        .expect("map");
                 let same = all
                     .iter()
                     .zip(&first)
@@ -164,4 +218,19 @@ fn thick_structures_take_the_unbounded_transform() {
         let map = local_thickness(&fg, &bg, size, sp).expect("bounded");
         assert!((map[9 * 36 * 3 + 36 * 4 + 18] - 30.0 * sp[0] as f32).abs() < 1e-4);
     }
+}
+
+/// The mean run that decides whether the capped transform is tried: plates of t voxels
+/// normal to any axis have runs of t along it (and longer ones along the others).
+#[test]
+fn the_shortest_mean_run_of_plates_is_their_thickness() {
+    let size = [30, 20, 40];
+    for axis in 0..3 {
+        let fg: Vec<bool> = (0..size.iter().product())
+            .map(|c: usize| voxel_ijk(size, c)[axis] % 10 < 4)
+            .collect();
+        let run = shortest_mean_run(&fg, size);
+        assert!((run - 4.0).abs() < 1e-12, "axis {axis}: {run}");
+    }
+    assert!(shortest_mean_run(&[false; 8], [2, 2, 2]).is_infinite());
 }

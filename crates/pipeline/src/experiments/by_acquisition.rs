@@ -199,6 +199,7 @@ mod tests {
                     kl_grade: Some(0),
                     ct_acquired_mm: None,
                     content_id: None,
+                    patient: None,
                 })
                 .to_vec(),
             source: cohort.display().to_string(),

@@ -296,6 +296,7 @@ mod tests {
             label: Some(Label::parse(label).expect("label")),
             ct_landmarks: None,
             mr_landmarks: None,
+            patient: None,
             row: 2,
         }
     }

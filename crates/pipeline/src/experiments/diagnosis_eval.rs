@@ -15,6 +15,7 @@ use std::path::Path;
 use nalgebra::Point3;
 use serde::Serialize;
 
+use crate::experiments::regression_eval::deal_groups;
 use crate::experiments::study_knees::study_knees;
 use crate::knee::{knee, prepare_at};
 use srrd_base::error::{Error, Result};
@@ -22,7 +23,7 @@ use srrd_base::progress::Progress;
 use srrd_diagnosis::attention::{AttentionClassifier, AttentionSettings, Bag};
 use srrd_diagnosis::classifier::{KoaClassifier, MultiClassifier};
 use srrd_diagnosis::features::subregion_features;
-use srrd_regression::dataset::Manifest;
+use srrd_regression::dataset::{Manifest, patient_groups};
 use srrd_regression::dataset::{TARGET_NAMES, TARGETS};
 use srrd_stats::{
     BoxPanel, RocCurve, binary_metrics, box_panels_png, delong, delong_paired, macro_metrics,
@@ -175,6 +176,9 @@ fn classifier_grade(s: &srrd_regression::dataset::SubjectEntry) -> Option<u32> {
 /// Per-subject features of every source, with the subjects' KL grades.
 pub struct SubjectFeatures {
     pub ids: Vec<String>,
+    /// Each subject's patient as a group number (see `patient_groups`): folds keep a
+    /// patient's knees together.
+    pub patients: Vec<usize>,
     pub kl: Vec<u32>,
     /// `x[source][subject]`: the 96 features, sources in [`SOURCES`] order.
     pub x: Vec<Vec<Vec<f64>>>,
@@ -196,6 +200,7 @@ pub fn subject_features(
     let cohort = study_knees(Path::new(&manifest.source))?;
     // Per subject: subregion label of every patch centre, and the grade.
     let mut ids = Vec::new();
+    let mut patient_keys = Vec::new();
     let mut kl = Vec::new();
     let mut label_of: HashMap<(String, [i64; 3]), u8> = HashMap::new();
     let mut unlabelled = Vec::new();
@@ -239,6 +244,7 @@ pub fn subject_features(
             }
         }
         ids.push(s.id.clone());
+        patient_keys.push(s.patient_key().to_string());
         kl.push(k);
         progress.advance(1);
     }
@@ -263,6 +269,7 @@ pub fn subject_features(
     }
     Ok(SubjectFeatures {
         ids,
+        patients: patient_groups(patient_keys.iter().map(String::as_str)),
         kl,
         x: x_all,
         bags: bags_all,
@@ -387,6 +394,7 @@ pub fn evaluate(
 ) -> Result<DiagnosisReport> {
     let SubjectFeatures {
         ids,
+        patients,
         kl,
         x: x_all,
         bags,
@@ -394,12 +402,15 @@ pub fn evaluate(
     } = subject_features(manifest, oof_csv, progress)?;
     let koa: Vec<bool> = kl.iter().map(|k| is_koa(*k)).collect();
     let group: Vec<usize> = kl.iter().map(|k| group_of(*k)).collect();
-    // Stratified folds: subjects sorted by group, dealt round robin.
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by_key(|&s| (group[s], s));
+    // Stratified folds: patients sorted by their first knee's group, dealt round robin.
     let mut fold_of = vec![0usize; ids.len()];
-    for (n, s) in order.into_iter().enumerate() {
-        fold_of[s] = n % folds.max(2);
+    for (f, items) in deal_groups(&patients, &group, folds.max(2))
+        .iter()
+        .enumerate()
+    {
+        for &s in items {
+            fold_of[s] = f;
+        }
     }
     let mut rows = Vec::new();
     let mut attention = Vec::new();
@@ -427,7 +438,8 @@ pub fn evaluate(
             let tx: Vec<Vec<f64>> = train.iter().map(|s| x[*s].clone()).collect();
             let ty: Vec<bool> = train.iter().map(|s| koa[*s]).collect();
             let tg: Vec<usize> = train.iter().map(|s| group[*s]).collect();
-            let clf = KoaClassifier::fit(&tx, &ty, 7 + f as u64).ok_or_else(|| {
+            let tp: Vec<usize> = train.iter().map(|s| patients[*s]).collect();
+            let clf = KoaClassifier::fit_grouped(&tx, &ty, &tp, 7 + f as u64).ok_or_else(|| {
                 let pos = ty.iter().filter(|y| **y).count();
                 Error::invalid(format!(
                     "fold {}: the classifier could not be fitted: its training subjects are {pos} KOA and {} normal (each class needs at least 2; use more subjects or fewer folds)",
@@ -435,7 +447,7 @@ pub fn evaluate(
                     ty.len() - pos
                 ))
             })?;
-            let multi = MultiClassifier::fit(&tx, &tg, 3, 7 + f as u64);
+            let multi = MultiClassifier::fit_grouped(&tx, &tg, &tp, 3, 7 + f as u64);
             let train_bags: Vec<Bag> = train.iter().map(|s| bags[m][*s].clone()).collect();
             let settings = AttentionSettings {
                 seed: 7 + f as i64,
@@ -588,9 +600,9 @@ pub fn train_classifier(
     let f = subject_features(manifest, oof_csv, progress)?;
     let koa: Vec<bool> = f.kl.iter().map(|k| is_koa(*k)).collect();
     let group: Vec<usize> = f.kl.iter().map(|k| group_of(*k)).collect();
-    let binary = KoaClassifier::fit(&f.x[m], &koa, 7)
+    let binary = KoaClassifier::fit_grouped(&f.x[m], &koa, &f.patients, 7)
         .ok_or_else(|| Error::invalid("the KOA classifier could not be fitted"))?;
-    let three_group = MultiClassifier::fit(&f.x[m], &group, 3, 7);
+    let three_group = MultiClassifier::fit_grouped(&f.x[m], &group, &f.patients, 3, 7);
     Ok(crate::analyze::ClassifierFile {
         format: crate::analyze::CLASSIFIER_FORMAT.into(),
         binary,
@@ -630,6 +642,7 @@ mod tests {
                     kl_grade: *kl,
                     ct_acquired_mm: None,
                     content_id: None,
+                    patient: None,
                 })
                 .collect(),
             source: String::new(),

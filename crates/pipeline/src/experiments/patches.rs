@@ -175,6 +175,7 @@ pub fn prepare_knee(
                 // As the header gives it, to a micrometre (NIfTI keeps f32).
                 ct_acquired_mm: Some(acquired.map(|v| (v * 1e3).round() / 1e3)),
                 content_id: Some(content_id),
+                patient: s.patient.clone(),
             })
         }
         Err(reason) => {

@@ -255,6 +255,7 @@ mod tests {
             acquisition: None,
             ct_landmarks: None,
             mr_landmarks: None,
+            patient: None,
         }
     }
 

@@ -12,7 +12,7 @@ use tch::{Kind, Tensor};
 
 use srrd_base::error::{Error, Result};
 use srrd_base::progress::Progress;
-use srrd_regression::dataset::{Manifest, TARGET_NAMES, TARGETS};
+use srrd_regression::dataset::{Manifest, TARGET_NAMES, TARGETS, patient_groups};
 use srrd_regression::inputs::{Inputs, load_inputs};
 use srrd_regression::model::train_bundle;
 use srrd_regression::nets::NetConfig;
@@ -84,14 +84,34 @@ pub struct CvReport {
     pub seconds: f64,
 }
 
-/// Subject folds, stratified by grade: subjects sorted by (grade, index), dealt round
-/// robin from a seeded start.
+/// Subject folds, stratified by grade: patients (a knee without one is its own) sorted by
+/// (their first knee's grade, first index), dealt round robin, each with all its knees.
 pub fn subject_folds(manifest: &Manifest, folds: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..manifest.subjects.len()).collect();
-    order.sort_by_key(|&s| (manifest.subjects[s].kl_grade.unwrap_or(0), s));
-    let mut out = vec![Vec::new(); folds.max(1)];
-    for (n, s) in order.into_iter().enumerate() {
-        out[n % folds.max(1)].push(s);
+    let subjects = &manifest.subjects;
+    let group = patient_groups(subjects.iter().map(|s| s.patient_key()));
+    let grades: Vec<u32> = subjects.iter().map(|s| s.kl_grade.unwrap_or(0)).collect();
+    deal_groups(&group, &grades, folds)
+}
+
+/// Items in folds, stratified: the groups (numbered by first appearance) sorted by (the
+/// key of their first item, first index) and dealt round robin, each with all its items.
+pub(crate) fn deal_groups<K: Ord + Copy>(
+    group: &[usize],
+    key: &[K],
+    folds: usize,
+) -> Vec<Vec<usize>> {
+    let folds = folds.max(1);
+    let groups = group.iter().max().map_or(0, |g| g + 1);
+    let mut first = vec![usize::MAX; groups];
+    for (item, &g) in group.iter().enumerate().rev() {
+        first[g] = item;
+    }
+    let mut order: Vec<usize> = (0..groups).collect();
+    order.sort_by_key(|&g| (key[first[g]], first[g]));
+    // Each fold lists its items in dealing order (as before groups existed).
+    let mut out = vec![Vec::new(); folds];
+    for (n, g) in order.into_iter().enumerate() {
+        out[n % folds].extend((0..group.len()).filter(|&item| group[item] == g));
     }
     out
 }
@@ -371,6 +391,37 @@ mod tests {
         }
     }
 
+    /// Knees of one patient (both knees, or one knee scanned twice) share a fold; a study
+    /// without patients gets the folds it had before.
+    #[test]
+    fn a_patients_knees_share_a_fold() {
+        let group = patient_groups(["a", "b", "a", "c", "d", "b", "e"]);
+        assert_eq!(group, vec![0, 1, 0, 2, 3, 1, 4]);
+        let grades = [1, 0, 1, 2, 0, 0, 3];
+        let folds = deal_groups(&group, &grades, 3);
+        let fold_of = |item: usize| folds.iter().position(|f| f.contains(&item)).expect("dealt");
+        assert_eq!(fold_of(0), fold_of(2), "{folds:?}");
+        assert_eq!(fold_of(1), fold_of(5), "{folds:?}");
+        assert_eq!(folds.iter().map(Vec::len).sum::<usize>(), 7);
+        // Five groups in three folds: no fold empty, none with more than two groups.
+        assert!(
+            folds.iter().all(|f| !f.is_empty() && f.len() <= 4),
+            "{folds:?}"
+        );
+        // Singletons: sorted by (grade, index) and dealt, as subject_folds always did.
+        let alone: Vec<usize> = (0..7).collect();
+        let before = {
+            let mut order: Vec<usize> = (0..7).collect();
+            order.sort_by_key(|&s| (grades[s], s));
+            let mut out = vec![Vec::new(); 3];
+            for (n, s) in order.into_iter().enumerate() {
+                out[n % 3].push(s);
+            }
+            out
+        };
+        assert_eq!(deal_groups(&alone, &grades, 3), before);
+    }
+
     #[test]
     fn folds_partition_the_subjects_and_stratify_by_grade() {
         let subjects = (0..23)
@@ -382,6 +433,7 @@ mod tests {
                 kl_grade: Some((n % 5) as u32),
                 ct_acquired_mm: None,
                 content_id: None,
+                patient: None,
             })
             .collect();
         let m = Manifest {

@@ -42,6 +42,8 @@ pub struct StudyKnee {
     pub ct_landmarks: Option<PathBuf>,
     /// The same landmarks on the MR (`mr_landmarks`), paired with the CT's by label.
     pub mr_landmarks: Option<PathBuf>,
+    /// The patient the study list names (`patient`), when knees share one.
+    pub patient: Option<String>,
 }
 
 impl StudyKnee {
@@ -128,6 +130,7 @@ pub fn study_knees(path: &Path) -> Result<Vec<StudyKnee>> {
             acquisition: None,
             ct_landmarks: row.ct_landmarks,
             mr_landmarks: row.mr_landmarks,
+            patient: row.patient,
         })
         .collect())
 }
@@ -163,6 +166,7 @@ fn cohort_knees(cohort: &Path, path: &Path) -> Result<Vec<StudyKnee>> {
                 acquisition,
                 ct_landmarks: None,
                 mr_landmarks: None,
+                patient: None,
             })
         })
         .collect()
