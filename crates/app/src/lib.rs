@@ -19,6 +19,7 @@ pub mod layer;
 pub mod layers;
 mod loading;
 pub mod models_choice;
+pub mod pacs_panel;
 mod protocol;
 pub mod results;
 pub mod review;
