@@ -338,9 +338,76 @@ fn search_list_retrieve_and_open_from_a_real_orthanc() {
     assert_eq!(mr_layer.geometry.size, [40, 40, 10]);
     let files = walk(&cache);
     assert_eq!(files, 34, "files in the cache");
-    assert!(!h.state().pacs().chosen().is_empty());
     drop(h);
+    send_results_to_orthanc(&nodes, work.path());
     drop(orthanc);
+}
+
+/// A knee phantom analysed in the workstation, then Send to PACS from the results panel:
+/// the SEG, the four parametric maps and the SR arrive in Orthanc as a study of their own
+/// (the CT was not DICOM).
+fn send_results_to_orthanc(nodes: &Path, work: &Path) {
+    use srrd::app::Layer;
+    use srrd::phantom::{Config, Grade, Preset, generate_with, scan_specs, truth_sampling};
+    let (ct_spec, _) = scan_specs(Preset::Paper);
+    let (_, mr_spec) = scan_specs(Preset::Small);
+    let p = generate_with(
+        Config {
+            seed: 12,
+            grade: Grade::Advanced,
+            preset: Preset::Small,
+        },
+        ct_spec,
+        mr_spec,
+        truth_sampling(Preset::Small),
+        &srrd::progress::Progress::new(),
+    )
+    .expect("phantom");
+    let app = ViewerApp::with_layers(vec![Layer::new("CT", p.ct.clone())]);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1500.0])
+        .build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app);
+    h.run_steps(2);
+    h.state_mut().pacs_mut().nodes_path = Some(nodes.to_path_buf());
+    h.state_mut().pacs_mut().cache = work.join("cache2");
+    h.get_by_label("Analyze (SRRD)").click();
+    h.run_steps(2);
+    wait_until(&mut h, 240, "analysis", |a| {
+        a.results().is_some() || a.error().is_some()
+    });
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    h.get_by_label("Send to PACS…").click();
+    h.run_steps(3);
+    assert!(h.state().pacs().open, "the PACS window opened");
+    h.state_mut().pacs_mut().set_node("orthanc");
+    h.run_steps(1);
+    h.get_by_label("Send results to orthanc").click();
+    h.run_steps(2);
+    wait_until(&mut h, 60, "send", |a| !a.pacs().busy());
+    let status = h.state().status().to_string();
+    assert!(status.contains("sent to orthanc: 6 files"), "{status}");
+    // Orthanc lists the new study with its SEG and SR series.
+    let cfg = srrd_node::NodesFile::read(nodes).expect("nodes.toml");
+    let node = cfg.node("orthanc").expect("node").clone();
+    let all = srrd_node::find::find_studies(&cfg.local, "orthanc", &node, &Default::default())
+        .expect("find all");
+    assert_eq!(all.len(), 2, "{all:?}");
+    let new: Vec<String> = all
+        .iter()
+        .filter(|s| s.study_instance_uid != STUDY)
+        .map(|s| s.study_instance_uid.clone())
+        .collect();
+    let series = srrd_node::find::find_series(&cfg.local, "orthanc", &node, &new, None)
+        .expect("find series");
+    let mut modalities: Vec<String> = series.iter().map(|s| s.modality.clone()).collect();
+    modalities.sort();
+    modalities.dedup();
+    assert!(
+        modalities.contains(&"SEG".to_string()) && modalities.contains(&"SR".to_string()),
+        "{modalities:?}"
+    );
+    let images: u32 = series.iter().filter_map(|s| s.number_of_instances).sum();
+    assert_eq!(images, 6, "{series:?}");
 }
 
 fn walk(dir: &Path) -> usize {
