@@ -338,6 +338,33 @@ fn search_list_retrieve_and_open_from_a_real_orthanc() {
     assert_eq!(mr_layer.geometry.size, [40, 40, 10]);
     let files = walk(&cache);
     assert_eq!(files, 34, "files in the cache");
+
+    // The studies found as the worklist: one case per study, its CT opened from the
+    // study folder retrieved for it.
+    h.state_mut().pacs_mut().open = true;
+    h.run_steps(2);
+    h.get_by_label("Worklist of the 1 studies").click();
+    h.run_steps(2);
+    wait_until(&mut h, 60, "worklist", |a| {
+        !a.pacs().busy() && a.worklist().is_some() && !a.is_loading()
+    });
+    let (line, err) = h.state().pacs().line();
+    assert!(err.is_none(), "{err:?}");
+    assert!(line.contains("worklist of 1 studies (34 images)"), "{line}");
+    let w = h.state().worklist().expect("the worklist");
+    let rows = &w.list().rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].patient.as_deref(), Some("KNEE-0042"));
+    assert!(rows[0].ct.ends_with(STUDY), "{:?}", rows[0].ct);
+    wait_until(&mut h, 60, "case loaded", |a| {
+        a.layer_volume("CT")
+            .is_some_and(|v| v.geometry.size == [72, 60, 24])
+    });
+    assert_eq!(
+        walk(&work.path().join("cache/worklists")),
+        34,
+        "the study retrieved again for the worklist"
+    );
     drop(h);
     send_results_to_orthanc(&nodes, work.path());
     drop(orthanc);

@@ -32,6 +32,8 @@ pub enum PacsAction {
     OpenImages(Vec<ImageFile>, String),
     /// Export the analysis as DICOM into a new folder, then send it to the chosen node.
     SendResults,
+    /// Open this study list (the studies found, retrieved) as the worklist.
+    OpenWorklist(PathBuf, String),
 }
 
 /// The search form (empty fields match anything; DICOM wildcards pass through).
@@ -66,6 +68,7 @@ enum Outcome {
     Series(String, Result<Vec<SeriesRecord>, String>),
     Retrieved(Result<(Vec<ImageFile>, String), String>),
     Sent(Result<String, String>),
+    Worklist(Result<(PathBuf, String), String>),
 }
 
 /// One exchange running: what it is (for the window), its result and progress.
@@ -304,6 +307,34 @@ impl PacsPanel {
         });
     }
 
+    /// The studies found as a worklist, in the background: every study retrieved (C-GET)
+    /// into a new folder `<cache>/worklists/<node>-<time>/`, with a study list there
+    /// (`study.csv`: one case per study, its folder in the `study` column, the patient
+    /// ID in `patient`), which the viewer then opens with the reader's folder beside it.
+    pub fn worklist(&mut self) {
+        if self.studies.is_empty() {
+            self.error = Some("search first: the worklist's cases are the studies found".into());
+            return;
+        }
+        let studies = self.studies.clone();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let dir = self.cache.join("worklists").join(format!(
+            "{}-{stamp}",
+            srrd_node::cache::safe_name(&self.node)
+        ));
+        let what = format!(
+            "retrieving {} studies from {} for a worklist",
+            studies.len(),
+            self.node
+        );
+        self.start(what, move |nodes, node, name, p| {
+            Outcome::Worklist(worklist(nodes, node, name, &studies, &dir, p))
+        });
+    }
+
     /// Asks the viewer to export the analysis for sending (the export folder is made
     /// by [`PacsPanel::send_folder`]).
     fn send_results(&mut self) -> Option<PacsAction> {
@@ -410,7 +441,12 @@ impl PacsPanel {
                     self.line = line.clone();
                     actions.push(Action::Pacs(PacsAction::OpenImages(files, line)));
                 }
-                Outcome::Retrieved(Err(e)) => self.error = Some(e),
+                Outcome::Retrieved(Err(e)) | Outcome::Worklist(Err(e)) => self.error = Some(e),
+                Outcome::Worklist(Ok((list, line))) => {
+                    self.line = line.clone();
+                    self.open = false;
+                    actions.push(Action::Pacs(PacsAction::OpenWorklist(list, line)));
+                }
                 Outcome::Sent(r) => {
                     let line = match r {
                         Ok(l) => l,
@@ -554,6 +590,19 @@ impl PacsPanel {
             ui.label("no studies listed");
             return;
         }
+        let n = self.studies.len();
+        if ui
+            .add_enabled(
+                self.task.is_none(),
+                egui::Button::new(format!("Worklist of the {n} studies")),
+            )
+            .on_hover_text(
+                "retrieves every study found and reads them case by case (one case per study)",
+            )
+            .clicked()
+        {
+            self.worklist();
+        }
         let mut picked = None;
         for (i, s) in self.studies.iter().enumerate() {
             let text = format!(
@@ -683,6 +732,65 @@ fn retrieve(
     Ok((files, line))
 }
 
+/// Retrieves whole `studies` into `dir` (worker thread) and writes the study list there:
+/// its path and the line that says what came.
+fn worklist(
+    nodes: &NodesFile,
+    node: &srrd_node::NodeConfig,
+    name: &str,
+    studies: &[StudyRecord],
+    dir: &Path,
+    progress: &Progress,
+) -> Result<(PathBuf, String), String> {
+    let targets: Vec<GetTarget> = studies
+        .iter()
+        .map(|s| GetTarget {
+            study_uid: s.study_instance_uid.clone(),
+            series_uid: None,
+        })
+        .collect();
+    let summary = srrd_node::get::get(&nodes.local, name, node, &targets, dir, progress)
+        .map_err(|e| format!("retrieving from {name} into {}: {e}", dir.display()))?;
+    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let mut csv = String::from("subject,patient,study\n");
+    let mut cases = 0;
+    for s in studies {
+        let folder = dir.join(srrd_node::cache::safe_name(&s.study_instance_uid));
+        if !summary.files.iter().any(|f| f.starts_with(&folder)) {
+            continue;
+        }
+        let uid = &s.study_instance_uid;
+        let tail: String = uid
+            .chars()
+            .skip(uid.chars().count().saturating_sub(6))
+            .collect();
+        let subject =
+            srrd_node::cache::safe_name(&format!("{}_{}_{tail}", s.patient_id, s.study_date));
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            quote(&subject),
+            quote(&s.patient_id),
+            quote(&folder.display().to_string())
+        ));
+        cases += 1;
+    }
+    if cases == 0 {
+        return Err(format!(
+            "node {name}: none of the {} studies came ({} failed sub-operations)",
+            studies.len(),
+            summary.failed
+        ));
+    }
+    let list = dir.join("study.csv");
+    std::fs::write(&list, csv).map_err(|e| format!("writing {}: {e}", list.display()))?;
+    let line = format!(
+        "{name}: worklist of {cases} studies ({} images) in {}",
+        summary.instances,
+        list.display()
+    );
+    Ok((list, line))
+}
+
 /// Sends the DICOM files under `dir` (worker thread): the status line, or why not.
 fn send(
     nodes: &NodesFile,
@@ -734,6 +842,13 @@ impl ViewerApp {
             PacsAction::OpenImages(files, line) => {
                 self.status = line;
                 self.jobs.start_loading(files, false, None);
+            }
+            PacsAction::OpenWorklist(list, line) => {
+                let reader = super::default_reader_dir(&list);
+                match self.open_worklist(&list, &reader) {
+                    Ok(()) => self.status = line,
+                    Err(e) => self.error = Some(format!("{}: {e}", list.display())),
+                }
             }
             PacsAction::SendResults => {
                 if self.results.is_none() {
