@@ -1,11 +1,13 @@
 //! The workstation's File > PACS… window (egui_kittest): without a network, a node
-//! configuration that cannot be used is shown (naming the file and the problem), never a
-//! panic; against a real Orthanc started here (scripts/pacs-local.sh on ports 14272 /
-//! 18072 / 11142-11149, stopped by its PID even on failure), a CT and an MR series stored
-//! into it are found by patient ID, listed with their image counts, retrieved into a
-//! cache and opened as the CT and MR layers with the geometry they were written with.
-//! Skipped with a message when Orthanc cannot be installed (exit code 3 of the script).
-
+//! configuration that cannot be used is shown (naming the file and the problem) and every
+//! exchange says why it cannot start, never a panic; against a real Orthanc started here
+//! (scripts/pacs-local.sh on ports 14272 / 18072 / 11142-11149, stopped by its PID even on
+//! failure), a CT and an MR series stored into it are echoed, found by patient ID, listed
+//! with their image counts, retrieved into a cache and opened as the CT and MR layers with
+//! the geometry and values they were written with; the studies found open as a worklist;
+//! a phantom analysed in the workstation is sent back (Send to PACS: SEG, 4 maps, SR) and
+//! found in Orthanc by C-FIND. Skipped with a message when Orthanc cannot be installed
+//! (exit code 3 of the script).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use srrd::app::ViewerApp;
+use srrd::app::pacs_panel::{PacsPanel, QueryForm};
 use srrd::volume::{Geometry, Volume};
 
 mod common;
@@ -118,6 +121,46 @@ fn a_bad_node_configuration_is_shown_not_a_panic() {
     assert!(!h.state().pacs().busy());
     let (_, err) = h.state().pacs().line();
     assert!(err.is_some_and(|e| e.contains("YYYYMMDD")), "{err:?}");
+}
+
+/// The panel's state alone (no window, no network).
+#[test]
+fn the_form_trims_and_leaves_out_empty_fields() {
+    let f = QueryForm {
+        patient_id: "  KNEE* ".into(),
+        date: "20261201-".into(),
+        modality: " ".into(),
+        ..Default::default()
+    };
+    let q = f.to_query();
+    assert_eq!(q.patient_id.as_deref(), Some("KNEE*"));
+    assert_eq!(q.date.as_deref(), Some("20261201-"));
+    assert_eq!(q.modality, None);
+    assert_eq!(q.patient_name, None);
+}
+
+#[test]
+fn without_a_configuration_every_exchange_says_why() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut p = PacsPanel::default();
+    p.nodes_path = Some(d.path().join("nodes.toml"));
+    p.reload();
+    let e = p.config_error().expect("no file").to_string();
+    assert!(e.contains("no node configuration here"), "{e}");
+    assert!(e.contains("nodes.toml"), "{e}");
+    p.echo();
+    assert!(!p.busy(), "nothing started");
+    assert_eq!(p.line().1, Some(e.as_str()));
+    p.retrieve();
+    assert_eq!(p.line().1, Some("tick the series to retrieve first"));
+    p.worklist();
+    assert!(p.line().1.is_some_and(|e| e.contains("search first")));
+    assert!(
+        p.exported(&Ok("written".into())).is_none(),
+        "no send pending"
+    );
+    p.choose_study(3);
+    assert!(!p.busy(), "no study 3: nothing asked");
 }
 
 /// The Orthanc this test started: stopped (exactly its PID, through the script) on drop.

@@ -5,8 +5,10 @@
 //! retrieves the series ticked (C-GET into the cache folder) with progress and cancel;
 //! once they are there it asks the viewer to open the CT (and MR) as layers. It also sends
 //! the analysis exported as DICOM (SEG, parametric maps, SR) to the chosen node (C-STORE).
-//! Every exchange runs on a worker thread through srrd-node; this file holds the window's
-//! state, its background tasks and the lines it shows, never the DICOM logic itself.
+//! Every exchange runs on a worker thread through srrd-node (`pacs_work` turns its
+//! summaries into files to open and lines to show); this file holds the window's state,
+//! its background tasks and what it draws, never the DICOM logic itself. File > PACS…'s
+//! "Worklist of the N studies" retrieves the studies found and opens them as the worklist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,7 +23,6 @@ use super::viewer::ViewerApp;
 use srrd_base::progress::Progress;
 use srrd_node::NodesFile;
 use srrd_node::find::{SeriesRecord, StudyQuery, StudyRecord};
-use srrd_node::get::GetTarget;
 
 /// What the PACS window asks of the viewer.
 #[derive(Clone, Debug)]
@@ -48,7 +49,8 @@ pub struct QueryForm {
 }
 
 impl QueryForm {
-    fn to_query(&self) -> StudyQuery {
+    /// The C-FIND query: fields trimmed, empty ones left out.
+    pub fn to_query(&self) -> StudyQuery {
         let f = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         StudyQuery {
             patient_id: f(&self.patient_id),
@@ -303,7 +305,9 @@ impl PacsPanel {
         let cache = self.cache.clone();
         let what = format!("retrieving {} series from {}", picked.len(), self.node);
         self.start(what, move |nodes, node, name, p| {
-            Outcome::Retrieved(retrieve(nodes, node, name, &picked, &cache, p))
+            Outcome::Retrieved(super::pacs_work::retrieve(
+                nodes, node, name, &picked, &cache, p,
+            ))
         });
     }
 
@@ -331,7 +335,9 @@ impl PacsPanel {
             self.node
         );
         self.start(what, move |nodes, node, name, p| {
-            Outcome::Worklist(worklist(nodes, node, name, &studies, &dir, p))
+            Outcome::Worklist(super::pacs_work::worklist(
+                nodes, node, name, &studies, &dir, p,
+            ))
         });
     }
 
@@ -385,7 +391,7 @@ impl PacsPanel {
         let dir = dir.to_path_buf();
         let line = format!("sending {} to {name}…", dir.display());
         self.send = Some(spawn(line.clone(), move |p| {
-            Outcome::Sent(send(&nodes, &node, &name, &dir, p))
+            Outcome::Sent(super::pacs_work::send(&nodes, &node, &name, &dir, p))
         }));
         Some(line)
     }
@@ -661,164 +667,6 @@ impl PacsPanel {
 
 fn opt(v: Option<u32>) -> String {
     v.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
-}
-
-/// Retrieves `picked` into `cache` (worker thread): the layers to open (the first CT
-/// and the first MR series) and the line that says what came.
-fn retrieve(
-    nodes: &NodesFile,
-    node: &srrd_node::NodeConfig,
-    name: &str,
-    picked: &[SeriesRecord],
-    cache: &Path,
-    progress: &Progress,
-) -> Result<(Vec<ImageFile>, String), String> {
-    let targets: Vec<GetTarget> = picked
-        .iter()
-        .map(|s| GetTarget {
-            study_uid: s.study_instance_uid.clone(),
-            series_uid: Some(s.series_instance_uid.clone()),
-        })
-        .collect();
-    let summary = srrd_node::get::get(&nodes.local, name, node, &targets, cache, progress)
-        .map_err(|e| format!("retrieving from {name} into {}: {e}", cache.display()))?;
-    if summary.instances == 0 {
-        return Err(format!(
-            "node {name}: nothing retrieved ({} failed sub-operations{})",
-            summary.failed,
-            if summary.refused.is_empty() {
-                String::new()
-            } else {
-                format!("; refused: {}", summary.refused.join("; "))
-            }
-        ));
-    }
-    let mut files = Vec::new();
-    for modality in ["CT", "MR"] {
-        if let Some(s) = picked.iter().find(|s| s.modality == modality) {
-            let dir =
-                srrd_node::cache::series_dir(cache, &s.study_instance_uid, &s.series_instance_uid);
-            if summary.files.iter().any(|f| f.starts_with(&dir)) {
-                files.push(ImageFile::named(modality, dir));
-            }
-        }
-    }
-    if files.is_empty() {
-        return Err(format!(
-            "node {name}: {} images retrieved into {}, but no CT or MR series among them to open",
-            summary.instances,
-            cache.display()
-        ));
-    }
-    let mut line = format!(
-        "{name}: {} images ({:.1} MB) retrieved into {} in {:.1} s; opening {}",
-        summary.instances,
-        summary.bytes as f64 / 1e6,
-        cache.display(),
-        summary.seconds,
-        files
-            .iter()
-            .filter_map(|f| f.name.clone())
-            .collect::<Vec<_>>()
-            .join(" and ")
-    );
-    if summary.failed > 0 || !summary.refused.is_empty() {
-        line.push_str(&format!(
-            " (warning: {} failed at the node, {} refused here)",
-            summary.failed,
-            summary.refused.len()
-        ));
-    }
-    Ok((files, line))
-}
-
-/// Retrieves whole `studies` into `dir` (worker thread) and writes the study list there:
-/// its path and the line that says what came.
-fn worklist(
-    nodes: &NodesFile,
-    node: &srrd_node::NodeConfig,
-    name: &str,
-    studies: &[StudyRecord],
-    dir: &Path,
-    progress: &Progress,
-) -> Result<(PathBuf, String), String> {
-    let targets: Vec<GetTarget> = studies
-        .iter()
-        .map(|s| GetTarget {
-            study_uid: s.study_instance_uid.clone(),
-            series_uid: None,
-        })
-        .collect();
-    let summary = srrd_node::get::get(&nodes.local, name, node, &targets, dir, progress)
-        .map_err(|e| format!("retrieving from {name} into {}: {e}", dir.display()))?;
-    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
-    let mut csv = String::from("subject,patient,study\n");
-    let mut cases = 0;
-    for s in studies {
-        let folder = dir.join(srrd_node::cache::safe_name(&s.study_instance_uid));
-        if !summary.files.iter().any(|f| f.starts_with(&folder)) {
-            continue;
-        }
-        let uid = &s.study_instance_uid;
-        let tail: String = uid
-            .chars()
-            .skip(uid.chars().count().saturating_sub(6))
-            .collect();
-        let subject =
-            srrd_node::cache::safe_name(&format!("{}_{}_{tail}", s.patient_id, s.study_date));
-        csv.push_str(&format!(
-            "{},{},{}\n",
-            quote(&subject),
-            quote(&s.patient_id),
-            quote(&folder.display().to_string())
-        ));
-        cases += 1;
-    }
-    if cases == 0 {
-        return Err(format!(
-            "node {name}: none of the {} studies came ({} failed sub-operations)",
-            studies.len(),
-            summary.failed
-        ));
-    }
-    let list = dir.join("study.csv");
-    std::fs::write(&list, csv).map_err(|e| format!("writing {}: {e}", list.display()))?;
-    let line = format!(
-        "{name}: worklist of {cases} studies ({} images) in {}",
-        summary.instances,
-        list.display()
-    );
-    Ok((list, line))
-}
-
-/// Sends the DICOM files under `dir` (worker thread): the status line, or why not.
-fn send(
-    nodes: &NodesFile,
-    node: &srrd_node::NodeConfig,
-    name: &str,
-    dir: &Path,
-    progress: &Progress,
-) -> Result<String, String> {
-    let (items, _) = srrd_node::store::collect(&[dir.to_path_buf()])
-        .map_err(|e| format!("reading {}: {e}", dir.display()))?;
-    if items.is_empty() {
-        return Err(format!("no DICOM files in {}", dir.display()));
-    }
-    let s = srrd_node::store::store(&nodes.local, name, node, &items, progress)
-        .map_err(|e| format!("node {name}: {e}"))?;
-    if let Some((p, e)) = s.failed.first() {
-        return Err(format!(
-            "node {name}: {} of {} files not stored (first: {}: {e})",
-            s.failed.len(),
-            items.len(),
-            p.display()
-        ));
-    }
-    Ok(format!(
-        "sent to {name}: {} files (SEG, parametric maps, SR) from {}",
-        s.sent,
-        dir.display()
-    ))
 }
 
 impl ViewerApp {
