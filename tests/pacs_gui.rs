@@ -8,6 +8,7 @@
 //! a phantom analysed in the workstation is sent back (Send to PACS: SEG, 4 maps, SR) and
 //! found in Orthanc by C-FIND. Skipped with a message when Orthanc cannot be installed
 //! (exit code 3 of the script).
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
