@@ -409,6 +409,17 @@ fn search_list_retrieve_and_open_from_a_real_orthanc() {
         34,
         "the study retrieved again for the worklist"
     );
+    // Retrieving from PACS with a worklist open: its work saved, the list closed (the
+    // images are not taken for the case's; the status line may already tell of the
+    // bones computed by themselves for the 3D view, so it is not asserted).
+    h.state_mut().pacs_mut().open = true;
+    h.run_steps(2);
+    h.get_by_label("Retrieve 2 series").click();
+    h.run_steps(2);
+    wait_until(&mut h, 60, "retrieve again", |a| {
+        !a.pacs().busy() && !a.is_loading() && a.worklist().is_none()
+    });
+    assert!(h.state().layer_volume("MR").is_some());
     drop(h);
     send_results_to_orthanc(&nodes, work.path());
     drop(orthanc);

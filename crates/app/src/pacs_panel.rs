@@ -469,6 +469,10 @@ impl PacsPanel {
     /// The window (when open); returns what the viewer should do.
     pub fn ui(&mut self, ctx: &egui::Context, has_results: bool) -> Vec<Action> {
         let mut actions = self.poll();
+        // Frames keep coming while an exchange runs, even with the window closed.
+        if self.busy() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
         if !self.open {
             return actions;
         }
@@ -482,9 +486,6 @@ impl PacsPanel {
                 });
             });
         self.open = open;
-        if self.busy() {
-            ctx.request_repaint_after(std::time::Duration::from_millis(100));
-        }
         actions
     }
 
@@ -687,7 +688,15 @@ impl ViewerApp {
                 self.pacs.reload();
                 self.pacs.open = true;
             }
-            PacsAction::OpenImages(files, line) => {
+            PacsAction::OpenImages(files, mut line) => {
+                // Images from PACS are not the worklist case's: its work is saved and
+                // the list closed, so the new images are not taken for the case's.
+                if self.worklist.is_some() {
+                    self.autosave();
+                    self.jobs.cancel_prefetch();
+                    self.worklist = None;
+                    line.push_str("; the worklist was saved and closed");
+                }
                 self.status = line;
                 self.jobs.start_loading(files, false, None);
             }
