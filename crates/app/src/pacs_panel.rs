@@ -570,20 +570,23 @@ impl PacsPanel {
 
     fn search_ui(&mut self, ui: &mut egui::Ui) {
         let q = &mut self.query;
-        egui::Grid::new("pacs-query").show(ui, |ui| {
-            for (label, field, hint) in [
-                ("patient ID", &mut q.patient_id, "KNEE-0042 or KNEE*"),
-                ("name", &mut q.patient_name, "Doe^Jane or Doe*"),
-                ("date", &mut q.date, "YYYYMMDD[-YYYYMMDD]"),
-                ("modality", &mut q.modality, "CT, MR"),
-                ("accession", &mut q.accession, ""),
-            ] {
-                let l = ui.label(label);
-                ui.add(egui::TextEdit::singleline(field).hint_text(hint))
-                    .labelled_by(l.id);
-                ui.end_row();
-            }
-        });
+        for (label, field, hint) in [
+            ("patient ID", &mut q.patient_id, "KNEE-0042 or KNEE*"),
+            ("name", &mut q.patient_name, "Doe^Jane or Doe*"),
+            ("date", &mut q.date, "YYYYMMDD[-YYYYMMDD]"),
+            ("modality", &mut q.modality, "CT, MR"),
+            ("accession", &mut q.accession, ""),
+        ] {
+            ui.horizontal(|ui| {
+                let l = ui.add_sized([80.0, 18.0], egui::Label::new(label));
+                ui.add(
+                    egui::TextEdit::singleline(field)
+                        .hint_text(hint)
+                        .desired_width(240.0),
+                )
+                .labelled_by(l.id);
+            });
+        }
         if ui
             .add_enabled(self.task.is_none(), egui::Button::new("Search"))
             .clicked()
