@@ -128,11 +128,7 @@ fn node<'a>(nodes: &'a NodesFile, name: &str) -> anyhow::Result<&'a NodeConfig> 
 
 /// The default retrieval cache: `$XDG_CACHE_HOME/srrd/pacs` or `~/.cache/srrd/pacs`.
 fn default_cache() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("srrd").join("pacs");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
-    PathBuf::from(home).join(".cache").join("srrd").join("pacs")
+    srrd_node::cache::default_cache_dir()
 }
 
 impl PacsArgs {

@@ -81,6 +81,8 @@ pub enum Action {
     SetManual(RigidTransform),
     /// Analyse the worklist's cases in the background (accepted, or all).
     AnalyzeStudy(super::study_batch::Which),
+    /// What the PACS window asks (File > PACS…, retrieved images, send the results).
+    Pacs(super::pacs_panel::PacsAction),
 }
 
 impl ViewerApp {
@@ -129,6 +131,7 @@ impl ViewerApp {
             Action::ExportReviews => self.export_reviews(),
             Action::Blinded(b) => self.marks.set_blinded(b),
             Action::Bones => self.start_bones(true),
+            Action::Pacs(a) => self.pacs_action(a),
             Action::DragMr {
                 view,
                 shift_mm,
@@ -173,10 +176,14 @@ impl ViewerApp {
                 },
                 JobEvent::Bones(outcome, asked) => self.bones_done(outcome, asked),
                 JobEvent::Dicom(DicomEvent::Exported(outcome)) => {
+                    let sending = self.pacs.exported(&outcome);
                     self.status = match outcome {
                         Ok(line) => line,
                         Err(e) => format!("DICOM export failed: {e}"),
                     };
+                    if let Some(s) = sending {
+                        self.status = format!("{}; {s}", self.status);
+                    }
                 }
                 JobEvent::Dicom(DicomEvent::Series(outcome)) => match *outcome {
                     Ok((id, series, img)) => self.show_series(id, series, img),
@@ -248,6 +255,7 @@ impl ViewerApp {
                 // A reader going through cases keeps placing as they were.
                 fresh.marks.start_over(f, m);
                 fresh.view3d = std::mem::take(&mut self.view3d);
+                fresh.pacs = std::mem::take(&mut self.pacs);
                 fresh.view3d.set_surfaces(None);
                 if let Some(gpu_views) = self.views.gpu() {
                     fresh.views.set_gpu(gpu_views);

@@ -137,6 +137,9 @@ pub fn file_menu(ui: &mut egui::Ui, files: &mut Files, models: &std::path::Path)
                 files.ask(action, "");
             }
         }
+        if ui.button("PACS…").clicked() {
+            actions.push(Action::Pacs(super::pacs_panel::PacsAction::Show));
+        }
         ui.separator();
         ui.menu_button("Models", |ui| {
             ui.label(format!("now: {}", models.display()));

@@ -19,6 +19,8 @@ pub mod layer;
 pub mod layers;
 mod loading;
 pub mod models_choice;
+pub mod pacs_panel;
+mod pacs_work;
 mod protocol;
 pub mod results;
 pub mod review;

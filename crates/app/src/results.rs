@@ -157,6 +157,8 @@ pub enum ResultsAction {
     Status(String),
     /// Ask for a folder and write the analysis there as DICOM.
     ExportDicom,
+    /// Open the PACS window to send the analysis (as DICOM) to a node.
+    SendToPacs,
 }
 
 /// The results panel.
@@ -247,6 +249,13 @@ pub fn results_ui(ui: &mut egui::Ui, r: &mut ResultsSummary) -> Option<ResultsAc
             .clicked()
         {
             action = Some(ResultsAction::ExportDicom);
+        }
+        if ui
+            .button("Send to PACS…")
+            .on_hover_text("the same DICOM objects, stored on a node of nodes.toml (File > PACS…)")
+            .clicked()
+        {
+            action = Some(ResultsAction::SendToPacs);
         }
     });
     action

@@ -16,6 +16,7 @@ use super::jobs::{Jobs, PipelineContext};
 use super::landmark_panel::Marks;
 use super::landmarks::LandmarkEditor;
 use super::layers::Layers;
+use super::pacs_panel::PacsAction;
 use super::results::ResultsSummary;
 use super::review::{Review, ReviewContext};
 use super::screenshot::Screenshot;
@@ -43,6 +44,8 @@ pub struct ViewerApp {
     pub(super) view3d: View3d,
     /// The results view, after an analysis.
     pub(super) results: Option<ResultsSummary>,
+    /// File > PACS…: the DICOM nodes, search, retrieval and sending.
+    pub(super) pacs: super::pacs_panel::PacsPanel,
     pub(super) screenshot: Screenshot,
     pub(super) status: String,
     pub(super) error: Option<String>,
@@ -138,6 +141,7 @@ impl ViewerApp {
             worklist: None,
             view3d: View3d::new(Default::default()),
             results: None,
+            pacs: Default::default(),
             screenshot: Screenshot::default(),
             status: String::new(),
             error: None,
@@ -350,7 +354,9 @@ impl ViewerApp {
     /// Whether a pipeline run, DICOM work, the bones or the worklist's batch is in
     /// progress.
     pub fn is_busy(&self) -> bool {
-        self.jobs.busy() || self.worklist.as_ref().is_some_and(|w| w.batch_running())
+        self.jobs.busy()
+            || self.pacs.busy()
+            || self.worklist.as_ref().is_some_and(|w| w.batch_running())
     }
 
     /// How many reads of shown images were started (reads ahead of a worklist case not
@@ -557,6 +563,8 @@ impl ViewerApp {
         }
         let actions = super::files::file_ui(&ctx, &mut self.files);
         self.apply_all(actions);
+        let actions = self.pacs.ui(&ctx, self.results.is_some());
+        self.apply_all(actions);
         self.views.refresh(&ctx, &self.layers);
         let mut actions = Vec::new();
         egui::Panel::top("menu").show(ui, |ui| {
@@ -605,6 +613,9 @@ impl ViewerApp {
                             }
                             Some(super::results::ResultsAction::ExportDicom) => {
                                 actions.push(Action::Ask(FileAction::ExportDicom));
+                            }
+                            Some(super::results::ResultsAction::SendToPacs) => {
+                                actions.push(Action::Pacs(PacsAction::Show));
                             }
                             None => {}
                         }

@@ -42,6 +42,21 @@ pub fn instance_path(root: &Path, study: &str, series: &str, instance: &str) -> 
         .join(format!("{}.dcm", safe_name(instance)))
 }
 
+/// The folder of one retrieved series, `ROOT/<study>/<series>` (sanitized as
+/// [`instance_path`] does).
+pub fn series_dir(root: &Path, study: &str, series: &str) -> PathBuf {
+    root.join(safe_name(study)).join(safe_name(series))
+}
+
+/// The default retrieval cache: `$XDG_CACHE_HOME/srrd/pacs` or `~/.cache/srrd/pacs`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("srrd").join("pacs");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".cache").join("srrd").join("pacs")
+}
+
 /// Writes a DICOM Part 10 file: preamble, `DICM`, the file meta group for this SOP class,
 /// instance and transfer syntax, then the data set bytes as received (no re-encoding);
 /// through a temporary name, renamed into place.
