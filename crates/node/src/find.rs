@@ -4,7 +4,6 @@
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
 use crate::command::{self, Command, HAS_DATA_SET, field, tag};
 use crate::config::{LocalConfig, NodeConfig};
@@ -200,18 +199,7 @@ fn run_finds(
         &[(STUDY_ROOT_FIND, &[EXPLICIT_LE, IMPLICIT_LE])],
         &[],
     )?;
-    let (ctx, ts_uid) =
-        link.context_for(STUDY_ROOT_FIND)
-            .ok_or_else(|| NodeError::Association {
-                node: name.to_string(),
-                problem: "the node refused Study Root C-FIND".into(),
-            })?;
-    let ts = TransferSyntaxRegistry
-        .get(&ts_uid)
-        .ok_or_else(|| NodeError::Protocol {
-            node: name.to_string(),
-            problem: format!("unknown transfer syntax {ts_uid} accepted"),
-        })?;
+    let (ctx, ts) = link.required_context(STUDY_ROOT_FIND, "Study Root C-FIND", name)?;
     let mut all = Vec::new();
     for identifier in identifiers {
         let mut bytes = Vec::new();

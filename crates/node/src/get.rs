@@ -10,7 +10,6 @@ use std::time::Instant;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use dicom_ul::ClientAssociation;
 use srrd_base::progress::Progress;
 
@@ -66,18 +65,7 @@ pub fn get(
         contexts.push((sop, ACCEPTED_TRANSFER_SYNTAXES));
     }
     let mut link = connect(local, name, node, &contexts, RETRIEVED_STORAGE_CLASSES)?;
-    let (ctx, ts_uid) = link
-        .context_for(STUDY_ROOT_GET)
-        .ok_or_else(|| NodeError::Association {
-            node: name.to_string(),
-            problem: "the node refused Study Root C-GET".into(),
-        })?;
-    let ts = TransferSyntaxRegistry
-        .get(&ts_uid)
-        .ok_or_else(|| NodeError::Protocol {
-            node: name.to_string(),
-            problem: format!("unknown transfer syntax {ts_uid} accepted"),
-        })?;
+    let (ctx, ts) = link.required_context(STUDY_ROOT_GET, "Study Root C-GET", name)?;
     std::fs::create_dir_all(cache).map_err(|e| NodeError::file(cache, e))?;
     let mut summary = GetSummary::default();
     progress.start("retrieving", 1);

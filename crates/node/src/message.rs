@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 
+use dicom_transfer_syntax_registry::{TransferSyntax, TransferSyntaxIndex, TransferSyntaxRegistry};
 use dicom_ul::association::{Association, SyncAssociation};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 use dicom_ul::{ClientAssociation, ClientAssociationOptions};
@@ -142,6 +143,30 @@ where
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         id
+    }
+
+    /// The accepted context of a service the association must have (`what`, e.g. "Study
+    /// Root C-FIND", names it in the error): its id and its transfer syntax, known to the
+    /// registry.
+    pub fn required_context(
+        &self,
+        abstract_syntax: &str,
+        what: &str,
+        node: &str,
+    ) -> Result<(u8, &'static TransferSyntax)> {
+        let (ctx, ts_uid) =
+            self.context_for(abstract_syntax)
+                .ok_or_else(|| NodeError::Association {
+                    node: node.to_string(),
+                    problem: format!("the node refused {what}"),
+                })?;
+        let ts = TransferSyntaxRegistry
+            .get(&ts_uid)
+            .ok_or_else(|| NodeError::Protocol {
+                node: node.to_string(),
+                problem: format!("unknown transfer syntax {ts_uid} accepted"),
+            })?;
+        Ok((ctx, ts))
     }
 
     /// The accepted presentation context for an abstract syntax: (id, transfer syntax).
